@@ -1,0 +1,35 @@
+// Randomness is injected so tests and simulations are reproducible by seed.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+
+namespace posta::base {
+
+// Threading: safe from any thread.
+class Random {
+ public:
+  // Seeded from the OS entropy source.
+  Random();
+  explicit Random(uint64_t seed);
+
+  uint64_t Next();
+  // Uniform in [0, n). REQUIRES: n > 0.
+  uint64_t Uniform(uint64_t n);
+  // A random (version 4) UUID in canonical lowercase text form.
+  std::string NewUuid();
+  // `n` random lowercase hex characters.
+  std::string Hex(size_t n);
+
+ private:
+  std::mutex mu_;
+  std::mt19937_64 gen_;
+};
+
+// True when `s` is a canonical lowercase or uppercase UUID text
+// (8-4-4-4-12 hex digits).
+bool IsUuid(const std::string& s);
+
+}  // namespace posta::base

@@ -1,0 +1,66 @@
+// HttpServer: Boost.Beast HTTP/1.1 server on Asio, behind a pimpl so only
+// server.cc includes Beast.
+//
+// Bounds every input before allocating: header bytes, body bytes (413 with an
+// OperationOutcome before the body is read), a read timeout for the whole
+// request (a silent or slow client is closed), an idle timeout between
+// keep-alive requests, and a maximum number of open connections (beyond it,
+// new connections get 503 and are closed).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/http_types.h"
+#include "posta/base/status.h"
+
+namespace posta::node {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";  // Default: loopback only
+  uint16_t port = 0;                   // 0 picks a free port
+  size_t max_body_bytes = 1 << 20;     // Default: 1 MiB
+  size_t max_header_bytes = 16 << 10;  // Default: 16 KiB
+  std::chrono::milliseconds read_timeout{30000};  // whole request
+  std::chrono::milliseconds idle_timeout{60000};  // between requests
+  size_t max_connections = 256;
+  // Threads running handlers (handlers may block on the database).
+  size_t worker_threads = 4;
+};
+
+// Called on a worker thread, never on an I/O thread. Must not throw.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Threading: Start/port/Shutdown/Wait from any one controlling thread.
+class HttpServer {
+ public:
+  // Binds and starts serving on background threads. IOError when the
+  // address cannot be bound (naming address and port).
+  static Result<std::unique_ptr<HttpServer>> Start(const ServerOptions& options,
+                                                   HttpHandler handler);
+  ~HttpServer();  // Shutdown(kNow) and Wait()
+
+  // The bound port (useful when options.port was 0).
+  uint16_t port() const;
+
+  enum class ShutdownMode {
+    kGraceful,  // stop accepting; in-flight requests finish; then close
+    kNow,       // close every connection at once
+  };
+  void Shutdown(ShutdownMode mode);
+  // Blocks until every thread of the server has stopped.
+  void Wait();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace posta::node

@@ -1,0 +1,207 @@
+// RecordStore: the clinic's durable record store (leveldb's DB). It knows
+// nothing of HTTP or sync.
+//
+// Every successful write, in one SQLite transaction: validates the body,
+// checks references resolve, stores the new current version, appends it to
+// the record's history and to the change log (a strictly increasing
+// sequence), and persists the hybrid logical clock. After a crash all of it
+// is there or none.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "posta/base/clock.h"
+#include "posta/base/random.h"
+#include "posta/base/status.h"
+#include "posta/storage/record.h"
+
+namespace posta::storage {
+
+// The schema version this build writes. A database with a higher version is
+// refused (VersionMismatch naming both); a lower one is migrated at open.
+int CurrentSchemaVersion();
+
+struct StoreOptions {
+  // Database file, or ":memory:" for tests.
+  std::string path;
+  // Create the database when it does not exist. Default: false (serve
+  // refuses to start on a missing database; init creates it).
+  bool create_if_missing = false;
+  // On create: the owning facility of records written here, stored in the
+  // database. On open: when non-empty, must match the stored facility.
+  std::string facility;
+  // On create: "clinic" or "hub", stored in the database.
+  std::string role = "clinic";
+  // Open for reads only (status, export and backup of a running node).
+  bool read_only = false;
+  // PRAGMA synchronous. Default: FULL (acknowledged writes survive power
+  // loss). NORMAL survives process crashes only.
+  enum class Synchronous { kFull, kNormal };
+  Synchronous synchronous = Synchronous::kFull;
+  // SQLite VFS name; empty for the default. Tests pass a fault VFS.
+  std::string vfs;
+  // How long a write waits for another process's lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  // Not owned; must outlive the store. Default: base::SystemClock().
+  base::Clock* clock = nullptr;
+  // Not owned; must outlive the store. Default: an OS-seeded generator.
+  base::Random* random = nullptr;
+};
+
+enum class WriteKind {
+  kCreate,  // new record; id minted unless given (then it must be unused)
+  kUpdate,  // existing, not deleted record; NotFound / Gone otherwise
+  kUpsert,  // update if present (or deleted: revives it), else create with id
+  kDelete,  // tombstone; deleting a deleted record changes nothing
+};
+
+struct WriteOp {
+  WriteKind kind = WriteKind::kCreate;
+  ResourceType type = ResourceType::kPatient;
+  // Required for kUpdate, kUpsert, kDelete; optional for kCreate. Must be a
+  // UUID. A body "id", when present, must equal it.
+  std::string id;
+  // The FHIR resource JSON as received (not for kDelete). "resourceType"
+  // must match `type`; "meta" is ignored.
+  std::string body;
+  // kUpdate, kDelete: PreconditionFailed unless the current version equals
+  // it.
+  std::optional<base::HlcStamp> if_match;
+};
+
+struct WriteOutcome {
+  Status status;  // per-op result; the record below is valid only when ok
+  Record record;  // the version now current
+  bool created = false;  // a new record (not an update or revival)
+  // False when the op changed nothing: an update whose content equals the
+  // current content, or a delete of a deleted record. No version, history
+  // or change-log entry is written then.
+  bool changed = false;
+};
+
+// One entry of the change log.
+struct Change {
+  int64_t seq = 0;  // strictly increasing, never reused
+  ResourceType type = ResourceType::kPatient;
+  std::string id;
+  base::HlcStamp version;
+  bool deleted = false;
+};
+
+struct SearchQuery {
+  ResourceType type = ResourceType::kPatient;
+  std::vector<SearchCondition> conditions;  // all must hold
+  size_t count = 20;  // page size, 1..1000
+  // Opaque token from the previous page; empty for the first page.
+  std::string page_token;
+  // Count all matches (one extra indexed query).
+  bool want_total = false;
+};
+
+struct SearchPage {
+  std::vector<Record> records;  // live records only, in a stable order
+  std::string next_page_token;  // empty on the last page
+  std::optional<int64_t> total;
+};
+
+struct StoreStats {
+  std::string node_id;
+  std::string facility;
+  std::string role;
+  int schema_version = 0;
+  std::map<ResourceType, int64_t> live_records;  // not deleted, by type
+  int64_t deleted_records = 0;
+  int64_t database_bytes = 0;  // main file plus WAL
+  int64_t last_seq = 0;        // highest change-log sequence, 0 when empty
+  int64_t last_write_ms = 0;   // wall clock of the last write, 0 when none
+};
+
+// Progress of a long operation: units done out of total (total may grow).
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+// Threading: every method is safe to call from any thread. Writes are
+// serialized on one writer connection, and concurrent writers are grouped
+// into one transaction (one fsync) as leveldb groups log writes; each op
+// still succeeds or fails alone. Reads use their own connections and run
+// beside writes.
+class RecordStore {
+ public:
+  virtual ~RecordStore() = default;
+
+  // This node's id (minted at create, stored in the database) and facility.
+  virtual const std::string& node_id() const = 0;
+  virtual const std::string& facility() const = 0;
+  // The clock carried forward logically because the wall clock was behind
+  // the last persisted stamp at open (a board booting in 1970).
+  virtual bool wall_clock_was_behind() const = 0;
+
+  // Applies one write in its own transaction. Statuses: Malformed (body is
+  // not a JSON object), InvalidArgument (a rule, naming the field path, e.g.
+  // "Encounter.subject: Patient/… does not exist"), NotFound, Gone,
+  // Conflict (create with a used id), PreconditionFailed (stale if_match),
+  // IOError / NoSpace (nothing stored), PermissionDenied (read-only store).
+  virtual WriteOutcome Write(const WriteOp& op) = 0;
+
+  // Applies many writes in one transaction; each op succeeds or fails alone
+  // (a savepoint each), and later ops see earlier ones (an Encounter may
+  // reference a Patient created earlier in the batch). The Result is an
+  // error only when the transaction itself failed; then nothing is stored.
+  virtual Result<std::vector<WriteOutcome>> WriteBatch(
+      std::span<const WriteOp> ops) = 0;
+
+  // The current version, deleted or not (check record.deleted).
+  virtual Result<Record> Get(ResourceType type, const std::string& id) = 0;
+  // One past version; NotFound when there is no such version.
+  virtual Result<Record> GetVersion(ResourceType type, const std::string& id,
+                                    const base::HlcStamp& version) = 0;
+  // Every version, newest first, at most `limit`.
+  virtual Result<std::vector<Record>> History(ResourceType type,
+                                              const std::string& id,
+                                              size_t limit) = 0;
+
+  // InvalidArgument for an unknown parameter, an operator the parameter's
+  // kind does not take, or a value that does not parse. Every condition is
+  // answered from an index.
+  virtual Result<SearchPage> Search(const SearchQuery& query) = 0;
+
+  // Change-log entries with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<Change>> ChangesSince(int64_t after_seq,
+                                                   size_t limit) = 0;
+
+  virtual Result<StoreStats> Stats() = 0;
+
+  // SHA-256 (hex) over every record, version and change-log entry, in a
+  // canonical order: equal digests mean equal stored content.
+  virtual Result<std::string> ContentDigest() = 0;
+
+  // PRAGMA quick_check; Corruption with SQLite's first complaint on failure.
+  virtual Status CheckIntegrity() = 0;
+
+  // A consistent copy of the live database at `dest_path` (SQLite online
+  // backup; writers are not blocked for long). Written beside the target
+  // and renamed into place after PRAGMA integrity_check passes on the copy.
+  // Refuses to overwrite an existing file.
+  virtual Status Backup(const std::string& dest_path,
+                        const ProgressFn& progress) = 0;
+};
+
+// Opens (and, with create_if_missing, creates) the store: applies pending
+// migrations in one transaction, runs PRAGMA quick_check (Corruption, and no
+// writes, on failure), sets WAL mode and the synchronous level.
+Result<std::unique_ptr<RecordStore>> OpenRecordStore(
+    const StoreOptions& options);
+
+// Validates a resource body without storing it or resolving references.
+// Same statuses as RecordStore::Write. For `posta import --dry-run` and
+// fuzzing.
+Status ValidateResource(ResourceType type, std::string_view body);
+
+}  // namespace posta::storage

@@ -1,0 +1,74 @@
+// Private to storage: what the store knows of each FHIR resource type —
+// validation, the references that must resolve, and the search keys to index.
+// Pure functions over JSON; no SQLite here.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "posta/base/status.h"
+#include "posta/storage/record.h"
+
+namespace posta::storage::internal {
+
+// One row of the search index: (param, value). Values are normalized so that
+// SQLite's BINARY comparison answers the query:
+//   string: folded text (FoldText) of each word and of the whole value;
+//   token: "code" and "system|code";
+//   reference: "Patient/<id>";
+//   date: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS" (converted to UTC when the
+//         source carries an offset).
+struct SearchKey {
+  std::string param;
+  std::string value;
+  friend bool operator==(const SearchKey&, const SearchKey&) = default;
+};
+
+// A reference the store must resolve before accepting the write.
+struct Reference {
+  std::string path;  // field path for the error, e.g. "Encounter.subject"
+  ResourceType type;
+  std::string id;
+};
+
+struct ParsedResource {
+  // The body without "resourceType", "id" and "meta", serialized compactly
+  // (nlohmann dump()) so equal content gives equal text.
+  std::string content;
+  std::vector<std::string> top_level_fields;  // keys of content
+  std::vector<SearchKey> search_keys;
+  std::vector<Reference> references;
+};
+
+// Parses and validates `body` as a resource of `type`.
+//   Malformed("body", why): not JSON, or not a JSON object, or nested deeper
+//     than 32 levels.
+//   InvalidArgument("<Type>.<path>", why): "resourceType" missing or not
+//     `type`; "id" present and not equal to `expected_id` (when non-empty) or
+//     not a UUID; a required field missing; a wrong JSON type; a value not in
+//     its enumeration; a date that is not ISO 8601; a reference that is not
+//     "<Type>/<uuid>" of an allowed type; an unknown top-level field.
+Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
+                                     std::string_view expected_id);
+
+// Lowercase and without accents, for Latin text in UTF-8: "José" → "jose",
+// "ÇAĞLAR" → "caglar". Other characters pass through unchanged.
+std::string FoldText(std::string_view text);
+
+// A half-open range [lower, upper) over index values of one parameter; an
+// empty `upper` means no upper bound.
+struct KeyRange {
+  std::string param;
+  std::string lower;
+  std::string upper;
+};
+
+// Turns a search condition into the index range that answers it.
+// InvalidArgument("<param>", why) for an unknown parameter, an operator its
+// kind does not take, or a value that does not parse.
+Result<KeyRange> ConditionToRange(ResourceType type,
+                                  const SearchCondition& condition);
+
+}  // namespace posta::storage::internal

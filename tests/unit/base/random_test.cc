@@ -1,0 +1,37 @@
+#include "posta/base/random.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace posta::base {
+namespace {
+
+TEST(RandomTest, SeededIsReproducible) {
+  Random a(42), b(42);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.Next(), b.Next());
+}
+
+TEST(RandomTest, UuidsAreVersion4AndDistinct) {
+  Random r(7);
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string u = r.NewUuid();
+    ASSERT_TRUE(IsUuid(u)) << u;
+    EXPECT_EQ(u[14], '4') << u;
+    EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
+    seen.insert(u);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(RandomTest, IsUuidRejectsNearMisses) {
+  EXPECT_FALSE(IsUuid(""));
+  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));
+  EXPECT_FALSE(IsUuid("123e4567xe89b-12d3-a456-426614174000"));
+  EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400g"));
+  EXPECT_TRUE(IsUuid("123e4567-e89b-12d3-a456-426614174000"));
+}
+
+}  // namespace
+}  // namespace posta::base
