@@ -1,0 +1,282 @@
+// posta_bench: figures for the clinic node, measured on this machine against
+// the real `posta` binary. See bench/README.md for the targets.
+//
+//   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
+//               [--only import|create|search|rss]
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.h"
+#include "test_util.h"
+
+namespace {
+
+using nlohmann::json;
+using posta::testing::ChildProcess;
+using posta::testing::HttpCall;
+using posta::testing::PostaBinary;
+using posta::testing::Run;
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "posta_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void MustRun(const std::vector<std::string>& argv) {
+  auto r = Run(argv, std::chrono::hours(2));
+  if (r.exit_code != 0) Die(argv[1] + " failed:\n" + r.output);
+}
+
+struct Percentiles {
+  double p50_ms, p99_ms, max_ms;
+};
+
+Percentiles Summarize(std::vector<double> ms) {
+  if (ms.empty()) return {0, 0, 0};
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))];
+  };
+  return {at(0.50), at(0.99), ms.back()};
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// A node in a temp dir, created with `posta init`.
+struct Node {
+  explicit Node(const std::string& dir) : dir(dir) {
+    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
+             "--facility", "bench", "--listen", "127.0.0.1:0"});
+  }
+  std::string config() const { return dir + "/posta.toml"; }
+  std::string dir;
+};
+
+// A running `posta serve` on an ephemeral port.
+struct Server {
+  Server(const Node& node, const std::string& scratch) {
+    std::string port_file = scratch + "/port";
+    ::unlink(port_file.c_str());
+    auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
+                                  node.config(), "--port-file", port_file},
+                                 scratch + "/serve.log");
+    if (!c.ok()) Die(c.status().ToString());
+    child = std::move(c).value();
+    auto p = posta::testing::WaitForPortFile(port_file, std::chrono::seconds(60));
+    if (!p.ok()) Die(p.status().ToString());
+    port = *p;
+  }
+  ChildProcess child;
+  int port = 0;
+};
+
+// The floor: the same resources inserted raw, one row each, into a table of
+// (type, id, body) in one transaction, WAL and synchronous=FULL as posta uses.
+double RawInsertSeconds(const std::vector<std::string>& lines,
+                        const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) Die("open raw db");
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE raw(type TEXT NOT NULL, id TEXT NOT NULL, body TEXT "
+               "NOT NULL, PRIMARY KEY(type, id));",
+               nullptr, nullptr, nullptr);
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& l : lines) {
+    json j = json::parse(l);
+    keys.emplace_back(j.value("resourceType", ""), j.value("id", ""));
+  }
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO raw VALUES(?,?,?)", -1, &st, nullptr);
+  auto t0 = SteadyClock::now();
+  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    sqlite3_bind_text(st, 1, keys[i].first.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, keys[i].second.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, lines[i].c_str(), static_cast<int>(lines[i].size()),
+                      SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) Die(sqlite3_errmsg(db));
+    sqlite3_reset(st);
+  }
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  double s = SecondsSince(t0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return s;
+}
+
+void BenchImport(const std::string& scratch, int patients) {
+  std::string file = scratch + "/import.ndjson";
+  MustRun({PostaBinary(), "demo", "generate", "--patients",
+           std::to_string(patients), "--seed", "7", "--out", file});
+  auto lines = ReadLines(file);
+  Node node(scratch + "/import-node");
+  auto t0 = SteadyClock::now();
+  MustRun({PostaBinary(), "import", "--config", node.config(), file});
+  double posta_s = SecondsSince(t0);
+  double raw_s = RawInsertSeconds(lines, scratch + "/raw.db");
+  double n = static_cast<double>(lines.size());
+  std::printf("import: %zu records (%d patients with their encounters, "
+              "observations, appointments)\n", lines.size(), patients);
+  std::printf("  posta import      %8.2f s  %9.0f records/s (whole process: "
+              "parse, validate, index, history, change log)\n", posta_s, n / posta_s);
+  std::printf("  raw SQLite floor  %8.2f s  %9.0f records/s (one INSERT per line, "
+              "one transaction)\n", raw_s, n / raw_s);
+  std::printf("  ratio             %8.2fx (target: within 3x)\n", posta_s / raw_s);
+}
+
+std::string NewPatient(int client, int i) {
+  json p = {{"resourceType", "Patient"},
+            {"identifier", {{{"system", "urn:posta:mrn"},
+                             {"value", "B-" + std::to_string(client) + "-" +
+                                           std::to_string(i)}}}},
+            {"name", {{{"family", "Okafor"}, {"given", {"Ngozi"}}}}},
+            {"gender", "female"},
+            {"birthDate", "1991-07-14"}};
+  return p.dump();
+}
+
+void BenchCreate(const std::string& scratch, int creates) {
+  Node node(scratch + "/create-node");
+  Server server(node, scratch);
+  constexpr int kClients = 8;
+  std::vector<std::vector<double>> lat(kClients);
+  std::atomic<int> failures{0};
+  auto t0 = SteadyClock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < creates / kClients; ++i) {
+        auto s = SteadyClock::now();
+        auto r = HttpCall(server.port, "POST", "/fhir/Patient", NewPatient(c, i));
+        lat[c].push_back(SecondsSince(s) * 1000);
+        if (!r.ok() || r->status != 201) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  double total_s = SecondsSince(t0);
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  auto p = Summarize(all);
+  std::printf("create: %zu POST /fhir/Patient from %d concurrent clients, "
+              "synchronous=FULL, %d failed\n", all.size(), kClients, failures.load());
+  std::printf("  %9.0f records/s   p50 %.2f ms   p99 %.2f ms   max %.2f ms "
+              "(target: p99 < 10 ms)\n", all.size() / total_s, p.p50_ms, p.p99_ms,
+              p.max_ms);
+}
+
+void BenchSearch(const std::string& scratch, int patients) {
+  std::string file = scratch + "/search.ndjson";
+  MustRun({PostaBinary(), "demo", "generate", "--patients",
+           std::to_string(patients), "--seed", "11", "--out", file});
+  std::vector<std::string> names, identifiers;
+  for (const auto& l : ReadLines(file)) {
+    json j = json::parse(l);
+    if (j["resourceType"] != "Patient") continue;
+    if (j.contains("name")) names.push_back(j["name"][0].value("family", ""));
+    if (j.contains("identifier"))
+      identifiers.push_back(j["identifier"][0].value("value", ""));
+  }
+  Node node(scratch + "/search-node");
+  auto t0 = SteadyClock::now();
+  MustRun({PostaBinary(), "import", "--config", node.config(), file});
+  std::printf("search: %zu patients loaded in %.1f s\n", names.size(),
+              SecondsSince(t0));
+  Server server(node, scratch);
+  auto run = [&](const std::string& label, const std::vector<std::string>& values,
+                 const std::string& param, size_t prefix) {
+    std::vector<double> ms;
+    size_t hits = 0;
+    for (size_t i = 0; i < 1000 && !values.empty(); ++i) {
+      std::string v = values[(i * 7919) % values.size()];
+      if (prefix) v = v.substr(0, std::min(prefix, v.size()));
+      std::string q;
+      for (unsigned char ch : v) {
+        char buf[4];
+        if (std::isalnum(ch) || ch == '-') q.push_back(static_cast<char>(ch));
+        else { std::snprintf(buf, sizeof buf, "%%%02X", ch); q += buf; }
+      }
+      auto s = SteadyClock::now();
+      auto r = HttpCall(server.port, "GET", "/fhir/Patient?" + param + "=" + q +
+                                                "&_count=20");
+      ms.push_back(SecondsSince(s) * 1000);
+      if (!r.ok() || r->status != 200) Die("search failed: " + label);
+      hits += json::parse(r->body).value("entry", json::array()).size();
+    }
+    auto p = Summarize(ms);
+    std::printf("  %-28s p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%zu queries, "
+                "%zu hits; target p99 < 20 ms)\n", label.c_str(), p.p50_ms, p.p99_ms,
+                p.max_ms, ms.size(), hits);
+  };
+  run("name (4-letter prefix)", names, "name", 4);
+  run("name (whole family name)", names, "name", 0);
+  run("identifier (exact)", identifiers, "identifier", 0);
+}
+
+void BenchRss(const std::string& scratch) {
+  Node node(scratch + "/rss-node");
+  Server server(node, scratch);
+  auto h = HttpCall(server.port, "GET", "/health");
+  if (!h.ok()) Die("health: " + h.status().ToString());
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let it settle idle
+  std::ifstream status("/proc/" + std::to_string(server.child.pid()) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0 || line.rfind("VmHWM:", 0) == 0)
+      std::printf("rss: idle posta serve %s (target: under 15 MB)\n", line.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int patients = 20000, search_patients = 100000, creates = 8000;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) Die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--quick") {
+      patients = 200; search_patients = 500; creates = 200;
+    } else if (a == "--patients") patients = std::stoi(next());
+    else if (a == "--search-patients") search_patients = std::stoi(next());
+    else if (a == "--creates") creates = std::stoi(next());
+    else if (a == "--only") only = next();
+    else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
+             "[--search-patients N] [--creates N] [--only import|create|search|rss]");
+  }
+  posta::testing::TempDir scratch;
+  std::printf("posta_bench: binary %s, %u cores\n", PostaBinary().c_str(),
+              std::thread::hardware_concurrency());
+  if (only.empty() || only == "import") BenchImport(scratch.path(), patients);
+  if (only.empty() || only == "create") BenchCreate(scratch.path(), creates);
+  if (only.empty() || only == "search") BenchSearch(scratch.path(), search_patients);
+  if (only.empty() || only == "rss") BenchRss(scratch.path());
+  return 0;
+}
