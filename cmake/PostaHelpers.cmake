@@ -15,6 +15,8 @@ function(posta_add_test)
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} posta_test_support
     GTest::gtest_main GTest::gmock)
   posta_warnings(${T_NAME})
+  # A list would be split into separate property arguments: escape it.
+  string(REPLACE ";" "\\;" labels "${T_LABELS}")
   gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${T_LABELS}")
+    PROPERTIES LABELS "${labels}")
 endfunction()

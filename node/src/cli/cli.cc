@@ -1,1 +1,273 @@
-// placeholder
+// The `posta` command line: CLI11 parsing, logging set-up, dispatch to one
+// function per subcommand (commands.h), and the one place a Status becomes
+// an exit code and a hint.
+#include "posta/node/cli.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/logging.h"
+
+namespace posta::node {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+CLI::Validator FacilityId() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        return IsValidFacilityId(s)
+                   ? std::string()
+                   : "must be 1 to 64 characters of A-Z a-z 0-9 . _ -";
+      },
+      "ID");
+}
+
+CLI::Validator Listen() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        auto parsed = ParseListenAddress(s, /*min_port=*/0);
+        return parsed.ok() ? std::string() : parsed.status().message();
+      },
+      "IP:PORT");
+}
+
+// What to do next, for the failures where a next step is known.
+std::string Hint(const Status& status, const std::string& command) {
+  const std::string& m = status.message();
+  switch (status.code()) {
+    case Status::Code::kNotFound:
+      if (m.find(cli::kNoDatabase) != std::string::npos) {
+        std::string db = m.substr(0, m.find(": "));
+        std::string dir = std::filesystem::path(db).parent_path().string();
+        return "run `posta init --dir " + dir +
+               " --role clinic --facility ID` first, or fix [node] data_dir";
+      }
+      if (m.rfind("config", 0) == 0) {
+        return "pass the file written by `posta init` (DIR/posta.toml)";
+      }
+      return {};
+    case Status::Code::kVersionMismatch:
+      return "this data was written by a newer posta; upgrade posta";
+    case Status::Code::kIOError:
+      if (m.find("in use") != std::string::npos) {
+        return "another posta is running? stop it, or change [http] listen in "
+               "the config";
+      }
+      return {};
+    case Status::Code::kPermissionDenied:
+      return "run as the user that owns the data directory (usually posta)";
+    case Status::Code::kNoSpace:
+      return "free some disk space and run the command again";
+    case Status::Code::kCorruption:
+      return "stop posta and restore the latest backup (see docs/cli.md)";
+    case Status::Code::kMalformed:
+    case Status::Code::kInvalidArgument:
+      if (command == "import" && m.find("rejected") != std::string::npos) {
+        return "fix the rejected lines (listed above, all of them with "
+               "--report FILE) and import those lines again";
+      }
+      return {};
+    default:
+      return {};
+  }
+}
+
+int ReportFailure(const Status& status, const std::string& command) {
+  std::cout.flush();
+  std::cerr << "posta: " << status.message() << "\n";
+  std::string hint = Hint(status, command);
+  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
+  return kExitFailure;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app(
+      "posta: offline-first record store and sync daemon for "
+      "clinics",
+      "posta");
+  app.set_version_flag("--version", cli::VersionText());
+  std::string log_level = "info";
+  CLI::Option* log_level_option =
+      app.add_option("--log-level", log_level,
+                     "Least severe messages logged to stderr (default: the "
+                     "config's [log] level, else info)")
+          ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  cli::InitOptions init_opts;
+  CLI::App* init = app.add_subcommand(
+      "init", "Create a node: DIR/posta.toml and an empty database");
+  init->add_option("--dir", init_opts.dir, "Directory to create (mode 0750)")
+      ->required();
+  init->add_option("--role", init_opts.role, "clinic or hub")
+      ->check(CLI::IsMember({"clinic", "hub"}))
+      ->capture_default_str();
+  init->add_option("--facility", init_opts.facility,
+                   "This facility's id: 1-64 of A-Z a-z 0-9 . _ -")
+      ->required()
+      ->check(FacilityId());
+  init->add_option("--listen", init_opts.listen, "Local API address")
+      ->check(Listen())
+      ->capture_default_str();
+  init->add_flag(
+      "--force", init_opts.force,
+      "Rewrite an existing posta.toml (a database is never replaced)");
+
+  cli::ServeOptions serve_opts;
+  CLI::App* serve = app.add_subcommand("serve", "Run the node's HTTP API");
+  serve->add_option("--config", serve_opts.config_path, "The node's posta.toml")
+      ->required();
+  serve->add_option("--port-file", serve_opts.port_file,
+                    "Write the bound port to this file once listening");
+
+  cli::StatusOptions status_opts;
+  CLI::App* status = app.add_subcommand("status", "Show what the node holds");
+  status
+      ->add_option("--config", status_opts.config_path, "The node's posta.toml")
+      ->required();
+  status->add_flag("--json", status_opts.json,
+                   "One JSON object instead of text");
+
+  cli::ImportOptions import_opts;
+  CLI::App* import = app.add_subcommand(
+      "import", "Import FHIR resources from NDJSON (one per line)");
+  import
+      ->add_option("--config", import_opts.config_path, "The node's posta.toml")
+      ->required();
+  import
+      ->add_option("--batch", import_opts.settings.batch_size,
+                   "Lines per transaction")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  import->add_flag("--dry-run", import_opts.settings.dry_run,
+                   "Validate every line; write nothing");
+  import->add_option("--report", import_opts.report_path,
+                     "Write every rejected line (line, reason) here as NDJSON");
+  import
+      ->add_option("FILE", import_opts.input_path,
+                   "NDJSON file, or - for stdin")
+      ->required();
+
+  cli::ExportOptions export_opts;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Write every live record as NDJSON, Patients first");
+  export_cmd
+      ->add_option("--config", export_opts.config_path, "The node's posta.toml")
+      ->required();
+  export_cmd->add_option("--out", export_opts.out_path, "File, or - for stdout")
+      ->capture_default_str();
+  export_cmd
+      ->add_option("--type", export_opts.type,
+                   "Only this type: Patient, Encounter, Observation or "
+                   "Appointment")
+      ->check(CLI::IsMember(
+          {"Patient", "Encounter", "Observation", "Appointment"}));
+
+  cli::BackupOptions backup_opts;
+  CLI::App* backup = app.add_subcommand(
+      "backup", "Copy the database to DEST, consistently, and verify the copy");
+  backup
+      ->add_option("--config", backup_opts.config_path, "The node's posta.toml")
+      ->required();
+  backup
+      ->add_option("DEST", backup_opts.dest,
+                   "New file to write (never overwritten)")
+      ->required();
+
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+
+  CLI::App* demo = app.add_subcommand("demo", "Realistic demo records");
+  demo->require_subcommand(1);
+  cli::DemoSeedOptions seed_opts;
+  CLI::App* seed = demo->add_subcommand(
+      "seed", "Generate demo records straight into a node's database");
+  seed->add_option("--config", seed_opts.config_path, "The node's posta.toml")
+      ->required();
+  seed->add_option("--patients", seed_opts.patients, "Patients to generate")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  seed->add_option("--seed", seed_opts.seed, "Random seed")
+      ->capture_default_str();
+  seed->add_option("--as-of", seed_opts.as_of,
+                   "Reference date YYYY-MM-DD (default: today, UTC)");
+  cli::DemoGenerateOptions gen_opts;
+  CLI::App* generate = demo->add_subcommand(
+      "generate", "Write demo records as NDJSON (for posta import)");
+  generate->add_option("--patients", gen_opts.patients, "Patients to generate")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  generate->add_option("--seed", gen_opts.seed, "Random seed")
+      ->capture_default_str();
+  generate->add_option("--as-of", gen_opts.as_of,
+                       "Reference date YYYY-MM-DD (default: today, UTC)");
+  generate->add_option("--out", gen_opts.out_path, "File, or - for stdout")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help and --version print, exit 0
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "posta: " << e.what() << "\n"
+              << "hint: see `posta --help` or `posta <command> --help`\n";
+    return kExitUsage;
+  }
+
+  cli::ConfigureLogging(log_level);
+  const bool from_config = log_level_option->count() == 0;
+  serve_opts.apply_config_log_level = from_config;
+  status_opts.apply_config_log_level = from_config;
+  import_opts.apply_config_log_level = from_config;
+  export_opts.apply_config_log_level = from_config;
+  backup_opts.apply_config_log_level = from_config;
+  seed_opts.apply_config_log_level = from_config;
+
+  cli::Io io{
+      .out = std::cout, .err = std::cerr, .err_is_tty = ::isatty(2) == 1};
+  std::string command;
+  Status result;
+  if (init->parsed()) {
+    command = "init";
+    result = cli::RunInit(init_opts, io);
+  } else if (serve->parsed()) {
+    command = "serve";
+    result = cli::RunServe(serve_opts, io);
+  } else if (status->parsed()) {
+    command = "status";
+    result = cli::RunStatus(status_opts, io);
+  } else if (import->parsed()) {
+    command = "import";
+    result = cli::RunImport(import_opts, std::cin, io);
+  } else if (export_cmd->parsed()) {
+    command = "export";
+    result = cli::RunExport(export_opts, io);
+  } else if (backup->parsed()) {
+    command = "backup";
+    result = cli::RunBackup(backup_opts, io);
+  } else if (version->parsed()) {
+    command = "version";
+    result = cli::RunVersion(io);
+  } else if (seed->parsed()) {
+    command = "demo seed";
+    result = cli::RunDemoSeed(seed_opts, io);
+  } else if (generate->parsed()) {
+    command = "demo generate";
+    result = cli::RunDemoGenerate(gen_opts, io);
+  }
+  std::cout.flush();
+  if (!result.ok()) return ReportFailure(result, command);
+  return kExitOk;
+}
+
+}  // namespace posta::node

@@ -1,1 +1,471 @@
-// placeholder
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <span>
+
+namespace posta::node {
+
+namespace {
+
+constexpr std::string_view kSections[] = {"node", "http", "storage", "log"};
+constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
+constexpr std::string_view kHttpKeys[] = {
+    "listen",          "max_body_bytes",  "max_header_bytes", "read_timeout_ms",
+    "idle_timeout_ms", "max_connections", "worker_threads"};
+constexpr std::string_view kStorageKeys[] = {"synchronous"};
+constexpr std::string_view kLogKeys[] = {"level"};
+
+constexpr std::string_view kRoles[] = {"clinic", "hub"};
+constexpr std::string_view kSynchronousLevels[] = {"full", "normal"};
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn",
+                                           "error"};
+
+constexpr size_t kMaxDataDirBytes = 4096;
+
+// Bounds on every number, shared by parsing and the rendered comments.
+struct IntBounds {
+  int64_t min;
+  int64_t max;
+};
+constexpr IntBounds kMaxBodyBytes{1024, 64 << 20};
+constexpr IntBounds kMaxHeaderBytes{1024, 1 << 20};
+constexpr IntBounds kReadTimeoutMs{100, 600000};
+constexpr IntBounds kIdleTimeoutMs{100, 3600000};
+constexpr IntBounds kMaxConnections{1, 10000};
+constexpr IntBounds kWorkerThreads{1, 64};
+
+std::string Join(std::span<const std::string_view> words) {
+  std::string out;
+  for (std::string_view w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+bool Contains(std::span<const std::string_view> words, std::string_view w) {
+  return std::find(words.begin(), words.end(), w) != words.end();
+}
+
+std::string_view TypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date or time";
+  }
+}
+
+// Reads the keys of one section, naming "<file>: <section>.<key>" in errors.
+class SectionReader {
+ public:
+  SectionReader(const std::string& source, std::string_view section,
+                const toml::table* table)
+      : source_(source), section_(section), table_(table) {}
+
+  Status CheckKnown(std::span<const std::string_view> known) const {
+    if (table_ == nullptr) return Status::Ok();
+    for (auto&& [key, value] : *table_) {
+      if (!Contains(known, key.str())) {
+        return Status::InvalidArgument(
+            Where(key.str()), "unknown key; known keys: " + Join(known));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Leaves *out alone when the key is absent.
+  Status String(std::string_view key, std::string* out) const {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return Status::Ok();
+    if (!node->is_string()) {
+      return Status::InvalidArgument(
+          Where(key), "must be a string, not " + std::string(TypeName(*node)));
+    }
+    *out = node->as_string()->get();
+    return Status::Ok();
+  }
+
+  Status OneOf(std::string_view key, std::span<const std::string_view> allowed,
+               std::string* out) const {
+    std::string value = *out;
+    POSTA_RETURN_IF_ERROR(String(key, &value));
+    if (!Contains(allowed, value)) {
+      return Status::InvalidArgument(
+          Where(key), "\"" + value + "\" is not one of " + Join(allowed));
+    }
+    *out = value;
+    return Status::Ok();
+  }
+
+  Status Integer(std::string_view key, IntBounds bounds, int64_t* out) const {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return Status::Ok();
+    if (!node->is_integer()) {
+      return Status::InvalidArgument(
+          Where(key),
+          "must be an integer, not " + std::string(TypeName(*node)));
+    }
+    int64_t value = node->as_integer()->get();
+    if (value < bounds.min || value > bounds.max) {
+      return Status::InvalidArgument(
+          Where(key), "must be between " + std::to_string(bounds.min) +
+                          " and " + std::to_string(bounds.max) + ", not " +
+                          std::to_string(value));
+    }
+    *out = value;
+    return Status::Ok();
+  }
+
+  Status Size(std::string_view key, IntBounds bounds, size_t* out) const {
+    int64_t value = static_cast<int64_t>(*out);
+    POSTA_RETURN_IF_ERROR(Integer(key, bounds, &value));
+    *out = static_cast<size_t>(value);
+    return Status::Ok();
+  }
+
+  Status Millis(std::string_view key, IntBounds bounds,
+                std::chrono::milliseconds* out) const {
+    int64_t value = out->count();
+    POSTA_RETURN_IF_ERROR(Integer(key, bounds, &value));
+    *out = std::chrono::milliseconds(value);
+    return Status::Ok();
+  }
+
+  std::string Where(std::string_view key) const {
+    return source_ + ": " + std::string(section_) + "." + std::string(key);
+  }
+
+ private:
+  const toml::node* Find(std::string_view key) const {
+    return table_ == nullptr ? nullptr : table_->get(key);
+  }
+
+  const std::string& source_;
+  std::string_view section_;
+  const toml::table* table_;
+};
+
+Status ReadNode(const SectionReader& r, NodeConfig& c) {
+  POSTA_RETURN_IF_ERROR(r.CheckKnown(kNodeKeys));
+  POSTA_RETURN_IF_ERROR(r.OneOf("role", kRoles, &c.role));
+  POSTA_RETURN_IF_ERROR(r.String("facility", &c.facility));
+  if (c.facility.empty()) {
+    return Status::InvalidArgument(r.Where("facility"),
+                                   "required: this facility's id");
+  }
+  if (!IsValidFacilityId(c.facility)) {
+    return Status::InvalidArgument(
+        r.Where("facility"), "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+  }
+  POSTA_RETURN_IF_ERROR(r.String("data_dir", &c.data_dir));
+  if (c.data_dir.empty()) {
+    return Status::InvalidArgument(r.Where("data_dir"),
+                                   "required: the directory holding posta.db");
+  }
+  if (c.data_dir.size() > kMaxDataDirBytes ||
+      c.data_dir.find('\0') != std::string::npos) {
+    return Status::InvalidArgument(r.Where("data_dir"),
+                                   "not a usable path (too long or has NUL)");
+  }
+  return Status::Ok();
+}
+
+Status ReadHttp(const SectionReader& r, NodeConfig& c) {
+  POSTA_RETURN_IF_ERROR(r.CheckKnown(kHttpKeys));
+  std::string listen = FormatListenAddress(c.listen_address, c.listen_port);
+  POSTA_RETURN_IF_ERROR(r.String("listen", &listen));
+  Result<ListenAddress> parsed = ParseListenAddress(listen, /*min_port=*/0);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument(r.Where("listen"),
+                                   parsed.status().message());
+  }
+  c.listen_address = parsed->host;
+  c.listen_port = parsed->port;
+  POSTA_RETURN_IF_ERROR(
+      r.Size("max_body_bytes", kMaxBodyBytes, &c.max_body_bytes));
+  POSTA_RETURN_IF_ERROR(
+      r.Size("max_header_bytes", kMaxHeaderBytes, &c.max_header_bytes));
+  POSTA_RETURN_IF_ERROR(
+      r.Millis("read_timeout_ms", kReadTimeoutMs, &c.read_timeout));
+  POSTA_RETURN_IF_ERROR(
+      r.Millis("idle_timeout_ms", kIdleTimeoutMs, &c.idle_timeout));
+  POSTA_RETURN_IF_ERROR(
+      r.Size("max_connections", kMaxConnections, &c.max_connections));
+  POSTA_RETURN_IF_ERROR(
+      r.Size("worker_threads", kWorkerThreads, &c.worker_threads));
+  return Status::Ok();
+}
+
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (u < 0x20 || u == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string Range(IntBounds b) {
+  return std::to_string(b.min) + " to " + std::to_string(b.max);
+}
+
+}  // namespace
+
+std::string NodeConfig::DatabasePath() const { return data_dir + "/posta.db"; }
+
+bool IsValidFacilityId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+  });
+}
+
+Result<ListenAddress> ParseListenAddress(std::string_view text,
+                                         uint16_t min_port) {
+  const std::string what(text);
+  std::string_view host;
+  std::string_view port;
+  bool v6 = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() ||
+        text[close + 1] != ':') {
+      return Status::InvalidArgument(what, "expected [ipv6]:port");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    v6 = true;
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Status::InvalidArgument(what,
+                                     "expected host:port, e.g. 127.0.0.1:8080");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned char addr[16];
+  const std::string host_text(host);
+  if (host_text.empty() ||
+      inet_pton(v6 ? AF_INET6 : AF_INET, host_text.c_str(), addr) != 1) {
+    return Status::InvalidArgument(
+        what, "host must be an IP address such as 127.0.0.1 or [::1]");
+  }
+  unsigned value = 0;
+  auto [end, ec] =
+      std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() ||
+      value < min_port || value > 65535) {
+    return Status::InvalidArgument(
+        what,
+        "port must be a number from " + std::to_string(min_port) + " to 65535");
+  }
+  return ListenAddress{host_text, static_cast<uint16_t>(value)};
+}
+
+std::string FormatListenAddress(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+Result<NodeConfig> ParseConfig(const std::string& toml_text,
+                               const std::string& source) {
+  if (toml_text.size() > kMaxConfigBytes) {
+    return Status::TooLarge(source, "config files are limited to " +
+                                        std::to_string(kMaxConfigBytes) +
+                                        " bytes");
+  }
+  toml::table root;
+  // toml++ reports syntax errors by exception; they stop here.
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    return Status::Malformed(source + ":" + std::to_string(begin.line) + ":" +
+                                 std::to_string(begin.column),
+                             e.description());
+  }
+
+  for (auto&& [key, value] : root) {
+    if (!Contains(kSections, key.str())) {
+      return Status::InvalidArgument(
+          source + ": " + std::string(key.str()),
+          std::string(value.is_table() ? "unknown section" : "unknown key") +
+              "; known sections: " + Join(kSections));
+    }
+    if (!value.is_table()) {
+      return Status::InvalidArgument(source + ": " + std::string(key.str()),
+                                     "must be a [" + std::string(key.str()) +
+                                         "] section, not " +
+                                         std::string(TypeName(value)));
+    }
+  }
+
+  NodeConfig c;
+  POSTA_RETURN_IF_ERROR(
+      ReadNode(SectionReader(source, "node", root["node"].as_table()), c));
+  POSTA_RETURN_IF_ERROR(
+      ReadHttp(SectionReader(source, "http", root["http"].as_table()), c));
+
+  SectionReader storage(source, "storage", root["storage"].as_table());
+  POSTA_RETURN_IF_ERROR(storage.CheckKnown(kStorageKeys));
+  POSTA_RETURN_IF_ERROR(
+      storage.OneOf("synchronous", kSynchronousLevels, &c.synchronous));
+
+  SectionReader log(source, "log", root["log"].as_table());
+  POSTA_RETURN_IF_ERROR(log.CheckKnown(kLogKeys));
+  POSTA_RETURN_IF_ERROR(log.OneOf("level", kLogLevels, &c.log_level));
+  return c;
+}
+
+Result<NodeConfig> LoadConfig(const std::string& path, base::Env& env) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  if (ec) return Status::IOError(path, ec.message());
+  absolute = absolute.lexically_normal();
+
+  Result<std::string> text = env.ReadFile(absolute.string(), kMaxConfigBytes);
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kTooLarge) {
+      return Status::TooLarge(path, "config files are limited to " +
+                                        std::to_string(kMaxConfigBytes) +
+                                        " bytes");
+    }
+    return text.status().WithContext("config");
+  }
+  POSTA_ASSIGN_OR_RETURN(NodeConfig config, ParseConfig(*text, path));
+  config.source_path = absolute.string();
+  std::filesystem::path data_dir(config.data_dir);
+  if (data_dir.is_relative()) {
+    data_dir = absolute.parent_path() / data_dir;
+  }
+  std::string resolved = data_dir.lexically_normal().string();
+  // "dir/." normalizes to "dir/"; keep paths without a trailing slash.
+  while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
+  config.data_dir = resolved;
+  return config;
+}
+
+std::string RenderConfig(const NodeConfig& c) {
+  const NodeConfig d;  // the defaults, shown in each comment
+  std::string o;
+  o += "# posta node configuration (TOML).\n";
+  o += "# Every key is listed with its value; the comment above each says "
+       "what\n";
+  o += "# it does and its default. Unknown keys are refused at start.\n";
+  o += "# Reference: docs/cli.md.\n";
+
+  o += "\n[node]\n";
+  o += "# \"clinic\" (a health post's own box) or \"hub\" (receives the "
+       "clinics'\n";
+  o += "# changes). Stored in the database by `posta init`. Default: "
+       "\"clinic\".\n";
+  o += "role = " + Quote(c.role) + "\n";
+  o += "# This facility's id, owner of every record created here: 1 to 64 of\n";
+  o += "# A-Z a-z 0-9 . _ -. Must match the database. Required, no default.\n";
+  o += "facility = " + Quote(c.facility) + "\n";
+  o += "# Directory holding posta.db. A relative path is taken from the\n";
+  o += "# directory of this file. Required, no default.\n";
+  o += "data_dir = " + Quote(c.data_dir) + "\n";
+
+  o += "\n[http]\n";
+  o += "# Address and port of the local API, as \"ip:port\" or "
+       "\"[ipv6]:port\".\n";
+  o += "# Keep it on loopback unless the clinic's network needs it; port 0\n";
+  o += "# picks a free port. Default: " +
+       Quote(FormatListenAddress(d.listen_address, d.listen_port)) + ".\n";
+  o += "listen = " +
+       Quote(FormatListenAddress(c.listen_address, c.listen_port)) + "\n";
+  o += "# Largest request body accepted; bigger ones get 413 before they are\n";
+  o += "# read. " + Range(kMaxBodyBytes) +
+       ". Default: " + std::to_string(d.max_body_bytes) + " (1 MiB).\n";
+  o += "max_body_bytes = " + std::to_string(c.max_body_bytes) + "\n";
+  o += "# Largest request head (request line and headers). " +
+       Range(kMaxHeaderBytes) +
+       ".\n# Default: " + std::to_string(d.max_header_bytes) + " (16 KiB).\n";
+  o += "max_header_bytes = " + std::to_string(c.max_header_bytes) + "\n";
+  o += "# Time allowed to receive a whole request, in milliseconds; slower\n";
+  o += "# clients are disconnected. " + Range(kReadTimeoutMs) +
+       ". Default: " + std::to_string(d.read_timeout.count()) + ".\n";
+  o += "read_timeout_ms = " + std::to_string(c.read_timeout.count()) + "\n";
+  o +=
+      "# How long an idle keep-alive connection stays open, in milliseconds.\n";
+  o += "# " + Range(kIdleTimeoutMs) +
+       ". Default: " + std::to_string(d.idle_timeout.count()) + ".\n";
+  o += "idle_timeout_ms = " + std::to_string(c.idle_timeout.count()) + "\n";
+  o += "# Open connections allowed at once; beyond it new ones get 503.\n";
+  o += "# " + Range(kMaxConnections) +
+       ". Default: " + std::to_string(d.max_connections) + ".\n";
+  o += "max_connections = " + std::to_string(c.max_connections) + "\n";
+  o += "# Threads running API requests (they may wait on the database).\n";
+  o += "# " + Range(kWorkerThreads) +
+       ". Default: " + std::to_string(d.worker_threads) + ".\n";
+  o += "worker_threads = " + std::to_string(c.worker_threads) + "\n";
+
+  o += "\n[storage]\n";
+  o += "# \"full\": an acknowledged write survives a power cut (use this "
+       "where\n";
+  o +=
+      "# power fails). \"normal\": faster, survives a crash of posta but may\n";
+  o +=
+      "# lose the last writes on power loss. Default: " + Quote(d.synchronous) +
+      ".\n";
+  o += "synchronous = " + Quote(c.synchronous) + "\n";
+
+  o += "\n[log]\n";
+  o +=
+      "# Least severe messages logged to stderr: trace, debug, info, warn or\n";
+  o += "# error. `posta --log-level` overrides it. Default: " +
+       Quote(d.log_level) + ".\n";
+  o += "level = " + Quote(c.log_level) + "\n";
+  return o;
+}
+
+}  // namespace posta::node

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "posta/base/env.h"
 #include "posta/base/status.h"
@@ -20,9 +21,9 @@ struct NodeConfig {
                                 // the config file's directory
   // [http]
   std::string listen_address = "127.0.0.1";  // Default: loopback only
-  uint16_t listen_port = 8080;
-  size_t max_body_bytes = 1 << 20;     // Default: 1 MiB
-  size_t max_header_bytes = 16 << 10;  // Default: 16 KiB
+  uint16_t listen_port = 8080;               // 0 picks a free port (tests)
+  size_t max_body_bytes = 1 << 20;           // Default: 1 MiB
+  size_t max_header_bytes = 16 << 10;        // Default: 16 KiB
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   size_t max_connections = 256;
@@ -37,20 +38,46 @@ struct NodeConfig {
 
   // data_dir + "/posta.db"
   std::string DatabasePath() const;
+
+  friend bool operator==(const NodeConfig&, const NodeConfig&) = default;
 };
+
+// Config files larger than this are refused before parsing.
+inline constexpr uint64_t kMaxConfigBytes = 64 << 10;
 
 // Loads and validates `path`. InvalidArgument("<file>: <key>", reason) for
 // an unknown key, a wrong type or a bad value; Malformed("<file>:<line>:<col>",
-// reason) for TOML syntax errors; NotFound when the file is missing.
+// reason) for TOML syntax errors; NotFound when the file is missing; TooLarge
+// past kMaxConfigBytes. On success source_path is `path` made absolute and a
+// relative data_dir is resolved against its directory.
 Result<NodeConfig> LoadConfig(const std::string& path,
                               base::Env& env = base::Env::Default());
 
-// Parses TOML text; `source` names it in errors.
+// Parses TOML text; `source` names it in errors. data_dir is returned as
+// written (LoadConfig resolves it) and source_path is left empty.
 Result<NodeConfig> ParseConfig(const std::string& toml_text,
                                const std::string& source);
 
 // The commented TOML written by `posta init`: every key with its value and a
-// comment saying what it does and its default.
+// comment saying what it does and its default. ParseConfig(RenderConfig(c))
+// gives back `c` (less source_path).
 std::string RenderConfig(const NodeConfig& config);
+
+// True for 1..64 characters of [A-Za-z0-9._-].
+bool IsValidFacilityId(std::string_view id);
+
+struct ListenAddress {
+  std::string host;  // an IPv4 or IPv6 literal, without brackets
+  uint16_t port = 0;
+};
+
+// Parses "127.0.0.1:8080" or "[::1]:8080". InvalidArgument(text, why) when
+// the host is not an IP literal or the port is not a number in
+// [min_port, 65535].
+Result<ListenAddress> ParseListenAddress(std::string_view text,
+                                         uint16_t min_port = 1);
+
+// "127.0.0.1:8080", "[::1]:8080".
+std::string FormatListenAddress(const std::string& host, uint16_t port);
 
 }  // namespace posta::node

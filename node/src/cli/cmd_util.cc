@@ -1,0 +1,155 @@
+// Helpers shared by the subcommands: config and store opening, the
+// streaming output file, and time formatting.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/logging.h"
+
+namespace posta::node::cli {
+
+namespace {
+
+Status ErrnoStatus(const std::string& path, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return Status::NoSpace(path, std::strerror(err));
+  }
+  if (err == EACCES || err == EPERM) {
+    return Status::PermissionDenied(path, std::strerror(err));
+  }
+  if (err == ENOENT) return Status::NotFound(path, std::strerror(err));
+  return Status::IOError(path, std::strerror(err));
+}
+
+class StreamOutput final : public OutputFile {
+ public:
+  explicit StreamOutput(std::ostream& out) : out_(out) {}
+  Status Write(std::string_view data) override {
+    out_.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out_) return Status::IOError("stdout", "write failed");
+    return Status::Ok();
+  }
+  Status Commit() override {
+    out_.flush();
+    if (!out_) return Status::IOError("stdout", "write failed");
+    return Status::Ok();
+  }
+
+ private:
+  std::ostream& out_;
+};
+
+class PartialFileOutput final : public OutputFile {
+ public:
+  PartialFileOutput(std::string path, int fd)
+      : path_(std::move(path)), partial_(path_ + ".partial"), fd_(fd) {}
+
+  ~PartialFileOutput() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(partial_.c_str());
+  }
+
+  static constexpr size_t kBufferBytes = 1 << 20;
+
+  Status Write(std::string_view data) override {
+    buffer_.append(data);
+    if (buffer_.size() >= kBufferBytes) return Flush();
+    return Status::Ok();
+  }
+
+  Status Commit() override {
+    POSTA_RETURN_IF_ERROR(Flush());
+    if (::fsync(fd_) != 0) return ErrnoStatus(partial_, errno);
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return ErrnoStatus(partial_, errno);
+    if (::rename(partial_.c_str(), path_.c_str()) != 0) {
+      return ErrnoStatus(path_, errno);
+    }
+    committed_ = true;
+    // The rename is durable only once the directory is synced.
+    std::string dir = std::filesystem::path(path_).parent_path().string();
+    int dir_fd =
+        ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status Flush() {
+    size_t done = 0;
+    while (done < buffer_.size()) {
+      ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(partial_, errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+    return Status::Ok();
+  }
+
+  const std::string path_;
+  const std::string partial_;
+  int fd_;
+  std::string buffer_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<NodeConfig> LoadNodeConfig(const std::string& path, bool apply_log_level,
+                                  base::Env& env) {
+  POSTA_ASSIGN_OR_RETURN(NodeConfig config, LoadConfig(path, env));
+  if (apply_log_level) SetLogLevel(config.log_level);
+  return config;
+}
+
+Result<std::unique_ptr<storage::RecordStore>> OpenStore(
+    const NodeConfig& config, bool read_only, base::Env& env) {
+  const std::string path = config.DatabasePath();
+  if (!env.FileExists(path)) return Status::NotFound(path, kNoDatabase);
+  storage::StoreOptions options;
+  options.path = path;
+  options.facility = config.facility;
+  options.role = config.role;
+  options.read_only = read_only;
+  options.synchronous = config.synchronous == "normal"
+                            ? storage::StoreOptions::Synchronous::kNormal
+                            : storage::StoreOptions::Synchronous::kFull;
+  return storage::OpenRecordStore(options);
+}
+
+Result<std::unique_ptr<OutputFile>> OutputFile::Open(
+    const std::string& path, std::ostream& stdout_stream) {
+  if (path == "-") {
+    return std::unique_ptr<OutputFile>(new StreamOutput(stdout_stream));
+  }
+  const std::string partial = path + ".partial";
+  int fd =
+      ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(partial, errno);
+  return std::unique_ptr<OutputFile>(new PartialFileOutput(path, fd));
+}
+
+std::string FormatAgo(int64_t then_ms, int64_t now_ms) {
+  int64_t seconds = (now_ms - then_ms) / 1000;
+  if (seconds < -5) return "in the future";
+  if (seconds < 60) return "just now";
+  auto plural = [](int64_t n, const char* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago";
+  };
+  if (seconds < 3600) return plural(seconds / 60, "minute");
+  if (seconds < 86400) return plural(seconds / 3600, "hour");
+  return plural(seconds / 86400, "day");
+}
+
+}  // namespace posta::node::cli

@@ -1,0 +1,197 @@
+// The `posta` subcommands as plain functions: options in, Status out. cli.cc
+// parses argv into these options and maps the Status to an exit code; tests
+// call the functions directly with a TempDir.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "posta/base/clock.h"
+#include "posta/base/env.h"
+#include "posta/base/status.h"
+#include "posta/storage/record_store.h"
+
+namespace posta::node::cli {
+
+// Where a command writes and what it reads the time from.
+struct Io {
+  std::ostream& out;        // results: summaries, JSON, the serve URL
+  std::ostream& err;        // progress display
+  bool err_is_tty = false;  // draw a progress bar instead of progress lines
+  base::Clock& clock = base::SystemClock();
+  base::Env& env = base::Env::Default();
+};
+
+// The "why" of NotFound(<database path>, kNoDatabase); RunCli turns it into
+// a hint to run `posta init`.
+inline constexpr std::string_view kNoDatabase =
+    "no database (create one with posta init)";
+
+// ---- Helpers shared by the commands (cmd_util.cc) ----
+
+// LoadConfig, then (when `apply_log_level`) the config's [log] level.
+Result<NodeConfig> LoadNodeConfig(const std::string& path, bool apply_log_level,
+                                  base::Env& env);
+
+// Opens the database named by `config`: NotFound(path, kNoDatabase) when it
+// does not exist; the facility must match the one stored.
+Result<std::unique_ptr<storage::RecordStore>> OpenStore(
+    const NodeConfig& config, bool read_only, base::Env& env);
+
+// Writes a file as a stream: into "<path>.partial", then fsync and rename
+// over `path` on Commit. Destroying it uncommitted removes the partial file.
+// With path "-" it writes to `stdout_stream` instead, unbuffered by us.
+class OutputFile {
+ public:
+  static Result<std::unique_ptr<OutputFile>> Open(const std::string& path,
+                                                  std::ostream& stdout_stream);
+  virtual ~OutputFile() = default;
+  virtual Status Write(std::string_view data) = 0;
+  virtual Status Commit() = 0;
+};
+
+// "3 minutes ago", "2 days ago", "just now", "in the future".
+std::string FormatAgo(int64_t then_ms, int64_t now_ms);
+
+// ---- posta init ----
+struct InitOptions {
+  std::string dir;
+  std::string role = "clinic";
+  std::string facility;
+  std::string listen = "127.0.0.1:8080";
+  bool force = false;  // rewrite an existing posta.toml (never a database)
+};
+Status RunInit(const InitOptions& options, Io& io);
+
+// ---- posta serve ----
+struct ServeOptions {
+  std::string config_path;
+  std::string port_file;  // written with the bound port once listening
+  bool apply_config_log_level = true;
+};
+// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread
+// it starts) and returns after the first one, once in-flight requests have
+// finished; a second signal exits the process at once.
+Status RunServe(const ServeOptions& options, Io& io);
+
+// ---- posta status ----
+struct StatusOptions {
+  std::string config_path;
+  bool json = false;
+  bool apply_config_log_level = true;
+};
+Status RunStatus(const StatusOptions& options, Io& io);
+
+// ---- posta import ----
+struct ImportSettings {
+  size_t batch_size = 500;            // writes per transaction
+  size_t max_line_bytes = 1 << 20;    // longer lines are rejected
+  bool dry_run = false;               // validate only; store is not used
+  size_t max_listed_rejections = 50;  // kept in ImportSummary
+};
+
+struct LineRejection {
+  int64_t line = 0;
+  std::string reason;  // the Status message
+};
+
+struct ImportSummary {
+  int64_t bytes = 0;  // bytes consumed from the input
+  int64_t read = 0;   // non-blank lines
+  int64_t created = 0;
+  int64_t updated = 0;    // including revived deleted records
+  int64_t unchanged = 0;  // content equal to what was stored
+  int64_t valid = 0;      // dry run: lines that passed validation
+  int64_t rejected = 0;
+  std::vector<LineRejection> first_rejections;  // at most max_listed
+};
+
+// Called every 100 lines and at the end with the bytes consumed and the
+// records read.
+using ImportProgressFn = std::function<void(int64_t bytes, int64_t records)>;
+// Called for every rejected line (for --report).
+using RejectionFn = std::function<void(const LineRejection&)>;
+
+// Reads NDJSON (one FHIR resource per line; blank lines skipped) and writes
+// it to `store` in transactions of settings.batch_size: a line with an "id"
+// is an upsert, one without is a create. A bad line is rejected alone;
+// every other line is kept. The Result is an error only when a transaction
+// failed or the input could not be read; earlier batches stay committed.
+// `store` may be null when settings.dry_run.
+Result<ImportSummary> ImportNdjson(storage::RecordStore* store,
+                                   std::istream& in,
+                                   const ImportSettings& settings,
+                                   const ImportProgressFn& progress = {},
+                                   const RejectionFn& on_rejection = {});
+
+struct ImportOptions {
+  std::string config_path;
+  std::string input_path;   // "-" for stdin
+  std::string report_path;  // every rejected line as NDJSON, when set
+  ImportSettings settings;
+  bool apply_config_log_level = true;
+};
+// Prints the summary; InvalidArgument when any line was rejected.
+Status RunImport(const ImportOptions& options, std::istream& stdin_stream,
+                 Io& io);
+
+// ---- posta export ----
+struct ExportSummary {
+  int64_t records = 0;
+  int64_t bytes = 0;
+};
+// Writes every live record of `types`, in that order, one RenderResource
+// line each. `progress(done, total)` after each page.
+Result<ExportSummary> ExportNdjson(
+    storage::RecordStore& store, std::span<const storage::ResourceType> types,
+    const std::function<Status(std::string_view)>& write,
+    const storage::ProgressFn& progress = {});
+
+struct ExportOptions {
+  std::string config_path;
+  std::string out_path = "-";
+  std::string type;  // one resource type name; empty for all
+  bool apply_config_log_level = true;
+};
+Status RunExport(const ExportOptions& options, Io& io);
+
+// ---- posta backup ----
+struct BackupOptions {
+  std::string config_path;
+  std::string dest;
+  bool apply_config_log_level = true;
+};
+Status RunBackup(const BackupOptions& options, Io& io);
+
+// ---- posta version ----
+std::string VersionText();
+Status RunVersion(Io& io);
+
+// ---- posta demo ----
+struct DemoSeedOptions {
+  std::string config_path;
+  size_t patients = 100;
+  uint64_t seed = 1;
+  std::string as_of;  // "YYYY-MM-DD"; empty for today
+  size_t batch_size = 500;
+  bool apply_config_log_level = true;
+};
+Status RunDemoSeed(const DemoSeedOptions& options, Io& io);
+
+struct DemoGenerateOptions {
+  size_t patients = 100;
+  uint64_t seed = 1;
+  std::string as_of;
+  std::string out_path = "-";
+};
+Status RunDemoGenerate(const DemoGenerateOptions& options, Io& io);
+
+}  // namespace posta::node::cli

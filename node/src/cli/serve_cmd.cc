@@ -1,0 +1,167 @@
+// posta serve: the daemon. Opens the store, serves the local API, and stops
+// on SIGTERM/SIGINT: the first lets in-flight requests finish, a second
+// exits at once.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "api/api.h"
+#include "api/metrics.h"
+#include "cli/commands.h"
+#include "http/server.h"
+
+namespace posta::node::cli {
+
+namespace {
+
+// Waits for SIGTERM/SIGINT with sigwait on its own thread, so nothing runs
+// in signal-handler context. REQUIRES: both signals are blocked in every
+// thread (SignalWatcher::Block before any thread starts).
+class SignalWatcher {
+ public:
+  static Status Block() {
+    sigset_t set = Signals();
+    int err = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    if (err != 0)
+      return Status::Internal("pthread_sigmask", std::strerror(err));
+    return Status::Ok();
+  }
+
+  SignalWatcher() : thread_([this] { Run(); }) {}
+
+  ~SignalWatcher() {
+    stopping_ = true;
+    // Wakes the sigwait below; with stopping_ set it is not a second signal.
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+  // Blocks until the first signal; returns its name.
+  std::string WaitFirst() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !first_.empty(); });
+    return first_;
+  }
+
+ private:
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+  }
+
+  void Run() {
+    sigset_t set = Signals();
+    int count = 0;
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (stopping_) return;
+      const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+      if (++count == 1) {
+        std::lock_guard lock(mu_);
+        first_ = name;
+        cv_.notify_all();
+        continue;
+      }
+      spdlog::warn("second {}: exiting now without waiting for requests", name);
+      spdlog::default_logger()->flush();
+      // Committed writes are durable in SQLite's WAL; nothing else is lost.
+      _exit(1);
+    }
+  }
+
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string first_;
+  std::thread thread_;
+};
+
+bool IsLoopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1";
+}
+
+}  // namespace
+
+Status RunServe(const ServeOptions& options, Io& io) {
+  // Before any other thread exists, so every thread inherits the mask and
+  // only SignalWatcher ever sees the two signals.
+  POSTA_RETURN_IF_ERROR(SignalWatcher::Block());
+
+  POSTA_ASSIGN_OR_RETURN(
+      NodeConfig config,
+      LoadNodeConfig(options.config_path, options.apply_config_log_level,
+                     io.env));
+  POSTA_ASSIGN_OR_RETURN(auto store,
+                         OpenStore(config, /*read_only=*/false, io.env));
+  spdlog::info("opened {} ({}, facility {}, node {})", config.DatabasePath(),
+               config.role, store->facility(), store->node_id());
+  if (store->wall_clock_was_behind()) {
+    spdlog::warn(
+        "this machine's clock is behind the last stored write; versions are "
+        "carried forward from the stored clock until the date is corrected");
+  }
+
+  Metrics metrics;
+  ApiOptions api_options;
+  api_options.role = config.role;
+  api_options.version = POSTA_VERSION;
+  api_options.data_dir = config.data_dir;
+  Api api(*store, metrics, api_options, io.clock, io.env);
+
+  ServerOptions server_options;
+  server_options.address = config.listen_address;
+  server_options.port = config.listen_port;
+  server_options.max_body_bytes = config.max_body_bytes;
+  server_options.max_header_bytes = config.max_header_bytes;
+  server_options.read_timeout = config.read_timeout;
+  server_options.idle_timeout = config.idle_timeout;
+  server_options.max_connections = config.max_connections;
+  server_options.worker_threads = config.worker_threads;
+  auto server = HttpServer::Start(
+      server_options,
+      [&api](const HttpRequest& request) { return api.Handle(request); });
+  if (!server.ok()) return server.status().WithContext("serve");
+
+  const std::string url =
+      "http://" + FormatListenAddress(config.listen_address, (*server)->port());
+  spdlog::info("listening on {}", url);
+  if (!IsLoopback(config.listen_address)) {
+    spdlog::warn("the API listens on {}, beyond this machine", url);
+  }
+  if (!options.port_file.empty()) {
+    Status written = io.env.WriteFileAtomic(
+        options.port_file, std::to_string((*server)->port()) + "\n", 0644);
+    if (!written.ok()) {
+      (*server)->Shutdown(HttpServer::ShutdownMode::kNow);
+      (*server)->Wait();
+      return written.WithContext("--port-file");
+    }
+  }
+  io.out << "posta " << POSTA_VERSION << " serving " << url
+         << " (stop with Ctrl-C or SIGTERM)" << std::endl;
+
+  {
+    SignalWatcher watcher;
+    std::string signal = watcher.WaitFirst();
+    spdlog::info("{}: finishing in-flight requests (send it again to exit now)",
+                 signal);
+    (*server)->Shutdown(HttpServer::ShutdownMode::kGraceful);
+    (*server)->Wait();
+    server->reset();
+  }
+  spdlog::info("stopped cleanly");
+  return Status::Ok();
+}
+
+}  // namespace posta::node::cli

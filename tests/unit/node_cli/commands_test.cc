@@ -1,0 +1,222 @@
+#include "cli/commands.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace posta::node::cli {
+namespace {
+
+using ::posta::testing::TempDir;
+
+// Runs commands against a TempDir with captured output and a fixed clock.
+class CommandsTest : public ::testing::Test {
+ protected:
+  // Three minutes after now, as the store stamps writes with the real clock.
+  CommandsTest() : clock_(base::SystemClock().WallNowMillis() + 200000) {}
+
+  Io MakeIo() { return Io{.out = out_, .err = err_, .clock = clock_}; }
+
+  Status Init(const std::string& dir, bool force = false) {
+    Io io = MakeIo();
+    return RunInit({.dir = dir,
+                    .role = "clinic",
+                    .facility = "clinic-001",
+                    .listen = "127.0.0.1:8181",
+                    .force = force},
+                   io);
+  }
+
+  std::string Out() {
+    std::string s = out_.str();
+    out_.str("");
+    return s;
+  }
+
+  TempDir tmp_;
+  base::ManualClock clock_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+unsigned Mode(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+TEST_F(CommandsTest, InitCreatesDirectoryConfigAndDatabase) {
+  const std::string dir = tmp_.File("node/a");
+  ASSERT_OK(Init(dir));
+  EXPECT_EQ(Mode(dir), 0750u);
+  EXPECT_EQ(Mode(dir + "/posta.toml"), 0640u);
+  std::string out = Out();
+  EXPECT_NE(out.find("posta serve --config " + dir + "/posta.toml"),
+            std::string::npos)
+      << out;
+
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, LoadConfig(dir + "/posta.toml"));
+  EXPECT_EQ(c.data_dir, dir);
+  EXPECT_EQ(c.facility, "clinic-001");
+  EXPECT_EQ(c.listen_port, 8181);
+  std::ifstream in(dir + "/posta.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("data_dir = \".\""), std::string::npos);
+}
+
+TEST_F(CommandsTest, InitNeverReplacesADatabaseAndForceOnlyRewritesConfig) {
+  const std::string dir = tmp_.File("n");
+  ASSERT_OK(Init(dir));
+  Status again = Init(dir);
+  EXPECT_EQ(again.code(), Status::Code::kConflict);
+  EXPECT_NE(again.message().find("posta.db"), std::string::npos);
+  EXPECT_EQ(Init(dir, /*force=*/true).code(), Status::Code::kConflict);
+
+  // Config present, no database: refused unless --force.
+  ASSERT_EQ(std::remove((dir + "/posta.db").c_str()), 0);
+  Status exists = Init(dir);
+  EXPECT_EQ(exists.code(), Status::Code::kConflict);
+  EXPECT_NE(exists.message().find("--force"), std::string::npos);
+  EXPECT_OK(Init(dir, /*force=*/true));
+}
+
+TEST_F(CommandsTest, InitValidatesItsArguments) {
+  Io io = MakeIo();
+  EXPECT_FALSE(RunInit({.dir = tmp_.File("x"), .facility = "bad id"}, io).ok());
+  EXPECT_FALSE(
+      RunInit({.dir = tmp_.File("x"), .role = "server", .facility = "f"}, io)
+          .ok());
+  EXPECT_FALSE(
+      RunInit({.dir = tmp_.File("x"), .facility = "f", .listen = "127.0.0.1"},
+              io)
+          .ok());
+}
+
+TEST_F(CommandsTest, CommandsOnAMissingDatabaseSayRunInit) {
+  const std::string cfg = tmp_.File("posta.toml");
+  std::ofstream(cfg) << "[node]\nfacility = \"f\"\ndata_dir = \"nowhere\"\n";
+  Io io = MakeIo();
+  Status s = RunStatus({.config_path = cfg}, io);
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_NE(s.message().find(kNoDatabase), std::string::npos) << s.message();
+}
+
+TEST_F(CommandsTest, SeedStatusExportImportBackup) {
+  const std::string a = tmp_.File("a");
+  const std::string b = tmp_.File("b");
+  ASSERT_OK(Init(a));
+  ASSERT_OK(Init(b));
+  Out();
+  Io io = MakeIo();
+  ASSERT_OK(RunDemoSeed({.config_path = a + "/posta.toml",
+                         .patients = 25,
+                         .seed = 4,
+                         .as_of = "2025-05-01"},
+                        io));
+  EXPECT_NE(Out().find(" 0 rejected"), std::string::npos);
+  // Seeding the same seed and date again changes nothing.
+  ASSERT_OK(RunDemoSeed({.config_path = a + "/posta.toml",
+                         .patients = 25,
+                         .seed = 4,
+                         .as_of = "2025-05-01"},
+                        io));
+  EXPECT_NE(Out().find(" 0 created"), std::string::npos);
+
+  ASSERT_OK(RunStatus({.config_path = a + "/posta.toml", .json = true}, io));
+  auto status = nlohmann::json::parse(Out());
+  EXPECT_EQ(status["facility"], "clinic-001");
+  EXPECT_EQ(status["role"], "clinic");
+  EXPECT_EQ(status["records"]["Patient"], 25);
+  const int64_t live = status["live_records"];
+  EXPECT_GT(live, 25);
+
+  ASSERT_OK(RunStatus({.config_path = a + "/posta.toml"}, io));
+  std::string text = Out();
+  EXPECT_NE(text.find("Patient"), std::string::npos);
+  EXPECT_NE(text.find("(3 minutes ago)"), std::string::npos) << text;
+
+  const std::string file = tmp_.File("a.ndjson");
+  ASSERT_OK(
+      RunExport({.config_path = a + "/posta.toml", .out_path = file}, io));
+  EXPECT_FALSE(base::Env::Default().FileExists(file + ".partial"));
+  std::istringstream no_stdin;
+  ASSERT_OK(RunImport({.config_path = b + "/posta.toml", .input_path = file},
+                      no_stdin, io));
+  EXPECT_NE(Out().find(" 0 rejected"), std::string::npos);
+  ASSERT_OK(RunStatus({.config_path = b + "/posta.toml", .json = true}, io));
+  EXPECT_EQ(nlohmann::json::parse(Out())["live_records"], live);
+
+  const std::string backup = tmp_.File("backup.db");
+  ASSERT_OK(RunBackup({.config_path = a + "/posta.toml", .dest = backup}, io));
+  EXPECT_NE(Out().find("verified"), std::string::npos);
+  Status twice =
+      RunBackup({.config_path = a + "/posta.toml", .dest = backup}, io);
+  EXPECT_EQ(twice.code(), Status::Code::kConflict);
+}
+
+TEST_F(CommandsTest, ImportWithRejectionsFailsAndWritesAReport) {
+  const std::string a = tmp_.File("a");
+  ASSERT_OK(Init(a));
+  const std::string input = tmp_.File("in.ndjson");
+  std::ofstream(input)
+      << R"({"resourceType":"Patient","name":[{"family":"A"}]})"
+      << "\nbad\n";
+  Io io = MakeIo();
+  std::istringstream no_stdin;
+  Status s = RunImport({.config_path = a + "/posta.toml",
+                        .input_path = input,
+                        .report_path = tmp_.File("report.ndjson")},
+                       no_stdin, io);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("1 of 2 records rejected"), std::string::npos);
+  std::string out = Out();
+  EXPECT_NE(out.find("line 2: "), std::string::npos) << out;
+  EXPECT_NE(out.find("1 created"), std::string::npos) << out;
+  std::ifstream report(tmp_.File("report.ndjson"));
+  std::string line;
+  ASSERT_TRUE(std::getline(report, line));
+  EXPECT_EQ(nlohmann::json::parse(line)["line"], 2);
+}
+
+TEST_F(CommandsTest, ImportFromStdin) {
+  const std::string a = tmp_.File("a");
+  ASSERT_OK(Init(a));
+  Io io = MakeIo();
+  std::istringstream in(R"({"resourceType":"Patient","name":[{"family":"B"}]})"
+                        "\n");
+  ASSERT_OK(
+      RunImport({.config_path = a + "/posta.toml", .input_path = "-"}, in, io));
+  EXPECT_NE(Out().find("1 created"), std::string::npos);
+}
+
+TEST_F(CommandsTest, DemoGenerateIsDeterministic) {
+  Io io = MakeIo();
+  ASSERT_OK(RunDemoGenerate({.patients = 10,
+                             .seed = 9,
+                             .as_of = "2025-01-01",
+                             .out_path = tmp_.File("one.ndjson")},
+                            io));
+  ASSERT_OK(RunDemoGenerate(
+      {.patients = 10, .seed = 9, .as_of = "2025-01-01", .out_path = "-"}, io));
+  std::ifstream in(tmp_.File("one.ndjson"));
+  std::stringstream file;
+  file << in.rdbuf();
+  std::string out = Out();
+  EXPECT_EQ(out.substr(out.find('\n') + 1), file.str());
+  EXPECT_FALSE(RunDemoGenerate({.as_of = "2025-13-01"}, io).ok());
+}
+
+TEST_F(CommandsTest, VersionNamesTheSchema) {
+  Io io = MakeIo();
+  ASSERT_OK(RunVersion(io));
+  EXPECT_EQ(Out().rfind("posta ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace posta::node::cli

@@ -1,0 +1,276 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace posta::node {
+namespace {
+
+using ::posta::testing::TempDir;
+
+const char kMinimal[] =
+    "[node]\n"
+    "facility = \"clinic-001\"\n"
+    "data_dir = \"/var/lib/posta\"\n";
+
+// The error from parsing `extra` appended to a minimal valid config.
+Status ParseWith(const std::string& extra) {
+  return ParseConfig(std::string(kMinimal) + extra, "t.toml").status();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+TEST(ConfigTest, MinimalConfigTakesEveryDefault) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseConfig(kMinimal, "t.toml"));
+  NodeConfig expected;
+  expected.facility = "clinic-001";
+  expected.data_dir = "/var/lib/posta";
+  EXPECT_EQ(c, expected);
+  EXPECT_EQ(c.role, "clinic");
+  EXPECT_EQ(c.listen_address, "127.0.0.1");
+  EXPECT_EQ(c.listen_port, 8080);
+  EXPECT_EQ(c.synchronous, "full");
+  EXPECT_EQ(c.DatabasePath(), "/var/lib/posta/posta.db");
+}
+
+TEST(ConfigTest, ReadsEveryKey) {
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig c,
+      ParseConfig("[node]\nrole = \"hub\"\nfacility = \"hub.north_1\"\n"
+                  "data_dir = \"d\"\n"
+                  "[http]\nlisten = \"[::1]:9000\"\nmax_body_bytes = 2048\n"
+                  "max_header_bytes = 4096\nread_timeout_ms = 1500\n"
+                  "idle_timeout_ms = 2500\nmax_connections = 3\n"
+                  "worker_threads = 2\n"
+                  "[storage]\nsynchronous = \"normal\"\n"
+                  "[log]\nlevel = \"debug\"\n",
+                  "t.toml"));
+  EXPECT_EQ(c.role, "hub");
+  EXPECT_EQ(c.facility, "hub.north_1");
+  EXPECT_EQ(c.listen_address, "::1");
+  EXPECT_EQ(c.listen_port, 9000);
+  EXPECT_EQ(c.max_body_bytes, 2048u);
+  EXPECT_EQ(c.max_header_bytes, 4096u);
+  EXPECT_EQ(c.read_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(c.idle_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.max_connections, 3u);
+  EXPECT_EQ(c.worker_threads, 2u);
+  EXPECT_EQ(c.synchronous, "normal");
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+struct BadCase {
+  std::string toml;  // appended to kMinimal (or whole, when standalone)
+  bool standalone;
+  std::string where;   // the message starts with this
+  std::string reason;  // and contains this
+};
+
+TEST(ConfigTest, EveryBadKeyOrValueNamesFileAndKey) {
+  const BadCase cases[] = {
+      {"[nodes]\nx = 1\n", false, "t.toml: nodes", "unknown section"},
+      {"port = 1\n", true, "t.toml: port", "unknown key"},
+      {"[http]\nport = 8080\n", false, "t.toml: http.port",
+       "unknown key; known keys: listen, max_body_bytes"},
+      {"[storage]\nsync = \"full\"\n", false, "t.toml: storage.sync",
+       "known keys: synchronous"},
+      {"[log]\nlevels = \"info\"\n", false, "t.toml: log.levels",
+       "unknown key"},
+      {"[node]\nrole = \"server\"\nfacility = \"f\"\ndata_dir = \"d\"\n", true,
+       "t.toml: node.role", "not one of clinic, hub"},
+      {"[node]\nrole = 1\nfacility = \"f\"\ndata_dir = \"d\"\n", true,
+       "t.toml: node.role", "must be a string, not an integer"},
+      {"[node]\ndata_dir = \"d\"\n", true, "t.toml: node.facility", "required"},
+      {"[node]\nfacility = \"has space\"\ndata_dir = \"d\"\n", true,
+       "t.toml: node.facility", "1 to 64 characters"},
+      {"[node]\nfacility = \"f\"\n", true, "t.toml: node.data_dir", "required"},
+      {"[node]\nfacility = \"f\"\ndata_dir = \"\"\n", true,
+       "t.toml: node.data_dir", "required"},
+      {"[http]\nlisten = \"localhost:80\"\n", false, "t.toml: http.listen",
+       "IP address"},
+      {"[http]\nlisten = \"127.0.0.1\"\n", false, "t.toml: http.listen",
+       "host:port"},
+      {"[http]\nlisten = \"127.0.0.1:70000\"\n", false, "t.toml: http.listen",
+       "port must be a number from 0 to 65535"},
+      {"[http]\nlisten = 8080\n", false, "t.toml: http.listen",
+       "must be a string"},
+      {"[http]\nmax_body_bytes = \"1MB\"\n", false,
+       "t.toml: http.max_body_bytes", "must be an integer, not a string"},
+      {"[http]\nmax_body_bytes = 10\n", false, "t.toml: http.max_body_bytes",
+       "must be between 1024 and 67108864, not 10"},
+      {"[http]\nmax_body_bytes = 1.5\n", false, "t.toml: http.max_body_bytes",
+       "must be an integer, not a float"},
+      {"[http]\nmax_header_bytes = 99999999\n", false,
+       "t.toml: http.max_header_bytes", "between 1024 and 1048576"},
+      {"[http]\nread_timeout_ms = 0\n", false, "t.toml: http.read_timeout_ms",
+       "between 100 and 600000"},
+      {"[http]\nidle_timeout_ms = -5\n", false, "t.toml: http.idle_timeout_ms",
+       "between 100 and 3600000"},
+      {"[http]\nmax_connections = 0\n", false, "t.toml: http.max_connections",
+       "between 1 and 10000"},
+      {"[http]\nworker_threads = 65\n", false, "t.toml: http.worker_threads",
+       "between 1 and 64"},
+      {"[storage]\nsynchronous = \"off\"\n", false,
+       "t.toml: storage.synchronous", "not one of full, normal"},
+      {"[log]\nlevel = \"verbose\"\n", false, "t.toml: log.level",
+       "not one of trace, debug, info, warn, error"},
+      {"http = 5\n", true, "t.toml: http", "must be a [http] section"},
+  };
+  for (const BadCase& c : cases) {
+    Status s = c.standalone ? ParseConfig(c.toml, "t.toml").status()
+                            : ParseWith(c.toml);
+    SCOPED_TRACE(c.toml);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+    EXPECT_EQ(s.message().rfind(c.where + ": ", 0), 0u) << s.message();
+    EXPECT_NE(s.message().find(c.reason), std::string::npos) << s.message();
+  }
+}
+
+TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
+  Status s =
+      ParseConfig("[node]\nfacility = \"f\"\ndata_dir = oops\n", "t.toml")
+          .status();
+  EXPECT_EQ(s.code(), Status::Code::kMalformed);
+  EXPECT_EQ(s.message().rfind("t.toml:3:", 0), 0u) << s.message();
+}
+
+TEST(ConfigTest, DuplicateKeyIsASyntaxError) {
+  Status s = ParseWith("[node]\nrole = \"hub\"\n");
+  EXPECT_EQ(s.code(), Status::Code::kMalformed) << s.ToString();
+  EXPECT_EQ(s.message().rfind("t.toml:4:", 0), 0u) << s.message();
+}
+
+TEST(ConfigTest, RenderThenParseGivesTheSameConfig) {
+  NodeConfig c;
+  c.role = "hub";
+  c.facility = "district-7";
+  c.data_dir = "/srv/posta \"quoted\" \\ dir/Ünïcode";
+  c.listen_address = "::1";
+  c.listen_port = 0;
+  c.max_body_bytes = 4096;
+  c.max_header_bytes = 8192;
+  c.read_timeout = std::chrono::milliseconds(1234);
+  c.idle_timeout = std::chrono::milliseconds(5678);
+  c.max_connections = 9;
+  c.worker_threads = 3;
+  c.synchronous = "normal";
+  c.log_level = "warn";
+  ASSERT_OK_AND_ASSIGN(NodeConfig back, ParseConfig(RenderConfig(c), "r.toml"));
+  EXPECT_EQ(back, c);
+
+  NodeConfig defaults;
+  defaults.facility = "f";
+  defaults.data_dir = ".";
+  ASSERT_OK_AND_ASSIGN(NodeConfig back2,
+                       ParseConfig(RenderConfig(defaults), "r.toml"));
+  EXPECT_EQ(back2, defaults);
+}
+
+TEST(ConfigTest, RenderedFileCommentsEveryKey) {
+  NodeConfig c;
+  c.facility = "f";
+  c.data_dir = ".";
+  const std::string text = RenderConfig(c);
+  for (const char* key :
+       {"role = ", "facility = ", "data_dir = ", "listen = ",
+        "max_body_bytes = ", "max_header_bytes = ", "read_timeout_ms = ",
+        "idle_timeout_ms = ", "max_connections = ", "worker_threads = ",
+        "synchronous = ", "level = "}) {
+    size_t at = text.find(std::string("\n") + key);
+    ASSERT_NE(at, std::string::npos) << key;
+    // The line before each key is a comment.
+    size_t prev = text.rfind('\n', at - 1);
+    EXPECT_EQ(text[prev + 1], '#') << key;
+  }
+}
+
+TEST(ConfigTest, PackagedExampleIsTheRenderedSample) {
+  NodeConfig sample;
+  sample.facility = "clinic-001";
+  sample.data_dir = "/var/lib/posta";
+  std::ifstream in(std::string(POSTA_SOURCE_DIR) +
+                   "/packaging/posta.toml.example");
+  ASSERT_TRUE(in) << "packaging/posta.toml.example is missing";
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), RenderConfig(sample))
+      << "regenerate packaging/posta.toml.example from RenderConfig";
+}
+
+TEST(ConfigTest, LoadResolvesRelativeDataDirAgainstTheFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("etc"));
+  WriteFile(dir.File("etc/posta.toml"),
+            "[node]\nfacility = \"f\"\ndata_dir = \"../data\"\n");
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, LoadConfig(dir.File("etc/posta.toml")));
+  EXPECT_EQ(c.data_dir, dir.File("data"));
+  EXPECT_EQ(c.source_path, dir.File("etc/posta.toml"));
+
+  WriteFile(dir.File("etc/dot.toml"),
+            "[node]\nfacility = \"f\"\ndata_dir = \".\"\n");
+  ASSERT_OK_AND_ASSIGN(NodeConfig dot, LoadConfig(dir.File("etc/dot.toml")));
+  EXPECT_EQ(dot.data_dir, dir.File("etc"));
+  EXPECT_EQ(dot.DatabasePath(), dir.File("etc/posta.db"));
+
+  WriteFile(dir.File("etc/abs.toml"),
+            "[node]\nfacility = \"f\"\ndata_dir = \"/srv/x\"\n");
+  ASSERT_OK_AND_ASSIGN(NodeConfig abs, LoadConfig(dir.File("etc/abs.toml")));
+  EXPECT_EQ(abs.data_dir, "/srv/x");
+}
+
+TEST(ConfigTest, LoadErrorsNameTheFile) {
+  TempDir dir;
+  Status missing = LoadConfig(dir.File("none.toml")).status();
+  EXPECT_EQ(missing.code(), Status::Code::kNotFound);
+  EXPECT_NE(missing.message().find("none.toml"), std::string::npos);
+
+  WriteFile(dir.File("big.toml"), std::string(kMaxConfigBytes + 1, '#'));
+  Status big = LoadConfig(dir.File("big.toml")).status();
+  EXPECT_EQ(big.code(), Status::Code::kTooLarge) << big.ToString();
+
+  WriteFile(dir.File("bad.toml"),
+            std::string(kMinimal) + "[http]\nmax_connections = 0\n");
+  Status bad = LoadConfig(dir.File("bad.toml")).status();
+  EXPECT_EQ(bad.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      bad.message().rfind(dir.File("bad.toml") + ": http.max_connections", 0),
+      0u)
+      << bad.message();
+}
+
+TEST(ConfigTest, ListenAddresses) {
+  ASSERT_OK_AND_ASSIGN(ListenAddress a, ParseListenAddress("127.0.0.1:8080"));
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 8080);
+  ASSERT_OK_AND_ASSIGN(ListenAddress b, ParseListenAddress("[::1]:1"));
+  EXPECT_EQ(b.host, "::1");
+  EXPECT_EQ(FormatListenAddress(b.host, b.port), "[::1]:1");
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1:0").ok());
+  EXPECT_TRUE(ParseListenAddress("127.0.0.1:0", 0).ok());
+  for (const char* bad :
+       {"", ":80", "127.0.0.1:", "127.0.0.1:x", "1.2.3:80", "::1:80", "[::1]80",
+        "[zz]:80", "127.0.0.1:65536", "127.0.0.1:+80", "127.0.0.1: 80"}) {
+    EXPECT_FALSE(ParseListenAddress(bad).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, FacilityIds) {
+  EXPECT_TRUE(IsValidFacilityId("clinic-001"));
+  EXPECT_TRUE(IsValidFacilityId("A.b_c-9"));
+  EXPECT_TRUE(IsValidFacilityId(std::string(64, 'x')));
+  EXPECT_FALSE(IsValidFacilityId(std::string(65, 'x')));
+  EXPECT_FALSE(IsValidFacilityId(""));
+  EXPECT_FALSE(IsValidFacilityId("a b"));
+  EXPECT_FALSE(IsValidFacilityId("a/b"));
+  EXPECT_FALSE(IsValidFacilityId("José"));
+}
+
+}  // namespace
+}  // namespace posta::node
