@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,13 +20,26 @@ struct HttpRequest {
 
   // The first header named `name` (case-insensitive), or "" when absent.
   std::string Header(std::string_view name) const;
+  // True when a header named `name` is present, even with an empty value.
+  bool HasHeader(std::string_view name) const;
 };
 
 struct HttpResponse {
   int status = 200;
+  // Sent as Content-Type; no Content-Type header when empty.
   std::string content_type = "application/fhir+json";
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Extra headers. The server adds Content-Length, Date, Server and
+  // Connection itself; a header whose name or value holds CR or LF is
+  // dropped (and logged) rather than sent.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
+
+// True when `a` and `b` are equal ignoring ASCII case.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Milliseconds since the Unix epoch as an HTTP date (RFC 9110 IMF-fixdate):
+// "Sun, 06 Nov 1994 08:49:37 GMT". Independent of the process locale.
+std::string HttpDate(int64_t unix_millis);
 
 }  // namespace posta::node

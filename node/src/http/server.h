@@ -1,11 +1,15 @@
 // HttpServer: Boost.Beast HTTP/1.1 server on Asio, behind a pimpl so only
 // server.cc includes Beast.
 //
-// Bounds every input before allocating: header bytes, body bytes (413 with an
-// OperationOutcome before the body is read), a read timeout for the whole
-// request (a silent or slow client is closed), an idle timeout between
-// keep-alive requests, and a maximum number of open connections (beyond it,
-// new connections get 503 and are closed).
+// Bounds every input before allocating: header bytes (431), body bytes (413
+// with an OperationOutcome; a Content-Length over the limit is refused before
+// any of the body is read, a chunked body as soon as it passes the limit), a
+// read timeout for the whole request (a silent or slow client is closed), an
+// idle timeout between keep-alive requests, and a maximum number of open
+// connections (beyond it, new connections get 503 and are closed). A request
+// Beast cannot parse gets 400 and the connection is closed. Every answer
+// carries Content-Length, Date and "Server: posta"; HEAD answers carry no
+// body. Logs go to spdlog's default logger; sinks are the caller's.
 #pragma once
 
 #include <chrono>
@@ -24,7 +28,9 @@ struct ServerOptions {
   uint16_t port = 0;                   // 0 picks a free port
   size_t max_body_bytes = 1 << 20;     // Default: 1 MiB
   size_t max_header_bytes = 16 << 10;  // Default: 16 KiB
-  std::chrono::milliseconds read_timeout{30000};  // whole request
+  // The whole request from its first byte (or from accept, on a new
+  // connection), and separately the writing of each answer.
+  std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};  // between requests
   size_t max_connections = 256;
   // Threads running handlers (handlers may block on the database).
@@ -47,11 +53,19 @@ class HttpServer {
   uint16_t port() const;
 
   enum class ShutdownMode {
-    kGraceful,  // stop accepting; in-flight requests finish; then close
-    kNow,       // close every connection at once
+    // Stop accepting and close idle connections; a request being read or
+    // handled finishes (bounded by read_timeout) and its answer is written
+    // with "Connection: close".
+    kGraceful,
+    // Close every connection at once. A handler already running still runs
+    // to its end (it may be inside a database transaction); its answer is
+    // dropped.
+    kNow,
   };
+  // May be called more than once (kGraceful, then kNow). Does not block.
   void Shutdown(ShutdownMode mode);
-  // Blocks until every thread of the server has stopped.
+  // Blocks until every thread of the server has stopped, which happens only
+  // after Shutdown.
   void Wait();
 
   HttpServer(const HttpServer&) = delete;

@@ -1,0 +1,64 @@
+// Private to the API: the routed request and one function per endpoint.
+// api.cc routes (path shape, resource type, method, id format, content type)
+// and calls these; each returns the full answer, errors included.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/api.h"
+#include "api/request_target.h"
+#include "http/http_types.h"
+#include "posta/base/random.h"
+#include "posta/storage/record_store.h"
+
+namespace posta::node {
+
+// What every handler may use. Threading: every member is safe from any
+// thread; nothing here is owned.
+struct ApiContext {
+  storage::RecordStore& store;
+  Metrics& metrics;
+  const ApiOptions& options;
+  base::Clock& clock;
+  base::Env& env;
+  base::Random& random;
+};
+
+// A request routed to a FHIR endpoint.
+struct FhirCall {
+  const HttpRequest& http;
+  // Absolute base for links ("http://127.0.0.1:8080"), or "" when neither
+  // ApiOptions::base_url nor a usable Host header gives one (links are then
+  // relative).
+  std::string base_url;
+  storage::ResourceType type = storage::ResourceType::kPatient;
+  std::string id;   // a UUID for instance routes; empty otherwise
+  std::string vid;  // the {vid} of _history/{vid}, undecoded by now
+  const std::vector<QueryParam>& query;
+};
+
+// fhir_routes.cc
+HttpResponse HandleCreate(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleRead(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleUpdate(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleDelete(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleHistory(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleVread(ApiContext& ctx, const FhirCall& call);
+HttpResponse HandleSearch(ApiContext& ctx, const FhirCall& call);
+
+// capability.cc: GET /fhir/metadata.
+HttpResponse HandleMetadata(ApiContext& ctx, const std::string& base_url);
+
+// health.cc: GET /health and GET /metrics.
+HttpResponse HandleHealth(ApiContext& ctx);
+HttpResponse HandleMetrics(ApiContext& ctx);
+
+// OK when every query parameter is one of `allowed` (and a _format is
+// JSON); Malformed naming the first that is not.
+Status CheckQueryParams(const std::vector<QueryParam>& query,
+                        std::initializer_list<std::string_view> allowed);
+
+}  // namespace posta::node

@@ -1,0 +1,134 @@
+// GET /health (JSON for monitors and `posta status`) and GET /metrics
+// (Prometheus text). Both read StoreStats, which is cheap; neither runs
+// PRAGMA quick_check, which can take minutes on a large database.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "api/handlers.h"
+#include "api/json_util.h"
+#include "api/metrics.h"
+#include "api/operation_outcome.h"
+#include "posta/storage/record.h"
+
+namespace posta::node {
+
+namespace {
+
+// Below this much free disk the node still works but reports "degraded".
+constexpr uint64_t kLowDiskBytes = 64ull << 20;
+
+std::string Gauge(std::string_view name, std::string_view help,
+                  const std::string& value) {
+  std::string out = "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " gauge\n";
+  out += name;
+  out += ' ';
+  out += value;
+  out += '\n';
+  return out;
+}
+
+}  // namespace
+
+HttpResponse HandleHealth(ApiContext& ctx) {
+  Result<storage::StoreStats> stats = ctx.store.Stats();
+  nlohmann::json warnings = nlohmann::json::array();
+  nlohmann::json database = {{"ok", stats.ok()}};
+  nlohmann::json last_write = nullptr;
+  if (stats.ok()) {
+    database["schema_version"] = stats->schema_version;
+    database["bytes"] = stats->database_bytes;
+    if (stats->last_write_ms > 0) {
+      last_write = storage::FormatInstant(stats->last_write_ms);
+    }
+  } else {
+    std::string id = NewErrorId(ctx.random);
+    spdlog::error("health: database check failed, error {}: {}", id,
+                  stats.status().ToString());
+    database["error"] = "database check failed; reference " + id;
+  }
+
+  nlohmann::json disk = {{"free_bytes", nullptr}};
+  if (!ctx.options.data_dir.empty()) {
+    Result<uint64_t> free_bytes = ctx.env.FreeBytes(ctx.options.data_dir);
+    if (free_bytes.ok()) {
+      disk["free_bytes"] = *free_bytes;
+      if (*free_bytes < kLowDiskBytes) warnings.push_back("low disk space");
+    } else {
+      warnings.push_back("free disk space unknown");
+    }
+  }
+  if (ctx.store.wall_clock_was_behind()) {
+    warnings.push_back(
+        "wall clock was behind the last stored version at start");
+  }
+
+  bool ok = stats.ok() && warnings.empty();
+  nlohmann::json body = {
+      {"status", ok ? "ok" : "degraded"},
+      {"version",
+       ctx.options.version.empty() ? POSTA_VERSION : ctx.options.version},
+      {"role", ctx.options.role},
+      {"facility", ctx.store.facility()},
+      {"node_id", ctx.store.node_id()},
+      {"database", database},
+      {"last_write", last_write},
+      {"disk", disk},
+      {"warnings", warnings},
+  };
+  HttpResponse response;
+  response.status = stats.ok() ? 200 : 503;
+  response.content_type = "application/json";
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.body = DumpJson(body) + "\n";
+  return response;
+}
+
+HttpResponse HandleMetrics(ApiContext& ctx) {
+  std::string out;
+  ctx.metrics.Render(out);
+  Result<storage::StoreStats> stats = ctx.store.Stats();
+  out += Gauge("posta_database_up",
+               "1 when the database answered the stats query, else 0.",
+               stats.ok() ? "1" : "0");
+  if (stats.ok()) {
+    out +=
+        "# HELP posta_records Live (not deleted) records, by resource type.\n"
+        "# TYPE posta_records gauge\n";
+    for (storage::ResourceType type : storage::kAllResourceTypes) {
+      auto it = stats->live_records.find(type);
+      int64_t count = it == stats->live_records.end() ? 0 : it->second;
+      out += "posta_records{type=\"";
+      out += storage::ResourceTypeName(type);
+      out += "\"} " + std::to_string(count) + "\n";
+    }
+    out += Gauge("posta_records_deleted", "Deleted records (tombstones).",
+                 std::to_string(stats->deleted_records));
+    out += Gauge("posta_database_bytes",
+                 "Size of the database file plus its WAL.",
+                 std::to_string(stats->database_bytes));
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f",
+                  static_cast<double>(stats->last_write_ms) / 1000.0);
+    out += Gauge("posta_last_write_timestamp_seconds",
+                 "Wall-clock time of the last write (0 when none).", seconds);
+    out += Gauge("posta_changelog_last_seq",
+                 "Highest change-log sequence number.",
+                 std::to_string(stats->last_seq));
+  } else {
+    spdlog::warn("metrics: store stats failed: {}", stats.status().ToString());
+  }
+  HttpResponse response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.body = std::move(out);
+  return response;
+}
+
+}  // namespace posta::node
