@@ -1,1 +1,103 @@
-// placeholder
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "resources/fhir_types.h"
+#include "resources/search_keys.h"
+
+namespace posta::storage::internal {
+namespace {
+
+Check ParticipantCheck(Refs& refs) {
+  return [&refs](const Json& value, const std::string& path) -> Status {
+    POSTA_RETURN_IF_ERROR(CheckElement(
+        value, path,
+        {{"type", ArrayOf(CheckCodeableConcept)},
+         {"actor",
+          ReferenceTo(refs, {"Patient", "Practitioner", "PractitionerRole",
+                             "RelatedPerson", "Device", "HealthcareService",
+                             "Location"})},
+         {"required", CodeIn({"required", "optional", "information-only"})},
+         {"status",
+          CodeIn({"accepted", "declined", "tentative", "needs-action"}), true},
+         {"period", CheckPeriod}}));
+    if (FindField(value, "type") == nullptr &&
+        FindField(value, "actor") == nullptr) {
+      return Status::InvalidArgument(path, "needs a type or an actor");
+    }
+    return Status::Ok();
+  };
+}
+
+Status CheckAppointmentFields(const Json& body, Refs& refs) {
+  return CheckResourceBody(
+      body, "Appointment",
+      {{"identifier", ArrayOf(CheckIdentifier)},
+       {"status",
+        CodeIn({"proposed", "pending", "booked", "arrived", "fulfilled",
+                "cancelled", "noshow", "entered-in-error", "checked-in",
+                "waitlist"}),
+        true},
+       {"cancelationReason", CheckCodeableConcept},
+       {"serviceCategory", ArrayOf(CheckCodeableConcept)},
+       {"serviceType", ArrayOf(CheckCodeableConcept)},
+       {"specialty", ArrayOf(CheckCodeableConcept)},
+       {"appointmentType", CheckCodeableConcept},
+       {"reasonCode", ArrayOf(CheckCodeableConcept)},
+       {"priority", CheckUnsignedInt},
+       {"description", CheckString},
+       {"start", CheckInstant},
+       {"end", CheckInstant},
+       {"minutesDuration", CheckPositiveInt},
+       {"created", CheckDateTime},
+       {"comment", CheckString},
+       {"patientInstruction", CheckString},
+       {"participant", ArrayOf(ParticipantCheck(refs)), true}});
+}
+
+// FHIR's app-2 and app-3: start and end come together, and only proposed,
+// cancelled and waitlisted appointments may have neither.
+Status CheckTimes(const Json& body) {
+  const bool has_start = FindField(body, "start") != nullptr;
+  const bool has_end = FindField(body, "end") != nullptr;
+  const std::string status = StringField(body, "status");
+  const bool unscheduled =
+      status == "proposed" || status == "cancelled" || status == "waitlist";
+  if (!unscheduled && !(has_start && has_end)) {
+    return Status::InvalidArgument(
+        has_start ? "Appointment.end" : "Appointment.start",
+        "required unless status is proposed, cancelled or waitlist");
+  }
+  if (has_start != has_end) {
+    return Status::InvalidArgument(
+        has_start ? "Appointment.end" : "Appointment.start",
+        has_start ? "required when start is given"
+                  : "required when end is given");
+  }
+  return CheckNotBefore(body, "Appointment", "start", "end");
+}
+
+}  // namespace
+
+Status CheckAppointment(const Json& body, Refs& refs) {
+  POSTA_RETURN_IF_ERROR(CheckAppointmentFields(body, refs));
+  return CheckTimes(body);
+}
+
+std::vector<SearchKey> AppointmentSearchKeys(const Json& body) {
+  SearchKeyList keys;
+  keys.AddDate("date", FindField(body, "start"), DateKind::kInstant);
+  keys.AddCode("status", FindField(body, "status"));
+  if (const Json* participants = FindField(body, "participant")) {
+    for (const Json& participant : *participants) {
+      const Json* actor = FindField(participant, "actor");
+      if (actor != nullptr &&
+          StringField(*actor, "reference").starts_with("Patient/")) {
+        keys.AddReference("patient", actor);
+      }
+    }
+  }
+  return std::move(keys).Take();
+}
+
+}  // namespace posta::storage::internal

@@ -1,1 +1,555 @@
-// placeholder
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "posta/base/random.h"
+#include "resources/fhir_types.h"
+#include "resources/resources.h"
+
+namespace posta::storage::internal {
+namespace {
+
+constexpr int kMaxDepth = 32;
+constexpr size_t kMaxStringBytes = size_t{1} << 20;  // FHIR's limit
+constexpr size_t kMaxQuotedBytes = 64;
+constexpr size_t kMaxFhirIdBytes = 64;
+
+Status Invalid(const std::string& path, std::string_view why) {
+  return Status::InvalidArgument(path, why);
+}
+
+const std::string& Str(const Json& value) {
+  return *value.get_ptr<const std::string*>();
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Security: counts nesting on the raw text, so that neither the parser nor
+// the recursive checks below ever see a document deeper than kMaxDepth.
+Status CheckDepth(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        return Status::Malformed("body", "nested deeper than 32 levels");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
+bool HasRule(const std::vector<FieldRule>& rules, std::string_view name) {
+  for (const FieldRule& rule : rules) {
+    if (rule.name == name) return true;
+  }
+  return false;
+}
+
+Status ApplyRules(const Json& object, const std::string& path,
+                  const std::vector<FieldRule>& rules) {
+  for (const FieldRule& rule : rules) {
+    const Json* value = FindField(object, rule.name);
+    if (value == nullptr) {
+      if (rule.required) return Invalid(FieldPath(path, rule.name), "required");
+      continue;
+    }
+    POSTA_RETURN_IF_ERROR(rule.check(*value, FieldPath(path, rule.name)));
+  }
+  return Status::Ok();
+}
+
+Status CheckObject(const Json& value, const std::string& path,
+                   const std::vector<FieldRule>& rules,
+                   const std::vector<FieldRule>& common, bool allow_empty) {
+  if (!value.is_object()) return Invalid(path, "expected an object");
+  if (value.empty() && !allow_empty) return Invalid(path, "must not be empty");
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (!HasRule(rules, it.key()) && !HasRule(common, it.key())) {
+      return Invalid(FieldPath(path, Shortened(it.key())), "unknown field");
+    }
+  }
+  POSTA_RETURN_IF_ERROR(ApplyRules(value, path, rules));
+  return ApplyRules(value, path, common);
+}
+
+Status CheckExtension(const Json& value, const std::string& path) {
+  if (!value.is_object()) return Invalid(path, "expected an object");
+  const Json* url = FindField(value, "url");
+  if (url == nullptr) return Invalid(FieldPath(path, "url"), "required");
+  POSTA_RETURN_IF_ERROR(CheckUri(*url, FieldPath(path, "url")));
+  // Extensions are kept opaque: only their shape is checked.
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    const std::string& key = it.key();
+    const std::string key_path = FieldPath(path, Shortened(key));
+    if (key == "extension") {
+      POSTA_RETURN_IF_ERROR(ArrayOf(CheckExtension)(it.value(), key_path));
+    } else if (key != "url" && key != "id" &&
+               !(key.size() > 5 && key.starts_with("value"))) {
+      return Invalid(key_path, "unknown field");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckNarrative(const Json& value, const std::string& path) {
+  return CheckElement(
+      value, path,
+      {{"status", CodeIn({"generated", "extensions", "additional", "empty"}),
+        true},
+       {"div", CheckString, true}});
+}
+
+bool IsFhirId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxFhirIdBytes) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool Contains(const std::vector<std::string_view>& items,
+              std::string_view item) {
+  for (std::string_view candidate : items) {
+    if (candidate == item) return true;
+  }
+  return false;
+}
+
+Status CheckLiteralReference(const std::string& literal,
+                             const std::string& path,
+                             const std::vector<std::string_view>& targets,
+                             const std::string& ref_path, Refs& refs) {
+  const size_t slash = literal.find('/');
+  if (slash == std::string::npos ||
+      literal.find('/', slash + 1) != std::string::npos) {
+    return Invalid(ref_path, Quoted(literal) + " is not <Type>/<id>");
+  }
+  const std::string type = literal.substr(0, slash);
+  const std::string id = literal.substr(slash + 1);
+  if (!Contains(targets, type)) {
+    return Invalid(ref_path, "a reference to " + Quoted(type) +
+                                 " is not allowed here; expected " +
+                                 JoinViews(targets, " or "));
+  }
+  // Types posta stores are resolved by the store, so their ids are UUIDs.
+  const std::optional<ResourceType> stored = ParseResourceType(type);
+  if (stored.has_value() && !base::IsUuid(id)) {
+    return Invalid(ref_path,
+                   Quoted(id) + " is not a UUID, as " + type + " ids are");
+  }
+  if (!stored.has_value() && !IsFhirId(id)) {
+    return Invalid(ref_path, Quoted(id) + " is not a FHIR id");
+  }
+  if (stored.has_value()) refs.push_back(Reference{path, *stored, id});
+  return Status::Ok();
+}
+
+Status CheckReference(const Json& value, const std::string& path,
+                      const std::vector<std::string_view>& targets,
+                      bool literal, Refs& refs) {
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path,
+                                     {{"reference", CheckString},
+                                      {"type", CheckUri},
+                                      {"identifier", CheckIdentifier},
+                                      {"display", CheckString}}));
+  const Json* reference = FindField(value, "reference");
+  const std::string type = StringField(value, "type");
+  if (!type.empty() && !Contains(targets, type)) {
+    return Invalid(FieldPath(path, "type"),
+                   Quoted(type) + " is not " + JoinViews(targets, " or "));
+  }
+  if (reference == nullptr) {
+    if (literal) return Invalid(FieldPath(path, "reference"), "required");
+    if (FindField(value, "identifier") == nullptr &&
+        FindField(value, "display") == nullptr) {
+      return Invalid(path, "needs a reference, identifier or display");
+    }
+    return Status::Ok();
+  }
+  const std::string& literal_text = Str(*reference);
+  if (!type.empty() && !literal_text.starts_with(type + "/")) {
+    return Invalid(FieldPath(path, "type"),
+                   Quoted(type) + " does not match the reference");
+  }
+  return CheckLiteralReference(literal_text, path, targets,
+                               FieldPath(path, "reference"), refs);
+}
+
+Status CheckQuantityFields(const Json& value, const std::string& path,
+                           bool simple) {
+  std::vector<FieldRule> rules = {{"value", CheckDecimal, true},
+                                  {"unit", CheckString},
+                                  {"system", CheckUri},
+                                  {"code", CheckCode}};
+  if (!simple) {
+    rules.push_back({"comparator", CodeIn({"<", "<=", ">=", ">"})});
+  }
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, rules));
+  if (FindField(value, "code") != nullptr &&
+      FindField(value, "system") == nullptr) {
+    return Invalid(FieldPath(path, "system"), "required when code is given");
+  }
+  return Status::Ok();
+}
+
+Status CheckResourceType(const Json& doc, const std::string& name) {
+  const std::string path = FieldPath(name, "resourceType");
+  const Json* type = FindField(doc, "resourceType");
+  if (type == nullptr) return Invalid(path, "required");
+  if (!type->is_string() || Str(*type) != name) {
+    return Invalid(path, "expected " + Quoted(name));
+  }
+  return Status::Ok();
+}
+
+Status CheckResourceId(const Json& doc, const std::string& name,
+                       std::string_view expected_id) {
+  const Json* id = FindField(doc, "id");
+  if (id == nullptr) return Status::Ok();
+  const std::string path = FieldPath(name, "id");
+  if (!id->is_string()) return Invalid(path, "expected a string");
+  if (!base::IsUuid(Str(*id))) {
+    return Invalid(path, Quoted(Str(*id)) + " is not a UUID");
+  }
+  if (!expected_id.empty() && Str(*id) != expected_id) {
+    return Invalid(path, Quoted(Str(*id)) + " does not match the record id " +
+                             Quoted(expected_id));
+  }
+  return Status::Ok();
+}
+
+struct TypeRules {
+  Status (*check)(const Json& body, Refs& refs);
+  std::vector<SearchKey> (*search_keys)(const Json& body);
+};
+
+TypeRules RulesFor(ResourceType type) {
+  switch (type) {
+    case ResourceType::kPatient:
+      return {CheckPatient, PatientSearchKeys};
+    case ResourceType::kEncounter:
+      return {CheckEncounter, EncounterSearchKeys};
+    case ResourceType::kObservation:
+      return {CheckObservation, ObservationSearchKeys};
+    case ResourceType::kAppointment:
+      return {CheckAppointment, AppointmentSearchKeys};
+  }
+  return {CheckPatient, PatientSearchKeys};
+}
+
+Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
+                                     std::string_view expected_id) {
+  POSTA_RETURN_IF_ERROR(CheckDepth(body));
+  Json doc = Json::parse(body.begin(), body.end(), nullptr,
+                         /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Status::Malformed("body", "not valid JSON");
+  if (!doc.is_object()) {
+    return Status::Malformed("body", "expected a JSON object");
+  }
+  const std::string name(ResourceTypeName(type));
+  POSTA_RETURN_IF_ERROR(CheckResourceType(doc, name));
+  POSTA_RETURN_IF_ERROR(CheckResourceId(doc, name, expected_id));
+  for (const char* key : {"resourceType", "id", "meta"}) doc.erase(key);
+
+  const TypeRules rules = RulesFor(type);
+  ParsedResource parsed;
+  POSTA_RETURN_IF_ERROR(rules.check(doc, parsed.references));
+  parsed.content = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    parsed.top_level_fields.push_back(it.key());
+  }
+  parsed.search_keys = rules.search_keys(doc);
+  return parsed;
+}
+
+}  // namespace
+
+std::string FieldPath(std::string_view path, std::string_view field) {
+  std::string out(path);
+  out.push_back('.');
+  out.append(field);
+  return out;
+}
+
+std::string ItemPath(std::string_view path, size_t index) {
+  std::string out(path);
+  out.push_back('[');
+  out.append(std::to_string(index));
+  out.push_back(']');
+  return out;
+}
+
+std::string Shortened(std::string_view text) {
+  if (text.size() <= kMaxQuotedBytes) return std::string(text);
+  size_t cut = kMaxQuotedBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return std::string(text.substr(0, cut)) + "...";
+}
+
+std::string Quoted(std::string_view text) {
+  return "\"" + Shortened(text) + "\"";
+}
+
+std::string JoinViews(const std::vector<std::string_view>& items,
+                      std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.append(separator);
+    out.append(items[i]);
+  }
+  return out;
+}
+
+const Json* FindField(const Json& object, std::string_view name) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(std::string(name));
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::string StringField(const Json& object, std::string_view name) {
+  const Json* value = FindField(object, name);
+  if (value == nullptr || !value->is_string()) return {};
+  return Str(*value);
+}
+
+Status CheckElement(const Json& value, const std::string& path,
+                    const std::vector<FieldRule>& rules) {
+  return CheckObject(
+      value, path, rules,
+      {{"id", CheckString}, {"extension", ArrayOf(CheckExtension)}},
+      /*allow_empty=*/false);
+}
+
+Status CheckResourceBody(const Json& body, const std::string& path,
+                         const std::vector<FieldRule>& rules) {
+  return CheckObject(body, path, rules,
+                     {{"text", CheckNarrative},
+                      {"extension", ArrayOf(CheckExtension)},
+                      {"language", CheckCode}},
+                     /*allow_empty=*/true);
+}
+
+Status AtMostOne(const Json& object, const std::string& choice,
+                 std::initializer_list<std::string_view> fields) {
+  std::vector<std::string_view> present;
+  for (std::string_view field : fields) {
+    if (FindField(object, field) != nullptr) present.push_back(field);
+  }
+  if (present.size() <= 1) return Status::Ok();
+  return Invalid(choice,
+                 "only one may be present; found " + JoinViews(present, ", "));
+}
+
+Status CheckString(const Json& value, const std::string& path) {
+  if (!value.is_string()) return Invalid(path, "expected a string");
+  const std::string& text = Str(value);
+  if (text.size() > kMaxStringBytes) return Invalid(path, "longer than 1 MiB");
+  bool blank = true;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 && !IsSpace(c)) {
+      return Invalid(path, "contains a control character");
+    }
+    if (!IsSpace(c)) blank = false;
+  }
+  if (blank) return Invalid(path, "must not be empty");
+  return Status::Ok();
+}
+
+Status CheckCode(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckString(value, path));
+  const std::string& code = Str(value);
+  bool bad = IsSpace(code.front()) || IsSpace(code.back());
+  for (size_t i = 1; i < code.size() && !bad; ++i) {
+    bad = IsSpace(code[i]) && (IsSpace(code[i - 1]) || code[i] != ' ');
+  }
+  if (bad) {
+    return Invalid(path,
+                   "not a code (no leading, trailing or repeated "
+                   "whitespace)");
+  }
+  return Status::Ok();
+}
+
+Status CheckUri(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckString(value, path));
+  for (char c : Str(value)) {
+    if (IsSpace(c)) return Invalid(path, "a URI must not contain whitespace");
+  }
+  return Status::Ok();
+}
+
+Status CheckBoolean(const Json& value, const std::string& path) {
+  if (!value.is_boolean()) return Invalid(path, "expected true or false");
+  return Status::Ok();
+}
+
+Status CheckInteger(const Json& value, const std::string& path) {
+  if (!value.is_number_integer()) return Invalid(path, "expected an integer");
+  constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  const bool in_range =
+      value.is_number_unsigned()
+          ? *value.get_ptr<const Json::number_unsigned_t*>() <=
+                static_cast<uint64_t>(kMax)
+          : *value.get_ptr<const Json::number_integer_t*>() >= kMin &&
+                *value.get_ptr<const Json::number_integer_t*>() <= kMax;
+  if (!in_range) return Invalid(path, "out of range for a 32-bit integer");
+  return Status::Ok();
+}
+
+Status CheckPositiveInt(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckInteger(value, path));
+  if (!value.is_number_unsigned() ||
+      *value.get_ptr<const Json::number_unsigned_t*>() == 0) {
+    return Invalid(path, "must be at least 1");
+  }
+  return Status::Ok();
+}
+
+Status CheckUnsignedInt(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckInteger(value, path));
+  if (!value.is_number_unsigned()) return Invalid(path, "must not be negative");
+  return Status::Ok();
+}
+
+Status CheckDecimal(const Json& value, const std::string& path) {
+  if (!value.is_number()) return Invalid(path, "expected a number");
+  return Status::Ok();
+}
+
+Status CheckDate(const Json& value, const std::string& path) {
+  if (!value.is_string()) return Invalid(path, "expected a string");
+  return ParseDateKey(Str(value), DateKind::kDate, path).status();
+}
+
+Status CheckDateTime(const Json& value, const std::string& path) {
+  if (!value.is_string()) return Invalid(path, "expected a string");
+  return ParseDateKey(Str(value), DateKind::kDateTime, path).status();
+}
+
+Status CheckInstant(const Json& value, const std::string& path) {
+  if (!value.is_string()) return Invalid(path, "expected a string");
+  return ParseDateKey(Str(value), DateKind::kInstant, path).status();
+}
+
+Check CodeIn(std::initializer_list<std::string_view> values) {
+  return [allowed = std::vector<std::string_view>(values)](
+             const Json& value, const std::string& path) -> Status {
+    POSTA_RETURN_IF_ERROR(CheckCode(value, path));
+    if (Contains(allowed, Str(value))) return Status::Ok();
+    return Invalid(path, Quoted(Str(value)) + " is not one of " +
+                             JoinViews(allowed, ", "));
+  };
+}
+
+Check ArrayOf(Check item) {
+  return [item = std::move(item)](const Json& value,
+                                  const std::string& path) -> Status {
+    if (!value.is_array()) return Invalid(path, "expected an array");
+    if (value.empty()) return Invalid(path, "must not be empty");
+    for (size_t i = 0; i < value.size(); ++i) {
+      POSTA_RETURN_IF_ERROR(item(value[i], ItemPath(path, i)));
+    }
+    return Status::Ok();
+  };
+}
+
+Status CheckCoding(const Json& value, const std::string& path) {
+  return CheckElement(value, path,
+                      {{"system", CheckUri},
+                       {"version", CheckString},
+                       {"code", CheckCode, true},
+                       {"display", CheckString},
+                       {"userSelected", CheckBoolean}});
+}
+
+Status CheckCodeableConcept(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckElement(
+      value, path, {{"coding", ArrayOf(CheckCoding)}, {"text", CheckString}}));
+  if (FindField(value, "coding") == nullptr &&
+      FindField(value, "text") == nullptr) {
+    return Invalid(path, "needs a coding or text");
+  }
+  return Status::Ok();
+}
+
+Status CheckIdentifier(const Json& value, const std::string& path) {
+  Refs unresolved;  // an Organization assigner is never resolved
+  return CheckElement(
+      value, path,
+      {{"use", CodeIn({"usual", "official", "temp", "secondary", "old"})},
+       {"type", CheckCodeableConcept},
+       {"system", CheckUri},
+       {"value", CheckString, true},
+       {"period", CheckPeriod},
+       {"assigner", ReferenceTo(unresolved, {"Organization"})}});
+}
+
+Status CheckPeriod(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckElement(
+      value, path, {{"start", CheckDateTime}, {"end", CheckDateTime}}));
+  return CheckNotBefore(value, path, "start", "end");
+}
+
+Status CheckQuantity(const Json& value, const std::string& path) {
+  return CheckQuantityFields(value, path, /*simple=*/false);
+}
+
+Status CheckSimpleQuantity(const Json& value, const std::string& path) {
+  return CheckQuantityFields(value, path, /*simple=*/true);
+}
+
+Check ReferenceTo(Refs& refs, std::initializer_list<std::string_view> targets,
+                  bool literal) {
+  return [&refs, allowed = std::vector<std::string_view>(targets), literal](
+             const Json& value, const std::string& path) -> Status {
+    return CheckReference(value, path, allowed, literal, refs);
+  };
+}
+
+Status CheckNotBefore(const Json& object, const std::string& path,
+                      std::string_view start, std::string_view end) {
+  const std::string start_text = StringField(object, start);
+  const std::string end_text = StringField(object, end);
+  if (start_text.empty() || end_text.empty()) return Status::Ok();
+  // Both were checked as dates already; a failure here was reported there.
+  Result<DateKey> first = ParseDateKey(start_text, DateKind::kDateTime, path);
+  Result<DateKey> last = ParseDateKey(end_text, DateKind::kDateTime, path);
+  if (!first.ok() || !last.ok()) return Status::Ok();
+  // Within their precisions: "2024-03" is not before "2024-03-05".
+  if (last->next.has_value() && *last->next <= first->key) {
+    return Invalid(FieldPath(path, end), "before " + std::string(start));
+  }
+  return Status::Ok();
+}
+
+Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
+                                     std::string_view expected_id) {
+  try {
+    return ParseDocument(type, body, expected_id);
+  } catch (const Json::exception& e) {
+    // Every access above is checked first; this is the adapter's backstop.
+    return Status::Malformed("body", e.what());
+  }
+}
+
+}  // namespace posta::storage::internal

@@ -1,1 +1,141 @@
-// placeholder
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "resources/fhir_types.h"
+#include "resources/search_keys.h"
+
+namespace posta::storage::internal {
+namespace {
+
+Check AnnotationCheck(Refs& refs) {
+  return [&refs](const Json& value, const std::string& path) -> Status {
+    POSTA_RETURN_IF_ERROR(
+        CheckElement(value, path,
+                     {{"authorReference",
+                       ReferenceTo(refs, {"Practitioner", "Patient",
+                                          "RelatedPerson", "Organization"})},
+                      {"authorString", CheckString},
+                      {"time", CheckDateTime},
+                      {"text", CheckString, true}}));
+    return AtMostOne(value, FieldPath(path, "author[x]"),
+                     {"authorReference", "authorString"});
+  };
+}
+
+// value[x] of an Observation and of its components.
+void AddValueRules(std::vector<FieldRule>& rules) {
+  rules.push_back({"valueQuantity", CheckQuantity});
+  rules.push_back({"valueCodeableConcept", CheckCodeableConcept});
+  rules.push_back({"valueString", CheckString});
+  rules.push_back({"valueBoolean", CheckBoolean});
+  rules.push_back({"valueInteger", CheckInteger});
+  rules.push_back({"valueDateTime", CheckDateTime});
+}
+
+Status CheckValueChoice(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(
+      AtMostOne(value, path + ".value[x]",
+                {"valueQuantity", "valueCodeableConcept", "valueString",
+                 "valueBoolean", "valueInteger", "valueDateTime"}));
+  for (std::string_view field :
+       {"valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
+        "valueInteger", "valueDateTime"}) {
+    if (FindField(value, field) != nullptr &&
+        FindField(value, "dataAbsentReason") != nullptr) {
+      return Status::InvalidArgument(path + ".dataAbsentReason",
+                                     "not allowed with a value[x]");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckReferenceRange(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(
+      CheckElement(value, path,
+                   {{"low", CheckSimpleQuantity},
+                    {"high", CheckSimpleQuantity},
+                    {"type", CheckCodeableConcept},
+                    {"appliesTo", ArrayOf(CheckCodeableConcept)},
+                    {"text", CheckString}}));
+  if (FindField(value, "low") == nullptr &&
+      FindField(value, "high") == nullptr &&
+      FindField(value, "text") == nullptr) {
+    return Status::InvalidArgument(path, "needs a low, high or text");
+  }
+  return Status::Ok();
+}
+
+Status CheckComponent(const Json& value, const std::string& path) {
+  std::vector<FieldRule> rules = {{"code", CheckCodeableConcept, true}};
+  AddValueRules(rules);
+  rules.push_back({"dataAbsentReason", CheckCodeableConcept});
+  rules.push_back({"interpretation", ArrayOf(CheckCodeableConcept)});
+  rules.push_back({"referenceRange", ArrayOf(CheckReferenceRange)});
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, rules));
+  return CheckValueChoice(value, path);
+}
+
+std::vector<FieldRule> ObservationRules(Refs& refs) {
+  std::vector<FieldRule> rules = {
+      {"identifier", ArrayOf(CheckIdentifier)},
+      {"status",
+       CodeIn({"registered", "preliminary", "final", "amended", "corrected",
+               "cancelled", "entered-in-error", "unknown"}),
+       true},
+      {"category", ArrayOf(CheckCodeableConcept)},
+      {"code", CheckCodeableConcept, true},
+      {"subject", ReferenceTo(refs, {"Patient"}, /*literal=*/true), true},
+      {"encounter", ReferenceTo(refs, {"Encounter"}, /*literal=*/true)},
+      {"effectiveDateTime", CheckDateTime},
+      {"effectivePeriod", CheckPeriod},
+      {"effectiveInstant", CheckInstant},
+      {"issued", CheckInstant},
+      {"performer",
+       ArrayOf(ReferenceTo(refs,
+                           {"Practitioner", "PractitionerRole", "Organization",
+                            "CareTeam", "Patient", "RelatedPerson"}))},
+  };
+  AddValueRules(rules);
+  rules.push_back({"dataAbsentReason", CheckCodeableConcept});
+  rules.push_back({"interpretation", ArrayOf(CheckCodeableConcept)});
+  rules.push_back({"note", ArrayOf(AnnotationCheck(refs))});
+  rules.push_back({"bodySite", CheckCodeableConcept});
+  rules.push_back({"method", CheckCodeableConcept});
+  rules.push_back({"referenceRange", ArrayOf(CheckReferenceRange)});
+  rules.push_back({"component", ArrayOf(CheckComponent)});
+  return rules;
+}
+
+}  // namespace
+
+Status CheckObservation(const Json& body, Refs& refs) {
+  POSTA_RETURN_IF_ERROR(
+      CheckResourceBody(body, "Observation", ObservationRules(refs)));
+  POSTA_RETURN_IF_ERROR(
+      AtMostOne(body, "Observation.effective[x]",
+                {"effectiveDateTime", "effectivePeriod", "effectiveInstant"}));
+  return CheckValueChoice(body, "Observation");
+}
+
+std::vector<SearchKey> ObservationSearchKeys(const Json& body) {
+  SearchKeyList keys;
+  keys.AddReference("patient", FindField(body, "subject"));
+  keys.AddConcept("code", FindField(body, "code"));
+  keys.AddDate("date", FindField(body, "effectiveDateTime"),
+               DateKind::kDateTime);
+  keys.AddDate("date", FindField(body, "effectiveInstant"), DateKind::kInstant);
+  if (const Json* period = FindField(body, "effectivePeriod")) {
+    keys.AddDate("date", FindField(*period, "start"), DateKind::kDateTime);
+  }
+  keys.AddReference("encounter", FindField(body, "encounter"));
+  keys.AddCode("status", FindField(body, "status"));
+  if (const Json* categories = FindField(body, "category")) {
+    for (const Json& category : *categories) {
+      keys.AddConcept("category", &category);
+    }
+  }
+  return std::move(keys).Take();
+}
+
+}  // namespace posta::storage::internal

@@ -1,1 +1,141 @@
-// placeholder
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "resources/fhir_types.h"
+#include "resources/search_keys.h"
+
+namespace posta::storage::internal {
+namespace {
+
+Status CheckHumanName(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(
+      CheckElement(value, path,
+                   {{"use", CodeIn({"usual", "official", "temp", "nickname",
+                                    "anonymous", "old", "maiden"})},
+                    {"text", CheckString},
+                    {"family", CheckString},
+                    {"given", ArrayOf(CheckString)},
+                    {"prefix", ArrayOf(CheckString)},
+                    {"suffix", ArrayOf(CheckString)},
+                    {"period", CheckPeriod}}));
+  if (FindField(value, "text") == nullptr &&
+      FindField(value, "family") == nullptr &&
+      FindField(value, "given") == nullptr) {
+    return Status::InvalidArgument(path, "needs a text, family or given name");
+  }
+  return Status::Ok();
+}
+
+Status CheckContactPoint(const Json& value, const std::string& path) {
+  POSTA_RETURN_IF_ERROR(CheckElement(
+      value, path,
+      {{"system",
+        CodeIn({"phone", "fax", "email", "pager", "url", "sms", "other"})},
+       {"value", CheckString, true},
+       {"use", CodeIn({"home", "work", "temp", "old", "mobile"})},
+       {"rank", CheckPositiveInt},
+       {"period", CheckPeriod}}));
+  if (FindField(value, "system") == nullptr) {
+    return Status::InvalidArgument(FieldPath(path, "system"),
+                                   "required when value is given");
+  }
+  return Status::Ok();
+}
+
+Status CheckAddress(const Json& value, const std::string& path) {
+  return CheckElement(
+      value, path,
+      {{"use", CodeIn({"home", "work", "temp", "old", "billing"})},
+       {"type", CodeIn({"postal", "physical", "both"})},
+       {"text", CheckString},
+       {"line", ArrayOf(CheckString)},
+       {"city", CheckString},
+       {"district", CheckString},
+       {"state", CheckString},
+       {"postalCode", CheckString},
+       {"country", CheckString},
+       {"period", CheckPeriod}});
+}
+
+Status CheckPatientFields(const Json& body, Refs& refs) {
+  return CheckResourceBody(
+      body, "Patient",
+      {{"identifier", ArrayOf(CheckIdentifier)},
+       {"active", CheckBoolean},
+       {"name", ArrayOf(CheckHumanName)},
+       {"telecom", ArrayOf(CheckContactPoint)},
+       {"gender", CodeIn({"male", "female", "other", "unknown"})},
+       {"birthDate", CheckDate},
+       {"deceasedBoolean", CheckBoolean},
+       {"deceasedDateTime", CheckDateTime},
+       {"address", ArrayOf(CheckAddress)},
+       {"maritalStatus", CheckCodeableConcept},
+       {"generalPractitioner",
+        ArrayOf(ReferenceTo(
+            refs, {"Organization", "Practitioner", "PractitionerRole"}))},
+       {"managingOrganization", ReferenceTo(refs, {"Organization"})}});
+}
+
+std::vector<std::string> Strings(const Json* array) {
+  std::vector<std::string> out;
+  if (array == nullptr || !array->is_array()) return out;
+  for (const Json& item : *array) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) {
+    if (!out.empty()) out.push_back(' ');
+    out.append(part);
+  }
+  return out;
+}
+
+void AddNameKeys(SearchKeyList& keys, const Json& name) {
+  keys.AddText("name", StringField(name, "text"));
+  const std::string family = StringField(name, "family");
+  const std::vector<std::string> given = Strings(FindField(name, "given"));
+  keys.AddText("name", family);
+  for (const std::string& part : given) keys.AddText("name", part);
+  // Whole names in both orders, so "garcia jose" and "jose garcia" match.
+  keys.AddText("name", Join(given) + " " + family);
+  keys.AddText("name", family + " " + Join(given));
+}
+
+}  // namespace
+
+Status CheckPatient(const Json& body, Refs& refs) {
+  POSTA_RETURN_IF_ERROR(CheckPatientFields(body, refs));
+  POSTA_RETURN_IF_ERROR(AtMostOne(body, "Patient.deceased[x]",
+                                  {"deceasedBoolean", "deceasedDateTime"}));
+  if (FindField(body, "name") == nullptr &&
+      FindField(body, "identifier") == nullptr) {
+    return Status::InvalidArgument("Patient.name",
+                                   "a name or an identifier is required");
+  }
+  return Status::Ok();
+}
+
+std::vector<SearchKey> PatientSearchKeys(const Json& body) {
+  SearchKeyList keys;
+  if (const Json* names = FindField(body, "name")) {
+    for (const Json& name : *names) AddNameKeys(keys, name);
+  }
+  if (const Json* identifiers = FindField(body, "identifier")) {
+    for (const Json& identifier : *identifiers) {
+      const std::string value = StringField(identifier, "value");
+      const std::string system = StringField(identifier, "system");
+      keys.Add("identifier", value);
+      if (!system.empty()) keys.Add("identifier", system + "|" + value);
+    }
+  }
+  keys.AddDate("birthdate", FindField(body, "birthDate"), DateKind::kDate);
+  keys.AddCode("gender", FindField(body, "gender"));
+  return std::move(keys).Take();
+}
+
+}  // namespace posta::storage::internal

@@ -44,12 +44,13 @@ struct ParsedResource {
 
 // Parses and validates `body` as a resource of `type`.
 //   Malformed("body", why): not JSON, or not a JSON object, or nested deeper
-//     than 32 levels.
+//     than 32 levels (a number too large for a double is not valid JSON).
 //   InvalidArgument("<Type>.<path>", why): "resourceType" missing or not
 //     `type`; "id" present and not equal to `expected_id` (when non-empty) or
 //     not a UUID; a required field missing; a wrong JSON type; a value not in
 //     its enumeration; a date that is not ISO 8601; a reference that is not
-//     "<Type>/<uuid>" of an allowed type; an unknown top-level field.
+//     "<Type>/<id>" of an allowed type (the id a UUID when posta stores that
+//     type); an unknown field. docs/resources.md lists the rules.
 Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
                                      std::string_view expected_id);
 
@@ -57,12 +58,16 @@ Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
 // "ÇAĞLAR" → "caglar". Other characters pass through unchanged.
 std::string FoldText(std::string_view text);
 
-// A half-open range [lower, upper) over index values of one parameter; an
-// empty `upper` means no upper bound.
+// The index values of one parameter that answer a condition: when `exact`,
+// the single value `lower` (and `upper` is empty); otherwise the half-open
+// range [lower, upper), where an empty `upper` means no upper bound. Bounds
+// may hold bytes that are not UTF-8 ("\xff"): bind them as TEXT and compare
+// with BINARY collation.
 struct KeyRange {
   std::string param;
   std::string lower;
   std::string upper;
+  bool exact = false;
 };
 
 // Turns a search condition into the index range that answers it.

@@ -1,0 +1,148 @@
+// SqliteStore: the SQLite implementation of RecordStore.
+//
+// Connections: one writer connection, used only by the current group-commit
+// leader (and, for ":memory:", by readers too, under writer_mu_); a pool of
+// read-only connections that WAL lets read beside the writer.
+//
+// Group commit (leveldb's DBImpl::Write): every Write/WriteBatch caller parses
+// its ops in its own thread, then queues a Writer. The front of the queue is
+// the leader: it takes itself plus following writers up to kMaxGroupOps ops,
+// runs them in one transaction with a savepoint per op, commits (one fsync),
+// hands each writer its outcomes, and wakes the next front.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "posta/base/hlc.h"
+#include "posta/storage/record_store.h"
+#include "resources/resources.h"
+#include "sqlite_util.h"
+
+namespace posta::storage::internal {
+
+// Most ops one transaction carries when grouping writers. A WriteBatch larger
+// than this still runs as one transaction of its own.
+inline constexpr size_t kMaxGroupOps = 256;
+// Most pooled reader connections.
+inline constexpr size_t kMaxReaders = 4;
+
+class SqliteStore final : public RecordStore {
+ public:
+  static Result<std::unique_ptr<RecordStore>> Open(const StoreOptions& options);
+  ~SqliteStore() override;
+
+  const std::string& node_id() const override { return node_id_; }
+  const std::string& facility() const override { return facility_; }
+  bool wall_clock_was_behind() const override {
+    return hlc_->wall_clock_was_behind();
+  }
+
+  WriteOutcome Write(const WriteOp& op) override;
+  Result<std::vector<WriteOutcome>> WriteBatch(
+      std::span<const WriteOp> ops) override;
+
+  Result<Record> Get(ResourceType type, const std::string& id) override;
+  Result<Record> GetVersion(ResourceType type, const std::string& id,
+                            const base::HlcStamp& version) override;
+  Result<std::vector<Record>> History(ResourceType type, const std::string& id,
+                                      size_t limit) override;
+  Result<SearchPage> Search(const SearchQuery& query) override;
+  Result<std::vector<Change>> ChangesSince(int64_t after_seq,
+                                           size_t limit) override;
+  Result<StoreStats> Stats() override;
+  Result<std::string> ContentDigest() override;
+  Status CheckIntegrity() override;
+  Status Backup(const std::string& dest_path,
+                const ProgressFn& progress) override;
+
+ private:
+  // A connection lent for reads: a pooled reader, or the writer connection
+  // (":memory:") held under writer_mu_. Returns the reader on destruction.
+  class ReadLease {
+   public:
+    ReadLease(SqliteStore* store, std::unique_ptr<Connection> owned);
+    ReadLease(SqliteStore* store, std::unique_lock<std::mutex> writer_lock);
+    ReadLease(ReadLease&&) = default;
+    ~ReadLease();
+    Connection& conn() { return owned_ ? *owned_ : *store_->writer_; }
+
+   private:
+    SqliteStore* store_;
+    std::unique_ptr<Connection> owned_;
+    std::unique_lock<std::mutex> writer_lock_;
+  };
+
+  // An op after the work that needs no database: id checks and parsing.
+  struct PreparedOp {
+    const WriteOp* op = nullptr;
+    std::string id;
+    Status status;  // not OK: the op fails with this, untouched
+    ParsedResource parsed;
+  };
+
+  // One queued Write/WriteBatch call.
+  struct Writer {
+    std::vector<PreparedOp> ops;
+    std::vector<WriteOutcome> outcomes;
+    Status txn_status;  // not OK when the whole transaction failed
+    bool done = false;
+    std::condition_variable cv;
+  };
+
+  explicit SqliteStore(const StoreOptions& options);
+
+  // sqlite_store.cc
+  Status Init();
+  Status ConfigureWriter();
+  Status CreateOrMigrate(int user_version);
+  Status LoadMeta();
+  Result<ReadLease> AcquireReader();
+  void ReleaseReader(std::unique_ptr<Connection> conn);
+  std::string Where() const { return "database " + options_.path; }
+
+  // store_write.cc
+  PreparedOp PrepareOp(const WriteOp& op);
+  Result<std::vector<WriteOutcome>> RunWriter(std::span<const WriteOp> ops);
+  void CommitGroup(const std::vector<Writer*>& group);
+  // Applies one op inside a savepoint. Sets `fatal` when SQLite abandoned
+  // the whole transaction.
+  WriteOutcome ApplyInSavepoint(const PreparedOp& op, Status* fatal);
+  WriteOutcome ApplyOp(const PreparedOp& op);
+  Status CheckReferences(const ParsedResource& parsed);
+  Status InsertVersion(const Record& record, std::string_view version_text,
+                       std::string_view stamps_text);
+  Status IndexRecord(ResourceType type, int64_t rid,
+                     const std::vector<SearchKey>& keys);
+
+  StoreOptions options_;
+  base::Clock* clock_;
+  std::unique_ptr<base::Random> owned_random_;
+  base::Random* random_;
+  bool in_memory_ = false;
+
+  std::string node_id_;
+  std::string facility_;
+  std::string role_;
+  std::unique_ptr<base::HybridLogicalClock> hlc_;  // used by the leader only
+
+  // Held by the group-commit leader for its transaction, and by ":memory:"
+  // readers.
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+
+  std::mutex queue_mu_;
+  std::deque<Writer*> writers_;  // guarded by queue_mu_
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Connection>>
+      idle_readers_;         // guarded by pool_mu_
+  size_t open_readers_ = 0;  // guarded by pool_mu_
+};
+
+}  // namespace posta::storage::internal

@@ -1,0 +1,205 @@
+// ContentDigest and Backup: whole-database reads.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "record_rows.h"
+#include "sqlite_store.h"
+
+namespace posta::storage::internal {
+namespace {
+
+struct DigestDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// Feeds length-prefixed fields, so no two different row sequences hash the
+// same bytes.
+class Hasher {
+ public:
+  Hasher() : ctx_(EVP_MD_CTX_new()) {
+    ok_ = ctx_ != nullptr &&
+          EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1;
+  }
+  void Field(std::string_view bytes) {
+    unsigned char len[8];
+    uint64_t n = bytes.size();
+    for (int i = 0; i < 8; ++i)
+      len[i] = static_cast<unsigned char>(n >> (8 * i));
+    ok_ = ok_ && EVP_DigestUpdate(ctx_.get(), len, sizeof len) == 1 &&
+          EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) == 1;
+  }
+  Result<std::string> Hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), md, &n) != 1) {
+      return Status::Internal("content digest", "SHA-256 failed");
+    }
+    static const char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < n; ++i) {
+      out.push_back(kDigits[md[i] >> 4]);
+      out.push_back(kDigits[md[i] & 0xf]);
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, DigestDeleter> ctx_;
+  bool ok_ = false;
+};
+
+Status HashRows(Connection& conn, std::string_view sql, std::string_view tag,
+                Hasher& hasher) {
+  POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql));
+  int columns = sqlite3_column_count(st.raw());
+  hasher.Field(tag);
+  while (true) {
+    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    hasher.Field("row");
+    for (int c = 0; c < columns; ++c) hasher.Field(st.ColumnView(c));
+  }
+  return Status::Ok();
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+void RemoveCopy(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    ::unlink((path + suffix).c_str());
+  }
+}
+
+Status SyncPath(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path, std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::IOError(path, std::strerror(err));
+  return Status::Ok();
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Renames without replacing a file that appeared meanwhile.
+Status RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+                  RENAME_NOREPLACE) == 0) {
+    return Status::Ok();
+  }
+  if (errno == EEXIST) return Status::Conflict(to, "file exists");
+  if (errno != EINVAL && errno != ENOSYS) {
+    return Status::IOError(to, std::strerror(errno));
+  }
+  // The file system cannot refuse to replace: check, then rename.
+  if (PathExists(to)) return Status::Conflict(to, "file exists");
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Status::IOError(to, std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> SqliteStore::ContentDigest() {
+  POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
+  Connection& conn = lease.conn();
+  Transaction snapshot(conn, /*immediate=*/false);
+  POSTA_RETURN_IF_ERROR(snapshot.Begin());
+  Hasher hasher;
+  hasher.Field("posta content digest 1");
+  POSTA_RETURN_IF_ERROR(HashRows(conn,
+                                 "SELECT " + std::string(kRecordColumns) +
+                                     " FROM records ORDER BY type, id",
+                                 "records", hasher));
+  // versions is both the history and the change log: its seq is hashed too.
+  POSTA_RETURN_IF_ERROR(HashRows(conn,
+                                 "SELECT seq, " + std::string(kRecordColumns) +
+                                     " FROM versions ORDER BY seq",
+                                 "versions", hasher));
+  POSTA_RETURN_IF_ERROR(snapshot.Commit());
+  return hasher.Hex();
+}
+
+Status SqliteStore::Backup(const std::string& dest_path,
+                           const ProgressFn& progress) {
+  const std::string where = "backup to " + dest_path;
+  if (dest_path.empty())
+    return Status::InvalidArgument("backup", "no destination");
+  if (PathExists(dest_path)) return Status::Conflict(where, "file exists");
+  const std::string partial = dest_path + ".partial";
+  RemoveCopy(partial);  // left by an earlier attempt that died
+
+  Status status = [&]() -> Status {
+    POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
+    Connection& src = lease.conn();
+    // A read transaction held through every step pins one snapshot: writers
+    // go on appending to the WAL, and the copy never restarts.
+    Transaction snapshot(src, /*immediate=*/false);
+    POSTA_RETURN_IF_ERROR(snapshot.Begin());
+    POSTA_RETURN_IF_ERROR(
+        src.QueryInt("SELECT count(*) FROM meta", "start backup snapshot")
+            .status());
+
+    auto dest = Connection::Open(
+        partial,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        options_.vfs, static_cast<int>(options_.busy_timeout.count()));
+    if (!dest.ok()) return dest.status().WithContext(where);
+    Connection& copy = **dest;
+    sqlite3_backup* backup =
+        sqlite3_backup_init(copy.db(), "main", src.db(), "main");
+    if (backup == nullptr) {
+      return SqliteStatus(sqlite3_errcode(copy.db()), where, partial,
+                          sqlite3_errmsg(copy.db()));
+    }
+    int rc = SQLITE_OK;
+    while (rc == SQLITE_OK) {
+      rc = sqlite3_backup_step(backup, 256);
+      if (progress) {
+        int64_t total = sqlite3_backup_pagecount(backup);
+        progress(total - sqlite3_backup_remaining(backup), total);
+      }
+    }
+    int finish_rc = sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+      return SqliteStatus(rc, where, partial, sqlite3_errstr(rc));
+    }
+    if (finish_rc != SQLITE_OK) return copy.Error(finish_rc, where);
+    POSTA_RETURN_IF_ERROR(snapshot.Commit());
+
+    POSTA_ASSIGN_OR_RETURN(std::string check,
+                           copy.QueryText("PRAGMA integrity_check", where));
+    if (check != "ok")
+      return Status::Corruption(where, "copy fails integrity_check: " + check);
+    dest->reset();  // closes the copy, folding any WAL into the file
+    if (PathExists(partial + "-wal")) {
+      return Status::IOError(where, "the copy's WAL was not checkpointed");
+    }
+    POSTA_RETURN_IF_ERROR(SyncPath(partial, O_RDONLY).WithContext(where));
+    POSTA_RETURN_IF_ERROR(
+        RenameNoReplace(partial, dest_path).WithContext("backup"));
+    return SyncPath(DirName(dest_path), O_RDONLY | O_DIRECTORY)
+        .WithContext(where);
+  }();
+  if (!status.ok()) RemoveCopy(partial);
+  return status;
+}
+
+}  // namespace posta::storage::internal

@@ -1,0 +1,408 @@
+// The write path: per-op preparation in the caller's thread, then group
+// commit on the writer connection (see sqlite_store.h).
+#include <nlohmann/json.hpp>
+
+#include "record_rows.h"
+#include "schema.h"
+#include "sqlite_store.h"
+
+namespace posta::storage::internal {
+namespace {
+
+std::string QuotedId(std::string_view text) {
+  std::string out = "\"";
+  out.append(text.substr(0, 64));
+  if (text.size() > 64) out.append("...");
+  out.append("\"");
+  return out;
+}
+
+// Field stamps of a new version: a field whose value is new or changed gets
+// `stamp`; an unchanged field keeps its stamp; a field present before and
+// absent now gets `stamp` too (its removal is the change); entries for fields
+// removed by earlier versions stay as they were.
+std::map<std::string, base::HlcStamp> NextFieldStamps(
+    const Record& current, const ParsedResource& next,
+    const base::HlcStamp& stamp) {
+  std::map<std::string, base::HlcStamp> out = current.field_stamps;
+  nlohmann::json before =
+      nlohmann::json::parse(current.content, nullptr, false);
+  nlohmann::json after = nlohmann::json::parse(next.content, nullptr, false);
+  if (!before.is_object()) before = nlohmann::json::object();
+  if (!after.is_object()) after = nlohmann::json::object();
+  for (const std::string& field : next.top_level_fields) {
+    auto old_value = before.find(field);
+    auto new_value = after.find(field);
+    bool same = old_value != before.end() && new_value != after.end() &&
+                *old_value == *new_value && out.count(field) > 0;
+    if (!same) out[field] = stamp;
+  }
+  for (const auto& [field, value] : before.items()) {
+    if (!after.contains(field)) out[field] = stamp;
+  }
+  return out;
+}
+
+}  // namespace
+
+WriteOutcome SqliteStore::Write(const WriteOp& op) {
+  Result<std::vector<WriteOutcome>> outcomes = RunWriter(std::span(&op, 1));
+  WriteOutcome out;
+  if (!outcomes.ok()) {
+    out.status = outcomes.status();
+    return out;
+  }
+  return std::move(outcomes->front());
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::WriteBatch(
+    std::span<const WriteOp> ops) {
+  return RunWriter(ops);
+}
+
+SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
+  PreparedOp prepared;
+  prepared.op = &op;
+  std::string_view type_name = ResourceTypeName(op.type);
+  std::string id_path = std::string(type_name) + ".id";
+  if (op.id.empty()) {
+    if (op.kind != WriteKind::kCreate) {
+      prepared.status = Status::InvalidArgument(id_path, "required");
+      return prepared;
+    }
+    prepared.id = random_->NewUuid();
+  } else if (!base::IsUuid(op.id)) {
+    prepared.status =
+        Status::InvalidArgument(id_path, QuotedId(op.id) + " is not a UUID");
+    return prepared;
+  } else {
+    prepared.id = op.id;
+  }
+  if (op.kind == WriteKind::kDelete) return prepared;
+  // A create without an id ignores any id in the body, as a FHIR create does.
+  std::string_view expected_id = op.id.empty() ? std::string_view() : op.id;
+  Result<ParsedResource> parsed = ParseResource(op.type, op.body, expected_id);
+  if (!parsed.ok()) {
+    prepared.status = parsed.status();
+  } else {
+    prepared.parsed = std::move(parsed).value();
+  }
+  return prepared;
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::RunWriter(
+    std::span<const WriteOp> ops) {
+  if (options_.read_only) {
+    return Status::PermissionDenied(Where(), "opened read-only");
+  }
+  if (ops.empty()) return std::vector<WriteOutcome>();
+  Writer w;
+  w.ops.reserve(ops.size());
+  try {
+    for (const WriteOp& op : ops) w.ops.push_back(PrepareOp(op));
+  } catch (const std::exception& e) {
+    return Status::Internal("prepare write", e.what());
+  }
+
+  std::unique_lock lock(queue_mu_);
+  writers_.push_back(&w);
+  while (!w.done && &w != writers_.front()) w.cv.wait(lock);
+  if (!w.done) {
+    // This writer leads: take it and the writers queued behind it, up to
+    // kMaxGroupOps ops (a larger batch goes alone).
+    std::vector<Writer*> group;
+    size_t op_count = 0;
+    for (Writer* next : writers_) {
+      if (!group.empty() && op_count + next->ops.size() > kMaxGroupOps) break;
+      group.push_back(next);
+      op_count += next->ops.size();
+    }
+    lock.unlock();
+    {
+      std::lock_guard writer_lock(writer_mu_);
+      CommitGroup(group);
+    }
+    lock.lock();
+    for (Writer* done : group) {
+      POSTA_CHECK(writers_.front() == done);
+      writers_.pop_front();
+      done->done = true;
+      // Signalled under queue_mu_: the waiter cannot return (and destroy its
+      // Writer) before the lock is released.
+      if (done != &w) done->cv.notify_one();
+    }
+    if (!writers_.empty()) writers_.front()->cv.notify_one();
+  }
+  lock.unlock();
+  if (!w.txn_status.ok()) return w.txn_status;
+  return std::move(w.outcomes);
+}
+
+void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
+  for (Writer* w : group) w->outcomes.resize(w->ops.size());
+  Transaction txn(*writer_, /*immediate=*/true);
+  Status status = txn.Begin();
+  if (status.ok()) {
+    // Another process may have written since: carry its stamps forward so
+    // ours still order after them.
+    Result<std::string> persisted = ReadMeta(*writer_, kMetaHlc);
+    if (!persisted.ok()) {
+      status = persisted.status();
+    } else if (auto stamp = base::HlcStamp::Parse(*persisted); stamp.ok()) {
+      hlc_->Observe(*stamp);
+    } else {
+      status =
+          Status::Corruption(Where(), "meta hlc: " + stamp.status().message());
+    }
+  }
+  for (Writer* w : group) {
+    for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
+      w->outcomes[i] = ApplyInSavepoint(w->ops[i], &status);
+    }
+  }
+  if (status.ok())
+    status = WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString());
+  if (status.ok()) status = txn.Commit();
+  if (status.ok()) return;
+  txn.Rollback();
+  Status failed = status.WithContext("write transaction");
+  for (Writer* w : group) {
+    w->txn_status = failed;
+    for (WriteOutcome& out : w->outcomes)
+      out = WriteOutcome{failed, {}, false, false};
+  }
+}
+
+WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
+                                           Status* fatal) {
+  if (!op.status.ok()) return WriteOutcome{op.status, {}, false, false};
+  auto run = [&](std::string_view sql) -> Status {
+    POSTA_ASSIGN_OR_RETURN(Statement st, writer_->Prepare(sql));
+    return st.Run();
+  };
+  if (Status s = run("SAVEPOINT op"); !s.ok()) {
+    *fatal = s;
+    return WriteOutcome{s, {}, false, false};
+  }
+  WriteOutcome out;
+  try {
+    out = ApplyOp(op);
+  } catch (const std::exception& e) {
+    out = WriteOutcome{Status::Internal("write", e.what()), {}, false, false};
+  }
+  if (out.status.ok()) {
+    if (Status s = run("RELEASE op"); !s.ok()) *fatal = s;
+    return out;
+  }
+  if (writer_->InAutocommit()) {
+    // SQLite abandoned the transaction (disk full, I/O error): every op in
+    // it is lost, not just this one.
+    *fatal = out.status;
+    return out;
+  }
+  Status undo = run("ROLLBACK TO op");
+  if (undo.ok()) undo = run("RELEASE op");
+  if (!undo.ok()) *fatal = undo;
+  out.record = Record();
+  out.created = out.changed = false;
+  return out;
+}
+
+WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
+  const WriteOp& op = *prepared.op;
+  const std::string& id = prepared.id;
+  const std::string name = RecordName(op.type, id);
+  const std::string_view type_name = ResourceTypeName(op.type);
+  WriteOutcome out;
+  auto fail = [&](Status s) {
+    out.status = std::move(s);
+    return out;
+  };
+
+  // The current row, if any.
+  std::optional<Record> current;
+  int64_t rid = 0;
+  {
+    static const std::string kSql = "SELECT rid, " +
+                                    std::string(kRecordColumns) +
+                                    " FROM records WHERE type = ?1 AND id = ?2";
+    auto st = writer_->Prepare(kSql);
+    if (!st.ok()) return fail(st.status());
+    st->BindText(1, type_name);
+    st->BindText(2, id);
+    Result<bool> row = st->Step();
+    if (!row.ok()) return fail(row.status());
+    if (*row) {
+      rid = st->ColumnInt(0);
+      Result<Record> record = RecordFromRow(*st, 1);
+      if (!record.ok()) return fail(record.status());
+      current = std::move(record).value();
+    }
+  }
+
+  switch (op.kind) {
+    case WriteKind::kCreate:
+      if (current) return fail(Status::Conflict(name, "already exists"));
+      break;
+    case WriteKind::kUpdate:
+      if (!current) return fail(Status::NotFound(name));
+      if (current->deleted) return fail(Status::Gone(name, "was deleted"));
+      break;
+    case WriteKind::kDelete:
+      if (!current) return fail(Status::NotFound(name));
+      break;
+    case WriteKind::kUpsert:
+      break;
+  }
+  if (op.if_match) {
+    if (!current)
+      return fail(Status::PreconditionFailed(name, "does not exist"));
+    if (current->version != *op.if_match) {
+      return fail(Status::PreconditionFailed(
+          name, "version is " + current->version.ToString() + ", not " +
+                    op.if_match->ToString()));
+    }
+  }
+
+  Record next;
+  if (op.kind == WriteKind::kDelete) {
+    if (current->deleted) {
+      out.record = std::move(*current);
+      return out;  // nothing to do
+    }
+    // A tombstone keeps the content and field stamps it had.
+    next = *current;
+    next.deleted = true;
+  } else {
+    const ParsedResource& parsed = prepared.parsed;
+    if (current && !current->deleted && current->content == parsed.content) {
+      out.record = std::move(*current);
+      return out;  // same content: no new version
+    }
+    if (Status s = CheckReferences(parsed); !s.ok()) return fail(s);
+    next.type = op.type;
+    next.id = id;
+    next.facility = current ? current->facility : facility_;
+    next.content = parsed.content;
+    next.deleted = false;
+  }
+  next.version = hlc_->Now();
+  // The stamp's wall time, not the raw clock: it never goes backwards.
+  next.last_updated_ms = next.version.wall_ms;
+  if (op.kind != WriteKind::kDelete) {
+    if (current) {
+      next.field_stamps =
+          NextFieldStamps(*current, prepared.parsed, next.version);
+    } else {
+      for (const std::string& field : prepared.parsed.top_level_fields) {
+        next.field_stamps[field] = next.version;
+      }
+    }
+  }
+  const std::string stamps_text = EncodeFieldStamps(next.field_stamps);
+  const std::string version_text = next.version.ToString();
+
+  if (current) {
+    auto st = writer_->Prepare(
+        "UPDATE records SET content = ?1, version = ?2, field_stamps = ?3, "
+        "deleted = ?4, last_updated_ms = ?5 WHERE rid = ?6");
+    if (!st.ok()) return fail(st.status());
+    st->BindText(1, next.content);
+    st->BindText(2, version_text);
+    st->BindText(3, stamps_text);
+    st->BindInt(4, next.deleted ? 1 : 0);
+    st->BindInt(5, next.last_updated_ms);
+    st->BindInt(6, rid);
+    if (Status s = st->Run(); !s.ok()) return fail(s);
+    if (!current->deleted) {
+      auto clear = writer_->Prepare("DELETE FROM search_index WHERE rid = ?1");
+      if (!clear.ok()) return fail(clear.status());
+      clear->BindInt(1, rid);
+      if (Status s = clear->Run(); !s.ok()) return fail(s);
+    }
+  } else {
+    auto st = writer_->Prepare(
+        "INSERT INTO records (type, id, facility, content, version, "
+        "field_stamps, deleted, last_updated_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)");
+    if (!st.ok()) return fail(st.status());
+    st->BindText(1, type_name);
+    st->BindText(2, id);
+    st->BindText(3, next.facility);
+    st->BindText(4, next.content);
+    st->BindText(5, version_text);
+    st->BindText(6, stamps_text);
+    st->BindInt(7, next.last_updated_ms);
+    if (Status s = st->Run(); !s.ok()) return fail(s);
+    rid = sqlite3_last_insert_rowid(writer_->db());
+  }
+  if (!next.deleted) {
+    if (Status s = IndexRecord(op.type, rid, prepared.parsed.search_keys);
+        !s.ok())
+      return fail(s);
+  }
+  if (Status s = InsertVersion(next, version_text, stamps_text); !s.ok())
+    return fail(s);
+
+  out.created = !current.has_value();
+  out.changed = true;
+  out.record = std::move(next);
+  return out;
+}
+
+Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
+  for (const Reference& ref : parsed.references) {
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        writer_->Prepare(
+            "SELECT deleted FROM records WHERE type = ?1 AND id = ?2"));
+    st.BindText(1, ResourceTypeName(ref.type));
+    st.BindText(2, ref.id);
+    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row || st.ColumnInt(0) != 0) {
+      return Status::InvalidArgument(
+          ref.path, RecordName(ref.type, ref.id) + " does not exist");
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
+                                const std::vector<SearchKey>& keys) {
+  if (keys.empty()) return Status::Ok();
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      writer_->Prepare(
+          "INSERT OR IGNORE INTO search_index (type, param, value, "
+          "rid) VALUES (?1, ?2, ?3, ?4)"));
+  for (const SearchKey& key : keys) {
+    st.BindText(1, ResourceTypeName(type));
+    st.BindText(2, key.param);
+    st.BindText(3, key.value);
+    st.BindInt(4, rid);
+    POSTA_RETURN_IF_ERROR(st.Run());
+    st.Reset();
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::InsertVersion(const Record& record,
+                                  std::string_view version_text,
+                                  std::string_view stamps_text) {
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      writer_->Prepare("INSERT INTO versions (type, id, version, content, "
+                       "field_stamps, deleted, last_updated_ms, facility) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  st.BindText(1, ResourceTypeName(record.type));
+  st.BindText(2, record.id);
+  st.BindText(3, version_text);
+  st.BindText(4, record.content);
+  st.BindText(5, stamps_text);
+  st.BindInt(6, record.deleted ? 1 : 0);
+  st.BindInt(7, record.last_updated_ms);
+  st.BindText(8, record.facility);
+  return st.Run();
+}
+
+}  // namespace posta::storage::internal

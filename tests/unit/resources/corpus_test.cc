@@ -1,0 +1,54 @@
+// Every file of the fuzzer's seed corpus goes through what the fuzzer calls,
+// so a seed that crashes fails here too; "valid-*" seeds must be accepted.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "posta/storage/record.h"
+#include "resources/resources.h"
+#include "test_util.h"
+
+namespace posta::storage::internal {
+namespace {
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(FuzzCorpusTest, SeedsDoNotCrash) {
+  const std::filesystem::path dir(POSTA_RESOURCE_CORPUS_DIR);
+  int seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    const std::string data = ReadFile(entry.path());
+    ASSERT_FALSE(data.empty());
+    ++seeds;
+    const ResourceType type =
+        kAllResourceTypes[static_cast<unsigned char>(data[0]) % 4];
+    const std::string_view body = std::string_view(data).substr(1);
+    Result<ParsedResource> parsed = ParseResource(type, body, "");
+    if (name.starts_with("valid-")) {
+      EXPECT_OK(parsed);
+    } else {
+      EXPECT_FALSE(parsed.ok());
+    }
+    for (ResourceType other : kAllResourceTypes) {
+      (void)ParseResource(other, data, "");
+      for (const SearchParamInfo& info : SearchParams(other)) {
+        (void)ConditionToRange(other,
+                               {std::string(info.name), SearchOp::kDefault,
+                                std::string(body.substr(0, 64))});
+      }
+    }
+    EXPECT_EQ(FoldText(FoldText(data)), FoldText(data));
+  }
+  EXPECT_GE(seeds, 10);
+}
+
+}  // namespace
+}  // namespace posta::storage::internal
