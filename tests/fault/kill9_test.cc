@@ -4,7 +4,7 @@
 // database must hold every acknowledged version, with its change-log entry,
 // and pass an integrity check.
 //
-// POSTA_KILL_CYCLES sets the number of cycles (default 50; the soak runs
+// POSTA_KILL_CYCLES sets the number of cycles (default 200; a soak runs
 // thousands).
 #include <signal.h>
 
@@ -30,7 +30,7 @@ using nlohmann::json;
 using testing::ChildProcess;
 using testing::HttpCall;
 using testing::PostaBinary;
-using testing::Run;
+
 using testing::TempDir;
 
 struct Acked {
@@ -111,13 +111,13 @@ void Writer(int port, int thread, uint64_t seed, std::atomic<bool>& stop,
 
 int Cycles() {
   const char* env = std::getenv("POSTA_KILL_CYCLES");
-  return env ? std::atoi(env) : 50;
+  return env ? std::atoi(env) : 200;
 }
 
 TEST(Kill9Test, EveryAcknowledgedWriteSurvivesSigkill) {
   TempDir dir;
   std::string node = dir.File("clinic");
-  auto init = Run({PostaBinary(), "init", "--dir", node, "--role", "clinic",
+  auto init = testing::Run({PostaBinary(), "init", "--dir", node, "--role", "clinic",
                    "--facility", "clinic-k", "--listen", "127.0.0.1:0"});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   std::string config = node + "/posta.toml";

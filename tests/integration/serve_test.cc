@@ -15,14 +15,14 @@ using nlohmann::json;
 using testing::ChildProcess;
 using testing::HttpCall;
 using testing::PostaBinary;
-using testing::Run;
+
 using testing::TempDir;
 
 class ServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     node_dir_ = dir_.File("clinic");
-    auto r = Run({PostaBinary(), "init", "--dir", node_dir_, "--role", "clinic",
+    auto r = testing::Run({PostaBinary(), "init", "--dir", node_dir_, "--role", "clinic",
                   "--facility", "clinic-a", "--listen", "127.0.0.1:0"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     config_ = node_dir_ + "/posta.toml";
@@ -43,7 +43,7 @@ class ServeTest : public ::testing::Test {
   }
 
   std::string ServeLog() {
-    auto r = Run({"/bin/cat", dir_.File("serve.log")});
+    auto r = testing::Run({"/bin/cat", dir_.File("serve.log")});
     return r.output;
   }
 
@@ -101,7 +101,7 @@ TEST_F(ServeTest, CreateReadSearchSurviveCleanRestart) {
   server_.Signal(SIGTERM);
   ASSERT_OK(server_.Wait(std::chrono::seconds(20)));
 
-  auto status = Run({PostaBinary(), "status", "--config", config_, "--json"});
+  auto status = testing::Run({PostaBinary(), "status", "--config", config_, "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.output;
   json s = json::parse(status.output.substr(status.output.find('{')));
   EXPECT_EQ(s["facility"], "clinic-a");
@@ -111,11 +111,11 @@ TEST_F(ServeTest, RefusesToStartTwiceOnOnePort) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   // Point a second node's config at the first one's port.
   std::string other = dir_.File("other");
-  auto r = Run({PostaBinary(), "init", "--dir", other, "--role", "clinic",
+  auto r = testing::Run({PostaBinary(), "init", "--dir", other, "--role", "clinic",
                 "--facility", "clinic-b", "--listen",
                 "127.0.0.1:" + std::to_string(port_)});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto second = Run({PostaBinary(), "serve", "--config", other + "/posta.toml"},
+  auto second = testing::Run({PostaBinary(), "serve", "--config", other + "/posta.toml"},
                     std::chrono::seconds(20));
   EXPECT_NE(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find(std::to_string(port_)), std::string::npos)
@@ -124,11 +124,11 @@ TEST_F(ServeTest, RefusesToStartTwiceOnOnePort) {
 
 TEST_F(ServeTest, ServeWithoutDatabaseSaysToInit) {
   std::string empty = dir_.File("empty");
-  auto r = Run({PostaBinary(), "init", "--dir", empty, "--role", "clinic",
+  auto r = testing::Run({PostaBinary(), "init", "--dir", empty, "--role", "clinic",
                 "--facility", "x", "--listen", "127.0.0.1:0"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ::unlink((empty + "/posta.db").c_str());
-  auto serve = Run({PostaBinary(), "serve", "--config", empty + "/posta.toml"},
+  auto serve = testing::Run({PostaBinary(), "serve", "--config", empty + "/posta.toml"},
                    std::chrono::seconds(20));
   EXPECT_EQ(serve.exit_code, 1) << serve.output;
   EXPECT_NE(serve.output.find("posta init"), std::string::npos) << serve.output;
