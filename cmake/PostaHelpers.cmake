@@ -15,8 +15,13 @@ function(posta_add_test)
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} posta_test_support
     GTest::gtest_main GTest::gmock)
   posta_warnings(${T_NAME})
-  # A list would be split into separate property arguments: escape it.
-  string(REPLACE ";" "\\;" labels "${T_LABELS}")
+  # gtest_discover_tests flattens a list-valued property, so the first
+  # label goes on each test and the others on the test's directory.
+  set(labels ${T_LABELS})
+  list(POP_FRONT labels first_label)
   gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${labels}")
+    PROPERTIES LABELS "${first_label}")
+  if(labels)
+    set_property(DIRECTORY APPEND PROPERTY LABELS ${labels})
+  endif()
 endfunction()
