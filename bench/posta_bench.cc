@@ -271,6 +271,7 @@ int main(int argc, char** argv) {
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--only import|create|search|rss]");
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
   posta::testing::TempDir scratch;
   std::printf("posta_bench: binary %s, %u cores\n", PostaBinary().c_str(),
               std::thread::hardware_concurrency());

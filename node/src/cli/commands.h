@@ -92,7 +92,7 @@ Status RunStatus(const StatusOptions& options, Io& io);
 
 // ---- posta import ----
 struct ImportSettings {
-  size_t batch_size = 500;            // writes per transaction
+  size_t batch_size = 2000;           // writes per transaction
   size_t max_line_bytes = 1 << 20;    // longer lines are rejected
   bool dry_run = false;               // validate only; store is not used
   size_t max_listed_rejections = 50;  // kept in ImportSummary
@@ -181,7 +181,7 @@ struct DemoSeedOptions {
   size_t patients = 100;
   uint64_t seed = 1;
   std::string as_of;  // "YYYY-MM-DD"; empty for today
-  size_t batch_size = 500;
+  size_t batch_size = 2000;
   bool apply_config_log_level = true;
 };
 Status RunDemoSeed(const DemoSeedOptions& options, Io& io);
