@@ -28,7 +28,7 @@ cat <<URLS
 posta clinic node is starting. Open:
   $base/health                         node health (JSON)
   $base/fhir/metadata                  what the API supports
-  $base/fhir/Patient?name=jose         patients named José/Jose...
+  $base/fhir/Patient?name=garcia       patients named García (case and accents ignored)
   $base/fhir/Encounter?date=ge2026-01-01&_count=10
   $base/fhir/Observation?code=8310-5   body temperatures
   $base/fhir/Appointment?status=booked
