@@ -28,6 +28,21 @@ std::vector<char*> Argv(const std::vector<std::string>& argv) {
   return out;
 }
 
+// Forks and execs argv with stdout and stderr on `out_fd` and stdin on
+// /dev/null. Returns the child's pid, or -1 when fork fails.
+pid_t Spawn(const std::vector<std::string>& argv, int out_fd) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::dup2(out_fd, 1);
+  ::dup2(out_fd, 2);
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull >= 0) ::dup2(devnull, 0);
+  auto args = Argv(argv);
+  ::execv(args[0], args.data());
+  std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(127);
+}
+
 RunResult DecodeWaitStatus(int status) {
   RunResult r;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
@@ -59,16 +74,12 @@ RunResult Run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return RunResult{};
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    auto args = Argv(argv);
-    ::execv(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
+  pid_t pid = Spawn(argv, pipefd[1]);
+  if (pid < 0) {
+    RunResult failed{.output = std::string("fork: ") + std::strerror(errno)};
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return failed;
   }
   ::close(pipefd[1]);
   std::string output;
@@ -103,20 +114,11 @@ Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
                                          const std::string& log_path) {
   int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) return Status::IOError(log_path, std::strerror(errno));
-  pid_t pid = ::fork();
+  pid_t pid = Spawn(argv, log);
   if (pid < 0) {
+    Status failed = Status::IOError("fork", std::strerror(errno));
     ::close(log);
-    return Status::IOError("fork", std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    auto args = Argv(argv);
-    ::execv(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
+    return failed;
   }
   ::close(log);
   ChildProcess child;
