@@ -26,6 +26,10 @@ class TempDir {
   std::string path_;
 };
 
+// The whole content of `path` as bytes; "" when it cannot be read. For
+// replaying fuzz seed corpora.
+std::string ReadWholeFile(const std::string& path);
+
 inline ::testing::AssertionResult IsOk(const Status& s) {
   if (s.ok()) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << s.ToString();

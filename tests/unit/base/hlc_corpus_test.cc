@@ -3,9 +3,9 @@
 // seeds must parse and "bad-*" seeds must be refused.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "hlc_stamp_fuzz_entry.h"
@@ -14,18 +14,13 @@
 namespace posta::base {
 namespace {
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(HlcCorpusTest, SeedsRoundTrip) {
   const std::filesystem::path dir(POSTA_HLC_STAMP_CORPUS_DIR);
   int seeds = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     SCOPED_TRACE(name);
-    const std::string data = ReadFile(entry.path());
+    const std::string data = ::posta::testing::ReadWholeFile(entry.path().string());
     ++seeds;
     EXPECT_EQ(fuzz::CheckHlcStampInput(data), "");
     const bool parses = HlcStamp::Parse(data).ok();

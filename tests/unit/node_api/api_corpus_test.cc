@@ -4,10 +4,10 @@
 // (any FHIR JSON body below 400 is a resource).
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,11 +16,6 @@
 
 namespace posta::node {
 namespace {
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 TEST(ApiCorpusTest, EveryAnswerKeepsTheApiContract) {
   std::vector<std::filesystem::path> files;
@@ -35,7 +30,7 @@ TEST(ApiCorpusTest, EveryAnswerKeepsTheApiContract) {
   int errors = 0;
   for (const auto& path : files) {
     SCOPED_TRACE(path.filename().string());
-    const std::string data = ReadFile(path);
+    const std::string data = ::posta::testing::ReadWholeFile(path.string());
     ASSERT_LE(data.size(), fuzz::kMaxApiInputBytes);
     const HttpResponse response = target.Handle(data);
     EXPECT_GE(response.status, 200);

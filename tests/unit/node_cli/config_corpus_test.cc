@@ -4,9 +4,9 @@
 // accepted and "bad-*" seeds refused.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "config/config.h"
@@ -15,18 +15,13 @@
 namespace posta::node {
 namespace {
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(ConfigCorpusTest, SeedsPassTheFuzzCheck) {
   const std::filesystem::path dir(POSTA_CONFIG_CORPUS_DIR);
   int seeds = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     SCOPED_TRACE(name);
-    const std::string data = ReadFile(entry.path());
+    const std::string data = ::posta::testing::ReadWholeFile(entry.path().string());
     ASSERT_FALSE(data.empty());
     ++seeds;
     EXPECT_EQ(fuzz::CheckConfigInput(data), "");

@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "posta/storage/record.h"
@@ -14,18 +12,13 @@
 namespace posta::storage::internal {
 namespace {
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(FuzzCorpusTest, SeedsDoNotCrash) {
   const std::filesystem::path dir(POSTA_RESOURCE_CORPUS_DIR);
   int seeds = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     SCOPED_TRACE(name);
-    const std::string data = ReadFile(entry.path());
+    const std::string data = ::posta::testing::ReadWholeFile(entry.path().string());
     ASSERT_FALSE(data.empty());
     ++seeds;
     const ResourceType type =
