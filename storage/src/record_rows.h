@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "posta/base/hlc.h"
 #include "posta/base/status.h"
@@ -13,19 +14,41 @@
 
 namespace posta::storage::internal {
 
-// The columns RecordFromRow reads, in its order, for "SELECT <these> FROM
-// records" or "... FROM versions".
-inline constexpr std::string_view kRecordColumns =
-    "type, id, facility, content, version, field_stamps, deleted, "
-    "last_updated_ms";
-inline constexpr int kRecordColumnCount = 8;
+using StampMap = std::map<std::string, base::HlcStamp>;
 
-// field_stamps as stored: a JSON object of field name to stamp text,
-// keys sorted.
-std::string EncodeFieldStamps(
-    const std::map<std::string, base::HlcStamp>& stamps);
-Result<std::map<std::string, base::HlcStamp>> DecodeFieldStamps(
-    std::string_view text);
+// The columns RecordFromRow reads, in its order, from kCurrentRecords (the
+// current version of each record) or kAllVersions (every version).
+inline constexpr std::string_view kRecordColumns =
+    "r.type, r.id, r.facility, v.content, v.version, v.stamps, v.deleted";
+inline constexpr int kRecordColumnCount = 7;
+inline constexpr std::string_view kCurrentRecords =
+    "records r JOIN versions v ON v.seq = r.head";
+inline constexpr std::string_view kAllVersions =
+    "versions v JOIN records r ON r.rid = v.rid";
+
+// A stamp map as stored: "" when empty, else a JSON object of field name to
+// stamp text, keys sorted.
+std::string EncodeStampMap(const StampMap& stamps);
+Result<StampMap> DecodeStampMap(std::string_view text);
+
+// The top-level keys of a stored content object, in order. Corruption when
+// it is not a JSON object.
+Result<std::vector<std::string>> ContentKeys(std::string_view content);
+
+// versions.stamps: the entries of `full` that the version does not imply.
+// A field of the content whose stamp is the version's own is left out.
+std::string EncodeCompactStamps(const StampMap& full,
+                                const base::HlcStamp& version,
+                                const std::vector<std::string>& content_keys);
+// The full field stamps of a version from its compact form.
+Result<StampMap> ExpandStamps(std::string_view compact,
+                              const base::HlcStamp& version,
+                              std::string_view content);
+
+// Sets stamps[field] = stamp; when the field had a stamp before, records
+// that one in `bases` (when not null).
+void SetStamp(StampMap& stamps, const std::string& field,
+              const base::HlcStamp& stamp, StampMap* bases);
 
 // Reads kRecordColumns starting at column `first`. Corruption when a stored
 // value does not parse.

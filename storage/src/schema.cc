@@ -4,6 +4,8 @@
 
 #include "posta/storage/record.h"
 #include "posta/storage/record_store.h"
+#include "posta/storage/replication.h"
+#include "record_rows.h"
 #include "resources/resources.h"
 
 namespace posta::storage {
@@ -61,6 +63,168 @@ CREATE TABLE search_index (
 CREATE INDEX search_index_by_record ON search_index (rid);
 )sql";
 
+// Version 3: lean rows and replication. Content is stored once, in the
+// version that holds it (records.head points at the current one); field
+// stamps and base stamps keep only what the version itself does not imply;
+// conflicts, peers and clock flags join. Old tables are renamed aside,
+// copied by MigrateToV3 and dropped.
+constexpr std::string_view kSchemaV3 = R"sql(
+DROP INDEX records_deleted;
+DROP INDEX versions_by_record;
+DROP INDEX search_index_by_record;
+ALTER TABLE search_index RENAME TO search_index_v2;
+ALTER TABLE versions RENAME TO versions_v2;
+ALTER TABLE records RENAME TO records_v2;
+CREATE TABLE records (
+  rid      INTEGER PRIMARY KEY,
+  type     TEXT NOT NULL,
+  id       TEXT NOT NULL,
+  facility TEXT NOT NULL,
+  head     INTEGER NOT NULL,
+  deleted  INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+  UNIQUE (type, id)
+);
+CREATE INDEX records_deleted ON records (type) WHERE deleted = 1;
+CREATE TABLE versions (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  rid     INTEGER NOT NULL,
+  version TEXT NOT NULL,
+  content TEXT NOT NULL,
+  stamps  TEXT NOT NULL,
+  bases   TEXT NOT NULL,
+  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1))
+);
+CREATE UNIQUE INDEX versions_by_record ON versions (rid, version);
+CREATE TABLE search_index (
+  type  TEXT NOT NULL,
+  param TEXT NOT NULL,
+  value TEXT NOT NULL,
+  rid   INTEGER NOT NULL,
+  PRIMARY KEY (type, param, value, rid)
+) WITHOUT ROWID;
+CREATE TABLE conflicts (
+  cid          TEXT PRIMARY KEY NOT NULL,
+  type         TEXT NOT NULL,
+  record_id    TEXT NOT NULL,
+  facility     TEXT NOT NULL,
+  field        TEXT NOT NULL,
+  winner_value TEXT,
+  winner_stamp TEXT NOT NULL,
+  loser_value  TEXT,
+  loser_stamp  TEXT NOT NULL,
+  state        INTEGER NOT NULL CHECK (state IN (0, 1)),
+  state_stamp  TEXT NOT NULL,
+  resolution   TEXT NOT NULL,
+  resolved_by  TEXT NOT NULL,
+  seq          INTEGER NOT NULL UNIQUE
+) WITHOUT ROWID;
+CREATE INDEX conflicts_open ON conflicts (type, record_id) WHERE state = 0;
+CREATE TABLE peers (
+  node_id      TEXT PRIMARY KEY NOT NULL,
+  facility     TEXT NOT NULL,
+  role         TEXT NOT NULL,
+  received_seq INTEGER NOT NULL,
+  acked_seq    INTEGER NOT NULL,
+  last_sync_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE clock_flags (
+  type      TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  field     TEXT NOT NULL,
+  stamp     TEXT NOT NULL,
+  seen_ms   INTEGER NOT NULL,
+  PRIMARY KEY (type, record_id, field, stamp)
+) WITHOUT ROWID;
+)sql";
+
+// Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
+// keeping every rid and seq, then drops the old tables.
+Status MigrateToV3(Connection& conn) {
+  POSTA_ASSIGN_OR_RETURN(
+      Statement rows,
+      conn.Prepare("SELECT v.seq, r.rid, v.version, v.content, "
+                   "v.field_stamps, v.deleted, v.type, v.id "
+                   "FROM versions_v2 v JOIN records_v2 r "
+                   "ON r.type = v.type AND r.id = v.id ORDER BY v.seq"));
+  POSTA_ASSIGN_OR_RETURN(
+      Statement insert,
+      conn.Prepare("INSERT INTO versions (seq, rid, version, content, stamps, "
+                   "bases, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  // Each record's previous version: its full stamps and tombstone flag.
+  struct Previous {
+    StampMap stamps;
+    bool deleted = false;
+  };
+  std::map<int64_t, Previous> previous;
+  const std::string deleted_key(kDeletedField);
+  while (true) {
+    POSTA_ASSIGN_OR_RETURN(bool row, rows.Step());
+    if (!row) break;
+    const int64_t seq = rows.ColumnInt(0);
+    const int64_t rid = rows.ColumnInt(1);
+    const std::string where = "migration to schema 3: " + rows.ColumnText(6) +
+                              "/" + rows.ColumnText(7);
+    Result<base::HlcStamp> version = base::HlcStamp::Parse(rows.ColumnView(2));
+    if (!version.ok()) {
+      return Status::Corruption(where, version.status().message());
+    }
+    const std::string content = rows.ColumnText(3);
+    Result<StampMap> stamps = DecodeStampMap(rows.ColumnView(4));
+    if (!stamps.ok()) {
+      return Status::Corruption(where, stamps.status().message());
+    }
+    const bool deleted = rows.ColumnInt(5) != 0;
+    auto [it, first] = previous.try_emplace(rid);
+    Previous& before = it->second;
+    StampMap full = std::move(stamps).value();
+    StampMap bases;
+    for (const auto& [field, stamp] : full) {
+      auto old = before.stamps.find(field);
+      if (stamp == *version && old != before.stamps.end()) {
+        bases.emplace(field, old->second);
+      }
+    }
+    // Version 2 did not stamp deletes and revivals: the version that turned
+    // the flag gets the stamp now.
+    auto old_deleted = before.stamps.find(deleted_key);
+    if (!first && deleted != before.deleted) {
+      if (old_deleted != before.stamps.end()) {
+        bases.emplace(deleted_key, old_deleted->second);
+      }
+      full[deleted_key] = *version;
+    } else if (old_deleted != before.stamps.end()) {
+      full[deleted_key] = old_deleted->second;
+    }
+    POSTA_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                           ContentKeys(content));
+    insert.BindInt(1, seq);
+    insert.BindInt(2, rid);
+    insert.BindText(3, version->ToString());
+    insert.BindText(4, content);
+    insert.BindText(5, EncodeCompactStamps(full, *version, keys));
+    insert.BindText(6, EncodeStampMap(bases));
+    insert.BindInt(7, deleted ? 1 : 0);
+    POSTA_RETURN_IF_ERROR(insert.Run());
+    insert.Reset();
+    before.stamps = std::move(full);
+    before.deleted = deleted;
+  }
+  return conn.Exec(R"sql(
+INSERT INTO records (rid, type, id, facility, head, deleted)
+  SELECT r.rid, r.type, r.id, r.facility,
+         (SELECT v.seq FROM versions_v2 v
+           WHERE v.type = r.type AND v.id = r.id AND v.version = r.version),
+         r.deleted
+  FROM records_v2 r;
+INSERT INTO search_index (type, param, value, rid)
+  SELECT type, param, value, rid FROM search_index_v2;
+DROP TABLE search_index_v2;
+DROP TABLE versions_v2;
+DROP TABLE records_v2;
+)sql",
+                   "migrate to schema version 3");
+}
+
 Status BackfillSearchIndex(Connection& conn) {
   POSTA_ASSIGN_OR_RETURN(
       Statement rows, conn.Prepare("SELECT rid, type, id, content FROM records "
@@ -114,6 +278,9 @@ Status MigrateOne(Connection& conn, int to_version) {
     case 2:
       POSTA_RETURN_IF_ERROR(conn.Exec(kSchemaV2, "create schema version 2"));
       return BackfillSearchIndex(conn);
+    case 3:
+      POSTA_RETURN_IF_ERROR(conn.Exec(kSchemaV3, "create schema version 3"));
+      return MigrateToV3(conn);
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

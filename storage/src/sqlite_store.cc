@@ -236,8 +236,8 @@ void SqliteStore::ReleaseReader(std::unique_ptr<Connection> conn) {
 
 Result<Record> SqliteStore::Get(ResourceType type, const std::string& id) {
   static const std::string kGetSql =
-      "SELECT " + std::string(kRecordColumns) +
-      " FROM records WHERE type = ?1 AND id = ?2";
+      "SELECT " + std::string(kRecordColumns) + " FROM " +
+      std::string(kCurrentRecords) + " WHERE r.type = ?1 AND r.id = ?2";
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(kGetSql));
   st.BindText(1, ResourceTypeName(type));
@@ -250,9 +250,9 @@ Result<Record> SqliteStore::Get(ResourceType type, const std::string& id) {
 Result<Record> SqliteStore::GetVersion(ResourceType type, const std::string& id,
                                        const base::HlcStamp& version) {
   static const std::string kGetVersionSql =
-      "SELECT " + std::string(kRecordColumns) +
-      " FROM versions WHERE type = ?1 AND id = ?2 AND "
-      "version = ?3";
+      "SELECT " + std::string(kRecordColumns) + " FROM " +
+      std::string(kAllVersions) +
+      " WHERE r.type = ?1 AND r.id = ?2 AND v.version = ?3";
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(kGetVersionSql));
   st.BindText(1, ResourceTypeName(type));
@@ -270,9 +270,9 @@ Result<std::vector<Record>> SqliteStore::History(ResourceType type,
                                                  const std::string& id,
                                                  size_t limit) {
   static const std::string kHistorySql =
-      "SELECT " + std::string(kRecordColumns) +
-      " FROM versions WHERE type = ?1 AND id = ?2 "
-      "ORDER BY seq DESC LIMIT ?3";
+      "SELECT " + std::string(kRecordColumns) + " FROM " +
+      std::string(kAllVersions) +
+      " WHERE r.type = ?1 AND r.id = ?2 ORDER BY v.seq DESC LIMIT ?3";
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(kHistorySql));
   st.BindText(1, ResourceTypeName(type));
@@ -293,8 +293,9 @@ Result<std::vector<Change>> SqliteStore::ChangesSince(int64_t after_seq,
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(
       Statement st, lease.conn().Prepare(
-                        "SELECT seq, type, id, version, deleted FROM versions "
-                        "WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+                        "SELECT v.seq, r.type, r.id, v.version, v.deleted "
+                        "FROM versions v JOIN records r ON r.rid = v.rid "
+                        "WHERE v.seq > ?1 ORDER BY v.seq LIMIT ?2"));
   st.BindInt(1, after_seq);
   st.BindInt(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<Change> out;
@@ -353,14 +354,22 @@ Result<StoreStats> SqliteStore::Stats() {
     }
     POSTA_ASSIGN_OR_RETURN(
         Statement last,
-        conn.Prepare("SELECT seq, last_updated_ms FROM versions "
+        conn.Prepare("SELECT seq, version FROM versions "
                      "ORDER BY seq DESC LIMIT 1"));
     POSTA_ASSIGN_OR_RETURN(bool row, last.Step());
     if (row) {
       stats.last_seq = last.ColumnInt(0);
-      stats.last_write_ms = last.ColumnInt(1);
+      Result<base::HlcStamp> stamp = base::HlcStamp::Parse(last.ColumnView(1));
+      if (stamp.ok()) stats.last_write_ms = stamp->wall_ms;
     }
   }
+  POSTA_ASSIGN_OR_RETURN(
+      stats.open_conflicts,
+      conn.QueryInt("SELECT count(*) FROM conflicts WHERE state = 0",
+                    "count open conflicts"));
+  POSTA_ASSIGN_OR_RETURN(
+      stats.clock_flags,
+      conn.QueryInt("SELECT count(*) FROM clock_flags", "count clock flags"));
   POSTA_ASSIGN_OR_RETURN(int64_t pages,
                          conn.QueryInt("PRAGMA page_count", "page count"));
   POSTA_ASSIGN_OR_RETURN(int64_t page_size,

@@ -15,11 +15,13 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "posta/base/hlc.h"
 #include "posta/storage/record_store.h"
+#include "record_rows.h"
 #include "resources/resources.h"
 #include "sqlite_util.h"
 
@@ -56,7 +58,22 @@ class SqliteStore final : public RecordStore {
                                            size_t limit) override;
   Result<StoreStats> Stats() override;
   Result<std::string> ContentDigest() override;
+  Result<std::string> ReplicaDigest(const std::string& facility) override;
   Status CheckIntegrity() override;
+
+  Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) override;
+  Result<ApplyStats> ApplyChanges(std::span<const ChangeEntry> changes,
+                                  std::span<const Conflict> conflicts,
+                                  ChangeMerger& merger,
+                                  const PeerState& peer) override;
+  Result<PeerState> GetPeer(const std::string& node_id) override;
+  Result<std::vector<PeerState>> ListPeers() override;
+  Status UpdatePeer(const PeerState& peer) override;
+  Result<std::vector<Conflict>> ListConflicts(bool open_only,
+                                              size_t limit) override;
+  Result<Conflict> GetConflict(const std::string& id) override;
+  Result<Conflict> ResolveConflict(
+      const ConflictResolution& resolution) override;
   Status Backup(const std::string& dest_path,
                 const ProgressFn& progress) override;
 
@@ -114,10 +131,49 @@ class SqliteStore final : public RecordStore {
   WriteOutcome ApplyInSavepoint(const PreparedOp& op, Status* fatal);
   WriteOutcome ApplyOp(const PreparedOp& op);
   Status CheckReferences(const ParsedResource& parsed);
-  Status InsertVersion(const Record& record, std::string_view version_text,
-                       std::string_view stamps_text);
+  // Stores `next` as the record's new current version: `rid` names the
+  // stored record when `was_deleted` is set (its current tombstone flag),
+  // else a new record row is made. Removes `old_keys` from the search index
+  // (the keys of the version replaced; may be null) and adds `search_keys`
+  // (null: a tombstone, nothing indexed). Returns the version's seq.
+  Result<int64_t> StoreVersion(int64_t rid, std::optional<bool> was_deleted,
+                               const Record& next, const StampMap& bases,
+                               const std::vector<std::string>& content_keys,
+                               const std::vector<SearchKey>* old_keys,
+                               const std::vector<SearchKey>* search_keys);
+  // The index keys a stored version has: none for a tombstone.
+  Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
+  Status UnindexRecord(ResourceType type, int64_t rid,
+                       const std::vector<SearchKey>& keys);
   Status IndexRecord(ResourceType type, int64_t rid,
                      const std::vector<SearchKey>& keys);
+
+  // store_replication.cc. All of these run on the writer connection inside
+  // an open transaction, under writer_mu_.
+  struct StoredRecord {
+    int64_t rid = 0;
+    Record record;
+  };
+  Result<std::optional<StoredRecord>> FindCurrent(ResourceType type,
+                                                  const std::string& id);
+  // Folds the persisted clock into hlc_ (another process may have written).
+  Status ObservePersistedClock();
+  Status ApplyOneChange(const ChangeEntry& change,
+                        const ParsedResource& parsed, ChangeMerger& merger,
+                        ApplyStats& stats);
+  // The next change-log position, shared by versions and conflicts.
+  Result<int64_t> NextSharedSeq();
+  // Stores `c` at a new change-log position; `replace` overwrites a stored
+  // conflict with the same id.
+  Status StoreConflict(const Conflict& c, bool replace);
+  Result<std::optional<Conflict>> FindConflict(Connection& conn,
+                                               const std::string& id);
+  Status WritePeer(const PeerState& peer);
+  // Writes `value` (JSON; nullopt removes) into `field` of the stored record
+  // as a new version, unless the record already holds it.
+  Status WriteResolvedValue(const StoredRecord& stored,
+                            const std::string& field,
+                            const std::optional<std::string>& value);
 
   StoreOptions options_;
   base::Clock* clock_;

@@ -9,51 +9,12 @@
 #include <cstring>
 #include <memory>
 
+#include "hasher.h"
 #include "record_rows.h"
 #include "sqlite_store.h"
 
 namespace posta::storage::internal {
 namespace {
-
-struct DigestDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
-// Feeds length-prefixed fields, so no two different row sequences hash the
-// same bytes.
-class Hasher {
- public:
-  Hasher() : ctx_(EVP_MD_CTX_new()) {
-    ok_ = ctx_ != nullptr &&
-          EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1;
-  }
-  void Field(std::string_view bytes) {
-    unsigned char len[8];
-    uint64_t n = bytes.size();
-    for (int i = 0; i < 8; ++i)
-      len[i] = static_cast<unsigned char>(n >> (8 * i));
-    ok_ = ok_ && EVP_DigestUpdate(ctx_.get(), len, sizeof len) == 1 &&
-          EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) == 1;
-  }
-  Result<std::string> Hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), md, &n) != 1) {
-      return Status::Internal("content digest", "SHA-256 failed");
-    }
-    static const char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < n; ++i) {
-      out.push_back(kDigits[md[i] >> 4]);
-      out.push_back(kDigits[md[i] & 0xf]);
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, DigestDeleter> ctx_;
-  bool ok_ = false;
-};
 
 Status HashRows(Connection& conn, std::string_view sql, std::string_view tag,
                 Hasher& hasher) {
@@ -126,12 +87,15 @@ Result<std::string> SqliteStore::ContentDigest() {
   hasher.Field("posta content digest 1");
   POSTA_RETURN_IF_ERROR(HashRows(conn,
                                  "SELECT " + std::string(kRecordColumns) +
-                                     " FROM records ORDER BY type, id",
+                                     " FROM " + std::string(kCurrentRecords) +
+                                     " ORDER BY r.type, r.id",
                                  "records", hasher));
   // versions is both the history and the change log: its seq is hashed too.
   POSTA_RETURN_IF_ERROR(HashRows(conn,
-                                 "SELECT seq, " + std::string(kRecordColumns) +
-                                     " FROM versions ORDER BY seq",
+                                 "SELECT v.seq, v.bases, " +
+                                     std::string(kRecordColumns) + " FROM " +
+                                     std::string(kAllVersions) +
+                                     " ORDER BY v.seq",
                                  "versions", hasher));
   POSTA_RETURN_IF_ERROR(snapshot.Commit());
   return hasher.Hex();

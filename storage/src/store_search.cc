@@ -57,14 +57,17 @@ std::string SearchPageSql(const std::vector<KeyRange>& ranges) {
   if (ranges.empty()) {
     // A plain listing walks records in rid order from the page start; the
     // page limit bounds the walk.
-    return "SELECT rid, " + std::string(kRecordColumns) +
-           " FROM records NOT INDEXED WHERE rid > ?" + after +
-           " AND type = ?1 AND deleted = 0 ORDER BY rid LIMIT ?" + limit;
+    return "SELECT r.rid, " + std::string(kRecordColumns) +
+           " FROM records r NOT INDEXED CROSS JOIN versions v "
+           "ON v.seq = r.head WHERE r.rid > ?" +
+           after + " AND r.type = ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?" +
+           limit;
   }
-  return "SELECT records.rid, " + std::string(kRecordColumns) + " FROM (" +
+  return "SELECT r.rid, " + std::string(kRecordColumns) + " FROM (" +
          MatchSql(ranges, /*with_after=*/true) +
-         ") AS matches JOIN records ON records.rid = matches.rid "
-         "WHERE records.deleted = 0 ORDER BY matches.rid LIMIT ?" +
+         ") AS matches CROSS JOIN records r ON r.rid = matches.rid "
+         "CROSS JOIN versions v ON v.seq = r.head "
+         "WHERE r.deleted = 0 ORDER BY matches.rid LIMIT ?" +
          limit;
 }
 

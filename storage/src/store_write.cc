@@ -2,6 +2,7 @@
 // commit on the writer connection (see sqlite_store.h).
 #include <nlohmann/json.hpp>
 
+#include "posta/storage/replication.h"
 #include "record_rows.h"
 #include "schema.h"
 #include "sqlite_store.h"
@@ -20,11 +21,11 @@ std::string QuotedId(std::string_view text) {
 // Field stamps of a new version: a field whose value is new or changed gets
 // `stamp`; an unchanged field keeps its stamp; a field present before and
 // absent now gets `stamp` too (its removal is the change); entries for fields
-// removed by earlier versions stay as they were.
-std::map<std::string, base::HlcStamp> NextFieldStamps(
-    const Record& current, const ParsedResource& next,
-    const base::HlcStamp& stamp) {
-  std::map<std::string, base::HlcStamp> out = current.field_stamps;
+// removed by earlier versions stay as they were. Each field that had a stamp
+// and gets `stamp` has its old stamp added to `bases`.
+StampMap NextFieldStamps(const Record& current, const ParsedResource& next,
+                         const base::HlcStamp& stamp, StampMap* bases) {
+  StampMap out = current.field_stamps;
   nlohmann::json before =
       nlohmann::json::parse(current.content, nullptr, false);
   nlohmann::json after = nlohmann::json::parse(next.content, nullptr, false);
@@ -35,10 +36,10 @@ std::map<std::string, base::HlcStamp> NextFieldStamps(
     auto new_value = after.find(field);
     bool same = old_value != before.end() && new_value != after.end() &&
                 *old_value == *new_value && out.count(field) > 0;
-    if (!same) out[field] = stamp;
+    if (!same) SetStamp(out, field, stamp, bases);
   }
   for (const auto& [field, value] : before.items()) {
-    if (!after.contains(field)) out[field] = stamp;
+    if (!after.contains(field)) SetStamp(out, field, stamp, bases);
   }
   return out;
 }
@@ -223,9 +224,9 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
   std::optional<Record> current;
   int64_t rid = 0;
   {
-    static const std::string kSql = "SELECT rid, " +
-                                    std::string(kRecordColumns) +
-                                    " FROM records WHERE type = ?1 AND id = ?2";
+    static const std::string kSql =
+        "SELECT r.rid, " + std::string(kRecordColumns) + " FROM " +
+        std::string(kCurrentRecords) + " WHERE r.type = ?1 AND r.id = ?2";
     auto st = writer_->Prepare(kSql);
     if (!st.ok()) return fail(st.status());
     st->BindText(1, type_name);
@@ -265,6 +266,8 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
   }
 
   Record next;
+  StampMap bases;
+  const std::string deleted_field(kDeletedField);
   if (op.kind == WriteKind::kDelete) {
     if (current->deleted) {
       out.record = std::move(*current);
@@ -292,62 +295,107 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
   if (op.kind != WriteKind::kDelete) {
     if (current) {
       next.field_stamps =
-          NextFieldStamps(*current, prepared.parsed, next.version);
+          NextFieldStamps(*current, prepared.parsed, next.version, &bases);
     } else {
       for (const std::string& field : prepared.parsed.top_level_fields) {
         next.field_stamps[field] = next.version;
       }
     }
   }
-  const std::string stamps_text = EncodeFieldStamps(next.field_stamps);
-  const std::string version_text = next.version.ToString();
-
-  if (current) {
-    auto st = writer_->Prepare(
-        "UPDATE records SET content = ?1, version = ?2, field_stamps = ?3, "
-        "deleted = ?4, last_updated_ms = ?5 WHERE rid = ?6");
-    if (!st.ok()) return fail(st.status());
-    st->BindText(1, next.content);
-    st->BindText(2, version_text);
-    st->BindText(3, stamps_text);
-    st->BindInt(4, next.deleted ? 1 : 0);
-    st->BindInt(5, next.last_updated_ms);
-    st->BindInt(6, rid);
-    if (Status s = st->Run(); !s.ok()) return fail(s);
-    if (!current->deleted) {
-      auto clear = writer_->Prepare("DELETE FROM search_index WHERE rid = ?1");
-      if (!clear.ok()) return fail(clear.status());
-      clear->BindInt(1, rid);
-      if (Status s = clear->Run(); !s.ok()) return fail(s);
-    }
+  // A delete, or an upsert that revives a tombstone, turns the flag.
+  if (current && current->deleted != next.deleted) {
+    SetStamp(next.field_stamps, deleted_field, next.version, &bases);
+  }
+  std::vector<std::string> content_keys;
+  if (op.kind == WriteKind::kDelete) {
+    auto keys = ContentKeys(next.content);
+    if (!keys.ok()) return fail(keys.status().WithContext(name));
+    content_keys = std::move(keys).value();
   } else {
-    auto st = writer_->Prepare(
-        "INSERT INTO records (type, id, facility, content, version, "
-        "field_stamps, deleted, last_updated_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)");
-    if (!st.ok()) return fail(st.status());
-    st->BindText(1, type_name);
-    st->BindText(2, id);
-    st->BindText(3, next.facility);
-    st->BindText(4, next.content);
-    st->BindText(5, version_text);
-    st->BindText(6, stamps_text);
-    st->BindInt(7, next.last_updated_ms);
-    if (Status s = st->Run(); !s.ok()) return fail(s);
-    rid = sqlite3_last_insert_rowid(writer_->db());
+    content_keys = prepared.parsed.top_level_fields;
   }
-  if (!next.deleted) {
-    if (Status s = IndexRecord(op.type, rid, prepared.parsed.search_keys);
-        !s.ok())
-      return fail(s);
+  std::vector<SearchKey> old_keys;
+  if (current) {
+    Result<std::vector<SearchKey>> keys = IndexedKeys(*current);
+    if (!keys.ok()) return fail(keys.status());
+    old_keys = std::move(keys).value();
   }
-  if (Status s = InsertVersion(next, version_text, stamps_text); !s.ok())
-    return fail(s);
+  Result<int64_t> stored =
+      StoreVersion(rid, current ? std::optional<bool>(current->deleted)
+                                : std::nullopt,
+                   next, bases, content_keys, &old_keys,
+                   next.deleted ? nullptr : &prepared.parsed.search_keys);
+  if (!stored.ok()) return fail(stored.status());
 
   out.created = !current.has_value();
   out.changed = true;
   out.record = std::move(next);
   return out;
+}
+
+Result<int64_t> SqliteStore::StoreVersion(
+    int64_t rid, std::optional<bool> was_deleted, const Record& next,
+    const StampMap& bases, const std::vector<std::string>& content_keys,
+    const std::vector<SearchKey>* old_keys,
+    const std::vector<SearchKey>* search_keys) {
+  const std::string_view type_name = ResourceTypeName(next.type);
+  if (!was_deleted) {
+    // A new record: its row id is chosen first, so its first version can
+    // name it.
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        writer_->Prepare("SELECT coalesce(max(rid), 0) + 1 FROM records"));
+    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::Internal(Where(), "no next record id");
+    rid = st.ColumnInt(0);
+  }
+  int64_t seq = 0;
+  {
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        writer_->Prepare("INSERT INTO versions (rid, version, content, stamps, "
+                         "bases, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    st.BindInt(1, rid);
+    st.BindText(2, next.version.ToString());
+    st.BindText(3, next.content);
+    st.BindText(4,
+                EncodeCompactStamps(next.field_stamps, next.version,
+                                    content_keys));
+    st.BindText(5, EncodeStampMap(bases));
+    st.BindInt(6, next.deleted ? 1 : 0);
+    POSTA_RETURN_IF_ERROR(st.Run());
+    seq = sqlite3_last_insert_rowid(writer_->db());
+  }
+  if (was_deleted) {
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        writer_->Prepare("UPDATE records SET head = ?1, deleted = ?2, "
+                         "facility = ?3 WHERE rid = ?4"));
+    st.BindInt(1, seq);
+    st.BindInt(2, next.deleted ? 1 : 0);
+    st.BindText(3, next.facility);
+    st.BindInt(4, rid);
+    POSTA_RETURN_IF_ERROR(st.Run());
+    if (old_keys != nullptr) {
+      POSTA_RETURN_IF_ERROR(UnindexRecord(next.type, rid, *old_keys));
+    }
+  } else {
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        writer_->Prepare("INSERT INTO records (rid, type, id, facility, head, "
+                         "deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    st.BindInt(1, rid);
+    st.BindText(2, type_name);
+    st.BindText(3, next.id);
+    st.BindText(4, next.facility);
+    st.BindInt(5, seq);
+    st.BindInt(6, next.deleted ? 1 : 0);
+    POSTA_RETURN_IF_ERROR(st.Run());
+  }
+  if (search_keys != nullptr) {
+    POSTA_RETURN_IF_ERROR(IndexRecord(next.type, rid, *search_keys));
+  }
+  return seq;
 }
 
 Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
@@ -367,6 +415,33 @@ Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
   return Status::Ok();
 }
 
+Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
+                                  const std::vector<SearchKey>& keys) {
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      writer_->Prepare("DELETE FROM search_index WHERE type = ?1 AND "
+                       "param = ?2 AND value = ?3 AND rid = ?4"));
+  for (const SearchKey& key : keys) {
+    st.BindText(1, ResourceTypeName(type));
+    st.BindText(2, key.param);
+    st.BindText(3, key.value);
+    st.BindInt(4, rid);
+    POSTA_RETURN_IF_ERROR(st.Run());
+    st.Reset();
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<SearchKey>> SqliteStore::IndexedKeys(const Record& record) {
+  if (record.deleted) return std::vector<SearchKey>();
+  Result<ParsedResource> parsed = ParseContent(record.type, record.content);
+  if (!parsed.ok()) {
+    return Status::Corruption(RecordName(record.type, record.id),
+                              "stored content: " + parsed.status().message());
+  }
+  return std::move(parsed->search_keys);
+}
+
 Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
   if (keys.empty()) return Status::Ok();
@@ -384,25 +459,6 @@ Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
     st.Reset();
   }
   return Status::Ok();
-}
-
-Status SqliteStore::InsertVersion(const Record& record,
-                                  std::string_view version_text,
-                                  std::string_view stamps_text) {
-  POSTA_ASSIGN_OR_RETURN(
-      Statement st,
-      writer_->Prepare("INSERT INTO versions (type, id, version, content, "
-                       "field_stamps, deleted, last_updated_ms, facility) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-  st.BindText(1, ResourceTypeName(record.type));
-  st.BindText(2, record.id);
-  st.BindText(3, version_text);
-  st.BindText(4, record.content);
-  st.BindText(5, stamps_text);
-  st.BindInt(6, record.deleted ? 1 : 0);
-  st.BindInt(7, record.last_updated_ms);
-  st.BindText(8, record.facility);
-  return st.Run();
 }
 
 }  // namespace posta::storage::internal

@@ -255,7 +255,8 @@ TypeRules RulesFor(ResourceType type) {
 }
 
 Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
-                                     std::string_view expected_id) {
+                                     std::string_view expected_id,
+                                     bool content_only) {
   POSTA_RETURN_IF_ERROR(CheckDepth(body));
   Json doc = Json::parse(body.begin(), body.end(), nullptr,
                          /*allow_exceptions=*/false);
@@ -264,9 +265,16 @@ Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
     return Status::Malformed("body", "expected a JSON object");
   }
   const std::string name(ResourceTypeName(type));
-  POSTA_RETURN_IF_ERROR(CheckResourceType(doc, name));
-  POSTA_RETURN_IF_ERROR(CheckResourceId(doc, name, expected_id));
-  for (const char* key : {"resourceType", "id", "meta"}) doc.erase(key);
+  if (content_only) {
+    for (const char* key : {"resourceType", "id", "meta"}) {
+      if (doc.contains(key))
+        return Invalid(FieldPath(name, key), "not allowed in stored content");
+    }
+  } else {
+    POSTA_RETURN_IF_ERROR(CheckResourceType(doc, name));
+    POSTA_RETURN_IF_ERROR(CheckResourceId(doc, name, expected_id));
+    for (const char* key : {"resourceType", "id", "meta"}) doc.erase(key);
+  }
 
   const TypeRules rules = RulesFor(type);
   ParsedResource parsed;
@@ -545,10 +553,19 @@ Status CheckNotBefore(const Json& object, const std::string& path,
 Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
                                      std::string_view expected_id) {
   try {
-    return ParseDocument(type, body, expected_id);
+    return ParseDocument(type, body, expected_id, /*content_only=*/false);
   } catch (const Json::exception& e) {
     // Every access above is checked first; this is the adapter's backstop.
     return Status::Malformed("body", e.what());
+  }
+}
+
+Result<ParsedResource> ParseContent(ResourceType type,
+                                    std::string_view content) {
+  try {
+    return ParseDocument(type, content, {}, /*content_only=*/true);
+  } catch (const Json::exception& e) {
+    return Status::Malformed("content", e.what());
   }
 }
 

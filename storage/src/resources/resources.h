@@ -54,6 +54,12 @@ struct ParsedResource {
 Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
                                      std::string_view expected_id);
 
+// Parses and validates stored content (the resource without "resourceType",
+// "id" and "meta", as another node sends it): the rules of ParseResource,
+// and InvalidArgument when any of those three keys is present.
+Result<ParsedResource> ParseContent(ResourceType type,
+                                    std::string_view content);
+
 // Lowercase and without accents, for Latin text in UTF-8: "José" → "jose",
 // "ÇAĞLAR" → "caglar". Other characters pass through unchanged.
 std::string FoldText(std::string_view text);

@@ -295,7 +295,40 @@ class FlakyStore : public storage::RecordStore {
     return t_.Stats();
   }
   Result<std::string> ContentDigest() override { return t_.ContentDigest(); }
+  Result<std::string> ReplicaDigest(const std::string& facility) override {
+    return t_.ReplicaDigest(facility);
+  }
   Status CheckIntegrity() override { return t_.CheckIntegrity(); }
+  Result<storage::ChangeBatch> ReadChanges(
+      const storage::ChangeFilter& filter) override {
+    return t_.ReadChanges(filter);
+  }
+  Result<storage::ApplyStats> ApplyChanges(
+      std::span<const storage::ChangeEntry> changes,
+      std::span<const storage::Conflict> conflicts,
+      storage::ChangeMerger& merger, const storage::PeerState& peer) override {
+    return t_.ApplyChanges(changes, conflicts, merger, peer);
+  }
+  Result<storage::PeerState> GetPeer(const std::string& node_id) override {
+    return t_.GetPeer(node_id);
+  }
+  Result<std::vector<storage::PeerState>> ListPeers() override {
+    return t_.ListPeers();
+  }
+  Status UpdatePeer(const storage::PeerState& peer) override {
+    return t_.UpdatePeer(peer);
+  }
+  Result<std::vector<storage::Conflict>> ListConflicts(bool open_only,
+                                                       size_t limit) override {
+    return t_.ListConflicts(open_only, limit);
+  }
+  Result<storage::Conflict> GetConflict(const std::string& id) override {
+    return t_.GetConflict(id);
+  }
+  Result<storage::Conflict> ResolveConflict(
+      const storage::ConflictResolution& resolution) override {
+    return t_.ResolveConflict(resolution);
+  }
   Status Backup(const std::string& dest,
                 const storage::ProgressFn& progress) override {
     return t_.Backup(dest, progress);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "posta/storage/replication.h"
 #include "schema.h"
 #include "sqlite_util.h"
 #include "store_test_util.h"
@@ -95,7 +96,7 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   EXPECT_EQ(store->node_id(), "0123456789abcdef");
   EXPECT_EQ(store->facility(), "clinic-old");
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
-  EXPECT_EQ(stats.schema_version, 2);
+  EXPECT_EQ(stats.schema_version, 3);
   EXPECT_EQ(stats.live_records[ResourceType::kPatient], 2);
   EXPECT_EQ(stats.live_records[ResourceType::kEncounter], 1);
   EXPECT_EQ(stats.deleted_records, 1);
@@ -137,6 +138,8 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   ASSERT_OK_AND_ASSIGN(Record pedro,
                        store->Get(ResourceType::kPatient, kPedro));
   EXPECT_TRUE(pedro.deleted);
+  // Version 3 stamps the delete, which version 2 did not.
+  EXPECT_EQ(pedro.field_stamps.at(std::string(kDeletedField)), pedro.version);
   ASSERT_OK_AND_ASSIGN(auto changes, store->ChangesSince(0, 100));
   ASSERT_EQ(changes.size(), 6u);
   EXPECT_EQ(changes[4].id, kPedro);
@@ -163,7 +166,7 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 3);
   sqlite3_finalize(st);
   sqlite3_close(db);
   ASSERT_OK_AND_ASSIGN(auto again, OpenRecordStore(ReopenOptions()));

@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsTwo) { EXPECT_EQ(CurrentSchemaVersion(), 2); }
+TEST(SchemaVersionTest, IsThree) { EXPECT_EQ(CurrentSchemaVersion(), 3); }
 
 }  // namespace
 }  // namespace posta::storage

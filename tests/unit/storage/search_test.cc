@@ -282,7 +282,7 @@ TEST_F(SearchTest, PlansUseIndexesOnly) {
   // A listing without conditions walks records by rid from the page start.
   std::vector<std::string> listing = Plan(db, internal::SearchPageSql({}));
   ASSERT_FALSE(listing.empty());
-  EXPECT_EQ(listing[0].rfind("SEARCH records USING INTEGER PRIMARY KEY", 0), 0u)
+  EXPECT_EQ(listing[0].rfind("SEARCH r USING INTEGER PRIMARY KEY", 0), 0u)
       << listing[0];
   ExpectNoTableScan(db, internal::SearchCountSql({}));
   sqlite3_close(db);

@@ -22,6 +22,7 @@
 #include "posta/base/random.h"
 #include "posta/base/status.h"
 #include "posta/storage/record.h"
+#include "posta/storage/replication.h"
 
 namespace posta::storage {
 
@@ -112,6 +113,20 @@ struct SearchPage {
   std::optional<int64_t> total;
 };
 
+// How a person closes a conflict.
+struct ConflictResolution {
+  std::string id;
+  enum class Choice {
+    kKeepWinner,  // the record keeps what it holds
+    kTakeLoser,   // the value that lost is written back
+    kNewValue,    // `value` is written (content fields only)
+  };
+  Choice choice = Choice::kKeepWinner;
+  // kNewValue: the field's new value as JSON; nullopt removes the field.
+  std::optional<std::string> value;
+  std::string resolved_by;  // who decided, for the record
+};
+
 struct StoreStats {
   std::string node_id;
   std::string facility;
@@ -122,6 +137,9 @@ struct StoreStats {
   int64_t database_bytes = 0;  // main file plus WAL
   int64_t last_seq = 0;        // highest change-log sequence, 0 when empty
   int64_t last_write_ms = 0;   // wall clock of the last write, 0 when none
+  int64_t open_conflicts = 0;
+  // Changes from peers whose stamps were too far ahead of this clock.
+  int64_t clock_flags = 0;
 };
 
 // Progress of a long operation: units done out of total (total may grow).
@@ -181,6 +199,46 @@ class RecordStore {
   // SHA-256 (hex) over every record, version and change-log entry, in a
   // canonical order: equal digests mean equal stored content.
   virtual Result<std::string> ContentDigest() = 0;
+
+  // SHA-256 (hex) over the current state of every record owned by
+  // `facility` (all records when empty): type, id, content, field stamps
+  // and tombstone, in (type, id) order. Replicas that hold the same records
+  // in the same state have equal digests, whatever their histories.
+  virtual Result<std::string> ReplicaDigest(const std::string& facility) = 0;
+
+  // ---- Replication (replication.h) ----
+
+  // Change-log entries (versions and conflict changes) after
+  // filter.after_seq, oldest first, within the filter's limits.
+  virtual Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) = 0;
+
+  // Applies another node's versions and conflict changes in one
+  // transaction, with `merger` deciding each version, and stores `peer`
+  // in the same transaction (so a batch and the cursor that covers it land
+  // together). All or nothing: InvalidArgument naming the record and field
+  // when an incoming version is not a valid resource (nothing is stored).
+  // Applying the same changes again stores nothing new.
+  virtual Result<ApplyStats> ApplyChanges(std::span<const ChangeEntry> changes,
+                                          std::span<const Conflict> conflicts,
+                                          ChangeMerger& merger,
+                                          const PeerState& peer) = 0;
+
+  // NotFound when the peer was never recorded.
+  virtual Result<PeerState> GetPeer(const std::string& node_id) = 0;
+  virtual Result<std::vector<PeerState>> ListPeers() = 0;
+  virtual Status UpdatePeer(const PeerState& peer) = 0;
+
+  // Conflicts, newest change first; open ones only when `open_only`.
+  virtual Result<std::vector<Conflict>> ListConflicts(bool open_only,
+                                                      size_t limit) = 0;
+  // NotFound when there is no such conflict.
+  virtual Result<Conflict> GetConflict(const std::string& id) = 0;
+  // Closes an open conflict, writing the chosen value onto the record as a
+  // new version when it is not the one the record holds; the record write
+  // and the close land together. Conflict (409-like) when already resolved,
+  // InvalidArgument when the new value does not make a valid resource.
+  virtual Result<Conflict> ResolveConflict(
+      const ConflictResolution& resolution) = 0;
 
   // PRAGMA quick_check; Corruption with SQLite's first complaint on failure.
   virtual Status CheckIntegrity() = 0;
