@@ -1,0 +1,124 @@
+// The messages of the sync protocol: plain values, one struct per message
+// kind. wire.h encodes and decodes them; nothing here knows a byte layout.
+//
+// A session: the clinic sends Hello, the hub answers HelloReply (or
+// ErrorReply "version_mismatch"); then the clinic pushes PushBatch messages
+// from HelloReply::received_seq on (each answered by PushAck) and pulls
+// with PullRequest (each answered by PullBatch) until PullBatch::more is
+// false. Any request may be answered by ErrorReply instead.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "posta/base/hlc.h"
+#include "posta/storage/replication.h"
+
+namespace posta::sync {
+
+// The protocol version this build speaks, and the oldest one it still
+// serves. A peer whose range [min_protocol_version, protocol_version] does
+// not meet ours gets ErrorReply{kErrorVersionMismatch}.
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kMinProtocolVersion = 1;
+
+// Node roles, as in storage::StoreOptions::role.
+inline constexpr std::string_view kRoleClinic = "clinic";
+inline constexpr std::string_view kRoleHub = "hub";
+
+// ErrorReply::code values (short machine text: [a-z0-9_], 1..64 chars).
+inline constexpr std::string_view kErrorVersionMismatch = "version_mismatch";
+inline constexpr std::string_view kErrorBadBatch = "bad_batch";
+inline constexpr std::string_view kErrorScope = "scope";
+inline constexpr std::string_view kErrorTooLarge = "too_large";
+
+// Clinic → hub, first message of a session. Its layout on the wire never
+// changes between protocol versions, so any two versions can at least agree
+// on which one to speak (or that they cannot).
+struct Hello {
+  uint32_t protocol_version = kProtocolVersion;
+  uint32_t min_protocol_version = kMinProtocolVersion;
+  std::string node_id;   // base::IsValidNodeId
+  std::string facility;  // the sender's facility id
+  std::string role;      // kRoleClinic or kRoleHub
+  int64_t clock_ms = 0;  // the sender's wall clock when it sent this
+  base::HlcStamp hlc;    // the sender's last stamp; zero on a new node
+  std::string software;  // version text, for logs ("posta 0.1.0")
+
+  friend bool operator==(const Hello&, const Hello&) = default;
+};
+
+// Hub → clinic, the answer to Hello. Frozen layout, like Hello.
+struct HelloReply {
+  uint32_t protocol_version = kProtocolVersion;  // the one both will speak
+  std::string node_id;
+  std::string facility;
+  std::string role;
+  int64_t clock_ms = 0;
+  base::HlcStamp hlc;
+  // Highest seq of the caller's change log this hub has applied: the next
+  // PushBatch starts after it.
+  int64_t received_seq = 0;
+  // The hub's cap on one PushBatch, counted before compression.
+  uint64_t max_batch_bytes = 0;
+
+  friend bool operator==(const HelloReply&, const HelloReply&) = default;
+};
+
+// Clinic → hub: the sender's change-log entries in (after_seq, to_seq].
+// to_seq may exceed the last change's seq when entries were filtered out.
+// Every change's and conflict's seq lies in (after_seq, to_seq].
+struct PushBatch {
+  std::string node_id;  // the sender
+  int64_t after_seq = 0;
+  int64_t to_seq = 0;
+  std::vector<storage::ChangeEntry> changes;
+  std::vector<storage::Conflict> conflicts;
+};
+
+// Hub → clinic, the answer to PushBatch: what the hub did with it.
+struct PushAck {
+  int64_t received_seq = 0;  // the batch's to_seq once applied
+  int64_t taken = 0;
+  int64_t merged = 0;
+  int64_t ignored = 0;
+  int64_t conflicts = 0;
+
+  friend bool operator==(const PushAck&, const PushAck&) = default;
+};
+
+// Clinic → hub: "send me your changes after after_seq".
+struct PullRequest {
+  std::string node_id;  // the caller
+  int64_t after_seq = 0;
+  uint64_t max_bytes = 0;  // cap on the reply's batch, before compression
+
+  friend bool operator==(const PullRequest&, const PullRequest&) = default;
+};
+
+// Hub → clinic: the hub's change-log entries in (after_seq, to_seq], as
+// PushBatch. `more` is true when entries are left after to_seq.
+struct PullBatch {
+  int64_t after_seq = 0;
+  int64_t to_seq = 0;
+  bool more = false;
+  std::vector<storage::ChangeEntry> changes;
+  std::vector<storage::Conflict> conflicts;
+};
+
+// Either side, instead of the expected answer.
+struct ErrorReply {
+  std::string code;     // kError* or another short machine text
+  std::string message;  // for people
+
+  friend bool operator==(const ErrorReply&, const ErrorReply&) = default;
+};
+
+// Field-by-field equality, every record, stamp and conflict included
+// (storage's types define no operator==).
+bool operator==(const PushBatch& a, const PushBatch& b);
+bool operator==(const PullBatch& a, const PullBatch& b);
+
+}  // namespace posta::sync

@@ -1,0 +1,226 @@
+// Replays the batch_fuzzer seed corpus through the fuzzer's own check
+// (tests/fuzz/batch_fuzz_entry.h), so CI covers it without clang.
+// "valid-*" seeds decode as messages, "payload-*" seeds as raw payloads,
+// and "bad-*" seeds are refused.
+//
+// The seeds come from Seeds() below. To write them again after a format
+// change:
+//   POSTA_WRITE_SEEDS=1 sync_wire_test --gtest_filter=WireCorpusTest.WriteSeeds
+// SeedsMatchTheirGenerator fails while the files and Seeds() disagree.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "batch_fuzz_entry.h"
+#include "posta/sync/wire.h"
+#include "test_util.h"
+#include "wire_frame.h"
+
+namespace posta::sync {
+namespace {
+
+base::HlcStamp Stamp(int64_t wall_ms, uint32_t counter, std::string node) {
+  return base::HlcStamp{wall_ms, counter, std::move(node)};
+}
+
+Hello SeedHello() {
+  Hello h;
+  h.node_id = "7f3a9c2e4b1d0a55";
+  h.facility = "clinic-north";
+  h.role = "clinic";
+  h.clock_ms = 1763885524123;
+  h.hlc = Stamp(1763885524000, 2, "7f3a9c2e4b1d0a55");
+  h.software = "posta 0.1.0";
+  return h;
+}
+
+PullBatch SeedPullBatch() {
+  PullBatch b;
+  b.after_seq = 40;
+  b.to_seq = 45;
+  b.more = true;
+  storage::ChangeEntry e;
+  e.seq = 41;
+  e.record.id = "3f0c5b9e-8a52-4d1f-9d6e-2b7a1c4e9f00";
+  e.record.facility = "clinic-north";
+  e.record.content =
+      R"({"birthDate":"1980-03-01","gender":"female","identifier":[{"system":"urn:posta:clinic-mrn","value":"MRN-000123"}],"name":[{"family":"Núñez","given":["Zoë"]}]})";
+  e.record.version = Stamp(1763885524123, 0, "hub");
+  e.record.last_updated_ms = 1763885524123;
+  for (const char* f : {"birthDate", "gender", "identifier", "name"}) {
+    e.record.field_stamps[f] = e.record.version;
+  }
+  e.record.field_stamps["birthDate"] = Stamp(1763800000000, 1, "clinic-a");
+  e.base_stamps["name"] = Stamp(1763800000000, 1, "clinic-a");
+  b.changes.push_back(e);
+
+  storage::ChangeEntry gone = e;
+  gone.seq = 43;
+  gone.record.id = "p-2";
+  gone.record.deleted = true;
+  gone.record.content = "{}";
+  gone.record.version = Stamp(1763885525000, 0, "clinic-a");
+  gone.record.field_stamps = {
+      {std::string(storage::kDeletedField), gone.record.version}};
+  gone.base_stamps.clear();
+  b.changes.push_back(gone);
+
+  storage::Conflict c;
+  c.id = "0123456789abcdef0123456789abcdef";
+  c.type = storage::ResourceType::kPatient;
+  c.record_id = e.record.id;
+  c.facility = "clinic-north";
+  c.field = "gender";
+  c.winner = {R"("female")", Stamp(1763885524123, 0, "hub")};
+  c.loser = {std::nullopt, Stamp(1763885524100, 0, "clinic-a")};
+  c.state_stamp = c.winner.stamp;
+  c.seq = 44;
+  b.conflicts.push_back(c);
+  return b;
+}
+
+PushBatch SeedPushBatch() {
+  const PullBatch pull = SeedPullBatch();
+  PushBatch b;
+  b.node_id = "clinic-a";
+  b.after_seq = pull.after_seq;
+  b.to_seq = pull.to_seq;
+  b.changes = pull.changes;
+  b.conflicts = pull.conflicts;
+  return b;
+}
+
+std::string Le64(uint64_t v) {
+  std::string s;
+  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+  return s;
+}
+
+// A payload seed: the kind byte the fuzz entry maps back to `kind`, then
+// the archive payload of `encoded`.
+std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
+  auto payload = wire_internal::DecodeFrame(encoded, kind, WireLimits{});
+  EXPECT_TRUE(payload.ok());
+  return std::string(1, static_cast<char>(static_cast<uint8_t>(kind) - 1)) +
+         (payload.ok() ? *payload : std::string());
+}
+
+// Every seed, by file name.
+std::vector<std::pair<std::string, std::string>> Seeds() {
+  Hello fresh = SeedHello();
+  fresh.hlc = {};
+  HelloReply reply;
+  reply.node_id = "hub";
+  reply.facility = "district";
+  reply.role = "hub";
+  reply.clock_ms = 1763885524200;
+  reply.hlc = Stamp(1763885524123, 0, "hub");
+  reply.received_seq = 40;
+  reply.max_batch_bytes = 8 << 20;
+  PushBatch bad_node = SeedPushBatch();
+  bad_node.node_id = "Clinic A";
+  PullBatch bad_range = SeedPullBatch();
+  bad_range.changes[1].seq = 46;
+
+  const std::string push = Encode(SeedPushBatch());
+  std::string bad_magic = Encode(SeedHello());
+  bad_magic[0] = 'Q';
+  std::string bad_kind = Encode(PushAck{1, 1, 0, 0, 0});
+  bad_kind[4] = 9;
+
+  return {
+      {"valid-hello", Encode(SeedHello())},
+      {"valid-hello-new-node", Encode(fresh)},
+      {"valid-hello-reply", Encode(reply)},
+      {"valid-push-batch", push},
+      {"valid-push-ack", Encode(PushAck{45, 1, 0, 1, 1})},
+      {"valid-pull-request", Encode(PullRequest{"clinic-a", 40, 1 << 20})},
+      {"valid-pull-batch", Encode(SeedPullBatch())},
+      {"valid-pull-batch-empty", Encode(PullBatch{})},
+      {"valid-error-reply",
+       Encode(ErrorReply{"version_mismatch", "hub speaks 2..3, you 1"})},
+      {"payload-push-batch", PayloadSeed(MessageKind::kPushBatch, push)},
+      {"payload-pull-batch",
+       PayloadSeed(MessageKind::kPullBatch, Encode(SeedPullBatch()))},
+      {"payload-hello", PayloadSeed(MessageKind::kHello, Encode(SeedHello()))},
+      {"bad-magic", bad_magic},
+      {"bad-kind", bad_kind},
+      {"bad-truncated", push.substr(0, push.size() - 7)},
+      {"bad-trailing-bytes", Encode(PushAck{}) + "\x01"},
+      {"bad-huge-count",
+       wire_internal::EncodeFrame(MessageKind::kPushBatch,
+                                  "\x01" + Le64(1) + "c" + Le64(0) + Le64(10) +
+                                      Le64(uint64_t{1} << 60))},
+      {"bad-bomb", wire_internal::EncodeFrame(MessageKind::kPushBatch,
+                                              std::string(5 << 20, '\0'))},
+      {"bad-node-id", Encode(bad_node)},
+      {"bad-seq-range", Encode(bad_range)},
+  };
+}
+
+TEST(WireCorpusTest, SeedsPassTheFuzzCheck) {
+  const std::filesystem::path dir(POSTA_BATCH_CORPUS_DIR);
+  int seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    const std::string data =
+        ::posta::testing::ReadWholeFile(entry.path().string());
+    ++seeds;
+    EXPECT_EQ(fuzz::CheckBatchInput(data), "");
+    if (name.starts_with("valid-")) {
+      EXPECT_TRUE(fuzz::DecodesAsMessage(data));
+    } else if (name.starts_with("payload-")) {
+      EXPECT_TRUE(fuzz::DecodesAsPayload(data));
+    } else if (name.starts_with("bad-")) {
+      EXPECT_FALSE(fuzz::DecodesAsMessage(data));
+    }
+  }
+  EXPECT_GE(seeds, 10);
+}
+
+TEST(WireCorpusTest, SeedsMatchTheirGenerator) {
+  const std::filesystem::path dir(POSTA_BATCH_CORPUS_DIR);
+  const WireLimits limits = fuzz::BatchFuzzLimits();
+  for (const auto& [name, bytes] : Seeds()) {
+    SCOPED_TRACE(name);
+    const std::string file =
+        ::posta::testing::ReadWholeFile((dir / name).string());
+    ASSERT_FALSE(file.empty()) << "missing seed; see the top of this file";
+    if (name.starts_with("payload-")) {
+      EXPECT_EQ(file, bytes);
+      continue;
+    }
+    // zstd's output may change between versions: compare what decodes.
+    const Result<std::string> want = DumpJson(bytes, limits);
+    const Result<std::string> got = DumpJson(file, limits);
+    ASSERT_EQ(got.ok(), want.ok()) << got.status().ToString();
+    if (want.ok()) {
+      EXPECT_EQ(*got, *want);
+    } else {
+      EXPECT_EQ(got.status().code(), want.status().code());
+    }
+  }
+}
+
+TEST(WireCorpusTest, WriteSeeds) {
+  if (std::getenv("POSTA_WRITE_SEEDS") == nullptr) {
+    GTEST_SKIP() << "a tool, not a check: set POSTA_WRITE_SEEDS=1 to rewrite "
+                    "the seed corpus";
+  }
+  const std::filesystem::path dir(POSTA_BATCH_CORPUS_DIR);
+  for (const auto& [name, bytes] : Seeds()) {
+    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << name;
+  }
+}
+
+}  // namespace
+}  // namespace posta::sync
