@@ -231,6 +231,7 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
                     "change log end"));
   batch.last_seq = std::max(filter.after_seq, log_end);
   const std::string origin_suffix = "." + filter.exclude_origin;
+  const std::string only_suffix = "." + filter.only_origin;
   {
     POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(kSql));
     st.BindInt(1, filter.after_seq);
@@ -239,11 +240,13 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
       POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       const std::string_view version = st.ColumnView(6);
+      auto made_by = [&](const std::string& suffix) {
+        return version.size() > suffix.size() &&
+               version.substr(version.size() - suffix.size()) == suffix;
+      };
       const bool excluded =
-          (!filter.exclude_origin.empty() &&
-           version.size() > origin_suffix.size() &&
-           version.substr(version.size() - origin_suffix.size()) ==
-               origin_suffix) ||
+          (!filter.exclude_origin.empty() && made_by(origin_suffix)) ||
+          (!filter.only_origin.empty() && !made_by(only_suffix)) ||
           (!filter.facility.empty() && st.ColumnView(4) != filter.facility);
       if (!excluded) {
         const size_t size = st.ColumnView(5).size() + st.ColumnView(7).size();

@@ -140,6 +140,14 @@ TEST_F(ReplicationTest, ReadChangesHonoursLimitsOriginAndFacility) {
   EXPECT_EQ(page.last_seq, 5);  // skipped entries still advance the cursor
   EXPECT_FALSE(page.more);
 
+  mine.exclude_origin.clear();
+  mine.only_origin = a_->node_id();
+  ASSERT_OK_AND_ASSIGN(page, a_->ReadChanges(mine));
+  EXPECT_EQ(page.changes.size(), 5u);
+  mine.only_origin = "0000000000000009";
+  ASSERT_OK_AND_ASSIGN(page, a_->ReadChanges(mine));
+  EXPECT_TRUE(page.changes.empty());
+
   ChangeFilter other;
   other.facility = "clinic-b";
   ASSERT_OK_AND_ASSIGN(page, a_->ReadChanges(other));

@@ -138,6 +138,9 @@ struct ChangeFilter {
   size_t max_bytes = 1 << 20;
   // Skip versions made by this node (they came from it).
   std::string exclude_origin;
+  // When set, only versions made by this node (what a node pushes: its own
+  // writes and merges, not what it received).
+  std::string only_origin;
   // Only records owned by this facility; empty for every facility.
   std::string facility;
 };

@@ -1,0 +1,84 @@
+// SyncClient: the clinic's side of the sync protocol (docs/sync-protocol.md).
+// One SyncOnce call shakes hands, pushes every local change the hub has not
+// applied, then pulls every change in the clinic's scope past its cursor,
+// batch by batch; each pushed batch is acknowledged after the hub's commit,
+// and each pulled batch lands with its cursor in one transaction, so a link
+// that dies loses at most the batch in flight.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "posta/base/clock.h"
+#include "posta/base/status.h"
+#include "posta/storage/record_store.h"
+#include "posta/sync/http_transport.h"
+#include "posta/sync/wire.h"
+
+namespace posta::sync {
+
+struct SyncOptions {
+  // First push batch size, before compression; it halves after a slow batch
+  // and doubles after a quick one, between min and max. Defaults: 256 KiB,
+  // 16 KiB .. 4 MiB (the hub may cap it lower).
+  size_t batch_bytes = size_t{256} << 10;
+  size_t min_batch_bytes = size_t{16} << 10;
+  size_t max_batch_bytes = size_t{4} << 20;
+  // A batch slower than this halves the next; faster than a quarter of it
+  // doubles the next. Default: 8 s.
+  std::chrono::milliseconds target_batch_time{std::chrono::seconds(8)};
+  std::chrono::milliseconds max_clock_skew = std::chrono::hours(24);
+  WireLimits limits;
+  std::string software;  // this posta's version, sent in the handshake
+};
+
+struct SyncProgress {
+  std::string phase;  // "hello", "push", "pull", "done"
+  int64_t pushed = 0;  // records sent and acknowledged
+  int64_t pulled = 0;  // records received and stored
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  int64_t push_pending = 0;  // local changes not yet acknowledged (estimate)
+};
+using SyncProgressFn = std::function<void(const SyncProgress&)>;
+
+struct SyncResult {
+  std::string hub_node_id;
+  int64_t pushed = 0;
+  int64_t pulled = 0;
+  int64_t push_batches = 0;
+  int64_t pull_batches = 0;
+  int64_t conflicts = 0;  // new conflicts found while pulling
+  int64_t clock_offset_ms = 0;  // hub clock minus ours at the handshake
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+};
+
+// Threading: one SyncOnce at a time per client.
+class SyncClient {
+ public:
+  // None owned; all must outlive the client.
+  SyncClient(storage::RecordStore& store, Transport& transport,
+             base::Clock& clock, SyncOptions options = {});
+
+  // Syncs until both directions are caught up. Errors: Unavailable (link or
+  // hub; retry later), VersionMismatch (protocols too far apart; names
+  // both), PreconditionFailed (this box's clock is too far ahead of the
+  // hub's; names both), PermissionDenied (scope), Malformed or
+  // InvalidArgument (the hub or this node sent something invalid). Whatever
+  // completed before an error stays done.
+  Result<SyncResult> SyncOnce(const SyncProgressFn& progress = {});
+
+ private:
+  storage::RecordStore& store_;
+  Transport& transport_;
+  base::Clock& clock_;
+  SyncOptions options_;
+};
+
+// The Status an ErrorReply stands for (the hub's code and message kept).
+Status StatusFromErrorReply(int http_status, const ErrorReply& reply);
+
+}  // namespace posta::sync

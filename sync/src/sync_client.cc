@@ -1,0 +1,233 @@
+#include "posta/sync/sync_client.h"
+
+#include <algorithm>
+
+#include "posta/sync/merge.h"
+
+namespace posta::sync {
+namespace {
+
+// The wall clock, but never behind a floor: a board that booted in 1970
+// judges "too far in the future" against the hub's clock instead.
+class FloorClock final : public base::Clock {
+ public:
+  FloorClock(base::Clock& inner, int64_t floor_ms)
+      : inner_(inner),
+        floor_ms_(floor_ms),
+        floor_set_at_(inner.MonotonicNow()) {}
+  int64_t WallNowMillis() override {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        inner_.MonotonicNow() - floor_set_at_);
+    return std::max(inner_.WallNowMillis(), floor_ms_ + elapsed.count());
+  }
+  std::chrono::steady_clock::time_point MonotonicNow() override {
+    return inner_.MonotonicNow();
+  }
+
+ private:
+  base::Clock& inner_;
+  const int64_t floor_ms_;
+  const std::chrono::steady_clock::time_point floor_set_at_;
+};
+
+}  // namespace
+
+Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
+  const std::string what = "hub refused (" + std::to_string(http_status) +
+                           " " + reply.code + ")";
+  if (reply.code == kErrorVersionMismatch) {
+    return Status::VersionMismatch(what, reply.message);
+  }
+  if (reply.code == "clock_skew") {
+    return Status::PreconditionFailed(what, reply.message);
+  }
+  if (reply.code == kErrorScope) {
+    return Status::PermissionDenied(what, reply.message);
+  }
+  if (reply.code == kErrorBadBatch) {
+    return Status::InvalidArgument(what, reply.message);
+  }
+  if (reply.code == kErrorTooLarge) {
+    return Status::TooLarge(what, reply.message);
+  }
+  // hello_first, gap, internal, unknown: the next attempt starts over.
+  return Status::Unavailable(what, reply.message);
+}
+
+SyncClient::SyncClient(storage::RecordStore& store, Transport& transport,
+                       base::Clock& clock, SyncOptions options)
+    : store_(store),
+      transport_(transport),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+namespace {
+
+// One request: the reply's body when the hub answered 200, else the Status
+// its ErrorReply stands for.
+Result<std::string> Call(Transport& transport, std::string_view op,
+                         const std::string& body, const WireLimits& limits) {
+  POSTA_ASSIGN_OR_RETURN(
+      HttpResponse response,
+      transport.Post("/sync/v1/" + std::string(op), kContentType, body));
+  if (response.status == 200) return std::move(response.body);
+  Result<ErrorReply> error = DecodeErrorReply(response.body, limits);
+  if (!error.ok()) {
+    return Status::Unavailable(
+        "hub answered " + std::to_string(response.status) + " to " +
+            std::string(op),
+        "not a sync error reply (a proxy in the way?)");
+  }
+  return StatusFromErrorReply(response.status, *error);
+}
+
+}  // namespace
+
+Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
+  SyncResult result;
+  SyncProgress shown;
+  const uint64_t sent_before = transport_.bytes_sent();
+  const uint64_t received_before = transport_.bytes_received();
+  auto report = [&](std::string_view phase) {
+    shown.phase = std::string(phase);
+    shown.pushed = result.pushed;
+    shown.pulled = result.pulled;
+    shown.bytes_sent = transport_.bytes_sent() - sent_before;
+    shown.bytes_received = transport_.bytes_received() - received_before;
+    result.bytes_sent = shown.bytes_sent;
+    result.bytes_received = shown.bytes_received;
+    if (progress) progress(shown);
+  };
+  report("hello");
+
+  // ---- Handshake ----
+  POSTA_ASSIGN_OR_RETURN(storage::StoreStats stats, store_.Stats());
+  Hello hello;
+  hello.node_id = store_.node_id();
+  hello.facility = store_.facility();
+  hello.role = std::string(kRoleClinic);
+  hello.clock_ms = clock_.WallNowMillis();
+  hello.software = options_.software;
+  POSTA_ASSIGN_OR_RETURN(std::string hello_body,
+                         Call(transport_, "hello", Encode(hello),
+                              options_.limits));
+  POSTA_ASSIGN_OR_RETURN(HelloReply reply,
+                         DecodeHelloReply(hello_body, options_.limits));
+  result.hub_node_id = reply.node_id;
+  result.clock_offset_ms = reply.clock_ms - hello.clock_ms;
+  storage::PeerState hub;
+  {
+    Result<storage::PeerState> known = store_.GetPeer(reply.node_id);
+    if (known.ok()) {
+      hub = std::move(known).value();
+    } else if (known.status().code() == Status::Code::kNotFound) {
+      hub.node_id = reply.node_id;
+      hub.facility = reply.facility;
+      hub.role = reply.role;
+    } else {
+      return known.status();
+    }
+  }
+  size_t batch_bytes = std::clamp(options_.batch_bytes,
+                                  options_.min_batch_bytes,
+                                  options_.max_batch_bytes);
+  size_t max_bytes = options_.max_batch_bytes;
+  if (reply.max_batch_bytes > 0) {
+    max_bytes = std::min<size_t>(max_bytes, reply.max_batch_bytes);
+  }
+  batch_bytes = std::min(batch_bytes, max_bytes);
+
+  // ---- Push: everything made here that the hub has not applied ----
+  int64_t after = reply.received_seq;
+  shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
+  report("push");
+  while (true) {
+    storage::ChangeFilter filter;
+    filter.after_seq = after;
+    filter.max_changes = options_.limits.max_changes;
+    filter.max_bytes = batch_bytes;
+    filter.only_origin = store_.node_id();
+    POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch batch,
+                           store_.ReadChanges(filter));
+    if (batch.last_seq <= after) break;  // nothing new in the log
+    PushBatch push;
+    push.node_id = store_.node_id();
+    push.after_seq = after;
+    push.to_seq = batch.last_seq;
+    push.changes = std::move(batch.changes);
+    push.conflicts = std::move(batch.conflicts);
+    const auto started = clock_.MonotonicNow();
+    POSTA_ASSIGN_OR_RETURN(std::string ack_body,
+                           Call(transport_, "push", Encode(push),
+                                options_.limits));
+    POSTA_ASSIGN_OR_RETURN(PushAck ack,
+                           DecodePushAck(ack_body, options_.limits));
+    if (ack.received_seq < push.to_seq) {
+      return Status::Unavailable("push",
+                                 "the hub acknowledged " +
+                                     std::to_string(ack.received_seq) +
+                                     " of " + std::to_string(push.to_seq));
+    }
+    hub.acked_seq = ack.received_seq;
+    hub.last_sync_ms = clock_.WallNowMillis();
+    POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
+    after = ack.received_seq;
+    result.pushed += static_cast<int64_t>(push.changes.size());
+    ++result.push_batches;
+    shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
+    report("push");
+    // Adapt the next batch to the link: a slow batch halves it, a quick
+    // one doubles it.
+    const auto took = clock_.MonotonicNow() - started;
+    if (took > options_.target_batch_time) {
+      batch_bytes = std::max(options_.min_batch_bytes, batch_bytes / 2);
+    } else if (took < options_.target_batch_time / 4) {
+      batch_bytes = std::min(max_bytes, batch_bytes * 2);
+    }
+    if (!batch.more) break;
+  }
+  shown.push_pending = 0;
+
+  // ---- Pull: everything in scope past our cursor ----
+  FloorClock judge(clock_, reply.clock_ms);
+  FieldMerger merger(judge, MergeOptions{options_.max_clock_skew});
+  report("pull");
+  while (true) {
+    PullRequest request;
+    request.node_id = store_.node_id();
+    request.after_seq = hub.received_seq;
+    request.max_bytes = max_bytes;
+    POSTA_ASSIGN_OR_RETURN(std::string body,
+                           Call(transport_, "pull", Encode(request),
+                                options_.limits));
+    POSTA_ASSIGN_OR_RETURN(PullBatch batch,
+                           DecodePullBatch(body, options_.limits));
+    if (batch.after_seq != request.after_seq ||
+        batch.to_seq < request.after_seq) {
+      return Status::Malformed("pull",
+                               "the hub answered a batch for another cursor");
+    }
+    if (batch.to_seq == request.after_seq && batch.changes.empty() &&
+        batch.conflicts.empty()) {
+      break;  // caught up
+    }
+    storage::PeerState next = hub;
+    next.received_seq = batch.to_seq;
+    next.last_sync_ms = clock_.WallNowMillis();
+    POSTA_ASSIGN_OR_RETURN(
+        storage::ApplyStats applied,
+        store_.ApplyChanges(batch.changes, batch.conflicts, merger, next));
+    hub = next;
+    result.pulled += static_cast<int64_t>(batch.changes.size());
+    result.conflicts += applied.conflicts;
+    ++result.pull_batches;
+    report("pull");
+    if (!batch.more) break;
+  }
+  hub.last_sync_ms = clock_.WallNowMillis();
+  POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
+  report("done");
+  return result;
+}
+
+}  // namespace posta::sync

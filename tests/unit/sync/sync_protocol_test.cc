@@ -1,0 +1,410 @@
+// The sync protocol end to end in one process: clinics' SyncClients talk to
+// a HubService through an in-process transport that can lose requests and
+// answers. Real stores on real files; no sockets (tests/integration has
+// those).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "posta/base/clock.h"
+#include "posta/base/random.h"
+#include "posta/storage/record_store.h"
+#include "posta/sync/hub_service.h"
+#include "posta/sync/sync_client.h"
+#include "test_util.h"
+
+namespace posta::sync {
+namespace {
+
+using storage::ResourceType;
+using storage::WriteKind;
+using storage::WriteOp;
+
+constexpr int64_t kNov2026 = 1795000000000;
+
+std::string PatientBody(const std::string& family, const std::string& gender,
+                        const std::string& mrn) {
+  return R"({"resourceType":"Patient","name":[{"family":")" + family +
+         R"(","given":["Ana"]}],"gender":")" + gender +
+         R"(","birthDate":"1980-04-02","identifier":[{"system":"urn:mrn","value":")" +
+         mrn + R"("}]})";
+}
+
+// Calls the hub directly. `drop_request` loses the next request before the
+// hub sees it; `drop_answer` lets the hub commit and loses its answer.
+class LoopTransport final : public Transport {
+ public:
+  explicit LoopTransport(HubService& hub) : hub_(hub) {}
+  int drop_request = 0;
+  int drop_answer = 0;
+  std::function<void(std::string_view op, std::string& body)> tamper;
+
+  Result<HttpResponse> Post(std::string_view path, std::string_view,
+                            std::string_view body) override {
+    std::string op(path.substr(path.rfind('/') + 1));
+    sent_ += body.size();
+    if (drop_request > 0) {
+      --drop_request;
+      return Status::Unavailable("hub", "link down");
+    }
+    std::string copy(body);
+    if (tamper) tamper(op, copy);
+    SyncReply reply = hub_.Handle(op, copy);
+    if (drop_answer > 0) {
+      --drop_answer;
+      return Status::Unavailable("hub", "connection lost mid-request");
+    }
+    received_ += reply.body.size();
+    return HttpResponse{reply.status, reply.content_type, reply.body};
+  }
+  uint64_t bytes_sent() const override { return sent_; }
+  uint64_t bytes_received() const override { return received_; }
+
+ private:
+  HubService& hub_;
+  uint64_t sent_ = 0;
+  uint64_t received_ = 0;
+};
+
+struct Node {
+  std::unique_ptr<storage::RecordStore> store;
+  std::unique_ptr<LoopTransport> transport;
+  std::unique_ptr<SyncClient> client;
+};
+
+class SyncProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hub_store_ = Open("hub.db", "region-hub", "hub");
+    hub_ = std::make_unique<HubService>(*hub_store_, hub_clock_);
+  }
+
+  std::unique_ptr<storage::RecordStore> Open(const std::string& file,
+                                             const std::string& facility,
+                                             const std::string& role,
+                                             base::Clock* clock = nullptr) {
+    storage::StoreOptions options;
+    options.path = dir_.File(file);
+    options.create_if_missing = true;
+    options.facility = facility;
+    options.role = role;
+    options.clock = clock != nullptr ? clock : &hub_clock_;
+    options.random = &random_;
+    auto store = storage::OpenRecordStore(options);
+    EXPECT_TRUE(posta::testing::IsOk(store));
+    return std::move(store).value();
+  }
+
+  Node Clinic(const std::string& facility, base::Clock* clock = nullptr) {
+    Node node;
+    base::Clock& c = clock != nullptr ? *clock : clinic_clock_;
+    node.store = Open(facility + ".db", facility, "clinic", &c);
+    node.transport = std::make_unique<LoopTransport>(*hub_);
+    SyncOptions options;
+    options.batch_bytes = 16 << 10;
+    options.min_batch_bytes = 4 << 10;
+    node.client = std::make_unique<SyncClient>(*node.store, *node.transport, c,
+                                               options);
+    return node;
+  }
+
+  std::string Create(storage::RecordStore& store, const std::string& family,
+                     const std::string& gender = "female",
+                     const std::string& mrn = "M1") {
+    WriteOp op;
+    op.kind = WriteKind::kCreate;
+    op.type = ResourceType::kPatient;
+    op.body = PatientBody(family, gender, mrn);
+    storage::WriteOutcome out = store.Write(op);
+    EXPECT_TRUE(posta::testing::IsOk(out.status));
+    return out.record.id;
+  }
+
+  void Update(storage::RecordStore& store, const std::string& id,
+              const std::string& family, const std::string& gender,
+              const std::string& mrn = "M1") {
+    WriteOp op;
+    op.kind = WriteKind::kUpdate;
+    op.type = ResourceType::kPatient;
+    op.id = id;
+    op.body = PatientBody(family, gender, mrn);
+    ASSERT_OK(store.Write(op).status);
+  }
+
+  SyncResult Sync(Node& node) {
+    Result<SyncResult> result = node.client->SyncOnce();
+    EXPECT_TRUE(posta::testing::IsOk(result));
+    return result.ok() ? *result : SyncResult();
+  }
+
+  std::string Digest(storage::RecordStore& store, const std::string& facility) {
+    auto digest = store.ReplicaDigest(facility);
+    EXPECT_TRUE(posta::testing::IsOk(digest));
+    return digest.ok() ? *digest : "";
+  }
+
+  posta::testing::TempDir dir_;
+  base::ManualClock hub_clock_{kNov2026};
+  base::ManualClock clinic_clock_{kNov2026};
+  base::Random random_{7};
+  std::unique_ptr<storage::RecordStore> hub_store_;
+  std::unique_ptr<HubService> hub_;
+};
+
+TEST_F(SyncProtocolTest, PushThenPullConvergesAndRespectsScope) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  std::vector<std::string> a_ids;
+  for (int i = 0; i < 200; ++i) {
+    a_ids.push_back(Create(*a.store, "Alpha" + std::to_string(i)));
+  }
+  std::string b_id = Create(*b.store, "Beta");
+
+  SyncResult ra = Sync(a);
+  EXPECT_EQ(ra.pushed, 200);
+  EXPECT_GT(ra.push_batches, 1);  // 16 KiB batches
+  EXPECT_EQ(ra.pulled, 0);        // its own records do not come back
+  SyncResult rb = Sync(b);
+  EXPECT_EQ(rb.pushed, 1);
+  EXPECT_EQ(rb.pulled, 0);  // nothing of clinic-a
+
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+  EXPECT_EQ(b.store->Get(ResourceType::kPatient, a_ids[0]).status().code(),
+            Status::Code::kNotFound);
+  ASSERT_OK(hub_store_->Get(ResourceType::kPatient, b_id));
+
+  // A second sync moves nothing.
+  ra = Sync(a);
+  EXPECT_EQ(ra.pushed, 0);
+  EXPECT_EQ(ra.pulled, 0);
+  ASSERT_OK_AND_ASSIGN(storage::PeerState peer,
+                       hub_store_->GetPeer(a.store->node_id()));
+  EXPECT_EQ(peer.facility, "clinic-a");
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, a.store->Stats());
+  EXPECT_EQ(peer.received_seq, stats.last_seq);
+}
+
+TEST_F(SyncProtocolTest, AReplacedBoxPullsItsFacilityBack) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 20; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  Sync(a);
+  // A new box for the same clinic starts empty and pulls everything.
+  Node fresh = Clinic("clinic-a");
+  fresh.store.reset();
+  fresh.store = Open("clinic-a-new.db", "clinic-a", "clinic", &clinic_clock_);
+  fresh.client = std::make_unique<SyncClient>(
+      *fresh.store, *fresh.transport, clinic_clock_, SyncOptions{});
+  SyncResult r = Sync(fresh);
+  EXPECT_EQ(r.pulled, 20);
+  EXPECT_EQ(Digest(*fresh.store, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, ConcurrentEditsMergeAndConflictsReachBothSides) {
+  Node a = Clinic("clinic-a");
+  std::string id = Create(*a.store, "Garcia", "female", "M1");
+  Sync(a);
+  // The hub edits the family name while the clinic, offline, edits both
+  // the family name and the identifier.
+  hub_clock_.Advance(std::chrono::seconds(5));
+  Update(*hub_store_, id, "Garcia-Lopez", "female", "M1");
+  clinic_clock_.Advance(std::chrono::seconds(10));
+  Update(*a.store, id, "Garcia Lopez", "female", "M2");
+
+  SyncResult r = Sync(a);
+  EXPECT_EQ(r.pushed, 1);
+  // The clinic's name is newer and wins; the hub's concurrent name is kept
+  // as a conflict, and the merged record comes back.
+  ASSERT_OK_AND_ASSIGN(auto hub_conflicts,
+                       hub_store_->ListConflicts(/*open_only=*/true, 10));
+  ASSERT_EQ(hub_conflicts.size(), 1u);
+  EXPECT_EQ(hub_conflicts[0].field, "name");
+  EXPECT_NE(hub_conflicts[0].loser.value->find("Garcia-Lopez"),
+            std::string::npos);
+  ASSERT_OK_AND_ASSIGN(auto clinic_conflicts,
+                       a.store->ListConflicts(/*open_only=*/true, 10));
+  ASSERT_EQ(clinic_conflicts.size(), 1u);
+  EXPECT_EQ(clinic_conflicts[0].id, hub_conflicts[0].id);
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+
+  // Resolved at the hub in favour of the hub's name: closes at the clinic.
+  storage::ConflictResolution resolution;
+  resolution.id = hub_conflicts[0].id;
+  resolution.choice = storage::ConflictResolution::Choice::kTakeLoser;
+  resolution.resolved_by = "coordinator";
+  ASSERT_OK(hub_store_->ResolveConflict(resolution));
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(storage::Conflict closed,
+                       a.store->GetConflict(resolution.id));
+  EXPECT_EQ(closed.state, storage::ConflictState::kResolved);
+  ASSERT_OK_AND_ASSIGN(storage::Record record,
+                       a.store->Get(ResourceType::kPatient, id));
+  EXPECT_NE(record.content.find("Garcia-Lopez"), std::string::npos);
+  EXPECT_NE(record.content.find("M2"), std::string::npos);
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, DeleteRacingAnEditIsAConflict) {
+  Node a = Clinic("clinic-a");
+  std::string id = Create(*a.store, "Garcia");
+  Sync(a);
+  hub_clock_.Advance(std::chrono::seconds(5));
+  Update(*hub_store_, id, "Garcia", "male");
+  clinic_clock_.Advance(std::chrono::seconds(10));
+  WriteOp del;
+  del.kind = WriteKind::kDelete;
+  del.type = ResourceType::kPatient;
+  del.id = id;
+  ASSERT_OK(a.store->Write(del).status);
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(auto conflicts,
+                       hub_store_->ListConflicts(/*open_only=*/true, 10));
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].field, storage::kDeletedField);
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, LostAnswersAndRequestsLoseAndDuplicateNothing) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 40; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  // The hub commits the first push but its answer is lost.
+  a.transport->drop_answer = 0;
+  int pushes = 0;
+  a.transport->tamper = [&](std::string_view op, std::string&) {
+    if (op == "push" && ++pushes == 1) a.transport->drop_answer = 1;
+  };
+  auto first = a.client->SyncOnce();
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), Status::Code::kUnavailable);
+  a.transport->tamper = nullptr;
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats hub_before, hub_store_->Stats());
+  // The retry resumes where the hub is; the committed batch is not resent.
+  SyncResult second = Sync(a);
+  EXPECT_LT(second.pushed, 40);
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats hub_after, hub_store_->Stats());
+  EXPECT_EQ(hub_after.live_records[ResourceType::kPatient], 40);
+  EXPECT_EQ(hub_after.last_seq - hub_before.last_seq, second.pushed);
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+
+  // A request lost before the hub saw it: the next attempt does it all.
+  Create(*a.store, "Late");
+  a.transport->drop_request = 1;
+  EXPECT_FALSE(a.client->SyncOnce().ok());
+  EXPECT_EQ(Sync(a).pushed, 1);
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, ReplayedBatchesChangeNothing) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 5; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  std::vector<std::string> pushes;
+  a.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op == "push") pushes.push_back(body);
+  };
+  Sync(a);
+  ASSERT_FALSE(pushes.empty());
+  ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
+  for (int i = 0; i < 3; ++i) {
+    for (const std::string& body : pushes) {
+      SyncReply reply = hub_->Handle("push", body);
+      EXPECT_EQ(reply.status, 200);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_store_->ContentDigest());
+  EXPECT_EQ(before, after);
+}
+
+TEST_F(SyncProtocolTest, BadInputIsRefusedAndStoresNothing) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Alpha");
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
+  // Garbage.
+  SyncReply reply = hub_->Handle("push", "not a batch");
+  EXPECT_EQ(reply.status, 400);
+  ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, kErrorBadBatch);
+  EXPECT_EQ(hub_->Handle("frobnicate", "").status, 404);
+  // A push from a node that never said hello.
+  PushBatch stranger;
+  stranger.node_id = "00000000000000ff";
+  stranger.to_seq = 1;
+  EXPECT_EQ(hub_->Handle("push", Encode(stranger)).status, 409);
+  // A record of another facility.
+  Create(*a.store, "Beta");
+  a.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op != "push") return;
+    auto batch = DecodePushBatch(body);
+    ASSERT_OK(batch);
+    batch->changes[0].record.facility = "clinic-b";
+    body = Encode(*batch);
+  };
+  auto refused = a.client->SyncOnce();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kPermissionDenied);
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_store_->ContentDigest());
+  EXPECT_EQ(before, after);
+}
+
+TEST_F(SyncProtocolTest, HandshakeRefusesOtherProtocolsAndFastClocks) {
+  Node a = Clinic("clinic-a");
+  Hello hello;
+  hello.node_id = a.store->node_id();
+  hello.facility = "clinic-a";
+  hello.role = "clinic";
+  hello.clock_ms = kNov2026;
+  hello.protocol_version = kProtocolVersion + 5;
+  hello.min_protocol_version = kProtocolVersion + 5;
+  SyncReply reply = hub_->Handle("hello", Encode(hello));
+  EXPECT_EQ(reply.status, 409);
+  ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, kErrorVersionMismatch);
+  EXPECT_NE(error.message.find(std::to_string(kProtocolVersion + 5)),
+            std::string::npos);
+  // A newer clinic that still speaks ours is served at ours.
+  hello.min_protocol_version = kProtocolVersion;
+  reply = hub_->Handle("hello", Encode(hello));
+  ASSERT_EQ(reply.status, 200);
+  ASSERT_OK_AND_ASSIGN(HelloReply ok, DecodeHelloReply(reply.body));
+  EXPECT_EQ(ok.protocol_version, kProtocolVersion);
+
+  // A box whose clock says 2099 is told so, with both clocks.
+  base::ManualClock future(4070908800000);  // 2099-01-01
+  Node b = Clinic("clinic-b", &future);
+  auto refused = b.client->SyncOnce();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kPreconditionFailed);
+  EXPECT_NE(refused.status().message().find("2099-01-01"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(SyncProtocolTest, ABoardIn1970SyncsAndOrdersAfterTheHub) {
+  base::ManualClock board(0);  // no real-time clock, booted in 1970
+  Node a = Clinic("clinic-a", &board);
+  std::string id = Create(*a.store, "Garcia", "female");
+  Sync(a);
+  ASSERT_OK(hub_store_->Get(ResourceType::kPatient, id));
+  // The hub edits; the board pulls it and then edits again: its edit must
+  // order after the hub's even though its clock says 1970.
+  hub_clock_.Advance(std::chrono::seconds(5));
+  Update(*hub_store_, id, "Garcia", "male");
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(storage::Record pulled,
+                       a.store->Get(ResourceType::kPatient, id));
+  EXPECT_NE(pulled.content.find("\"male\""), std::string::npos);
+  board.Advance(std::chrono::seconds(1));
+  Update(*a.store, id, "Garcia", "female");
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(storage::Record at_hub,
+                       hub_store_->Get(ResourceType::kPatient, id));
+  EXPECT_NE(at_hub.content.find("\"female\""), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(auto conflicts, hub_store_->ListConflicts(true, 10));
+  EXPECT_TRUE(conflicts.empty());
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, a.store->Stats());
+  EXPECT_EQ(stats.clock_flags, 0);  // hub stamps were not "future" to it
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+}  // namespace
+}  // namespace posta::sync
