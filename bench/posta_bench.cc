@@ -2,7 +2,8 @@
 // the real `posta` binary. See bench/README.md for the targets.
 //
 //   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
-//               [--only import|create|search|rss]
+//               [--sync-patients N] [--only import|create|search|rss|sync]
+#include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -18,6 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include <zstd.h>
+
+#include "fault_proxy.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -339,10 +343,127 @@ void BenchRss(const std::string& scratch) {
       std::printf("rss: idle posta serve %s (target: under 15 MB)\n", line.c_str());
 }
 
+// Sync over loopback through a byte-counting proxy (the socket's view):
+// push of a clinic's records to an empty hub, initial pull of them into a
+// fresh box of the same clinic, an incremental sync of 1,000 changes; bytes
+// on the wire per record against zstd -3 of the records' FHIR JSON; the
+// pulling process's peak RSS.
+void BenchSync(const std::string& scratch, int patients) {
+  std::string file = scratch + "/sync.ndjson";
+  MustRun({PostaBinary(), "demo", "generate", "--patients",
+           std::to_string(patients), "--seed", "11", "--out", file});
+  auto lines = ReadLines(file);
+  const double n = static_cast<double>(lines.size());
+  std::string raw;
+  for (const std::string& line : lines) raw += line + "\n";
+  std::string packed(ZSTD_compressBound(raw.size()), '\0');
+  size_t zsize = ZSTD_compress(packed.data(), packed.size(), raw.data(),
+                               raw.size(), 3);
+  if (ZSTD_isError(zsize)) Die("zstd");
+  const double zstd_per_record = static_cast<double>(zsize) / n;
+
+  const std::string hub_dir = scratch + "/sync-hub";
+  MustRun({PostaBinary(), "init", "--dir", hub_dir, "--role", "hub",
+           "--facility", "region", "--listen", "127.0.0.1:0"});
+  auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
+                                hub_dir + "/posta.toml", "--port-file",
+                                scratch + "/hub.port"},
+                               scratch + "/hub.log");
+  if (!c.ok()) Die(c.status().ToString());
+  ChildProcess hub = std::move(c).value();
+  auto port = posta::testing::WaitForPortFile(scratch + "/hub.port",
+                                              std::chrono::seconds(60));
+  if (!port.ok()) Die(port.status().ToString());
+  auto proxy = posta::testing::FaultProxy::Start(*port);
+  if (!proxy.ok()) Die(proxy.status().ToString());
+  const std::string hub_url =
+      "http://127.0.0.1:" + std::to_string((*proxy)->port());
+  auto clinic = [&](const std::string& name) {
+    std::string dir = scratch + "/" + name;
+    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
+             "--facility", "bench", "--listen", "127.0.0.1:0", "--hub",
+             hub_url});
+    return dir + "/posta.toml";
+  };
+  const bool have_time = ::access("/usr/bin/time", X_OK) == 0;
+  // Runs `posta sync`; returns seconds, and the peak RSS in KiB when
+  // /usr/bin/time is there.
+  auto sync = [&](const std::string& config, long* rss_kib) {
+    std::vector<std::string> argv = {PostaBinary(), "sync", "--config", config};
+    if (have_time) argv.insert(argv.begin(), {"/usr/bin/time", "-f", "maxrss_kib=%M"});
+    auto t0 = SteadyClock::now();
+    auto r = Run(argv, std::chrono::hours(1));
+    double s = SecondsSince(t0);
+    if (r.exit_code != 0) Die("sync failed:\n" + r.output);
+    size_t at = r.output.find("maxrss_kib=");
+    if (rss_kib != nullptr) {
+      *rss_kib = at == std::string::npos ? 0 : std::stol(r.output.substr(at + 11));
+    }
+    return s;
+  };
+
+  const std::string a = clinic("sync-clinic-a");
+  MustRun({PostaBinary(), "import", "--config", a, file});
+  (*proxy)->ResetCounters();
+  const double push_s = sync(a, nullptr);
+  const double push_up = static_cast<double>((*proxy)->bytes_to_upstream());
+  const double push_down = static_cast<double>((*proxy)->bytes_to_client());
+
+  const std::string b = clinic("sync-clinic-b");  // a new box, same clinic
+  (*proxy)->ResetCounters();
+  long pull_rss = 0;
+  const double pull_s = sync(b, &pull_rss);
+  const double pull_down = static_cast<double>((*proxy)->bytes_to_client());
+
+  // 1,000 changed records on clinic a: patients re-imported with their
+  // gender flipped.
+  std::string changed;
+  int edits = 0;
+  for (const std::string& line : lines) {
+    if (edits == 1000) break;
+    json r = json::parse(line);
+    if (r["resourceType"] != "Patient") continue;
+    r["gender"] = r["gender"] == "female" ? "male" : "female";
+    changed += r.dump() + "\n";
+    ++edits;
+  }
+  {
+    std::ofstream out(scratch + "/changes.ndjson");
+    out << changed;
+  }
+  MustRun({PostaBinary(), "import", "--config", a, scratch + "/changes.ndjson"});
+  (*proxy)->ResetCounters();
+  const double incr_s = sync(a, nullptr);
+  const double incr_up = static_cast<double>((*proxy)->bytes_to_upstream());
+
+  std::printf("sync: %zu records (%d patients), loopback, synchronous=FULL both sides\n",
+              lines.size(), patients);
+  std::printf("  push to an empty hub   %8.2f s  %9.0f records/s (target: 40000)\n",
+              push_s, n / push_s);
+  std::printf("  pull into a fresh box  %8.2f s  %9.0f records/s (target: 40000)\n",
+              pull_s, n / pull_s);
+  std::printf("  incremental, %d changes  %6.2f s (%.0f bytes up)\n", edits,
+              incr_s, incr_up);
+  std::printf("  wire per record: push %.0f B up + %.0f B down; pull %.0f B down; "
+              "zstd -3 of the FHIR JSON %.0f B\n",
+              push_up / n, push_down / n, pull_down / n, zstd_per_record);
+  std::printf("  ratio to zstd -3: push %.2fx, pull %.2fx (target: within 1.3x)\n",
+              push_up / n / zstd_per_record, pull_down / n / zstd_per_record);
+  if (pull_rss > 0) {
+    std::printf("  peak RSS of the pulling posta sync: %.1f MB (target: under 40 MB)\n",
+                pull_rss / 1024.0);
+  } else {
+    std::printf("  peak RSS: not measured (/usr/bin/time missing)\n");
+  }
+  hub.Signal(SIGTERM);
+  (void)hub.Wait(std::chrono::seconds(30));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int patients = 20000, search_patients = 100000, creates = 8000;
+  int sync_patients = 11400;  // about 100k records
   std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -351,13 +472,15 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--quick") {
-      patients = 200; search_patients = 500; creates = 200;
+      patients = 200; search_patients = 500; creates = 200; sync_patients = 100;
     } else if (a == "--patients") patients = std::stoi(next());
     else if (a == "--search-patients") search_patients = std::stoi(next());
     else if (a == "--creates") creates = std::stoi(next());
+    else if (a == "--sync-patients") sync_patients = std::stoi(next());
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
-             "[--search-patients N] [--creates N] [--only import|create|search|rss]");
+             "[--search-patients N] [--creates N] [--sync-patients N] "
+             "[--only import|create|search|rss|sync]");
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
   posta::testing::TempDir scratch;
@@ -367,5 +490,6 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "create") BenchCreate(scratch.path(), creates);
   if (only.empty() || only == "search") BenchSearch(scratch.path(), search_patients);
   if (only.empty() || only == "rss") BenchRss(scratch.path());
+  if (only.empty() || only == "sync") BenchSync(scratch.path(), sync_patients);
   return 0;
 }

@@ -1,39 +1,67 @@
 #!/usr/bin/env bash
-# Command 1: installs what is missing, builds posta, creates a clinic node in
-# ./demo seeded with generated records, and serves it on loopback until
-# Ctrl-C. Usage: ./scripts/demo.sh [PORT]   (default 8080)
+# Command 1: installs what is missing, builds posta, creates a hub and a
+# clinic node in ./demo, seeds the clinic with generated records, syncs it
+# to the hub, and serves both on loopback until Ctrl-C (the clinic keeps
+# syncing in the background).
+# Usage: ./scripts/demo.sh [CLINIC_PORT [HUB_PORT]]   (default 8080 8081)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port=${1:-8080}
+hub_port=${2:-8081}
 ./scripts/deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DPOSTA_BUILD_TESTS=OFF -DPOSTA_BUILD_BENCH=OFF >/dev/null
 cmake --build build/release -j "$(nproc)" --target posta
 posta=$PWD/build/release/node/posta
 
+hub_dir=$PWD/demo/hub
 dir=$PWD/demo/clinic
+hub_url="http://127.0.0.1:$hub_port"
+if [ ! -f "$hub_dir/posta.toml" ]; then
+  "$posta" init --dir "$hub_dir" --role hub --facility region-demo \
+    --listen "127.0.0.1:$hub_port"
+fi
 if [ ! -f "$dir/posta.toml" ]; then
   "$posta" init --dir "$dir" --role clinic --facility clinic-demo \
-    --listen "127.0.0.1:$port"
+    --listen "127.0.0.1:$port" --hub "$hub_url"
   "$posta" demo seed --config "$dir/posta.toml" --patients 200 --seed 1
 else
-  echo "demo: reusing $dir (delete it for a fresh node)"
+  echo "demo: reusing $dir and $hub_dir (delete ./demo for fresh nodes)"
 fi
+
+pids=()
+stop() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop EXIT INT TERM
+
+"$posta" serve --config "$hub_dir/posta.toml" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fs "$hub_url/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$posta" sync --config "$dir/posta.toml"
 "$posta" status --config "$dir/posta.toml"
 
 base="http://127.0.0.1:$port"
 cat <<URLS
 
-posta clinic node is starting. Open:
-  $base/health                         node health (JSON)
-  $base/fhir/metadata                  what the API supports
-  $base/fhir/Patient?name=garcia       patients named García (case and accents ignored)
-  $base/fhir/Encounter?date=ge2026-01-01&_count=10
-  $base/fhir/Observation?code=8310-5   body temperatures
-  $base/fhir/Appointment?status=booked
-  $base/metrics                        Prometheus metrics
-Stop with Ctrl-C.
+posta hub and clinic are running. Open:
+  clinic  $base/health                         node health, sync state (JSON)
+  clinic  $base/fhir/Patient?name=garcia       patients named García (case and accents ignored)
+  clinic  $base/fhir/Encounter?date=ge2026-01-01&_count=10
+  clinic  $base/fhir/Observation?code=8310-5   body temperatures
+  clinic  $base/conflicts                      edits that clashed during sync
+  clinic  $base/metrics                        Prometheus metrics
+  hub     $hub_url/health
+  hub     $hub_url/fhir/Patient?_count=10      the same records, gathered at the hub
+  hub     $hub_url/conflicts
+Write to the clinic and it syncs to the hub about ten seconds later. Stop with Ctrl-C.
 
 URLS
-exec "$posta" serve --config "$dir/posta.toml"
+"$posta" serve --config "$dir/posta.toml" &
+pids+=($!)
+wait

@@ -8,7 +8,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libboost-dev libcereal-dev
   libgtest-dev libgmock-dev libssl-dev libzstd-dev nlohmann-json3-dev
   libcli11-dev libtomlplusplus-dev libspdlog-dev
-  sqlite3 curl
+  sqlite3 curl time
 )
 
 missing=()

@@ -30,6 +30,10 @@ constexpr Route kType = {"/fhir/{type}", "GET, POST"};
 constexpr Route kInstance = {"/fhir/{type}/{id}", "GET, PUT, DELETE"};
 constexpr Route kHistory = {"/fhir/{type}/{id}/_history", "GET"};
 constexpr Route kVersion = {"/fhir/{type}/{id}/_history/{vid}", "GET"};
+constexpr Route kConflicts = {"/conflicts", "GET"};
+constexpr Route kConflict = {"/conflicts/{id}", "GET"};
+constexpr Route kResolve = {"/conflicts/{id}/resolve", "POST"};
+constexpr Route kSync = {"/sync/v1/{op}", "POST"};
 
 // Methods outside this set share one label.
 std::string MethodLabel(const std::string& method) {
@@ -128,6 +132,14 @@ struct Api::Impl {
   HttpResponse DispatchFhir(const HttpRequest& request,
                             const RequestTarget& target,
                             std::string_view& route);
+  HttpResponse DispatchConflicts(const HttpRequest& request,
+                                 const RequestTarget& target,
+                                 std::string_view& route);
+  HttpResponse DispatchSync(const HttpRequest& request,
+                            const RequestTarget& target,
+                            std::string_view& route);
+  HttpResponse NoSuchEndpoint(const HttpRequest& request,
+                              std::string_view why);
 
   const ApiOptions options;
   base::Random random;
@@ -152,11 +164,80 @@ HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
   if (segments.size() >= 2 && segments[0] == "fhir") {
     return DispatchFhir(request, *target, route);
   }
+  if (!segments.empty() && segments[0] == "conflicts") {
+    return DispatchConflicts(request, *target, route);
+  }
+  if (segments.size() == 3 && segments[0] == "sync" && segments[1] == "v1") {
+    return DispatchSync(request, *target, route);
+  }
+  return NoSuchEndpoint(request, "no such endpoint; the FHIR API is under "
+                                 "/fhir");
+}
+
+HttpResponse Api::Impl::NoSuchEndpoint(const HttpRequest& request,
+                                       std::string_view why) {
   std::string path = request.target.substr(0, request.target.find('?'));
-  return StatusResponse(
-      Status::NotFound(path.substr(0, 128), "no such endpoint; the FHIR API "
-                                            "is under /fhir"),
-      random);
+  return StatusResponse(Status::NotFound(path.substr(0, 128), why), random);
+}
+
+HttpResponse Api::Impl::DispatchConflicts(const HttpRequest& request,
+                                          const RequestTarget& target,
+                                          std::string_view& route) {
+  const std::vector<std::string>& segments = target.segments;
+  const Route* r = nullptr;
+  if (segments.size() == 1) {
+    r = &kConflicts;
+  } else if (segments.size() == 2) {
+    r = &kConflict;
+  } else if (segments.size() == 3 && segments[2] == "resolve") {
+    r = &kResolve;
+  } else {
+    return NoSuchEndpoint(request, "no such endpoint");
+  }
+  route = r->pattern;
+  if (!MethodAllowed(*r, request.method)) {
+    return MethodNotAllowed(*r, request.method);
+  }
+  ConflictCall call{request, {}, target.query};
+  if (segments.size() >= 2) {
+    // Not the form of an id: no such conflict, without asking the store.
+    if (!IsConflictId(segments[1])) {
+      return StatusResponse(
+          Status::NotFound("conflict '" + segments[1].substr(0, 64) + "'",
+                           "no such conflict (ids are 32 lowercase hex)"),
+          random);
+    }
+    call.id = segments[1];
+  }
+  if (r == &kResolve) {
+    std::string content_type = request.Header("Content-Type");
+    if (!IsJsonContentType(content_type)) {
+      return OutcomeResponse(415, "not-supported",
+                             "Content-Type '" + content_type.substr(0, 64) +
+                                 "' not supported; use application/json");
+    }
+    return HandleResolveConflict(ctx, call);
+  }
+  if (r == &kConflict) return HandleGetConflict(ctx, call);
+  return HandleListConflicts(ctx, call);
+}
+
+HttpResponse Api::Impl::DispatchSync(const HttpRequest& request,
+                                     const RequestTarget& target,
+                                     std::string_view& route) {
+  const std::string& op = target.segments[2];
+  if (op != "hello" && op != "push" && op != "pull") {
+    return NoSuchEndpoint(request, "no such sync operation; one of hello, "
+                                   "push, pull");
+  }
+  route = kSync.pattern;
+  if (!MethodAllowed(kSync, request.method)) {
+    return MethodNotAllowed(kSync, request.method);
+  }
+  if (options.sync == nullptr) {
+    return OutcomeResponse(404, "not-found", "this node is not a hub");
+  }
+  return options.sync->Handle(op, request);
 }
 
 HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,

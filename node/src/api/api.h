@@ -1,12 +1,18 @@
 // Api: the clinic's local HTTP API as a plain request → response function.
 // FHIR R4 REST for Patient, Encounter, Observation and Appointment under
-// /fhir, plus /health and /metrics. No Beast here: the server adapts HTTP.
+// /fhir, sync conflicts under /conflicts (plain JSON), the hub's sync
+// endpoints under /sync/v1 (handed to a SyncEndpoint), plus /health and
+// /metrics. No Beast here: the server adapts HTTP.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "http/http_types.h"
+#include "posta/sync/hub_service.h"
+#include "syncd/sync_state.h"
 #include "posta/base/clock.h"
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
@@ -14,6 +20,19 @@
 namespace posta::node {
 
 class Metrics;
+
+// The hub's sync protocol behind POST /sync/v1/{op}. The API routes and
+// counts the request; the endpoint answers it in full, errors included.
+// Threading: Handle may be called from many threads at once.
+class SyncEndpoint {
+ public:
+  virtual ~SyncEndpoint() = default;
+  // `op` is "hello", "push" or "pull"; `request` is as received (method
+  // POST, body and Content-Type unchecked). Exceptions are caught by
+  // Api::Handle and answered 500.
+  virtual HttpResponse Handle(std::string_view op,
+                              const HttpRequest& request) = 0;
+};
 
 struct ApiOptions {
   std::string role = "clinic";  // shown in /health
@@ -23,6 +42,14 @@ struct ApiOptions {
   // "http://127.0.0.1:8080". Empty: taken from the request's Host header.
   std::string base_url;
   size_t max_page_size = 1000;  // _count cap
+  // Not owned; must outlive Api. Null: /sync/v1/* answers 404 ("this node
+  // is not a hub"). Default: null.
+  SyncEndpoint* sync = nullptr;
+  // A clinic's background sync, for /health and /metrics; empty when the
+  // node does not sync.
+  std::function<SyncState()> sync_state;
+  // A hub's sync counters, for /metrics; empty on a clinic.
+  std::function<sync::HubCounters()> hub_counters;
 };
 
 // Threading: Handle may be called from many threads at once.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "api/json_util.h"
 #include "api/request_target.h"
 #include "http/http_types.h"
 #include "posta/base/random.h"
@@ -48,6 +49,27 @@ HttpResponse HandleDelete(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleHistory(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleVread(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleSearch(ApiContext& ctx, const FhirCall& call);
+
+// A request routed to a /conflicts endpoint.
+struct ConflictCall {
+  const HttpRequest& http;
+  std::string id;  // 32 lowercase hex for instance routes; empty otherwise
+  const std::vector<QueryParam>& query;
+};
+
+// conflict_routes.cc: GET /conflicts, GET /conflicts/{id},
+// POST /conflicts/{id}/resolve (Content-Type already checked).
+HttpResponse HandleListConflicts(ApiContext& ctx, const ConflictCall& call);
+HttpResponse HandleGetConflict(ApiContext& ctx, const ConflictCall& call);
+HttpResponse HandleResolveConflict(ApiContext& ctx, const ConflictCall& call);
+
+// True when `id` has the form of a conflict id: 32 lowercase hex.
+bool IsConflictId(std::string_view id);
+
+// A conflict as the API (and `posta conflicts --json`) shows it; see
+// docs/api.md ("Conflicts"). Each side's value is the stored JSON text
+// parsed (null when the field was absent).
+nlohmann::ordered_json ConflictJson(const storage::Conflict& conflict);
 
 // capability.cc: GET /fhir/metadata.
 HttpResponse HandleMetadata(ApiContext& ctx, const std::string& base_url);

@@ -41,12 +41,14 @@ HttpResponse HandleHealth(ApiContext& ctx) {
   nlohmann::json warnings = nlohmann::json::array();
   nlohmann::json database = {{"ok", stats.ok()}};
   nlohmann::json last_write = nullptr;
+  nlohmann::json open_conflicts = nullptr;
   if (stats.ok()) {
     database["schema_version"] = stats->schema_version;
     database["bytes"] = stats->database_bytes;
     if (stats->last_write_ms > 0) {
       last_write = storage::FormatInstant(stats->last_write_ms);
     }
+    open_conflicts = stats->open_conflicts;
   } else {
     std::string id = NewErrorId(ctx.random);
     spdlog::error("health: database check failed, error {}: {}", id,
@@ -69,6 +71,31 @@ HttpResponse HandleHealth(ApiContext& ctx) {
         "wall clock was behind the last stored version at start");
   }
 
+  nlohmann::json sync = nullptr;
+  if (ctx.options.sync_state) {
+    const SyncState state = ctx.options.sync_state();
+    auto instant = [](int64_t ms) -> nlohmann::json {
+      if (ms <= 0) return nullptr;
+      return storage::FormatInstant(ms);
+    };
+    sync = {{"hub_reachable", state.hub_reachable},
+            {"running", state.running},
+            {"last_success", instant(state.last_success_ms)},
+            {"last_attempt", instant(state.last_attempt_ms)},
+            {"next_attempt", instant(state.next_attempt_ms)},
+            {"last_error", state.last_error.empty()
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json(state.last_error)}};
+    if (stats.ok()) {
+      Result<SyncSummary> summary = SummarizeSync(ctx.store, *stats);
+      if (summary.ok()) {
+        sync["pending_changes"] = summary->pending;
+        sync["pending_capped"] = summary->pending_capped;
+      }
+    }
+    if (!state.last_error.empty()) warnings.push_back("last sync failed");
+  }
+
   bool ok = stats.ok() && warnings.empty();
   nlohmann::json body = {
       {"status", ok ? "ok" : "degraded"},
@@ -79,6 +106,8 @@ HttpResponse HandleHealth(ApiContext& ctx) {
       {"node_id", ctx.store.node_id()},
       {"database", database},
       {"last_write", last_write},
+      {"open_conflicts", open_conflicts},
+      {"sync", sync},
       {"disk", disk},
       {"warnings", warnings},
   };
@@ -121,8 +150,55 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
     out += Gauge("posta_changelog_last_seq",
                  "Highest change-log sequence number.",
                  std::to_string(stats->last_seq));
+    out += Gauge("posta_conflicts_open",
+                 "Sync conflicts waiting for a person to resolve them.",
+                 std::to_string(stats->open_conflicts));
   } else {
     spdlog::warn("metrics: store stats failed: {}", stats.status().ToString());
+  }
+  auto counter = [&](std::string_view name, std::string_view help,
+                     std::initializer_list<std::pair<std::string, int64_t>>
+                         labelled) {
+    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n";
+    out += "# TYPE " + std::string(name) + " counter\n";
+    for (const auto& [labels, value] : labelled) {
+      out += std::string(name) + labels + " " + std::to_string(value) + "\n";
+    }
+  };
+  if (ctx.options.sync_state) {
+    const SyncState s = ctx.options.sync_state();
+    counter("posta_sync_runs_total", "Syncs with the hub, by result.",
+            {{"{result=\"ok\"}", s.syncs_ok},
+             {"{result=\"failed\"}", s.syncs_failed}});
+    counter("posta_sync_records_total", "Records moved by sync, by direction.",
+            {{"{direction=\"push\"}", s.records_pushed},
+             {"{direction=\"pull\"}", s.records_pulled}});
+    counter("posta_sync_bytes_total", "HTTP bytes of sync, by direction.",
+            {{"{direction=\"sent\"}", static_cast<int64_t>(s.bytes_sent)},
+             {"{direction=\"received\"}",
+              static_cast<int64_t>(s.bytes_received)}});
+    counter("posta_sync_conflicts_total", "Conflicts found while pulling.",
+            {{"", s.conflicts_found}});
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f",
+                  static_cast<double>(s.last_success_ms) / 1000.0);
+    out += Gauge("posta_sync_last_success_timestamp_seconds",
+                 "Wall-clock time of the last successful sync (0: never).",
+                 seconds);
+  }
+  if (ctx.options.hub_counters) {
+    const sync::HubCounters h = ctx.options.hub_counters();
+    counter("posta_sync_batches_total", "Sync batches served, by direction.",
+            {{"{direction=\"push\"}", h.push_batches},
+             {"{direction=\"pull\"}", h.pull_batches}});
+    counter("posta_sync_records_total", "Records moved by sync, by direction.",
+            {{"{direction=\"push\"}", h.push_records},
+             {"{direction=\"pull\"}", h.pull_records}});
+    counter("posta_sync_conflicts_total", "Conflicts found in pushed batches.",
+            {{"", h.conflicts}});
+    counter("posta_sync_refused_total",
+            "Sync requests answered with an error.", {{"", h.refused}});
+    counter("posta_sync_hellos_total", "Sync handshakes.", {{"", h.hellos}});
   }
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/logging.h"
+#include "cli/sync_cmd.h"
 
 namespace posta::node {
 
@@ -68,8 +69,19 @@ std::string Hint(const Status& status, const std::string& command) {
       return "free some disk space and run the command again";
     case Status::Code::kCorruption:
       return "stop posta and restore the latest backup (see docs/cli.md)";
+    case Status::Code::kConflict:
+      if (command == "conflicts resolve") {
+        return "see how it was resolved with `posta conflicts show`";
+      }
+      return {};
     case Status::Code::kMalformed:
     case Status::Code::kInvalidArgument:
+      if (command == "conflicts resolve" &&
+          m.find("--") == std::string::npos &&
+          m.find("prefix matches") == std::string::npos) {
+        return "the value must make a valid record (the message names the "
+               "field), or keep a side with --keep winner|loser";
+      }
       if (command == "import" && m.find("rejected") != std::string::npos) {
         return "fix the rejected lines (listed above, all of them with "
                "--report FILE) and import those lines again";
@@ -120,6 +132,8 @@ int RunCli(int argc, char** argv) {
   init->add_option("--listen", init_opts.listen, "Local API address")
       ->check(Listen())
       ->capture_default_str();
+  init->add_option("--hub", init_opts.hub_url,
+                   "The hub a clinic syncs with, e.g. http://10.0.0.5:8081");
   init->add_flag(
       "--force", init_opts.force,
       "Rewrite an existing posta.toml (a database is never replaced)");
@@ -185,6 +199,78 @@ int RunCli(int argc, char** argv) {
                    "New file to write (never overwritten)")
       ->required();
 
+  cli::SyncCmdOptions sync_opts;
+  CLI::App* sync_cmd = app.add_subcommand(
+      "sync", "Sync with the hub now: push, pull, and report what moved");
+  sync_cmd->add_option("--config", sync_opts.config_path,
+                       "The node's posta.toml");
+  sync_cmd
+      ->add_option("--attempts", sync_opts.attempts,
+                   "Tries on a dropped link before giving up")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  sync_cmd->add_option("--dump", sync_opts.dump_path,
+                       "Print the JSON view of a captured sync message file");
+  sync_cmd->callback([&] {
+    if (sync_opts.dump_path.empty() && sync_opts.config_path.empty()) {
+      throw CLI::RequiredError("--config");
+    }
+  });
+
+  CLI::App* conflicts = app.add_subcommand(
+      "conflicts", "Values sync set aside: list, show and resolve them");
+  conflicts->require_subcommand(1);
+  cli::ConflictsListOptions conflicts_list_opts;
+  CLI::App* conflicts_list =
+      conflicts->add_subcommand("list", "Open conflicts, newest first");
+  conflicts_list
+      ->add_option("--config", conflicts_list_opts.config_path,
+                   "The node's posta.toml")
+      ->required();
+  conflicts_list->add_flag("--all", conflicts_list_opts.all,
+                           "Resolved conflicts too");
+  conflicts_list->add_flag("--json", conflicts_list_opts.json,
+                           "One JSON object per line instead of a table");
+  cli::ConflictsShowOptions conflicts_show_opts;
+  CLI::App* conflicts_show =
+      conflicts->add_subcommand("show", "Every detail of one conflict");
+  conflicts_show
+      ->add_option("--config", conflicts_show_opts.config_path,
+                   "The node's posta.toml")
+      ->required();
+  conflicts_show->add_flag("--json", conflicts_show_opts.json,
+                           "One JSON object instead of text");
+  conflicts_show
+      ->add_option("ID", conflicts_show_opts.id,
+                   "Conflict id, or a unique prefix of it")
+      ->required();
+  cli::ConflictsResolveOptions conflicts_resolve_opts;
+  CLI::App* conflicts_resolve = conflicts->add_subcommand(
+      "resolve", "Decide a conflict: keep a side, or write a value");
+  conflicts_resolve
+      ->add_option("--config", conflicts_resolve_opts.config_path,
+                   "The node's posta.toml")
+      ->required();
+  CLI::Option* keep_option =
+      conflicts_resolve
+          ->add_option("--keep", conflicts_resolve_opts.keep,
+                       "winner (what the record holds) or loser (what was "
+                       "set aside)")
+          ->check(CLI::IsMember({"winner", "loser"}));
+  CLI::Option* value_option = conflicts_resolve->add_option(
+      "--value", conflicts_resolve_opts.value,
+      "Write this JSON value instead, e.g. '\"other\"'");
+  CLI::Option* remove_option = conflicts_resolve->add_flag(
+      "--remove", conflicts_resolve_opts.remove, "Remove the field instead");
+  keep_option->excludes(value_option)->excludes(remove_option);
+  value_option->excludes(remove_option);
+  conflicts_resolve->add_option("--by", conflicts_resolve_opts.by,
+                                "Who decided (kept with the conflict)");
+  conflicts_resolve
+      ->add_option("ID", conflicts_resolve_opts.id,
+                   "Conflict id, or a unique prefix of it")
+      ->required();
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   CLI::App* demo = app.add_subcommand("demo", "Realistic demo records");
@@ -231,7 +317,11 @@ int RunCli(int argc, char** argv) {
   import_opts.apply_config_log_level = from_config;
   export_opts.apply_config_log_level = from_config;
   backup_opts.apply_config_log_level = from_config;
+  sync_opts.apply_config_log_level = from_config;
   seed_opts.apply_config_log_level = from_config;
+  conflicts_list_opts.apply_config_log_level = from_config;
+  conflicts_show_opts.apply_config_log_level = from_config;
+  conflicts_resolve_opts.apply_config_log_level = from_config;
 
   cli::Io io{
       .out = std::cout, .err = std::cerr, .err_is_tty = ::isatty(2) == 1};
@@ -252,9 +342,21 @@ int RunCli(int argc, char** argv) {
   } else if (export_cmd->parsed()) {
     command = "export";
     result = cli::RunExport(export_opts, io);
+  } else if (sync_cmd->parsed()) {
+    command = "sync";
+    result = cli::RunSync(sync_opts, io);
   } else if (backup->parsed()) {
     command = "backup";
     result = cli::RunBackup(backup_opts, io);
+  } else if (conflicts_list->parsed()) {
+    command = "conflicts list";
+    result = cli::RunConflictsList(conflicts_list_opts, io);
+  } else if (conflicts_show->parsed()) {
+    command = "conflicts show";
+    result = cli::RunConflictsShow(conflicts_show_opts, io);
+  } else if (conflicts_resolve->parsed()) {
+    command = "conflicts resolve";
+    result = cli::RunConflictsResolve(conflicts_resolve_opts, io);
   } else if (version->parsed()) {
     command = "version";
     result = cli::RunVersion(io);

@@ -67,6 +67,7 @@ struct InitOptions {
   std::string role = "clinic";
   std::string facility;
   std::string listen = "127.0.0.1:8080";
+  std::string hub_url;  // clinics: the hub to sync with
   bool force = false;  // rewrite an existing posta.toml (never a database)
 };
 Status RunInit(const InitOptions& options, Io& io);
@@ -193,5 +194,46 @@ struct DemoGenerateOptions {
   std::string out_path = "-";
 };
 Status RunDemoGenerate(const DemoGenerateOptions& options, Io& io);
+
+// ---- posta conflicts ----
+// Conflicts are values that lost a merge to a concurrent write during sync
+// (storage/replication.h). An ID argument is the full 32-hex conflict id
+// or a unique prefix of at least kMinConflictPrefix characters.
+inline constexpr size_t kMinConflictPrefix = 6;
+
+struct ConflictsListOptions {
+  std::string config_path;
+  bool all = false;   // resolved ones too; default: open only
+  bool json = false;  // one JSON object per line (as GET /conflicts/{id})
+  bool apply_config_log_level = true;
+};
+// Newest first; prints "no open conflicts" (or "no conflicts") when none.
+Status RunConflictsList(const ConflictsListOptions& options, Io& io);
+
+struct ConflictsShowOptions {
+  std::string config_path;
+  std::string id;
+  bool json = false;
+  bool apply_config_log_level = true;
+};
+// NotFound when no conflict has the id; InvalidArgument when a prefix
+// matches several.
+Status RunConflictsShow(const ConflictsShowOptions& options, Io& io);
+
+struct ConflictsResolveOptions {
+  std::string config_path;
+  std::string id;
+  // Exactly one of the three: keep "winner" or "loser", write `value` (a
+  // JSON text; "null" removes the field), or remove the field.
+  std::string keep;
+  std::string value;
+  bool remove = false;
+  std::string by;  // who decided; at most 200 bytes
+  bool apply_config_log_level = true;
+};
+// Opens the store read-write (beside a running `posta serve`) and prints
+// the resolved conflict. Conflict when it was already resolved,
+// InvalidArgument when the chosen value does not make a valid record.
+Status RunConflictsResolve(const ConflictsResolveOptions& options, Io& io);
 
 }  // namespace posta::node::cli

@@ -49,6 +49,9 @@ Status RunInit(const InitOptions& options, Io& io) {
   }
   POSTA_ASSIGN_OR_RETURN(ListenAddress listen,
                          ParseListenAddress(options.listen, /*min_port=*/0));
+  if (!options.hub_url.empty() && options.role == "hub") {
+    return Status::InvalidArgument("--hub", "a hub does not sync to a hub");
+  }
 
   std::error_code ec;
   const std::string dir =
@@ -61,6 +64,10 @@ Status RunInit(const InitOptions& options, Io& io) {
                     .data_dir = ".",
                     .listen_address = listen.host,
                     .listen_port = listen.port};
+  config.hub_url = options.hub_url;
+  // The same checks as at start: a bad --hub fails here, not at serve.
+  POSTA_RETURN_IF_ERROR(
+      ParseConfig(RenderConfig(config), "--hub").status());
   const std::string db_path = dir + "/posta.db";
   const std::string config_path =
       (std::filesystem::path(dir) / "posta.toml").string();
@@ -98,6 +105,8 @@ Status RunInit(const InitOptions& options, Io& io) {
   io.out << "created " << config_path << "\n"
          << "created " << db_path << " (" << config.role << ", facility "
          << config.facility << ", node " << node_id << ")\n"
+         << (config.hub_url.empty() ? std::string()
+                                    : "syncs with " + config.hub_url + "\n")
          << "next: posta serve --config " << config_path << "\n";
   return Status::Ok();
 }

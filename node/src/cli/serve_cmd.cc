@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "cli/commands.h"
 #include "http/server.h"
+#include "syncd/sync_runner.h"
 
 namespace posta::node::cli {
 
@@ -117,6 +118,17 @@ Status RunServe(const ServeOptions& options, Io& io) {
   api_options.role = config.role;
   api_options.version = POSTA_VERSION;
   api_options.data_dir = config.data_dir;
+  // A hub answers sync; a clinic with a hub syncs in the background.
+  std::unique_ptr<HubEndpoint> hub;
+  std::unique_ptr<SyncRunner> runner;
+  if (config.role == "hub") {
+    hub = std::make_unique<HubEndpoint>(*store, io.clock, config);
+    api_options.sync = hub.get();
+    api_options.hub_counters = [h = hub.get()] { return h->counters(); };
+  } else if (!config.hub_url.empty()) {
+    runner = std::make_unique<SyncRunner>(config, *store, io.clock);
+    api_options.sync_state = [r = runner.get()] { return r->state(); };
+  }
   Api api(*store, metrics, api_options, io.clock, io.env);
 
   ServerOptions server_options;
@@ -129,8 +141,15 @@ Status RunServe(const ServeOptions& options, Io& io) {
   server_options.max_connections = config.max_connections;
   server_options.worker_threads = config.worker_threads;
   auto server = HttpServer::Start(
-      server_options,
-      [&api](const HttpRequest& request) { return api.Handle(request); });
+      server_options, [&api, &runner](const HttpRequest& request) {
+        HttpResponse response = api.Handle(request);
+        // A committed local write: sync it soon.
+        if (runner && request.method != "GET" && response.status >= 200 &&
+            response.status < 300) {
+          runner->Poke();
+        }
+        return response;
+      });
   if (!server.ok()) return server.status().WithContext("serve");
 
   const std::string url =
@@ -148,6 +167,11 @@ Status RunServe(const ServeOptions& options, Io& io) {
       return written.WithContext("--port-file");
     }
   }
+  if (runner) {
+    runner->Start();
+    spdlog::info("syncing with {} every {} s and soon after writes",
+                 config.hub_url, config.sync_interval.count() / 1000);
+  }
   io.out << "posta " << POSTA_VERSION << " serving " << url
          << " (stop with Ctrl-C or SIGTERM)" << std::endl;
 
@@ -159,6 +183,7 @@ Status RunServe(const ServeOptions& options, Io& io) {
     (*server)->Shutdown(HttpServer::ShutdownMode::kGraceful);
     (*server)->Wait();
     server->reset();
+    runner.reset();
   }
   spdlog::info("stopped cleanly");
   return Status::Ok();

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "syncd/sync_state.h"
 
 namespace posta::node::cli {
 
@@ -28,6 +29,13 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                          OpenStore(config, /*read_only=*/true, io.env));
   POSTA_ASSIGN_OR_RETURN(storage::StoreStats stats, store->Stats());
   const int64_t now_ms = io.clock.WallNowMillis();
+
+  POSTA_ASSIGN_OR_RETURN(SyncSummary sync, SummarizeSync(*store, stats));
+  auto ago = [&](int64_t ms) {
+    return ms > 0 ? storage::FormatInstant(ms) + " (" + FormatAgo(ms, now_ms) +
+                        ")"
+                  : std::string("never");
+  };
 
   int64_t live = 0;
   for (const auto& [type, count] : stats.live_records) live += count;
@@ -57,6 +65,24 @@ Status RunStatus(const StatusOptions& options, Io& io) {
     }
     j["last_write_ms"] = stats.last_write_ms;
     j["wall_clock_was_behind"] = store->wall_clock_was_behind();
+    nlohmann::ordered_json js;
+    js["hub_url"] = config.hub_url;
+    js["hub_node_id"] = sync.has_hub ? sync.hub.node_id : "";
+    js["last_sync_ms"] = sync.has_hub ? sync.hub.last_sync_ms : 0;
+    js["pending_changes"] = sync.pending;
+    js["pending_capped"] = sync.pending_capped;
+    js["open_conflicts"] = sync.open_conflicts;
+    js["clock_flags"] = sync.clock_flags;
+    nlohmann::ordered_json clinics = nlohmann::ordered_json::array();
+    for (const storage::PeerState& peer : sync.clinics) {
+      clinics.push_back({{"node_id", peer.node_id},
+                         {"facility", peer.facility},
+                         {"last_sync_ms", peer.last_sync_ms},
+                         {"received_seq", peer.received_seq},
+                         {"acked_seq", peer.acked_seq}});
+    }
+    js["clinics"] = std::move(clinics);
+    j["sync"] = std::move(js);
     io.out << j.dump() << "\n";
     return Status::Ok();
   }
@@ -81,6 +107,31 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                      FormatAgo(stats.last_write_ms, now_ms) + ")"
                : "never");
   PrintRow(io.out, "change log", "seq " + std::to_string(stats.last_seq));
+  if (stats.role == "clinic") {
+    PrintRow(io.out, "hub", config.hub_url.empty() ? "none (no sync)"
+                                                    : config.hub_url);
+    if (!config.hub_url.empty()) {
+      PrintRow(io.out, "last sync",
+               ago(sync.has_hub ? sync.hub.last_sync_ms : 0));
+      PrintRow(io.out, "pending",
+               std::to_string(sync.pending) +
+                   (sync.pending_capped ? "+" : "") +
+                   " changes not yet at the hub");
+    }
+  } else {
+    PrintRow(io.out, "clinics", std::to_string(sync.clinics.size()));
+    for (const storage::PeerState& peer : sync.clinics) {
+      PrintRow(io.out, "  " + peer.facility,
+               "node " + peer.node_id + ", last sync " +
+                   ago(peer.last_sync_ms));
+    }
+  }
+  PrintRow(io.out, "conflicts", std::to_string(sync.open_conflicts) + " open");
+  if (sync.clock_flags > 0) {
+    PrintRow(io.out, "clock flags",
+             std::to_string(sync.clock_flags) +
+                 " changes came stamped too far in the future");
+  }
   if (store->wall_clock_was_behind()) {
     PrintRow(io.out, "warning",
              "this machine's clock is behind the last write; check the date");

@@ -14,12 +14,30 @@ namespace posta::node {
 
 namespace {
 
-constexpr std::string_view kSections[] = {"node", "http", "storage", "log"};
+constexpr std::string_view kSections[] = {"node", "http", "storage", "sync",
+                                          "log"};
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",  "max_header_bytes", "read_timeout_ms",
     "idle_timeout_ms", "max_connections", "worker_threads"};
 constexpr std::string_view kStorageKeys[] = {"synchronous"};
+constexpr std::string_view kSyncKeys[] = {"hub_url", "interval_s",
+                                          "after_write_s", "max_clock_skew_h",
+                                          "proxy"};
+
+// "http://host[:port][/path]" or "https://...", no spaces or controls.
+bool IsUsableUrl(std::string_view url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return false;
+  }
+  if (url.size() > 512 || url.size() <= std::string_view("https://").size()) {
+    return false;
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
 constexpr std::string_view kLogKeys[] = {"level"};
 
 constexpr std::string_view kRoles[] = {"clinic", "hub"};
@@ -40,6 +58,9 @@ constexpr IntBounds kReadTimeoutMs{100, 600000};
 constexpr IntBounds kIdleTimeoutMs{100, 3600000};
 constexpr IntBounds kMaxConnections{1, 10000};
 constexpr IntBounds kWorkerThreads{1, 64};
+constexpr IntBounds kSyncIntervalS{10, 7 * 24 * 3600};
+constexpr IntBounds kSyncAfterWriteS{1, 3600};
+constexpr IntBounds kMaxClockSkewH{1, 24 * 365};
 
 std::string Join(std::span<const std::string_view> words) {
   std::string out;
@@ -359,6 +380,33 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
   POSTA_RETURN_IF_ERROR(
       storage.OneOf("synchronous", kSynchronousLevels, &c.synchronous));
 
+  SectionReader sync(source, "sync", root["sync"].as_table());
+  POSTA_RETURN_IF_ERROR(sync.CheckKnown(kSyncKeys));
+  POSTA_RETURN_IF_ERROR(sync.String("hub_url", &c.hub_url));
+  if (!c.hub_url.empty() && !IsUsableUrl(c.hub_url)) {
+    return Status::InvalidArgument(
+        sync.Where("hub_url"),
+        "\"" + c.hub_url.substr(0, 80) + "\" is not an http:// or https:// URL");
+  }
+  if (!c.hub_url.empty() && c.role == "hub") {
+    return Status::InvalidArgument(sync.Where("hub_url"),
+                                   "a hub does not sync to another hub yet");
+  }
+  POSTA_RETURN_IF_ERROR(sync.String("proxy", &c.sync_proxy));
+  {
+    int64_t seconds = c.sync_interval.count() / 1000;
+    POSTA_RETURN_IF_ERROR(sync.Integer("interval_s", kSyncIntervalS, &seconds));
+    c.sync_interval = std::chrono::seconds(seconds);
+    seconds = c.sync_after_write.count() / 1000;
+    POSTA_RETURN_IF_ERROR(
+        sync.Integer("after_write_s", kSyncAfterWriteS, &seconds));
+    c.sync_after_write = std::chrono::seconds(seconds);
+    int64_t hours = c.max_clock_skew.count() / 3600000;
+    POSTA_RETURN_IF_ERROR(
+        sync.Integer("max_clock_skew_h", kMaxClockSkewH, &hours));
+    c.max_clock_skew = std::chrono::hours(hours);
+  }
+
   SectionReader log(source, "log", root["log"].as_table());
   POSTA_RETURN_IF_ERROR(log.CheckKnown(kLogKeys));
   POSTA_RETURN_IF_ERROR(log.OneOf("level", kLogLevels, &c.log_level));
@@ -458,6 +506,29 @@ std::string RenderConfig(const NodeConfig& c) {
       "# lose the last writes on power loss. Default: " + Quote(d.synchronous) +
       ".\n";
   o += "synchronous = " + Quote(c.synchronous) + "\n";
+
+  o += "\n[sync]\n";
+  o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\".\n";
+  o += "# Empty: this node does not sync (a hub, or a clinic on its own).\n";
+  o += "hub_url = " + Quote(c.hub_url) + "\n";
+  o += "# Seconds between syncs when nothing else starts one.\n";
+  o += "# " + Range(kSyncIntervalS) + ". Default: " +
+       std::to_string(d.sync_interval.count() / 1000) + ".\n";
+  o += "interval_s = " + std::to_string(c.sync_interval.count() / 1000) + "\n";
+  o += "# Seconds after a local write before a sync starts.\n";
+  o += "# " + Range(kSyncAfterWriteS) + ". Default: " +
+       std::to_string(d.sync_after_write.count() / 1000) + ".\n";
+  o += "after_write_s = " + std::to_string(c.sync_after_write.count() / 1000) +
+       "\n";
+  o += "# Hours a peer's clock may run ahead before its changes are flagged\n";
+  o += "# and cannot win merges (and a clinic that far ahead is refused).\n";
+  o += "# " + Range(kMaxClockSkewH) + ". Default: " +
+       std::to_string(d.max_clock_skew.count() / 3600000) + ".\n";
+  o += "max_clock_skew_h = " +
+       std::to_string(c.max_clock_skew.count() / 3600000) + "\n";
+  o += "# HTTP proxy for the hub link, e.g. \"http://10.0.0.1:3128\". Empty:\n";
+  o += "# the environment's http_proxy/https_proxy/no_proxy; \"none\": never.\n";
+  o += "proxy = " + Quote(c.sync_proxy) + "\n";
 
   o += "\n[log]\n";
   o +=

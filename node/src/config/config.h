@@ -30,6 +30,21 @@ struct NodeConfig {
   size_t worker_threads = 4;
   // [storage]
   std::string synchronous = "full";  // "full" or "normal"
+  // [sync]
+  // The hub this clinic syncs with, e.g. "http://10.0.0.5:8081"; empty: no
+  // sync. Clinics only.
+  std::string hub_url;
+  // Sync on this schedule when nothing else starts one. Default: 5 min.
+  std::chrono::milliseconds sync_interval{300000};
+  // Sync this soon after a local write (while the hub is reachable).
+  // Default: 10 s.
+  std::chrono::milliseconds sync_after_write{10000};
+  // A peer stamp further ahead of this clock is flagged and cannot win.
+  // Default: 24 h.
+  std::chrono::milliseconds max_clock_skew{24 * 3600 * 1000};
+  // HTTP proxy for the hub link; empty: the environment's (http_proxy ...);
+  // "none": never a proxy.
+  std::string sync_proxy;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 

@@ -1,0 +1,123 @@
+// posta sync: shakes hands with the hub, pushes, pulls, and prints what
+// moved. Retries a dropped link with backoff; every completed batch stays
+// done, so a retry resumes.
+#include "cli/sync_cmd.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "cli/progress.h"
+#include "posta/base/random.h"
+#include "posta/sync/backoff.h"
+#include "posta/sync/sync_client.h"
+#include "posta/sync/wire.h"
+#include "syncd/sync_runner.h"
+
+namespace posta::node::cli {
+namespace {
+
+// "sync: pushed 1200 (340 KiB sent), pulled 80 (21 KiB received)"
+std::string Describe(const sync::SyncProgress& p) {
+  return "sync " + p.phase + ": pushed " + std::to_string(p.pushed) + " (" +
+         FormatBytes(static_cast<int64_t>(p.bytes_sent)) + " sent), pulled " +
+         std::to_string(p.pulled) + " (" +
+         FormatBytes(static_cast<int64_t>(p.bytes_received)) + " received)";
+}
+
+Status Dump(const std::string& path, Io& io) {
+  POSTA_ASSIGN_OR_RETURN(std::string bytes,
+                         io.env.ReadFile(path, size_t{64} << 20));
+  POSTA_ASSIGN_OR_RETURN(std::string json, sync::DumpJson(bytes));
+  io.out << json << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunSync(const SyncCmdOptions& options, Io& io) {
+  if (!options.dump_path.empty()) return Dump(options.dump_path, io);
+  POSTA_ASSIGN_OR_RETURN(
+      NodeConfig config,
+      LoadNodeConfig(options.config_path, options.apply_config_log_level,
+                     io.env));
+  if (config.hub_url.empty()) {
+    return Status::InvalidArgument(
+        config.source_path + ": sync.hub_url",
+        config.role == "hub" ? "this node is a hub; clinics sync to it"
+                             : "no hub configured; set [sync] hub_url");
+  }
+  POSTA_ASSIGN_OR_RETURN(auto store,
+                         OpenStore(config, /*read_only=*/false, io.env));
+  POSTA_ASSIGN_OR_RETURN(auto transport,
+                         sync::NewHttpTransport(TransportOptionsFor(config)));
+  sync::SyncOptions sync_options;
+  sync_options.max_clock_skew = config.max_clock_skew;
+  sync_options.software = POSTA_VERSION;
+  sync::SyncClient client(*store, *transport, io.clock, sync_options);
+
+  auto last_draw = io.clock.MonotonicNow() - std::chrono::hours(1);
+  bool drawn = false;
+  auto show = [&](const sync::SyncProgress& p) {
+    const auto now = io.clock.MonotonicNow();
+    const auto interval = io.err_is_tty ? std::chrono::milliseconds(100)
+                                        : std::chrono::milliseconds(10000);
+    if (p.phase != "done" && now - last_draw < interval) return;
+    last_draw = now;
+    if (io.err_is_tty) {
+      io.err << "\r\033[K" << Describe(p) << std::flush;
+      drawn = true;
+    } else if (p.phase != "done") {
+      io.err << Describe(p) << "\n";
+    }
+  };
+
+  base::Random random;
+  sync::Backoff backoff(sync::BackoffPolicy{std::chrono::seconds(2),
+                                            std::chrono::seconds(60), 2.0,
+                                            0.5},
+                        random);
+  sync::SyncResult total;
+  Status last;
+  for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
+    Result<sync::SyncResult> result = client.SyncOnce(show);
+    if (drawn) {
+      io.err << "\n";
+      drawn = false;
+    }
+    if (result.ok()) {
+      total.pushed += result->pushed;
+      total.pulled += result->pulled;
+      total.conflicts += result->conflicts;
+      total.bytes_sent += result->bytes_sent;
+      total.bytes_received += result->bytes_received;
+      io.out << "synced with hub " << result->hub_node_id << " ("
+             << config.hub_url << "): pushed " << total.pushed
+             << " records, pulled " << total.pulled << ", "
+             << total.conflicts << " new conflicts; "
+             << FormatBytes(static_cast<int64_t>(total.bytes_sent))
+             << " sent, "
+             << FormatBytes(static_cast<int64_t>(total.bytes_received))
+             << " received; caught up\n";
+      if (std::abs(result->clock_offset_ms) > 5 * 60 * 1000) {
+        io.out << "warning: this box's clock is "
+               << std::abs(result->clock_offset_ms) / 60000 << " minutes "
+               << (result->clock_offset_ms > 0 ? "behind" : "ahead of")
+               << " the hub's; set the date and time\n";
+      }
+      return Status::Ok();
+    }
+    last = result.status();
+    if (last.code() != Status::Code::kUnavailable ||
+        attempt == options.attempts) {
+      break;
+    }
+    const auto wait = backoff.Next();
+    io.err << "sync: attempt " << attempt << " failed (" << last.ToString()
+           << "); retrying in " << (wait.count() + 999) / 1000 << " s\n";
+    std::this_thread::sleep_for(wait);
+  }
+  return last.WithContext("sync with " + config.hub_url);
+}
+
+}  // namespace posta::node::cli

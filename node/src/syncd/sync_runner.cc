@@ -1,0 +1,157 @@
+#include "syncd/sync_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include "posta/base/random.h"
+#include "posta/sync/backoff.h"
+
+namespace posta::node {
+
+Result<SyncSummary> SummarizeSync(storage::RecordStore& store,
+                                  const storage::StoreStats& stats) {
+  SyncSummary out;
+  out.open_conflicts = stats.open_conflicts;
+  out.clock_flags = stats.clock_flags;
+  POSTA_ASSIGN_OR_RETURN(std::vector<storage::PeerState> peers,
+                         store.ListPeers());
+  for (storage::PeerState& peer : peers) {
+    if (peer.role == "hub") {
+      out.has_hub = true;
+      out.hub = std::move(peer);
+    } else {
+      out.clinics.push_back(std::move(peer));
+    }
+  }
+  if (stats.role == "clinic") {
+    storage::ChangeFilter filter;
+    filter.after_seq = out.has_hub ? out.hub.acked_seq : 0;
+    filter.only_origin = store.node_id();
+    filter.max_changes = kPendingCap;
+    filter.max_bytes = size_t{64} << 20;
+    POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch pending,
+                           store.ReadChanges(filter));
+    out.pending = static_cast<int64_t>(pending.changes.size());
+    out.pending_capped = pending.more;
+  }
+  return out;
+}
+
+sync::TransportOptions TransportOptionsFor(const NodeConfig& config) {
+  sync::TransportOptions options;
+  options.base_url = config.hub_url;
+  options.proxy = config.sync_proxy;
+  options.user_agent = std::string("posta/") + POSTA_VERSION;
+  return options;
+}
+
+SyncRunner::SyncRunner(const NodeConfig& config, storage::RecordStore& store,
+                       base::Clock& clock)
+    : config_(config), store_(store), clock_(clock) {
+  state_.enabled = true;
+}
+
+SyncRunner::~SyncRunner() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SyncRunner::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void SyncRunner::Poke() {
+  std::lock_guard lock(mu_);
+  poked_ = true;
+  cv_.notify_all();
+}
+
+SyncState SyncRunner::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+void SyncRunner::Run() {
+  base::Random random;
+  sync::Backoff backoff(sync::BackoffPolicy{}, random);
+  auto transport = sync::NewHttpTransport(TransportOptionsFor(config_));
+  if (!transport.ok()) {
+    std::lock_guard lock(mu_);
+    state_.last_error = transport.status().ToString();
+    spdlog::error("sync disabled: {}", state_.last_error);
+    return;
+  }
+  sync::SyncOptions options;
+  options.max_clock_skew = config_.max_clock_skew;
+  options.software = POSTA_VERSION;
+  sync::SyncClient client(store_, **transport, clock_, options);
+  std::chrono::milliseconds wait{0};  // sync at start
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      state_.next_attempt_ms = clock_.WallNowMillis() + wait.count();
+      // Wakes early for a poke, then waits out the after-write delay so a
+      // burst of writes goes in one sync.
+      cv_.wait_for(lock, wait, [this] { return stop_ || poked_; });
+      if (stop_) return;
+      if (poked_) {
+        poked_ = false;
+        cv_.wait_for(lock, config_.sync_after_write, [this] { return stop_; });
+        if (stop_) return;
+      }
+      state_.running = true;
+      state_.last_attempt_ms = clock_.WallNowMillis();
+    }
+    Result<sync::SyncResult> result = client.SyncOnce();
+    std::lock_guard lock(mu_);
+    state_.running = false;
+    if (result.ok()) {
+      backoff.Reset();
+      state_.hub_reachable = true;
+      state_.last_success_ms = clock_.WallNowMillis();
+      state_.last_error.clear();
+      ++state_.syncs_ok;
+      state_.records_pushed += result->pushed;
+      state_.records_pulled += result->pulled;
+      state_.bytes_sent += result->bytes_sent;
+      state_.bytes_received += result->bytes_received;
+      state_.conflicts_found += result->conflicts;
+      if (result->pushed > 0 || result->pulled > 0) {
+        spdlog::info("sync: pushed {}, pulled {}, {} new conflicts",
+                     result->pushed, result->pulled, result->conflicts);
+      }
+      wait = config_.sync_interval;
+    } else {
+      const Status& s = result.status();
+      state_.hub_reachable = s.code() != Status::Code::kUnavailable;
+      state_.last_error = s.ToString();
+      ++state_.syncs_failed;
+      wait = backoff.Next();
+      if (wait > config_.sync_interval) wait = config_.sync_interval;
+      spdlog::warn("sync failed (next try in {} s): {}", wait.count() / 1000,
+                   state_.last_error);
+    }
+  }
+}
+
+HubEndpoint::HubEndpoint(storage::RecordStore& store, base::Clock& clock,
+                         const NodeConfig& config)
+    : service_(store, clock, [&] {
+        sync::HubOptions options;
+        options.max_clock_skew = config.max_clock_skew;
+        options.software = POSTA_VERSION;
+        return options;
+      }()) {}
+
+HttpResponse HubEndpoint::Handle(std::string_view op,
+                                 const HttpRequest& request) {
+  sync::SyncReply reply = service_.Handle(op, request.body);
+  HttpResponse response;
+  response.status = reply.status;
+  response.content_type = reply.content_type;
+  response.body = std::move(reply.body);
+  return response;
+}
+
+}  // namespace posta::node

@@ -1,0 +1,200 @@
+// A hub and three clinics as real `posta` processes on loopback with real
+// SQLite files: offline work on every clinic, then `posta sync` on each;
+// the replicas converge scope by scope, concurrent edits surface as
+// conflicts on both sides, no clinic ever holds another facility's
+// patients, and a link that loses the hub's answer loses nothing.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "fault_proxy.h"
+#include "posta/base/env.h"
+#include "posta/storage/record_store.h"
+#include "process.h"
+#include "test_util.h"
+
+namespace posta {
+namespace {
+
+using nlohmann::json;
+using testing::ChildProcess;
+using testing::HttpCall;
+using testing::PostaBinary;
+using testing::TempDir;
+
+std::string Patient(const std::string& id, const std::string& family,
+                    const std::string& gender) {
+  return json{{"resourceType", "Patient"},
+              {"id", id},
+              {"name", {{{"family", family}, {"given", {"Ana"}}}}},
+              {"gender", gender},
+              {"birthDate", "1990-01-01"}}
+      .dump();
+}
+
+class SyncIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"), "--role",
+                  "hub", "--facility", "region", "--listen", "127.0.0.1:0"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto child = ChildProcess::Start(
+        {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
+         "--port-file", dir_.File("hub.port")},
+        dir_.File("hub.log"));
+    ASSERT_OK(child);
+    hub_ = std::move(child).value();
+    auto port = testing::WaitForPortFile(dir_.File("hub.port"),
+                                         std::chrono::seconds(20));
+    ASSERT_OK(port) << testing::Run({"/bin/cat", dir_.File("hub.log")}).output;
+    hub_port_ = *port;
+  }
+
+  void TearDown() override {
+    hub_.Signal(SIGTERM);
+    auto done = hub_.Wait(std::chrono::seconds(20));
+    EXPECT_TRUE(done.ok() && done->exit_code == 0)
+        << testing::Run({"/bin/cat", dir_.File("hub.log")}).output;
+  }
+
+  std::string Config(const std::string& clinic) {
+    return dir_.File(clinic + "/posta.toml");
+  }
+
+  void InitClinic(const std::string& clinic, int hub_port) {
+    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File(clinic), "--role",
+                  "clinic", "--facility", clinic, "--hub",
+                  "http://127.0.0.1:" + std::to_string(hub_port)});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  void Import(const std::string& clinic, const std::vector<std::string>& lines) {
+    std::string text;
+    for (const std::string& line : lines) text += line + "\n";
+    const std::string file = dir_.File(clinic + "-import.ndjson");
+    ASSERT_OK(base::Env::Default().WriteFileAtomic(file, text, 0644));
+    auto r = testing::Run({PostaBinary(), "import", "--config", Config(clinic), file});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  testing::RunResult Sync(const std::string& clinic,
+                          std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {PostaBinary(), "sync", "--config",
+                                     Config(clinic)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return testing::Run(argv, std::chrono::seconds(120));
+  }
+
+  std::unique_ptr<storage::RecordStore> OpenReadOnly(const std::string& dir) {
+    storage::StoreOptions options;
+    options.path = dir_.File(dir + "/posta.db");
+    options.read_only = true;
+    auto store = storage::OpenRecordStore(options);
+    EXPECT_TRUE(testing::IsOk(store));
+    return std::move(store).value();
+  }
+
+  std::string Digest(const std::string& dir, const std::string& facility) {
+    auto digest = OpenReadOnly(dir)->ReplicaDigest(facility);
+    EXPECT_TRUE(testing::IsOk(digest));
+    return digest.ok() ? *digest : "";
+  }
+
+  TempDir dir_;
+  ChildProcess hub_;
+  int hub_port_ = 0;
+};
+
+constexpr char kA1[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b01";
+constexpr char kA2[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b02";
+constexpr char kB1[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b03";
+constexpr char kC1[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b04";
+
+TEST_F(SyncIntegrationTest, ThreeClinicsConvergeWithConflictsAndScope) {
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    InitClinic(clinic, hub_port_);
+  }
+  // Offline work on all three.
+  Import("clinic-a", {Patient(kA1, "Alvarez", "female"),
+                      Patient(kA2, "Arce", "male")});
+  Import("clinic-b", {Patient(kB1, "Benitez", "female")});
+  Import("clinic-c", {Patient(kC1, "Cruz", "male")});
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    auto r = Sync(clinic);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("caught up"), std::string::npos) << r.output;
+  }
+
+  // A coordinator corrects a patient at the hub while clinic-a, offline,
+  // changes the same field: a conflict.
+  auto put = HttpCall(hub_port_, "PUT", std::string("/fhir/Patient/") + kA1,
+                      Patient(kA1, "Alvarez-Hub", "female"),
+                      {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Import("clinic-a", {Patient(kA1, "Alvarez-Clinic", "female")});
+  auto r = Sync("clinic-a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  // Conflicts on both sides, the same one.
+  auto hub_conflicts = HttpCall(hub_port_, "GET", "/conflicts");
+  ASSERT_OK(hub_conflicts);
+  json listed = json::parse(hub_conflicts->body);
+  ASSERT_EQ(listed["conflicts"].size(), 1u) << hub_conflicts->body;
+  auto clinic_conflicts = OpenReadOnly("clinic-a")->ListConflicts(true, 10);
+  ASSERT_OK(clinic_conflicts);
+  ASSERT_EQ(clinic_conflicts->size(), 1u);
+  EXPECT_EQ((*clinic_conflicts)[0].id, listed["conflicts"][0]["id"]);
+
+  // Every scope converged; nobody holds another facility's patient.
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    EXPECT_EQ(Digest(clinic, clinic), Digest("hub", clinic)) << clinic;
+  }
+  auto b = OpenReadOnly("clinic-b");
+  for (const char* foreign : {kA1, kA2, kC1}) {
+    EXPECT_EQ(b->Get(storage::ResourceType::kPatient, foreign).status().code(),
+              Status::Code::kNotFound);
+  }
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats hub_stats,
+                       OpenReadOnly("hub")->Stats());
+  EXPECT_EQ(hub_stats.live_records[storage::ResourceType::kPatient], 4);
+}
+
+TEST_F(SyncIntegrationTest, ALostAnswerIsRetriedWithoutLossOrDuplicate) {
+  ASSERT_OK_AND_ASSIGN(auto proxy, testing::FaultProxy::Start(hub_port_));
+  InitClinic("clinic-a", proxy->port());
+  std::vector<std::string> lines;
+  for (int i = 0; i < 30; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "1b6f3a10-6f0e-4b9a-9c55-1f2d3e4a%04d", i);
+    lines.push_back(Patient(id, "Family" + std::to_string(i), "female"));
+  }
+  Import("clinic-a", lines);
+  // The hub commits the push, but its answer never arrives.
+  testing::Faults lose_answer;
+  lose_answer.drop_response = true;
+  proxy->SetFaultsForNextConnections(2, lose_answer);
+  auto r = Sync("clinic-a", {"--attempts", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("retrying"), std::string::npos) << r.output;
+  EXPECT_EQ(Digest("clinic-a", "clinic-a"), Digest("hub", "clinic-a"));
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats,
+                       OpenReadOnly("hub")->Stats());
+  EXPECT_EQ(stats.live_records[storage::ResourceType::kPatient], 30);
+  EXPECT_EQ(stats.last_seq, 30);  // each record stored once
+}
+
+TEST_F(SyncIntegrationTest, AnUnreachableHubIsReportedNotHidden) {
+  InitClinic("clinic-a", 1);  // nothing listens on port 1
+  Import("clinic-a", {Patient(kA1, "Alvarez", "female")});
+  auto r = Sync("clinic-a", {"--attempts", "1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("unreachable"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace posta
