@@ -56,7 +56,10 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   sync_options.software = POSTA_VERSION;
   sync::SyncClient client(*store, *transport, io.clock, sync_options);
 
-  auto last_draw = io.clock.MonotonicNow() - std::chrono::hours(1);
+  // Lines (not a terminal) start after a quiet first interval.
+  auto last_draw = io.err_is_tty
+                       ? io.clock.MonotonicNow() - std::chrono::hours(1)
+                       : io.clock.MonotonicNow();
   bool drawn = false;
   auto show = [&](const sync::SyncProgress& p) {
     const auto now = io.clock.MonotonicNow();
