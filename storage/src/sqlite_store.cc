@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "record_rows.h"
 #include "schema.h"
 
@@ -114,10 +116,14 @@ Status SqliteStore::ConfigureWriter() {
                          ? "PRAGMA synchronous = FULL"
                          : "PRAGMA synchronous = NORMAL";
   POSTA_RETURN_IF_ERROR(writer_->Exec(sync, "set synchronous"));
-  // 32 MiB of page cache (allocated as used) keeps a large import batch in
-  // memory until its commit instead of spilling pages to the WAL early.
+  // A page cache (allocated as used; 32 MiB by default) keeps a large
+  // import batch in memory until its commit instead of spilling pages to
+  // the WAL early.
   POSTA_RETURN_IF_ERROR(
-      writer_->Exec("PRAGMA cache_size = -32768", "set cache size"));
+      writer_->Exec("PRAGMA cache_size = -" +
+                        std::to_string(std::max<size_t>(
+                            options_.cache_bytes / 1024, 256)),
+                    "set cache size"));
   // The per-op savepoints keep their undo pages in memory, not a temp file.
   POSTA_RETURN_IF_ERROR(
       writer_->Exec("PRAGMA temp_store = MEMORY", "set temp store"));

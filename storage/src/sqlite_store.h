@@ -145,6 +145,9 @@ class SqliteStore final : public RecordStore {
   Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
   Status UnindexRecord(ResourceType type, int64_t rid,
                        const std::vector<SearchKey>& keys);
+  // Runs `sql` once per key with ?1 type, ?2 param, ?3 value, ?4 rid.
+  Status RunForKeys(std::string_view sql, ResourceType type, int64_t rid,
+                    const std::vector<SearchKey>& keys);
   Status IndexRecord(ResourceType type, int64_t rid,
                      const std::vector<SearchKey>& keys);
 

@@ -417,19 +417,10 @@ Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
 
 Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
                                   const std::vector<SearchKey>& keys) {
-  POSTA_ASSIGN_OR_RETURN(
-      Statement st,
-      writer_->Prepare("DELETE FROM search_index WHERE type = ?1 AND "
-                       "param = ?2 AND value = ?3 AND rid = ?4"));
-  for (const SearchKey& key : keys) {
-    st.BindText(1, ResourceTypeName(type));
-    st.BindText(2, key.param);
-    st.BindText(3, key.value);
-    st.BindInt(4, rid);
-    POSTA_RETURN_IF_ERROR(st.Run());
-    st.Reset();
-  }
-  return Status::Ok();
+  return RunForKeys(
+      "DELETE FROM search_index WHERE type = ?1 AND param = ?2 AND "
+      "value = ?3 AND rid = ?4",
+      type, rid, keys);
 }
 
 Result<std::vector<SearchKey>> SqliteStore::IndexedKeys(const Record& record) {
@@ -444,12 +435,17 @@ Result<std::vector<SearchKey>> SqliteStore::IndexedKeys(const Record& record) {
 
 Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
+  return RunForKeys(
+      "INSERT OR IGNORE INTO search_index (type, param, value, rid) "
+      "VALUES (?1, ?2, ?3, ?4)",
+      type, rid, keys);
+}
+
+Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
+                               int64_t rid,
+                               const std::vector<SearchKey>& keys) {
   if (keys.empty()) return Status::Ok();
-  POSTA_ASSIGN_OR_RETURN(
-      Statement st,
-      writer_->Prepare(
-          "INSERT OR IGNORE INTO search_index (type, param, value, "
-          "rid) VALUES (?1, ?2, ?3, ?4)"));
+  POSTA_ASSIGN_OR_RETURN(Statement st, writer_->Prepare(sql));
   for (const SearchKey& key : keys) {
     st.BindText(1, ResourceTypeName(type));
     st.BindText(2, key.param);

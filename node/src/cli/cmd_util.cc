@@ -114,7 +114,8 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path, bool apply_log_level,
 }
 
 Result<std::unique_ptr<storage::RecordStore>> OpenStore(
-    const NodeConfig& config, bool read_only, base::Env& env) {
+    const NodeConfig& config, bool read_only, base::Env& env,
+    size_t cache_bytes) {
   const std::string path = config.DatabasePath();
   if (!env.FileExists(path)) return Status::NotFound(path, kNoDatabase);
   storage::StoreOptions options;
@@ -125,6 +126,7 @@ Result<std::unique_ptr<storage::RecordStore>> OpenStore(
   options.synchronous = config.synchronous == "normal"
                             ? storage::StoreOptions::Synchronous::kNormal
                             : storage::StoreOptions::Synchronous::kFull;
+  if (cache_bytes > 0) options.cache_bytes = cache_bytes;
   return storage::OpenRecordStore(options);
 }
 

@@ -42,9 +42,11 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path, bool apply_log_level,
                                   base::Env& env);
 
 // Opens the database named by `config`: NotFound(path, kNoDatabase) when it
-// does not exist; the facility must match the one stored.
+// does not exist; the facility must match the one stored. `cache_bytes`
+// (when not 0) sizes the page cache (StoreOptions::cache_bytes).
 Result<std::unique_ptr<storage::RecordStore>> OpenStore(
-    const NodeConfig& config, bool read_only, base::Env& env);
+    const NodeConfig& config, bool read_only, base::Env& env,
+    size_t cache_bytes = 0);
 
 // Writes a file as a stream: into "<path>.partial", then fsync and rename
 // over `path` on Commit. Destroying it uncommitted removes the partial file.

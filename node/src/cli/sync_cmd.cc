@@ -47,13 +47,17 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
         config.role == "hub" ? "this node is a hub; clinics sync to it"
                              : "no hub configured; set [sync] hub_url");
   }
+  // A one-off sync keeps its memory small: a modest page cache and 1 MiB
+  // batches (the pull of a whole facility streams through them).
   POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/false, io.env));
+                         OpenStore(config, /*read_only=*/false, io.env,
+                                   /*cache_bytes=*/size_t{4} << 20));
   POSTA_ASSIGN_OR_RETURN(auto transport,
                          sync::NewHttpTransport(TransportOptionsFor(config)));
   sync::SyncOptions sync_options;
   sync_options.max_clock_skew = config.max_clock_skew;
   sync_options.software = POSTA_VERSION;
+  sync_options.max_batch_bytes = size_t{1} << 20;
   sync::SyncClient client(*store, *transport, io.clock, sync_options);
 
   // Lines (not a terminal) start after a quiet first interval.

@@ -47,6 +47,10 @@ struct StoreOptions {
   // loss). NORMAL survives process crashes only.
   enum class Synchronous { kFull, kNormal };
   Synchronous synchronous = Synchronous::kFull;
+  // The writer connection's page cache (allocated as used). A large import
+  // batch stays in memory until its commit under a big cache; a short-lived
+  // process that only syncs can keep it small. Default: 32 MiB.
+  size_t cache_bytes = size_t{32} << 20;
   // SQLite VFS name; empty for the default. Tests pass a fault VFS.
   std::string vfs;
   // How long a write waits for another process's lock.
