@@ -124,7 +124,8 @@ std::string RecordName(ResourceType type, std::string_view id) {
   return out;
 }
 
-Result<Record> RecordFromRow(const Statement& st, int first) {
+Result<Record> RecordFromRow(const Statement& st, int first,
+                             bool with_stamps) {
   Record record;
   std::string_view type_name = st.ColumnView(first);
   std::optional<ResourceType> type = ParseResourceType(type_name);
@@ -140,10 +141,14 @@ Result<Record> RecordFromRow(const Statement& st, int first) {
     return Status::Corruption(where, version.status().message());
   }
   record.version = std::move(version).value();
-  auto stamps =
-      ExpandStamps(st.ColumnView(first + 5), record.version, record.content);
-  if (!stamps.ok()) return Status::Corruption(where, stamps.status().message());
-  record.field_stamps = std::move(stamps).value();
+  if (with_stamps) {
+    auto stamps =
+        ExpandStamps(st.ColumnView(first + 5), record.version, record.content);
+    if (!stamps.ok()) {
+      return Status::Corruption(where, stamps.status().message());
+    }
+    record.field_stamps = std::move(stamps).value();
+  }
   record.deleted = st.ColumnInt(first + 6) != 0;
   record.last_updated_ms = record.version.wall_ms;
   return record;

@@ -51,8 +51,10 @@ void SetStamp(StampMap& stamps, const std::string& field,
               const base::HlcStamp& stamp, StampMap* bases);
 
 // Reads kRecordColumns starting at column `first`. Corruption when a stored
-// value does not parse.
-Result<Record> RecordFromRow(const Statement& st, int first = 0);
+// value does not parse. Without `with_stamps`, field_stamps is left empty
+// (and the content is not scanned for its keys).
+Result<Record> RecordFromRow(const Statement& st, int first = 0,
+                             bool with_stamps = true);
 
 // "Patient/<id>", for messages.
 std::string RecordName(ResourceType type, std::string_view id);

@@ -139,7 +139,7 @@ Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
         break;
       }
       last_rid = st.ColumnInt(0);
-      POSTA_ASSIGN_OR_RETURN(Record record, RecordFromRow(st, 1));
+      POSTA_ASSIGN_OR_RETURN(Record record, RecordFromRow(st, 1, /*with_stamps=*/false));
       page.records.push_back(std::move(record));
     }
   }

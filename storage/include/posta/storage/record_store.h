@@ -112,7 +112,9 @@ struct SearchQuery {
 };
 
 struct SearchPage {
-  std::vector<Record> records;  // live records only, in a stable order
+  // Live records only, in a stable order. For display: their field_stamps
+  // are left empty (Get returns a record with them).
+  std::vector<Record> records;
   std::string next_page_token;  // empty on the last page
   std::optional<int64_t> total;
 };
