@@ -63,12 +63,14 @@ std::string SearchPageSql(const std::vector<KeyRange>& ranges) {
            after + " AND r.type = ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?" +
            limit;
   }
-  return "SELECT r.rid, " + std::string(kRecordColumns) + " FROM (" +
-         MatchSql(ranges, /*with_after=*/true) +
+  // The page is cut from the index's rids before any record is read: only
+  // the rows of the page are joined. Tombstones have no index rows.
+  return "SELECT r.rid, " + std::string(kRecordColumns) +
+         " FROM (SELECT rid FROM (" + MatchSql(ranges, /*with_after=*/true) +
+         ") ORDER BY rid LIMIT ?" + limit +
          ") AS matches CROSS JOIN records r ON r.rid = matches.rid "
          "CROSS JOIN versions v ON v.seq = r.head "
-         "WHERE r.deleted = 0 ORDER BY matches.rid LIMIT ?" +
-         limit;
+         "WHERE r.deleted = 0 ORDER BY matches.rid";
 }
 
 std::string SearchCountSql(const std::vector<KeyRange>& ranges) {
