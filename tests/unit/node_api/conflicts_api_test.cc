@@ -8,51 +8,17 @@
 
 #include "api_fixture.h"
 #include "posta/storage/replication.h"
+#include "reporting_merger.h"
 
 namespace posta::node::testing {
 namespace {
 
 using nlohmann::json;
 
-constexpr const char* kOtherNode = "0000000000000001";
+using ::posta::testing::ConflictSpec;
+using ::posta::testing::kOtherNode;
+using ::posta::testing::ReportingMerger;
 constexpr const char* kJson = "application/json";
-
-struct ConflictSpec {
-  std::string field;
-  std::optional<std::string> winner;  // JSON text, as the record holds it
-  std::optional<std::string> loser;
-};
-
-// Takes every remote version as it is and reports the conflicts asked for,
-// each with a loser stamp from kOtherNode an hour before the winner.
-class ReportingMerger final : public storage::ChangeMerger {
- public:
-  std::vector<ConflictSpec> specs;
-
-  Outcome Merge(const storage::Record*, History&,
-                const storage::ChangeEntry& remote) override {
-    const storage::Record& r = remote.record;
-    Outcome out;
-    out.action = Action::kTakeRemote;
-    out.content = r.content;
-    out.field_stamps = r.field_stamps;
-    out.deleted = r.deleted;
-    for (const ConflictSpec& spec : specs) {
-      storage::Conflict c;
-      c.type = r.type;
-      c.record_id = r.id;
-      c.facility = r.facility;
-      c.field = spec.field;
-      c.winner = {spec.winner, r.version};
-      c.loser = {spec.loser,
-                 base::HlcStamp{r.version.wall_ms - 3600000, 0, kOtherNode}};
-      c.id = storage::ConflictId(c.type, c.record_id, c.field, c.loser.stamp);
-      c.state_stamp = r.version;
-      out.conflicts.push_back(c);
-    }
-    return out;
-  }
-};
 
 class FakeSync final : public SyncEndpoint {
  public:

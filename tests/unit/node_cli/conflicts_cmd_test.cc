@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "posta/storage/replication.h"
+#include "reporting_merger.h"
 #include "test_util.h"
 
 namespace posta::node::cli {
@@ -18,45 +19,9 @@ namespace {
 
 using ::posta::testing::TempDir;
 
-constexpr const char* kOtherNode = "0000000000000001";
-constexpr int64_t kHourMs = 3600000;
-
-struct ConflictSpec {
-  std::string field;
-  std::optional<std::string> winner;
-  std::optional<std::string> loser;
-};
-
-// Takes every remote version and reports the conflicts asked for, each
-// lost by kOtherNode an hour before the winning write.
-class ReportingMerger final : public storage::ChangeMerger {
- public:
-  std::vector<ConflictSpec> specs;
-
-  Outcome Merge(const storage::Record*, History&,
-                const storage::ChangeEntry& remote) override {
-    const storage::Record& r = remote.record;
-    Outcome out;
-    out.action = Action::kTakeRemote;
-    out.content = r.content;
-    out.field_stamps = r.field_stamps;
-    out.deleted = r.deleted;
-    for (const ConflictSpec& spec : specs) {
-      storage::Conflict c;
-      c.type = r.type;
-      c.record_id = r.id;
-      c.facility = r.facility;
-      c.field = spec.field;
-      c.winner = {spec.winner, r.version};
-      c.loser = {spec.loser,
-                 base::HlcStamp{r.version.wall_ms - kHourMs, 0, kOtherNode}};
-      c.id = storage::ConflictId(c.type, c.record_id, c.field, c.loser.stamp);
-      c.state_stamp = r.version;
-      out.conflicts.push_back(c);
-    }
-    return out;
-  }
-};
+using ::posta::testing::ConflictSpec;
+using ::posta::testing::kOtherNode;
+using ::posta::testing::ReportingMerger;
 
 std::string PatientBody(const std::string& family) {
   return nlohmann::json{{"resourceType", "Patient"},
