@@ -213,7 +213,6 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
   const WriteOp& op = *prepared.op;
   const std::string& id = prepared.id;
   const std::string name = RecordName(op.type, id);
-  const std::string_view type_name = ResourceTypeName(op.type);
   WriteOutcome out;
   auto fail = [&](Status s) {
     out.status = std::move(s);
@@ -224,20 +223,11 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
   std::optional<Record> current;
   int64_t rid = 0;
   {
-    static const std::string kSql =
-        "SELECT r.rid, " + std::string(kRecordColumns) + " FROM " +
-        std::string(kCurrentRecords) + " WHERE r.type = ?1 AND r.id = ?2";
-    auto st = writer_->Prepare(kSql);
-    if (!st.ok()) return fail(st.status());
-    st->BindText(1, type_name);
-    st->BindText(2, id);
-    Result<bool> row = st->Step();
-    if (!row.ok()) return fail(row.status());
-    if (*row) {
-      rid = st->ColumnInt(0);
-      Result<Record> record = RecordFromRow(*st, 1);
-      if (!record.ok()) return fail(record.status());
-      current = std::move(record).value();
+    Result<std::optional<StoredRecord>> found = FindCurrent(op.type, id);
+    if (!found.ok()) return fail(found.status());
+    if (*found) {
+      rid = (*found)->rid;
+      current = std::move((*found)->record);
     }
   }
 
