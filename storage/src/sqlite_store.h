@@ -16,7 +16,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "posta/base/hlc.h"
@@ -151,6 +153,28 @@ class SqliteStore final : public RecordStore {
   Status IndexRecord(ResourceType type, int64_t rid,
                      const std::vector<SearchKey>& keys);
 
+  // Search-index rows added inside a write transaction are held back and
+  // inserted in key order just before it commits: a B-tree fills far faster
+  // in key order than at random places. Rows removed meanwhile are taken out
+  // of the pending set as well as the table. With `track_undo`, each change
+  // to the pending set is logged so that RollBackIndexRows can undo an op
+  // rolled back to its savepoint.
+  struct IndexRow {
+    std::string_view type;  // ResourceTypeName: static storage
+    std::string param;
+    std::string value;
+    int64_t rid = 0;
+    friend auto operator<=>(const IndexRow&, const IndexRow&) = default;
+  };
+  void BeginIndexRows(bool track_undo);
+  // The undo log restarts: called when an op's savepoint is taken.
+  void MarkIndexRows() { index_undo_.clear(); }
+  void RollBackIndexRows();
+  // Inserts the pending rows in key order and ends the deferral.
+  Status FlushIndexRows();
+  // Ends the deferral without writing (the transaction is rolled back).
+  void DropIndexRows();
+
   // store_replication.cc. All of these run on the writer connection inside
   // an open transaction, under writer_mu_.
   struct StoredRecord {
@@ -193,6 +217,13 @@ class SqliteStore final : public RecordStore {
   // readers.
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+
+  // Pending search-index rows (see BeginIndexRows), used by the writer under
+  // writer_mu_.
+  bool index_deferred_ = false;
+  bool index_track_undo_ = false;
+  std::set<IndexRow> index_pending_;
+  std::vector<std::pair<bool, IndexRow>> index_undo_;  // (added, row)
 
   std::mutex queue_mu_;
   std::deque<Writer*> writers_;  // guarded by queue_mu_

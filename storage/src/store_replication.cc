@@ -320,10 +320,15 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   POSTA_RETURN_IF_ERROR(txn.Begin());
   POSTA_RETURN_IF_ERROR(ObservePersistedClock());
   ApplyStats stats;
+  BeginIndexRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
-    POSTA_RETURN_IF_ERROR(
-        ApplyOneChange(changes[i], parsed[i], merger, stats));
+    if (Status s = ApplyOneChange(changes[i], parsed[i], merger, stats);
+        !s.ok()) {
+      DropIndexRows();
+      return s;
+    }
   }
+  POSTA_RETURN_IF_ERROR(FlushIndexRows());
   for (const Conflict& incoming : conflicts) {
     POSTA_ASSIGN_OR_RETURN(std::optional<Conflict> local,
                            FindConflict(*writer_, incoming.id));
@@ -425,8 +430,14 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
     ++stats.merged;
   }
   next.last_updated_ms = next.version.wall_ms;
-  POSTA_ASSIGN_OR_RETURN(std::vector<std::string> content_keys,
-                         ContentKeys(next.content));
+  // Content taken as it came was parsed already: its keys are known.
+  std::vector<std::string> content_keys;
+  if (outcome.action == ChangeMerger::Action::kTakeRemote &&
+      next.content == remote.content) {
+    content_keys = parsed.top_level_fields;
+  } else {
+    POSTA_ASSIGN_OR_RETURN(content_keys, ContentKeys(next.content));
+  }
   std::vector<SearchKey> old_keys;
   if (local) {
     POSTA_ASSIGN_OR_RETURN(old_keys, IndexedKeys(local->record));

@@ -156,15 +156,22 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
           Status::Corruption(Where(), "meta hlc: " + stamp.status().message());
     }
   }
+  BeginIndexRows(/*track_undo=*/true);
   for (Writer* w : group) {
     for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
       w->outcomes[i] = ApplyInSavepoint(w->ops[i], &status);
     }
   }
+  if (status.ok()) {
+    status = FlushIndexRows();
+  } else {
+    DropIndexRows();
+  }
   if (status.ok())
     status = WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString());
   if (status.ok()) status = txn.Commit();
   if (status.ok()) return;
+  DropIndexRows();
   txn.Rollback();
   Status failed = status.WithContext("write transaction");
   for (Writer* w : group) {
@@ -185,6 +192,7 @@ WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
     *fatal = s;
     return WriteOutcome{s, {}, false, false};
   }
+  MarkIndexRows();
   WriteOutcome out;
   try {
     out = ApplyOp(op);
@@ -201,6 +209,7 @@ WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
     *fatal = out.status;
     return out;
   }
+  RollBackIndexRows();
   Status undo = run("ROLLBACK TO op");
   if (undo.ok()) undo = run("RELEASE op");
   if (!undo.ok()) *fatal = undo;
@@ -407,6 +416,15 @@ Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
 
 Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
                                   const std::vector<SearchKey>& keys) {
+  if (index_deferred_ && !index_pending_.empty()) {
+    for (const SearchKey& key : keys) {
+      auto it = index_pending_.find(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
+      if (it == index_pending_.end()) continue;
+      if (index_track_undo_) index_undo_.emplace_back(false, *it);
+      index_pending_.erase(it);
+    }
+  }
   return RunForKeys(
       "DELETE FROM search_index WHERE type = ?1 AND param = ?2 AND "
       "value = ?3 AND rid = ?4",
@@ -425,6 +443,14 @@ Result<std::vector<SearchKey>> SqliteStore::IndexedKeys(const Record& record) {
 
 Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
+  if (index_deferred_) {
+    for (const SearchKey& key : keys) {
+      auto [it, added] = index_pending_.insert(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
+      if (added && index_track_undo_) index_undo_.emplace_back(true, *it);
+    }
+    return Status::Ok();
+  }
   return RunForKeys(
       "INSERT OR IGNORE INTO search_index (type, param, value, rid) "
       "VALUES (?1, ?2, ?3, ?4)",
@@ -445,6 +471,51 @@ Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
     st.Reset();
   }
   return Status::Ok();
+}
+
+void SqliteStore::BeginIndexRows(bool track_undo) {
+  index_pending_.clear();
+  index_undo_.clear();
+  index_deferred_ = true;
+  index_track_undo_ = track_undo;
+}
+
+void SqliteStore::RollBackIndexRows() {
+  for (auto it = index_undo_.rbegin(); it != index_undo_.rend(); ++it) {
+    if (it->first) {
+      index_pending_.erase(it->second);
+    } else {
+      index_pending_.insert(std::move(it->second));
+    }
+  }
+  index_undo_.clear();
+}
+
+Status SqliteStore::FlushIndexRows() {
+  index_deferred_ = false;
+  index_undo_.clear();
+  std::set<IndexRow> rows = std::move(index_pending_);
+  index_pending_.clear();
+  if (rows.empty()) return Status::Ok();
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      writer_->Prepare("INSERT OR IGNORE INTO search_index (type, param, "
+                       "value, rid) VALUES (?1, ?2, ?3, ?4)"));
+  for (const IndexRow& row : rows) {
+    st.BindText(1, row.type);
+    st.BindText(2, row.param);
+    st.BindText(3, row.value);
+    st.BindInt(4, row.rid);
+    POSTA_RETURN_IF_ERROR(st.Run());
+    st.Reset();
+  }
+  return Status::Ok();
+}
+
+void SqliteStore::DropIndexRows() {
+  index_deferred_ = false;
+  index_pending_.clear();
+  index_undo_.clear();
 }
 
 }  // namespace posta::storage::internal

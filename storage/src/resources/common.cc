@@ -107,11 +107,11 @@ Status CheckExtension(const Json& value, const std::string& path) {
 }
 
 Status CheckNarrative(const Json& value, const std::string& path) {
-  return CheckElement(
-      value, path,
-      {{"status", CodeIn({"generated", "extensions", "additional", "empty"}),
-        true},
-       {"div", CheckString, true}});
+  static const std::vector<FieldRule> kRules = {
+      {"status", CodeIn({"generated", "extensions", "additional", "empty"}),
+       true},
+      {"div", CheckString, true}};
+  return CheckElement(value, path, kRules);
 }
 
 bool IsFhirId(std::string_view id) {
@@ -164,11 +164,12 @@ Status CheckLiteralReference(const std::string& literal,
 Status CheckReference(const Json& value, const std::string& path,
                       const std::vector<std::string_view>& targets,
                       bool literal, Refs& refs) {
-  POSTA_RETURN_IF_ERROR(CheckElement(value, path,
-                                     {{"reference", CheckString},
-                                      {"type", CheckUri},
-                                      {"identifier", CheckIdentifier},
-                                      {"display", CheckString}}));
+  static const std::vector<FieldRule> kRules = {
+      {"reference", CheckString},
+      {"type", CheckUri},
+      {"identifier", CheckIdentifier},
+      {"display", CheckString}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   const Json* reference = FindField(value, "reference");
   const std::string type = StringField(value, "type");
   if (!type.empty() && !Contains(targets, type)) {
@@ -194,14 +195,16 @@ Status CheckReference(const Json& value, const std::string& path,
 
 Status CheckQuantityFields(const Json& value, const std::string& path,
                            bool simple) {
-  std::vector<FieldRule> rules = {{"value", CheckDecimal, true},
-                                  {"unit", CheckString},
-                                  {"system", CheckUri},
-                                  {"code", CheckCode}};
-  if (!simple) {
+  static const std::vector<FieldRule> kSimple = {{"value", CheckDecimal, true},
+                                                 {"unit", CheckString},
+                                                 {"system", CheckUri},
+                                                 {"code", CheckCode}};
+  static const std::vector<FieldRule> kFull = [] {
+    std::vector<FieldRule> rules = kSimple;
     rules.push_back({"comparator", CodeIn({"<", "<=", ">=", ">"})});
-  }
-  POSTA_RETURN_IF_ERROR(CheckElement(value, path, rules));
+    return rules;
+  }();
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, simple ? kSimple : kFull));
   if (FindField(value, "code") != nullptr &&
       FindField(value, "system") == nullptr) {
     return Invalid(FieldPath(path, "system"), "required when code is given");
@@ -279,7 +282,11 @@ Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
   const TypeRules rules = RulesFor(type);
   ParsedResource parsed;
   POSTA_RETURN_IF_ERROR(rules.check(doc, parsed.references));
-  parsed.content = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  // Stored content is kept as it came: only a resource from a client is
+  // serialized anew.
+  if (!content_only) {
+    parsed.content = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     parsed.top_level_fields.push_back(it.key());
   }
@@ -341,19 +348,19 @@ std::string StringField(const Json& object, std::string_view name) {
 
 Status CheckElement(const Json& value, const std::string& path,
                     const std::vector<FieldRule>& rules) {
-  return CheckObject(
-      value, path, rules,
-      {{"id", CheckString}, {"extension", ArrayOf(CheckExtension)}},
-      /*allow_empty=*/false);
+  // Rule tables that capture nothing are built once.
+  static const std::vector<FieldRule> kCommon = {
+      {"id", CheckString}, {"extension", ArrayOf(CheckExtension)}};
+  return CheckObject(value, path, rules, kCommon, /*allow_empty=*/false);
 }
 
 Status CheckResourceBody(const Json& body, const std::string& path,
                          const std::vector<FieldRule>& rules) {
-  return CheckObject(body, path, rules,
-                     {{"text", CheckNarrative},
-                      {"extension", ArrayOf(CheckExtension)},
-                      {"language", CheckCode}},
-                     /*allow_empty=*/true);
+  static const std::vector<FieldRule> kCommon = {
+      {"text", CheckNarrative},
+      {"extension", ArrayOf(CheckExtension)},
+      {"language", CheckCode}};
+  return CheckObject(body, path, rules, kCommon, /*allow_empty=*/true);
 }
 
 Status AtMostOne(const Json& object, const std::string& choice,
@@ -482,17 +489,19 @@ Check ArrayOf(Check item) {
 }
 
 Status CheckCoding(const Json& value, const std::string& path) {
-  return CheckElement(value, path,
-                      {{"system", CheckUri},
-                       {"version", CheckString},
-                       {"code", CheckCode, true},
-                       {"display", CheckString},
-                       {"userSelected", CheckBoolean}});
+  static const std::vector<FieldRule> kRules = {
+      {"system", CheckUri},
+      {"version", CheckString},
+      {"code", CheckCode, true},
+      {"display", CheckString},
+      {"userSelected", CheckBoolean}};
+  return CheckElement(value, path, kRules);
 }
 
 Status CheckCodeableConcept(const Json& value, const std::string& path) {
-  POSTA_RETURN_IF_ERROR(CheckElement(
-      value, path, {{"coding", ArrayOf(CheckCoding)}, {"text", CheckString}}));
+  static const std::vector<FieldRule> kRules = {
+      {"coding", ArrayOf(CheckCoding)}, {"text", CheckString}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   if (FindField(value, "coding") == nullptr &&
       FindField(value, "text") == nullptr) {
     return Invalid(path, "needs a coding or text");
@@ -513,8 +522,9 @@ Status CheckIdentifier(const Json& value, const std::string& path) {
 }
 
 Status CheckPeriod(const Json& value, const std::string& path) {
-  POSTA_RETURN_IF_ERROR(CheckElement(
-      value, path, {{"start", CheckDateTime}, {"end", CheckDateTime}}));
+  static const std::vector<FieldRule> kRules = {{"start", CheckDateTime},
+                                                 {"end", CheckDateTime}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   return CheckNotBefore(value, path, "start", "end");
 }
 

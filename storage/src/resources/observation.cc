@@ -51,13 +51,13 @@ Status CheckValueChoice(const Json& value, const std::string& path) {
 }
 
 Status CheckReferenceRange(const Json& value, const std::string& path) {
-  POSTA_RETURN_IF_ERROR(
-      CheckElement(value, path,
-                   {{"low", CheckSimpleQuantity},
-                    {"high", CheckSimpleQuantity},
-                    {"type", CheckCodeableConcept},
-                    {"appliesTo", ArrayOf(CheckCodeableConcept)},
-                    {"text", CheckString}}));
+  static const std::vector<FieldRule> kRules = {
+      {"low", CheckSimpleQuantity},
+      {"high", CheckSimpleQuantity},
+      {"type", CheckCodeableConcept},
+      {"appliesTo", ArrayOf(CheckCodeableConcept)},
+      {"text", CheckString}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   if (FindField(value, "low") == nullptr &&
       FindField(value, "high") == nullptr &&
       FindField(value, "text") == nullptr) {
@@ -67,12 +67,15 @@ Status CheckReferenceRange(const Json& value, const std::string& path) {
 }
 
 Status CheckComponent(const Json& value, const std::string& path) {
-  std::vector<FieldRule> rules = {{"code", CheckCodeableConcept, true}};
-  AddValueRules(rules);
-  rules.push_back({"dataAbsentReason", CheckCodeableConcept});
-  rules.push_back({"interpretation", ArrayOf(CheckCodeableConcept)});
-  rules.push_back({"referenceRange", ArrayOf(CheckReferenceRange)});
-  POSTA_RETURN_IF_ERROR(CheckElement(value, path, rules));
+  static const std::vector<FieldRule> kRules = [] {
+    std::vector<FieldRule> rules = {{"code", CheckCodeableConcept, true}};
+    AddValueRules(rules);
+    rules.push_back({"dataAbsentReason", CheckCodeableConcept});
+    rules.push_back({"interpretation", ArrayOf(CheckCodeableConcept)});
+    rules.push_back({"referenceRange", ArrayOf(CheckReferenceRange)});
+    return rules;
+  }();
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   return CheckValueChoice(value, path);
 }
 

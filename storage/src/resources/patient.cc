@@ -9,16 +9,16 @@ namespace posta::storage::internal {
 namespace {
 
 Status CheckHumanName(const Json& value, const std::string& path) {
-  POSTA_RETURN_IF_ERROR(
-      CheckElement(value, path,
-                   {{"use", CodeIn({"usual", "official", "temp", "nickname",
-                                    "anonymous", "old", "maiden"})},
-                    {"text", CheckString},
-                    {"family", CheckString},
-                    {"given", ArrayOf(CheckString)},
-                    {"prefix", ArrayOf(CheckString)},
-                    {"suffix", ArrayOf(CheckString)},
-                    {"period", CheckPeriod}}));
+  static const std::vector<FieldRule> kRules = {
+      {"use", CodeIn({"usual", "official", "temp", "nickname", "anonymous",
+                      "old", "maiden"})},
+      {"text", CheckString},
+      {"family", CheckString},
+      {"given", ArrayOf(CheckString)},
+      {"prefix", ArrayOf(CheckString)},
+      {"suffix", ArrayOf(CheckString)},
+      {"period", CheckPeriod}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   if (FindField(value, "text") == nullptr &&
       FindField(value, "family") == nullptr &&
       FindField(value, "given") == nullptr) {
@@ -28,14 +28,14 @@ Status CheckHumanName(const Json& value, const std::string& path) {
 }
 
 Status CheckContactPoint(const Json& value, const std::string& path) {
-  POSTA_RETURN_IF_ERROR(CheckElement(
-      value, path,
-      {{"system",
-        CodeIn({"phone", "fax", "email", "pager", "url", "sms", "other"})},
-       {"value", CheckString, true},
-       {"use", CodeIn({"home", "work", "temp", "old", "mobile"})},
-       {"rank", CheckPositiveInt},
-       {"period", CheckPeriod}}));
+  static const std::vector<FieldRule> kRules = {
+      {"system",
+       CodeIn({"phone", "fax", "email", "pager", "url", "sms", "other"})},
+      {"value", CheckString, true},
+      {"use", CodeIn({"home", "work", "temp", "old", "mobile"})},
+      {"rank", CheckPositiveInt},
+      {"period", CheckPeriod}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   if (FindField(value, "system") == nullptr) {
     return Status::InvalidArgument(FieldPath(path, "system"),
                                    "required when value is given");
@@ -44,18 +44,18 @@ Status CheckContactPoint(const Json& value, const std::string& path) {
 }
 
 Status CheckAddress(const Json& value, const std::string& path) {
-  return CheckElement(
-      value, path,
-      {{"use", CodeIn({"home", "work", "temp", "old", "billing"})},
-       {"type", CodeIn({"postal", "physical", "both"})},
-       {"text", CheckString},
-       {"line", ArrayOf(CheckString)},
-       {"city", CheckString},
-       {"district", CheckString},
-       {"state", CheckString},
-       {"postalCode", CheckString},
-       {"country", CheckString},
-       {"period", CheckPeriod}});
+  static const std::vector<FieldRule> kRules = {
+      {"use", CodeIn({"home", "work", "temp", "old", "billing"})},
+      {"type", CodeIn({"postal", "physical", "both"})},
+      {"text", CheckString},
+      {"line", ArrayOf(CheckString)},
+      {"city", CheckString},
+      {"district", CheckString},
+      {"state", CheckString},
+      {"postalCode", CheckString},
+      {"country", CheckString},
+      {"period", CheckPeriod}};
+  return CheckElement(value, path, kRules);
 }
 
 Status CheckPatientFields(const Json& body, Refs& refs) {

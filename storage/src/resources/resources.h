@@ -56,7 +56,8 @@ Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
 
 // Parses and validates stored content (the resource without "resourceType",
 // "id" and "meta", as another node sends it): the rules of ParseResource,
-// and InvalidArgument when any of those three keys is present.
+// and InvalidArgument when any of those three keys is present. The result's
+// `content` is left empty: the caller already holds the text.
 Result<ParsedResource> ParseContent(ResourceType type,
                                     std::string_view content);
 

@@ -94,6 +94,50 @@ TEST_F(BatchTest, OpFailingMidWriteIsRolledBackAlone) {
   EXPECT_EQ(stats.live_records[ResourceType::kPatient], 2);
 }
 
+// Index rows are written in key order when the batch commits; a record
+// written twice in one batch is found by its last version only, and an op
+// that fails takes none of its rows along.
+TEST_F(BatchTest, IndexFollowsTheLastVersionWithinABatch) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string a = "0b0e8d8e-5a43-4d3c-9d54-4a3b1b7a0c11";
+  const std::string b = "1c1e8d8e-5a43-4d3c-9d54-4a3b1b7a0c22";
+  std::vector<WriteOp> ops = {
+      CreateOp(ResourceType::kPatient, PatientBody("Alpha"), a),
+      UpdateOp(ResourceType::kPatient, a, PatientBody("Beta")),
+      CreateOp(ResourceType::kPatient, PatientBody("Gamma"), b),
+      CreateOp(ResourceType::kPatient, PatientBody("Delta"), b),  // used id
+      DeleteOp(ResourceType::kPatient, b),
+      UpdateOp(ResourceType::kPatient, a, PatientBody("Alpha")),
+      UpdateOp(ResourceType::kPatient, a, PatientBody("Epsilon")),
+  };
+  ASSERT_OK_AND_ASSIGN(auto outcomes, store->WriteBatch(ops));
+  EXPECT_EQ(outcomes[3].status.code(), Status::Code::kConflict);
+  auto found = [&](const std::string& name) -> std::vector<std::string> {
+    SearchQuery query;
+    query.conditions = {{"name", SearchOp::kDefault, name}};
+    auto page = store->Search(query);
+    EXPECT_TRUE(posta::testing::IsOk(page));
+    std::vector<std::string> ids;
+    if (page.ok()) {
+      for (const Record& r : page->records) ids.push_back(r.id);
+    }
+    return ids;
+  };
+  EXPECT_TRUE(found("alpha").empty());
+  EXPECT_TRUE(found("beta").empty());
+  EXPECT_TRUE(found("gamma").empty());  // deleted in the same batch
+  EXPECT_TRUE(found("delta").empty());  // its op failed
+  EXPECT_EQ(found("epsilon"), std::vector<std::string>{a});
+  // The next batch finds the index as the last one left it.
+  ASSERT_OK(store->Write(UpdateOp(ResourceType::kPatient, a,
+                                  PatientBody("Zeta")))
+                .status);
+  EXPECT_TRUE(found("epsilon").empty());
+  EXPECT_EQ(found("zeta"), std::vector<std::string>{a});
+  EXPECT_OK(store->CheckIntegrity());
+}
+
 TEST_F(BatchTest, EmptyBatch) {
   auto store = OpenStore();
   ASSERT_OK_AND_ASSIGN(auto outcomes, store->WriteBatch({}));

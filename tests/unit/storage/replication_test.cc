@@ -196,6 +196,42 @@ TEST_F(ReplicationTest, ApplyTakesVersionsAndRecordsThePeer) {
   EXPECT_NE(other, db);
 }
 
+// A batch carrying several versions of one record leaves the hub's index
+// as the last version has it.
+TEST_F(ReplicationTest, ABatchIndexesTheLastVersionOfEachRecord) {
+  std::string kept = AddPatient(*a_, "Uno", "Ana");
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK(a_->Write(UpdateOp(ResourceType::kPatient, kept,
+                               PatientBody("Dos", "Ana")))
+                .status);
+  std::string gone = AddPatient(*a_, "Tres", "Eva");
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK(a_->Write(DeleteOp(ResourceType::kPatient, gone)).status);
+  ChangeBatch batch = ReadAll(*a_);
+  ASSERT_EQ(batch.changes.size(), 4u);
+  ASSERT_OK_AND_ASSIGN(ApplyStats stats,
+                       b_->ApplyChanges(batch.changes, batch.conflicts,
+                                        merger_, PeerA(batch.last_seq)));
+  EXPECT_EQ(stats.taken, 4);
+  auto found = [&](RecordStore& store, const std::string& name) {
+    SearchQuery query;
+    query.conditions = {{"name", SearchOp::kDefault, name}};
+    auto page = store.Search(query);
+    EXPECT_TRUE(IsOk(page));
+    std::vector<std::string> ids;
+    if (page.ok()) {
+      for (const Record& r : page->records) ids.push_back(r.id);
+    }
+    return ids;
+  };
+  for (const char* name : {"uno", "dos", "tres", "ana", "eva"}) {
+    EXPECT_EQ(found(*b_, name), found(*a_, name)) << name;
+  }
+  EXPECT_EQ(found(*b_, "dos"), std::vector<std::string>{kept});
+  EXPECT_TRUE(found(*b_, "tres").empty());
+  EXPECT_OK(b_->CheckIntegrity());
+}
+
 TEST_F(ReplicationTest, ApplyingAgainStoresNothingNew) {
   std::string id = AddPatient(*a_);
   ChangeBatch batch = ReadAll(*a_);
