@@ -9,18 +9,18 @@
 // The CI run hits each point once. POSTA_CRASH_HITS=<n> also runs the n-th
 // hits up to n, with more records so that pushes and pulls take several
 // batches (a point reached fewer than n times is reported and passes).
+#include "posta/base/crash_point.h"
+
 #include <signal.h>
 #include <stdlib.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "posta/base/crash_point.h"
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
 #include "process.h"
@@ -101,8 +101,8 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
     }
     records_ = GetParam().hit > 1 || ExtraHits() > 1 ? 2500 : 150;
     auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
-                           "--role", "hub", "--facility", "region",
-                           "--listen", "127.0.0.1:0"});
+                           "--role", "hub", "--facility", "region", "--listen",
+                           "127.0.0.1:0"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
@@ -117,8 +117,8 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
         dir_.File("hub.log"));
     ASSERT_OK(child);
     hub_ = std::move(child).value();
-    ASSERT_OK_AND_ASSIGN(port_, testing::WaitForPortFile(
-                                    port_file, std::chrono::seconds(30)));
+    ASSERT_OK_AND_ASSIGN(
+        port_, testing::WaitForPortFile(port_file, std::chrono::seconds(30)));
   }
 
   void StopHub() {
@@ -127,9 +127,9 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
   }
 
   void InitClinic(const std::string& name) {
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File(name),
-                           "--role", "clinic", "--facility", kFacility,
-                           "--hub", HubUrl()});
+    auto r =
+        testing::Run({PostaBinary(), "init", "--dir", dir_.File(name), "--role",
+                      "clinic", "--facility", kFacility, "--hub", HubUrl()});
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 

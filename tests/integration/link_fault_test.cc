@@ -10,11 +10,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fault_proxy.h"
 #include "posta/base/env.h"
@@ -37,10 +36,10 @@ constexpr char kFacility[] = "clinic-l";
 
 // One request as the clinic sent it, read back from the proxy's record.
 struct SentRequest {
-  std::string op;      // "hello", "push", "pull"
-  size_t bytes = 0;    // head and body as sent (a cut one: what was sent)
+  std::string op;    // "hello", "push", "pull"
+  size_t bytes = 0;  // head and body as sent (a cut one: what was sent)
   bool complete = false;
-  std::string body;    // when complete
+  std::string body;  // when complete
 };
 
 // Splits everything the clinics sent into requests. A request cut by the
@@ -93,8 +92,8 @@ class LinkFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
-                           "--role", "hub", "--facility", "region",
-                           "--listen", "127.0.0.1:0"});
+                           "--role", "hub", "--facility", "region", "--listen",
+                           "127.0.0.1:0"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto child = ChildProcess::Start(
         {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
@@ -102,15 +101,15 @@ class LinkFaultTest : public ::testing::Test {
         dir_.File("hub.log"));
     ASSERT_OK(child);
     hub_ = std::move(child).value();
-    ASSERT_OK_AND_ASSIGN(int port, testing::WaitForPortFile(
-                                       dir_.File("hub.port"),
-                                       std::chrono::seconds(30)));
+    ASSERT_OK_AND_ASSIGN(int port,
+                         testing::WaitForPortFile(dir_.File("hub.port"),
+                                                  std::chrono::seconds(30)));
     ASSERT_OK_AND_ASSIGN(proxy_, FaultProxy::Start(port));
     for (const char* clinic : {"a", "b"}) {
-      auto init = testing::Run(
-          {PostaBinary(), "init", "--dir", dir_.File(clinic), "--role",
-           "clinic", "--facility", kFacility, "--hub",
-           "http://127.0.0.1:" + std::to_string(proxy_->port())});
+      auto init =
+          testing::Run({PostaBinary(), "init", "--dir", dir_.File(clinic),
+                        "--role", "clinic", "--facility", kFacility, "--hub",
+                        "http://127.0.0.1:" + std::to_string(proxy_->port())});
       ASSERT_EQ(init.exit_code, 0) << init.output;
     }
   }
@@ -128,8 +127,9 @@ class LinkFaultTest : public ::testing::Test {
       std::snprintf(id, sizeof id, "5a0c7e21-3d4b-4c8f-9e12-%012d", i);
       text += nlohmann::json{{"resourceType", "Patient"},
                              {"id", id},
-                             {"name", {{{"family", "L" + std::to_string(i)},
-                                        {"given", {"Rosa", "Maria"}}}}},
+                             {"name",
+                              {{{"family", "L" + std::to_string(i)},
+                                {"given", {"Rosa", "Maria"}}}}},
                              {"gender", i % 2 ? "male" : "female"},
                              {"birthDate", "1987-04-12"},
                              {"identifier", {{{"value", Scrambled(i)}}}}}
@@ -144,10 +144,10 @@ class LinkFaultTest : public ::testing::Test {
   }
 
   RunResult Sync(const std::string& clinic, int attempts) {
-    return testing::Run({PostaBinary(), "sync", "--config",
-                         dir_.File(clinic + "/posta.toml"), "--attempts",
-                         std::to_string(attempts)},
-                        std::chrono::seconds(240));
+    return testing::Run(
+        {PostaBinary(), "sync", "--config", dir_.File(clinic + "/posta.toml"),
+         "--attempts", std::to_string(attempts)},
+        std::chrono::seconds(240));
   }
 
   // Hub and both clinics hold `total` patients, each version once, and

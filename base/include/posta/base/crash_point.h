@@ -80,9 +80,9 @@ constexpr bool kCrashPointsBuilt =
 }  // namespace posta::base
 
 #ifdef POSTA_CRASH_POINTS
-#define POSTA_CRASH_POINT(name)                \
-  ::posta::base::internal::CrashPointHit(      \
-      std::integral_constant<size_t,           \
+#define POSTA_CRASH_POINT(name)           \
+  ::posta::base::internal::CrashPointHit( \
+      std::integral_constant<size_t,      \
                              ::posta::base::CrashPointIndex(name)>::value)
 #else
 #define POSTA_CRASH_POINT(name) ((void)0)
