@@ -99,7 +99,7 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
       GTEST_SKIP() << "built without POSTA_CRASH_POINTS (scripts/test.sh "
                       "turns it on); no crash point can fire";
     }
-    records_ = GetParam().hit > 1 || ExtraHits() > 1 ? 2500 : 150;
+    records_ = GetParam().hit > 1 || ExtraHits() > 1 ? 25000 : 150;
     auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
                            "--role", "hub", "--facility", "region", "--listen",
                            "127.0.0.1:0"});
