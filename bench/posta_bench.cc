@@ -2,7 +2,7 @@
 // the real `posta` binary. See bench/README.md for the targets.
 //
 //   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
-//               [--sync-patients N] [--only import|create|search|rss|sync]
+//               [--sync-patients N] [--only import|create|search|rss|sync|link]
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -459,6 +460,141 @@ void BenchSync(const std::string& scratch, int patients) {
   (void)hub.Wait(std::chrono::seconds(30));
 }
 
+
+// A clinic day's work (300 records) synced over a shaped rural link:
+// through the FaultProxy at 64 kbit/s each way with a 1 s round trip, then
+// the same with the connection reset mid-push; and, where the kernel
+// allows, through `tc tbf` at 64 kbit/s on loopback in a network namespace
+// (no netem here, so no delay there).
+void BenchLink(const std::string& scratch) {
+  // Each clinic's day comes from its own seed, so ids never collide.
+  size_t records = 0;
+  auto write_day = [&](const std::string& path, int seed) {
+    const std::string all = path + ".all";
+    MustRun({PostaBinary(), "demo", "generate", "--patients", "60", "--seed",
+             std::to_string(seed), "--out", all});
+    auto lines = ReadLines(all);
+    if (lines.size() < 300) Die("demo generate gave fewer than 300 records");
+    lines.resize(300);
+    std::ofstream out(path);
+    for (const std::string& line : lines) out << line << "\n";
+    records = lines.size();
+  };
+
+  const std::string hub_dir = scratch + "/link-hub";
+  MustRun({PostaBinary(), "init", "--dir", hub_dir, "--role", "hub",
+           "--facility", "region", "--listen", "127.0.0.1:0"});
+  auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
+                                hub_dir + "/posta.toml", "--port-file",
+                                scratch + "/link-hub.port"},
+                               scratch + "/link-hub.log");
+  if (!c.ok()) Die(c.status().ToString());
+  ChildProcess hub = std::move(c).value();
+  auto port = posta::testing::WaitForPortFile(scratch + "/link-hub.port",
+                                              std::chrono::seconds(60));
+  if (!port.ok()) Die(port.status().ToString());
+  auto proxy = posta::testing::FaultProxy::Start(*port);
+  if (!proxy.ok()) Die(proxy.status().ToString());
+  posta::testing::Faults shaped;
+  shaped.to_upstream.latency = std::chrono::milliseconds(500);
+  shaped.to_upstream.bytes_per_second = 8000;  // 64 kbit/s
+  shaped.to_client = shaped.to_upstream;
+  (*proxy)->SetFaults(shaped);
+
+  struct Figures {
+    double seconds;
+    uint64_t up, down, connections;
+  };
+  int clinics = 0;
+  auto day = [&](const std::optional<posta::testing::Faults>& first_conn) {
+    const std::string name = "link-clinic-" + std::to_string(clinics);
+    const std::string dir = scratch + "/" + name;
+    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
+             "--facility", name, "--listen", "127.0.0.1:0", "--hub",
+             "http://127.0.0.1:" + std::to_string((*proxy)->port())});
+    const std::string day_file = scratch + "/" + name + ".ndjson";
+    write_day(day_file, 100 + clinics++);
+    MustRun({PostaBinary(), "import", "--config", dir + "/posta.toml",
+             day_file});
+    (*proxy)->ResetCounters();
+    if (first_conn) (*proxy)->SetFaultsForNextConnections(1, *first_conn);
+    auto t0 = SteadyClock::now();
+    auto r = Run({PostaBinary(), "sync", "--config", dir + "/posta.toml",
+                  "--attempts", "10"},
+                 std::chrono::minutes(30));
+    Figures f{SecondsSince(t0), (*proxy)->bytes_to_upstream(),
+              (*proxy)->bytes_to_client(), (*proxy)->connections_accepted()};
+    if (r.exit_code != 0) Die("link sync failed:\n" + r.output);
+    return f;
+  };
+  const Figures clean = day(std::nullopt);
+  // The same day's work, the connection reset with an RST half-way through
+  // what the clean push sent.
+  posta::testing::Faults drop = shaped;
+  drop.to_upstream.drop_after_bytes = clean.up / 2;
+  drop.reset = true;
+  const Figures dropped = day(drop);
+
+  std::printf("link: a clinic day, %zu records, through the proxy at 64 kbit/s "
+              "each way, 1 s round trip\n", records);
+  std::printf("  clean           %7.1f s  %7llu B up  %7llu B down  %llu connection(s)\n",
+              clean.seconds, static_cast<unsigned long long>(clean.up),
+              static_cast<unsigned long long>(clean.down),
+              static_cast<unsigned long long>(clean.connections));
+  std::printf("  reset mid-push  %7.1f s  %7llu B up  %7llu B down  %llu connection(s); "
+              "sent again: %lld B up (target: at most one batch)\n",
+              dropped.seconds, static_cast<unsigned long long>(dropped.up),
+              static_cast<unsigned long long>(dropped.down),
+              static_cast<unsigned long long>(dropped.connections),
+              static_cast<long long>(dropped.up) - static_cast<long long>(clean.up));
+  hub.Signal(SIGTERM);
+  (void)hub.Wait(std::chrono::seconds(30));
+
+  // tc: the kernel's token bucket on loopback inside a namespace of our own.
+  const std::string ns = "posta-bench-" + std::to_string(::getpid());
+  auto sh = [](const std::string& cmd) {
+    return Run({"/bin/sh", "-c", cmd + " 2>&1"}, std::chrono::minutes(30));
+  };
+  auto made = sh("ip netns add " + ns + " && ip netns exec " + ns +
+                 " ip link set lo mtu 1500 up && ip netns exec " + ns +
+                 " tc qdisc add dev lo root tbf rate 64kbit burst 3000 "
+                 "latency 2s");
+  if (made.exit_code != 0) {
+    std::printf("  tc tbf: skipped, cannot shape a namespace here (%s)\n",
+                made.output.substr(0, made.output.find('\n')).c_str());
+    (void)sh("ip netns del " + ns);
+    return;
+  }
+  const std::string tc_hub = scratch + "/tc-hub";
+  const std::string tc_clinic = scratch + "/tc-clinic";
+  MustRun({PostaBinary(), "init", "--dir", tc_hub, "--role", "hub",
+           "--facility", "region", "--listen", "127.0.0.1:18081"});
+  MustRun({PostaBinary(), "init", "--dir", tc_clinic, "--role", "clinic",
+           "--facility", "tc", "--listen", "127.0.0.1:0", "--hub",
+           "http://127.0.0.1:18081"});
+  write_day(scratch + "/tc.ndjson", 200);
+  MustRun({PostaBinary(), "import", "--config", tc_clinic + "/posta.toml",
+           scratch + "/tc.ndjson"});
+  auto h = ChildProcess::Start({"/usr/bin/ip", "netns", "exec", ns,
+                                PostaBinary(), "serve", "--config",
+                                tc_hub + "/posta.toml", "--port-file",
+                                scratch + "/tc-hub.port"},
+                               scratch + "/tc-hub.log");
+  if (!h.ok()) Die(h.status().ToString());
+  if (!posta::testing::WaitForPortFile(scratch + "/tc-hub.port",
+                                       std::chrono::seconds(60)).ok()) {
+    Die("tc hub did not start");
+  }
+  auto t0 = SteadyClock::now();
+  auto r = sh("ip netns exec " + ns + " " + PostaBinary() +
+              " sync --attempts 2 --config " + tc_clinic + "/posta.toml");
+  const double tc_s = SecondsSince(t0);
+  h->Kill();
+  (void)sh("ip netns del " + ns);
+  if (r.exit_code != 0) Die("tc sync failed:\n" + r.output);
+  std::printf("  tc tbf 64 kbit/s on loopback (no delay: no netem here) "
+              "%7.1f s\n", tc_s);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -480,7 +616,7 @@ int main(int argc, char** argv) {
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--sync-patients N] "
-             "[--only import|create|search|rss|sync]");
+             "[--only import|create|search|rss|sync|link]");
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
   posta::testing::TempDir scratch;
@@ -491,5 +627,6 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "search") BenchSearch(scratch.path(), search_patients);
   if (only.empty() || only == "rss") BenchRss(scratch.path());
   if (only.empty() || only == "sync") BenchSync(scratch.path(), sync_patients);
+  if (only == "link") BenchLink(scratch.path());
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command 2: installs what is missing, builds everything with warnings as
-# errors, and runs the whole test suite (unit, integration, fault).
+# errors and with crash points (POSTA_CRASH_POINTS), and runs the whole
+# test suite (unit, integration, fault).
 # Usage: ./scripts/test.sh [ctest args...]   e.g. ./scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 build=${POSTA_BUILD_DIR:-build/test}
 jobs=${POSTA_JOBS:-$(nproc)}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPOSTA_WERROR=ON -DPOSTA_BUILD_TESTS=ON -DPOSTA_BUILD_BENCH=ON >/dev/null
+  -DPOSTA_WERROR=ON -DPOSTA_CRASH_POINTS=ON -DPOSTA_BUILD_TESTS=ON -DPOSTA_BUILD_BENCH=ON >/dev/null
 echo "test: building in $build with $jobs jobs"
 cmake --build "$build" -j "$jobs"
 cd "$build"

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hasher.h"
+#include "posta/base/crash_point.h"
 #include "record_rows.h"
 #include "schema.h"
 #include "sqlite_store.h"
@@ -336,6 +337,7 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
     POSTA_RETURN_IF_ERROR(StoreConflict(incoming, /*replace=*/true));
     if (!local) ++stats.conflicts;
   }
+  POSTA_CRASH_POINT("storage.apply.before_cursor");
   POSTA_RETURN_IF_ERROR(WritePeer(peer));
   POSTA_RETURN_IF_ERROR(WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString()));
   POSTA_RETURN_IF_ERROR(txn.Commit());

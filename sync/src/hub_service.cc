@@ -3,6 +3,7 @@
 #include <atomic>
 #include <exception>
 
+#include "posta/base/crash_point.h"
 #include "posta/sync/merge.h"
 
 namespace posta::sync {
@@ -206,9 +207,11 @@ SyncReply HubService::Impl::Push(std::string_view body) {
   storage::PeerState next = *peer;
   next.received_seq = batch->to_seq;
   next.last_sync_ms = clock.WallNowMillis();
+  POSTA_CRASH_POINT("sync.hub.push_decoded");
   Result<storage::ApplyStats> stats =
       store.ApplyChanges(changes, incoming, merger, next);
   if (!stats.ok()) return FromStatus(stats.status());
+  POSTA_CRASH_POINT("sync.hub.push_committed");
   ++push_batches;
   push_records += static_cast<int64_t>(changes.size());
   conflicts += stats->conflicts;
@@ -236,6 +239,7 @@ SyncReply HubService::Impl::Pull(std::string_view body) {
     next.acked_seq = request->after_seq;
     next.last_sync_ms = clock.WallNowMillis();
     if (Status s = store.UpdatePeer(next); !s.ok()) return FromStatus(s);
+    POSTA_CRASH_POINT("sync.hub.pull_acked");
   }
   storage::ChangeFilter filter;
   filter.after_seq = request->after_seq;
@@ -255,6 +259,7 @@ SyncReply HubService::Impl::Pull(std::string_view body) {
   batch.conflicts = std::move(read->conflicts);
   ++pull_batches;
   pull_records += static_cast<int64_t>(batch.changes.size());
+  POSTA_CRASH_POINT("sync.hub.pull_before_reply");
   return SyncReply{200, std::string(kContentType), Encode(batch)};
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "posta/base/crash_point.h"
 #include "posta/sync/merge.h"
 
 namespace posta::sync {
@@ -108,11 +109,13 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   hello.role = std::string(kRoleClinic);
   hello.clock_ms = clock_.WallNowMillis();
   hello.software = options_.software;
+  POSTA_CRASH_POINT("sync.client.before_hello");
   POSTA_ASSIGN_OR_RETURN(std::string hello_body,
                          Call(transport_, "hello", Encode(hello),
                               options_.limits));
   POSTA_ASSIGN_OR_RETURN(HelloReply reply,
                          DecodeHelloReply(hello_body, options_.limits));
+  POSTA_CRASH_POINT("sync.client.after_hello");
   result.hub_node_id = reply.node_id;
   result.clock_offset_ms = reply.clock_ms - hello.clock_ms;
   storage::PeerState hub;
@@ -157,11 +160,13 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     push.changes = std::move(batch.changes);
     push.conflicts = std::move(batch.conflicts);
     const auto started = clock_.MonotonicNow();
+    POSTA_CRASH_POINT("sync.client.before_push");
     POSTA_ASSIGN_OR_RETURN(std::string ack_body,
                            Call(transport_, "push", Encode(push),
                                 options_.limits));
     POSTA_ASSIGN_OR_RETURN(PushAck ack,
                            DecodePushAck(ack_body, options_.limits));
+    POSTA_CRASH_POINT("sync.client.after_push_ack");
     if (ack.received_seq < push.to_seq) {
       return Status::Unavailable("push",
                                  "the hub acknowledged " +
@@ -171,6 +176,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     hub.acked_seq = ack.received_seq;
     hub.last_sync_ms = clock_.WallNowMillis();
     POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
+    POSTA_CRASH_POINT("sync.client.after_push_recorded");
     after = ack.received_seq;
     result.pushed += static_cast<int64_t>(push.changes.size());
     ++result.push_batches;
@@ -214,9 +220,11 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     storage::PeerState next = hub;
     next.received_seq = batch.to_seq;
     next.last_sync_ms = clock_.WallNowMillis();
+    POSTA_CRASH_POINT("sync.client.before_pull_apply");
     POSTA_ASSIGN_OR_RETURN(
         storage::ApplyStats applied,
         store_.ApplyChanges(batch.changes, batch.conflicts, merger, next));
+    POSTA_CRASH_POINT("sync.client.after_pull_apply");
     hub = next;
     result.pulled += static_cast<int64_t>(batch.changes.size());
     result.conflicts += applied.conflicts;

@@ -188,6 +188,13 @@ void FaultProxy::ResetCounters() {
   bytes_to_upstream_.store(0);
   bytes_to_client_.store(0);
   accepted_.store(0);
+  std::lock_guard lock(mu_);
+  all_records_.clear();
+}
+
+std::string FaultProxy::AllClientBytes() const {
+  std::lock_guard lock(mu_);
+  return all_records_;
 }
 
 std::string FaultProxy::LastClientBytes() const {
@@ -202,6 +209,7 @@ void FaultProxy::Record(uint64_t conn_id, const char* data, size_t n) {
     last_record_.clear();
   }
   if (conn_id == last_record_conn_) last_record_.append(data, n);
+  all_records_.append(data, n);
 }
 
 Result<std::string> FaultProxy::ReplayLastRequest(

@@ -105,6 +105,11 @@ class FaultProxy {
   // client, forwarded or not.
   std::string LastClientBytes() const;
 
+  // Everything clients have sent since Start or ResetCounters, every
+  // connection's bytes in the order read, forwarded or not: the requests a
+  // test counts and sizes (a resend after a cut shows up twice).
+  std::string AllClientBytes() const;
+
   // Sends LastClientBytes() again on a fresh connection straight to the
   // upstream (no faults), half-closes it, and returns everything the
   // upstream answers until it closes or `timeout` passes. Unavailable when
@@ -143,6 +148,7 @@ class FaultProxy {
   bool cut_all_ = false;           // guarded by mu_
   uint64_t last_record_conn_ = 0;  // guarded by mu_
   std::string last_record_;        // guarded by mu_
+  std::string all_records_;        // guarded by mu_
 
   uint64_t next_conn_id_ = 1;  // loop thread only
   std::atomic<bool> stop_{false};
