@@ -27,6 +27,8 @@ Status CheckHumanName(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
+}  // namespace
+
 Status CheckContactPoint(const Json& value, const std::string& path) {
   POSTA_RETURN_IF_ERROR(CheckElement(
       value, path,
@@ -57,6 +59,8 @@ Status CheckAddress(const Json& value, const std::string& path) {
        {"country", CheckString},
        {"period", CheckPeriod}});
 }
+
+namespace {
 
 Status CheckPatientFields(const Json& body, Refs& refs) {
   return CheckResourceBody(
