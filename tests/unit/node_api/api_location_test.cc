@@ -5,6 +5,7 @@
 #include <set>
 
 #include "api_fixture.h"
+#include "posta/sync/merge.h"
 
 namespace posta::node::testing {
 namespace {
@@ -137,6 +138,42 @@ TEST_F(ApiLocationTest, MetadataListsLocation) {
     EXPECT_EQ(params, (std::set<std::string>{"name", "identifier", "status"}));
   }
   EXPECT_TRUE(found);
+}
+
+TEST_F(ApiLocationTest, AClinicCannotChangeASharedLocation) {
+  // A hub's Location, received by this clinic through sync.
+  storage::StoreOptions hub_options;
+  hub_options.path = dir_.File("hub.db");
+  hub_options.create_if_missing = true;
+  hub_options.facility = "region";
+  hub_options.role = "hub";
+  hub_options.clock = &store_clock_;
+  ASSERT_OK_AND_ASSIGN(auto hub, storage::OpenRecordStore(hub_options));
+  storage::WriteOutcome shared = hub->Write(
+      {storage::WriteKind::kCreate, storage::ResourceType::kLocation, "",
+       LocationJson("District").dump(), std::nullopt});
+  ASSERT_OK(shared.status);
+  ASSERT_OK_AND_ASSIGN(storage::ChangeBatch batch,
+                       hub->ReadChanges(storage::ChangeFilter{}));
+  sync::FieldMerger merger(store_clock_);
+  storage::PeerState peer;
+  peer.node_id = hub->node_id();
+  peer.facility = "region";
+  peer.role = "hub";
+  ASSERT_OK(store_->ApplyChanges(batch.changes, batch.conflicts, merger, peer));
+  const std::string path = "/fhir/Location/" + shared.record.id;
+
+  HttpResponse read = Handle(Request("GET", path));
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(Body(read)["meta"]["tag"][0]["code"], "*");
+  json changed = LocationJson("Renamed");
+  changed["id"] = shared.record.id;
+  HttpResponse put = Handle(Request("PUT", path, changed.dump()));
+  ASSERT_TRUE(IsOutcome(put, 403)) << put.body;
+  EXPECT_NE(put.body.find("edited at the hub"), std::string::npos) << put.body;
+  HttpResponse del = Handle(Request("DELETE", path));
+  ASSERT_TRUE(IsOutcome(del, 403)) << del.body;
+  EXPECT_EQ(Body(Handle(Request("GET", path)))["name"], "District");
 }
 
 }  // namespace
