@@ -21,6 +21,9 @@ hub_url="http://127.0.0.1:$hub_port"
 if [ ! -f "$hub_dir/posta.toml" ]; then
   "$posta" init --dir "$hub_dir" --role hub --facility region-demo \
     --listen "127.0.0.1:$hub_port"
+  # Shared reference data: one Location per demo facility, sent to clinics.
+  "$posta" demo locations --config "$hub_dir/posta.toml" \
+    --facility region-demo --facility clinic-demo
 fi
 if [ ! -f "$dir/posta.toml" ]; then
   "$posta" init --dir "$dir" --role clinic --facility clinic-demo \
@@ -54,6 +57,7 @@ posta hub and clinic are running. Open:
   clinic  $base/fhir/Patient?name=garcia       patients named García (case and accents ignored)
   clinic  $base/fhir/Encounter?date=ge2026-01-01&_count=10
   clinic  $base/fhir/Observation?code=8310-5   body temperatures
+  clinic  $base/fhir/Location                  facilities, shared by the hub
   clinic  $base/conflicts                      edits that clashed during sync
   clinic  $base/metrics                        Prometheus metrics
   hub     $hub_url/health

@@ -19,6 +19,8 @@ std::string_view ResourceTypeName(ResourceType type) {
       return "Observation";
     case ResourceType::kAppointment:
       return "Appointment";
+    case ResourceType::kLocation:
+      return "Location";
   }
   return "Unknown";
 }

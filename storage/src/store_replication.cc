@@ -248,7 +248,8 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
       const bool excluded =
           (!filter.exclude_origin.empty() && made_by(origin_suffix)) ||
           (!filter.only_origin.empty() && !made_by(only_suffix)) ||
-          (!filter.facility.empty() && st.ColumnView(4) != filter.facility);
+          (!filter.facility.empty() && st.ColumnView(4) != filter.facility &&
+           st.ColumnView(4) != kSharedFacility);
       if (!excluded) {
         const size_t size = st.ColumnView(5).size() + st.ColumnView(7).size();
         if (!batch.changes.empty() &&

@@ -240,6 +240,12 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
     }
   }
 
+  // Shared reference data reaches clinics read-only: the hub's copy is the
+  // one edited, and a clinic's edit would be refused at push.
+  if (current && current->facility == kSharedFacility && role_ != "hub") {
+    return fail(Status::PermissionDenied(
+        name, "shared reference data: it is edited at the hub"));
+  }
   switch (op.kind) {
     case WriteKind::kCreate:
       if (current) return fail(Status::Conflict(name, "already exists"));
@@ -284,7 +290,12 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
     if (Status s = CheckReferences(parsed); !s.ok()) return fail(s);
     next.type = op.type;
     next.id = id;
-    next.facility = current ? current->facility : facility_;
+    // A hub's Locations are shared with every clinic; anything else belongs
+    // to the facility that created it.
+    next.facility = current ? current->facility
+                    : (role_ == "hub" && op.type == ResourceType::kLocation)
+                        ? std::string(kSharedFacility)
+                        : facility_;
     next.content = parsed.content;
     next.deleted = false;
   }

@@ -1,6 +1,7 @@
 // libFuzzer target for ParseResource, FoldText and ConditionToRange.
 // Input: the first byte picks the resource type ('0' Patient, '1' Encounter,
-// '2' Observation, '3' Appointment, modulo 4); the rest is the body.
+// '2' Observation, '3' Appointment, '4' Location, modulo 5); the rest is the
+// body.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -73,7 +74,8 @@ void CheckSearch(ResourceType type, std::string_view value) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const ResourceType type = posta::storage::kAllResourceTypes[data[0] % 4];
+  const ResourceType type = static_cast<posta::storage::ResourceType>(
+      static_cast<unsigned char>(data[0] - '0') % 5);
   const std::string_view body(reinterpret_cast<const char*>(data) + 1,
                               size - 1);
 

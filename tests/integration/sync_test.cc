@@ -164,6 +164,57 @@ TEST_F(SyncIntegrationTest, ThreeClinicsConvergeWithConflictsAndScope) {
   EXPECT_EQ(hub_stats.live_records[storage::ResourceType::kPatient], 4);
 }
 
+TEST_F(SyncIntegrationTest, AHubLocationReachesEveryClinicReadOnly) {
+  for (const char* clinic : {"clinic-a", "clinic-b"}) {
+    InitClinic(clinic, hub_port_);
+  }
+  // The demo's facility list, written at the hub: shared.
+  auto seeded = testing::Run({PostaBinary(), "demo", "locations", "--config",
+                              dir_.File("hub/posta.toml"), "--facility",
+                              "clinic-a", "--facility", "clinic-b"});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.output;
+  EXPECT_NE(seeded.output.find("2 created"), std::string::npos)
+      << seeded.output;
+  auto created = HttpCall(
+      hub_port_, "POST", "/fhir/Location",
+      json{{"resourceType", "Location"}, {"name", "Regional hospital"}}.dump(),
+      {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string id = json::parse(created->body)["id"];
+  Import("clinic-a", {Patient(kA1, "Alvarez", "female")});
+  Import("clinic-b", {Patient(kB1, "Benitez", "female")});
+  for (const char* clinic : {"clinic-a", "clinic-b"}) {
+    auto r = Sync(clinic);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  for (const char* clinic : {"clinic-a", "clinic-b"}) {
+    auto store = OpenReadOnly(clinic);
+    ASSERT_OK_AND_ASSIGN(storage::Record got,
+                         store->Get(storage::ResourceType::kLocation, id));
+    EXPECT_EQ(got.facility, storage::kSharedFacility) << clinic;
+    ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, store->Stats());
+    EXPECT_EQ(stats.live_records[storage::ResourceType::kLocation], 3)
+        << clinic;
+    EXPECT_EQ(stats.live_records[storage::ResourceType::kPatient], 1)
+        << clinic;  // its own only
+    EXPECT_EQ(Digest(clinic, "*"), Digest("hub", "*")) << clinic;
+    EXPECT_EQ(Digest(clinic, clinic), Digest("hub", clinic)) << clinic;
+  }
+  // A clinic's import cannot change the shared Location.
+  const std::string file = dir_.File("rename.ndjson");
+  ASSERT_OK(base::Env::Default().WriteFileAtomic(
+      file,
+      json{{"resourceType", "Location"}, {"id", id}, {"name", "Renamed"}}
+              .dump() +
+          "\n",
+      0644));
+  auto r = testing::Run(
+      {PostaBinary(), "import", "--config", Config("clinic-a"), file});
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("edited at the hub"), std::string::npos) << r.output;
+}
+
 TEST_F(SyncIntegrationTest, ALostAnswerIsRetriedWithoutLossOrDuplicate) {
   ASSERT_OK_AND_ASSIGN(auto proxy, testing::FaultProxy::Start(hub_port_));
   InitClinic("clinic-a", proxy->port());

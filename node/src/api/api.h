@@ -1,8 +1,8 @@
 // Api: the clinic's local HTTP API as a plain request → response function.
-// FHIR R4 REST for Patient, Encounter, Observation and Appointment under
-// /fhir, sync conflicts under /conflicts (plain JSON), the hub's sync
-// endpoints under /sync/v1 (handed to a SyncEndpoint), plus /health and
-// /metrics. No Beast here: the server adapts HTTP.
+// FHIR R4 REST for Location, Patient, Encounter, Observation and
+// Appointment under /fhir, sync conflicts under /conflicts (plain JSON), the
+// hub's sync endpoints under /sync/v1 (handed to a SyncEndpoint), plus
+// /health and /metrics. No Beast here: the server adapts HTTP.
 #pragma once
 
 #include <functional>

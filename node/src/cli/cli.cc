@@ -175,7 +175,7 @@ int RunCli(int argc, char** argv) {
 
   cli::ExportOptions export_opts;
   CLI::App* export_cmd = app.add_subcommand(
-      "export", "Write every live record as NDJSON, Patients first");
+      "export", "Write every live record as NDJSON, Locations and Patients first");
   export_cmd
       ->add_option("--config", export_opts.config_path, "The node's posta.toml")
       ->required();
@@ -183,10 +183,10 @@ int RunCli(int argc, char** argv) {
       ->capture_default_str();
   export_cmd
       ->add_option("--type", export_opts.type,
-                   "Only this type: Patient, Encounter, Observation or "
-                   "Appointment")
-      ->check(CLI::IsMember(
-          {"Patient", "Encounter", "Observation", "Appointment"}));
+                   "Only this type: Location, Patient, Encounter, Observation "
+                   "or Appointment")
+      ->check(CLI::IsMember({"Location", "Patient", "Encounter",
+                             "Observation", "Appointment"}));
 
   cli::BackupOptions backup_opts;
   CLI::App* backup = app.add_subcommand(
@@ -287,6 +287,17 @@ int RunCli(int argc, char** argv) {
       ->capture_default_str();
   seed->add_option("--as-of", seed_opts.as_of,
                    "Reference date YYYY-MM-DD (default: today, UTC)");
+  cli::DemoLocationsOptions locations_opts;
+  CLI::App* locations = demo->add_subcommand(
+      "locations", "Write one Location per facility (shared, on a hub)");
+  locations
+      ->add_option("--config", locations_opts.config_path,
+                   "The node's posta.toml")
+      ->required();
+  locations
+      ->add_option("--facility", locations_opts.facilities,
+                   "A facility id (repeat for several)")
+      ->required();
   cli::DemoGenerateOptions gen_opts;
   CLI::App* generate = demo->add_subcommand(
       "generate", "Write demo records as NDJSON (for posta import)");
@@ -363,6 +374,9 @@ int RunCli(int argc, char** argv) {
   } else if (seed->parsed()) {
     command = "demo seed";
     result = cli::RunDemoSeed(seed_opts, io);
+  } else if (locations->parsed()) {
+    command = "demo locations";
+    result = cli::RunDemoLocations(locations_opts, io);
   } else if (generate->parsed()) {
     command = "demo generate";
     result = cli::RunDemoGenerate(gen_opts, io);

@@ -197,6 +197,15 @@ struct DemoGenerateOptions {
 };
 Status RunDemoGenerate(const DemoGenerateOptions& options, Io& io);
 
+// Writes DemoFacilityLocation(f) for each facility (upserts: running it again
+// changes nothing). On a hub the Locations are shared with every clinic.
+struct DemoLocationsOptions {
+  std::string config_path;
+  std::vector<std::string> facilities;  // each a valid facility id
+  bool apply_config_log_level = true;
+};
+Status RunDemoLocations(const DemoLocationsOptions& options, Io& io);
+
 // ---- posta conflicts ----
 // Conflicts are values that lost a merge to a concurrent write during sync
 // (storage/replication.h). An ID argument is the full 32-hex conflict id

@@ -107,6 +107,44 @@ Status RunDemoSeed(const DemoSeedOptions& options, Io& io) {
   return Status::Ok();
 }
 
+Status RunDemoLocations(const DemoLocationsOptions& options, Io& io) {
+  for (const std::string& facility : options.facilities) {
+    if (!IsValidFacilityId(facility)) {
+      return Status::InvalidArgument(
+          "--facility",
+          "\"" + facility.substr(0, 64) +
+              "\" must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    }
+  }
+  POSTA_ASSIGN_OR_RETURN(
+      NodeConfig config,
+      LoadNodeConfig(options.config_path, options.apply_config_log_level,
+                     io.env));
+  POSTA_ASSIGN_OR_RETURN(auto store,
+                         OpenStore(config, /*read_only=*/false, io.env));
+  std::vector<storage::WriteOp> ops;
+  for (const std::string& facility : options.facilities) {
+    DemoResource location = DemoFacilityLocation(facility);
+    ops.push_back(storage::WriteOp{.kind = storage::WriteKind::kUpsert,
+                                   .type = location.type,
+                                   .id = std::move(location.id),
+                                   .body = std::move(location.json)});
+  }
+  POSTA_ASSIGN_OR_RETURN(auto outcomes, store->WriteBatch(ops));
+  int64_t created = 0, unchanged = 0, updated = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const storage::WriteOutcome& o = outcomes[i];
+    if (!o.status.ok()) {
+      return o.status.WithContext("demo locations: Location/" + ops[i].id);
+    }
+    (o.created ? created : o.changed ? updated : unchanged) += 1;
+  }
+  io.out << "demo locations: " << outcomes.size() << " Locations: " << created
+         << " created, " << updated << " updated, " << unchanged
+         << " unchanged\n";
+  return Status::Ok();
+}
+
 Status RunDemoGenerate(const DemoGenerateOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(
       DemoOptions demo,

@@ -383,6 +383,37 @@ std::optional<DemoResource> DemoGenerator::Next() {
 
 size_t DemoGenerator::patients_started() const { return impl_->next_patient; }
 
+DemoResource DemoFacilityLocation(std::string_view facility) {
+  // FNV-1a of the facility id seeds the id, so every node derives the same.
+  uint64_t seed = 14695981039346656037ull;
+  for (char c : facility) {
+    seed = (seed ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  }
+  base::Random rng(seed);
+  DemoResource out;
+  out.type = storage::ResourceType::kLocation;
+  out.id = rng.NewUuid();
+  const std::string code(facility);
+  nlohmann::json location = {
+      {"resourceType", "Location"},
+      {"id", out.id},
+      {"identifier",
+       nlohmann::json::array(
+           {{{"system", std::string(storage::kFacilityTagSystem)},
+             {"value", code}}})},
+      {"status", "active"},
+      {"name", "Facility " + code},
+      {"type", nlohmann::json::array(
+                   {{{"coding",
+                      nlohmann::json::array(
+                          {{{"system",
+                             "http://terminology.hl7.org/CodeSystem/"
+                             "v3-RoleCode"},
+                            {"code", "HOSP"}}})}}})}};
+  out.json = location.dump();
+  return out;
+}
+
 Result<int64_t> ParseDemoDate(std::string_view date) {
   const std::string what(date);
   unsigned y = 0, m = 0, d = 0;

@@ -57,8 +57,8 @@ Status RunExport(const ExportOptions& options, Io& io) {
     if (!type) {
       return Status::InvalidArgument(
           "--type", "\"" + options.type +
-                        "\" is not one of Patient, Encounter, Observation, "
-                        "Appointment");
+                        "\" is not one of Location, Patient, Encounter, "
+                        "Observation, Appointment");
     }
     types = {*type};
   }

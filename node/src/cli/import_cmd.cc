@@ -191,8 +191,8 @@ Result<storage::WriteOp> LineToOp(std::string&& line) {
   if (!type) {
     return Status::InvalidArgument("resourceType",
                                    "\"" + *scan.resource_type_ +
-                                       "\" is not one of Patient, Encounter, "
-                                       "Observation, Appointment");
+                                       "\" is not one of Location, Patient, "
+                                       "Encounter, Observation, Appointment");
   }
   const std::string type_name(storage::ResourceTypeName(*type));
   if (scan.id_not_string_) {

@@ -253,6 +253,8 @@ TypeRules RulesFor(ResourceType type) {
       return {CheckObservation, ObservationSearchKeys};
     case ResourceType::kAppointment:
       return {CheckAppointment, AppointmentSearchKeys};
+    case ResourceType::kLocation:
+      return {CheckLocation, LocationSearchKeys};
   }
   return {CheckPatient, PatientSearchKeys};
 }

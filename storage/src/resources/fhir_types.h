@@ -122,15 +122,21 @@ Result<DateKey> ParseDateKey(std::string_view text, DateKind kind,
 
 // ---- Per resource type ----
 
+// Shared by Patient and Location.
+Status CheckContactPoint(const Json& value, const std::string& path);
+Status CheckAddress(const Json& value, const std::string& path);
+
 Status CheckPatient(const Json& body, Refs& refs);
 Status CheckEncounter(const Json& body, Refs& refs);
 Status CheckObservation(const Json& body, Refs& refs);
 Status CheckAppointment(const Json& body, Refs& refs);
+Status CheckLocation(const Json& body, Refs& refs);
 
 // REQUIRES: the body passed the type's Check.
 std::vector<SearchKey> PatientSearchKeys(const Json& body);
 std::vector<SearchKey> EncounterSearchKeys(const Json& body);
 std::vector<SearchKey> ObservationSearchKeys(const Json& body);
 std::vector<SearchKey> AppointmentSearchKeys(const Json& body);
+std::vector<SearchKey> LocationSearchKeys(const Json& body);
 
 }  // namespace posta::storage::internal

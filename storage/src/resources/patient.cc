@@ -27,6 +27,8 @@ Status CheckHumanName(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
+}  // namespace
+
 Status CheckContactPoint(const Json& value, const std::string& path) {
   static const std::vector<FieldRule> kRules = {
       {"system",
@@ -57,6 +59,8 @@ Status CheckAddress(const Json& value, const std::string& path) {
       {"period", CheckPeriod}};
   return CheckElement(value, path, kRules);
 }
+
+namespace {
 
 Status CheckPatientFields(const Json& body, Refs& refs) {
   return CheckResourceBody(

@@ -59,6 +59,16 @@ constexpr SearchParamInfo kAppointmentParams[] = {
     {"status", Kind::kToken, "Appointment.status", "The appointment status"},
 };
 
+constexpr SearchParamInfo kLocationParams[] = {
+    {"name", Kind::kString, "Location.name | Location.alias",
+     "The start of the name or an alias, or of any word of one; case and "
+     "accents are ignored"},
+    {"identifier", Kind::kToken, "Location.identifier",
+     "An identifier as value or system|value"},
+    {"status", Kind::kToken, "Location.status",
+     "active, suspended or inactive"},
+};
+
 }  // namespace
 
 std::span<const SearchParamInfo> SearchParams(ResourceType type) {
@@ -71,6 +81,8 @@ std::span<const SearchParamInfo> SearchParams(ResourceType type) {
       return kObservationParams;
     case ResourceType::kAppointment:
       return kAppointmentParams;
+    case ResourceType::kLocation:
+      return kLocationParams;
   }
   return {};
 }

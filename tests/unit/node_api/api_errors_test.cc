@@ -59,7 +59,7 @@ TEST_F(ApiTest, UnknownResourceTypeIs404ListingSupportedTypes) {
     std::string diagnostics = Body(response)["issue"][0]["diagnostics"];
     EXPECT_NE(diagnostics.find("unknown resource type"), std::string::npos);
     EXPECT_NE(diagnostics.find(
-                  "supported: Patient, Encounter, Observation, Appointment"),
+                  "supported: Location, Patient, Encounter, Observation, Appointment"),
               std::string::npos)
         << diagnostics;
   }

@@ -148,6 +148,7 @@ TEST(ParseTest, ContentParsesBackToTheSameResult) {
       {ResourceType::kObservation, ValidObservation()},
       {ResourceType::kObservation, BloodPressure()},
       {ResourceType::kAppointment, ValidAppointment()},
+      {ResourceType::kLocation, ValidLocation()},
   };
   for (const auto& [type, doc] : examples) {
     SCOPED_TRACE(ResourceTypeName(type));

@@ -73,7 +73,7 @@ inline Json ValidEncounter() {
                                 "code": "386661006", "display": "Fever"}]}],
     "diagnosis": [{"condition": {"reference": "Condition/c-1"},
                    "use": {"text": "billing"}, "rank": 1}],
-    "location": [{"location": {"reference": "Location/room-2"},
+    "location": [{"location": {"display": "Room 2"},
                   "status": "completed"}],
     "serviceProvider": {"reference": "Organization/clinic.7"}
   })json");
@@ -151,6 +151,27 @@ inline Json ValidAppointment() {
       doc["participant"].begin(),
       Json{{"actor", {{"reference", Ref("Patient", kPatientId)}}},
            {"status", "accepted"}});
+  return doc;
+}
+
+inline constexpr char kLocationId[] = "5a7d3c1b-9e2f-4a6b-8c0d-1e2f3a4b5c6d";
+
+inline Json ValidLocation() {
+  Json doc = Json::parse(R"json({
+    "resourceType": "Location",
+    "identifier": [{"system": "urn:posta:facility", "value": "clinic-norte"}],
+    "status": "active",
+    "name": "Clínica Norte",
+    "alias": ["Puesto de Salud Norte"],
+    "description": "Health post on the northern road",
+    "type": [{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+        "code": "HOSP"}]}],
+    "telecom": [{"system": "phone", "value": "+51 64 000 000"}],
+    "address": {"line": ["Jr. Lima 12"], "city": "Huancayo", "country": "PE"}
+  })json");
+  doc["id"] = kLocationId;
+  doc["partOf"] = {{"reference", Ref("Location", kOtherId)}};
   return doc;
 }
 

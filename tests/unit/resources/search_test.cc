@@ -57,6 +57,8 @@ TEST(SearchParamsTest, PerType) {
               ElementsAre("patient", "code", "date", "encounter", "status",
                           "category"));
   EXPECT_THAT(Names(kAppointment), ElementsAre("patient", "date", "status"));
+  EXPECT_THAT(Names(ResourceType::kLocation),
+              ElementsAre("name", "identifier", "status"));
   EXPECT_EQ(SearchParams(kPatient)[0].kind, Kind::kString);
   EXPECT_EQ(SearchParams(kPatient)[2].kind, Kind::kDate);
   EXPECT_EQ(SearchParams(kEncounter)[0].kind, Kind::kReference);

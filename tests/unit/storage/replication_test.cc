@@ -392,3 +392,85 @@ TEST_F(ReplicationTest, PeersAreKept) {
 
 }  // namespace
 }  // namespace posta::storage::testing
+
+namespace posta::storage::testing {
+namespace {
+
+std::string LocationBody(const std::string& name,
+                         const std::string& status = "active") {
+  return R"({"resourceType":"Location","name":")" + name + R"(","status":")" +
+         status + R"("})";
+}
+
+TEST_F(ReplicationTest, HubLocationsAreSharedAndReadOnlyAtClinics) {
+  // b_ is a hub, a_ a clinic.
+  WriteOutcome shared =
+      b_->Write(CreateOp(ResourceType::kLocation, LocationBody("District")));
+  ASSERT_OK(shared.status);
+  EXPECT_EQ(shared.record.facility, kSharedFacility);
+  const std::string hub_patient = AddPatient(*b_, "Hub", "Made");
+  ASSERT_OK_AND_ASSIGN(Record patient,
+                       b_->Get(ResourceType::kPatient, hub_patient));
+  EXPECT_EQ(patient.facility, kFacility);  // only Locations are shared
+  WriteOutcome own =
+      a_->Write(CreateOp(ResourceType::kLocation, LocationBody("Ward 2")));
+  ASSERT_OK(own.status);
+  EXPECT_EQ(own.record.facility, kFacility);  // a clinic's own Location
+
+  ChangeBatch from_hub = ReadAll(*b_);
+  PeerState hub_peer;
+  hub_peer.node_id = b_->node_id();
+  hub_peer.facility = kFacility;
+  hub_peer.role = "hub";
+  ASSERT_OK(a_->ApplyChanges(from_hub.changes, from_hub.conflicts, merger_,
+                             hub_peer));
+  const std::string& id = shared.record.id;
+  ASSERT_OK_AND_ASSIGN(Record at_clinic, a_->Get(ResourceType::kLocation, id));
+  EXPECT_EQ(at_clinic.facility, kSharedFacility);
+
+  for (const WriteOp& op :
+       {UpdateOp(ResourceType::kLocation, id, LocationBody("Renamed")),
+        UpdateOp(ResourceType::kLocation, id, LocationBody("Renamed"),
+                 WriteKind::kUpsert),
+        DeleteOp(ResourceType::kLocation, id)}) {
+    WriteOutcome refused = a_->Write(op);
+    EXPECT_EQ(refused.status.code(), Status::Code::kPermissionDenied);
+    EXPECT_NE(refused.status.message().find("edited at the hub"),
+              std::string::npos)
+        << refused.status.ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(Record unchanged, a_->Get(ResourceType::kLocation, id));
+  EXPECT_EQ(unchanged.version, at_clinic.version);
+  // The clinic's own Location and the hub's copy stay writable.
+  EXPECT_OK(a_->Write(UpdateOp(ResourceType::kLocation, own.record.id,
+                               LocationBody("Ward 2", "suspended")))
+                .status);
+  WriteOutcome edited = b_->Write(UpdateOp(
+      ResourceType::kLocation, id, LocationBody("District", "inactive")));
+  ASSERT_OK(edited.status);
+  EXPECT_EQ(edited.record.facility, kSharedFacility);
+}
+
+TEST_F(ReplicationTest, AFacilityFilterAlsoReturnsSharedRecords) {
+  WriteOutcome shared =
+      b_->Write(CreateOp(ResourceType::kLocation, LocationBody("District")));
+  ASSERT_OK(shared.status);
+  AddPatient(*b_, "Owned", "ByA");  // facility kFacility
+  ChangeFilter other;
+  other.facility = "clinic-b";
+  ASSERT_OK_AND_ASSIGN(ChangeBatch page, b_->ReadChanges(other));
+  ASSERT_EQ(page.changes.size(), 1u);
+  EXPECT_EQ(page.changes[0].record.id, shared.record.id);
+  EXPECT_EQ(page.changes[0].record.facility, kSharedFacility);
+  other.facility = kFacility;
+  ASSERT_OK_AND_ASSIGN(page, b_->ReadChanges(other));
+  EXPECT_EQ(page.changes.size(), 2u);
+  // Shared records have their own digest scope.
+  ASSERT_OK_AND_ASSIGN(std::string shared_digest,
+                       b_->ReplicaDigest(std::string(kSharedFacility)));
+  ASSERT_OK_AND_ASSIGN(std::string empty, a_->ReplicaDigest("*"));
+  EXPECT_NE(shared_digest, empty);
+}
+
+}  // namespace
+}  // namespace posta::storage::testing

@@ -347,6 +347,79 @@ TEST_F(SyncProtocolTest, BadInputIsRefusedAndStoresNothing) {
   EXPECT_EQ(before, after);
 }
 
+TEST_F(SyncProtocolTest,
+       SharedLocationsReachEveryClinicAndOnlyTheHubEditsThem) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  auto location = [](const std::string& name) {
+    return R"({"resourceType":"Location","name":")" + name + R"("})";
+  };
+  storage::WriteOutcome shared =
+      hub_store_->Write(WriteOp{WriteKind::kCreate, ResourceType::kLocation, "",
+                                location("District hospital"), std::nullopt});
+  ASSERT_OK(shared.status);
+  storage::WriteOutcome own_a =
+      a.store->Write(WriteOp{WriteKind::kCreate, ResourceType::kLocation, "",
+                             location("Clinic A ward"), std::nullopt});
+  ASSERT_OK(own_a.status);
+  const std::string a_patient = Create(*a.store, "Alpha");
+  const std::string b_patient = Create(*b.store, "Beta");
+
+  SyncResult ra = Sync(a);
+  EXPECT_EQ(ra.pushed, 2);
+  EXPECT_EQ(ra.pulled, 1);  // the shared Location
+  SyncResult rb = Sync(b);
+  EXPECT_EQ(rb.pulled, 1);  // the shared Location, nothing of clinic-a
+  for (Node* node : {&a, &b}) {
+    ASSERT_OK_AND_ASSIGN(
+        storage::Record got,
+        node->store->Get(ResourceType::kLocation, shared.record.id));
+    EXPECT_EQ(got.facility, storage::kSharedFacility);
+  }
+  EXPECT_EQ(
+      b.store->Get(ResourceType::kLocation, own_a.record.id).status().code(),
+      Status::Code::kNotFound);
+  EXPECT_EQ(b.store->Get(ResourceType::kPatient, a_patient).status().code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(a.store->Get(ResourceType::kPatient, b_patient).status().code(),
+            Status::Code::kNotFound);
+
+  // A clinic cannot edit it; the hub can, and the edit reaches both.
+  storage::WriteOutcome refused = a.store->Write(
+      WriteOp{WriteKind::kUpdate, ResourceType::kLocation, shared.record.id,
+              location("Renamed at a clinic"), std::nullopt});
+  EXPECT_EQ(refused.status.code(), Status::Code::kPermissionDenied);
+  hub_clock_.Advance(std::chrono::seconds(5));
+  ASSERT_OK(hub_store_
+                ->Write(WriteOp{WriteKind::kUpdate, ResourceType::kLocation,
+                                shared.record.id, location("Regional hospital"),
+                                std::nullopt})
+                .status);
+  EXPECT_EQ(Sync(a).pulled, 1);
+  EXPECT_EQ(Sync(b).pulled, 1);
+  const std::string shared_scope(storage::kSharedFacility);
+  EXPECT_EQ(Digest(*hub_store_, shared_scope), Digest(*a.store, shared_scope));
+  EXPECT_EQ(Digest(*hub_store_, shared_scope), Digest(*b.store, shared_scope));
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+
+  // A pushed version of a shared record is refused whole.
+  ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
+  Create(*a.store, "Gamma");
+  a.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op != "push") return;
+    auto batch = DecodePushBatch(body);
+    ASSERT_OK(batch);
+    batch->changes[0].record.facility = std::string(storage::kSharedFacility);
+    body = Encode(*batch);
+  };
+  auto scope = a.client->SyncOnce();
+  ASSERT_FALSE(scope.ok());
+  EXPECT_EQ(scope.status().code(), Status::Code::kPermissionDenied);
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_store_->ContentDigest());
+  EXPECT_EQ(before, after);
+}
+
 TEST_F(SyncProtocolTest, HandshakeRefusesOtherProtocolsAndFastClocks) {
   Node a = Clinic("clinic-a");
   Hello hello;

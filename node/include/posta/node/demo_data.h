@@ -60,6 +60,12 @@ class DemoGenerator {
   std::unique_ptr<Impl> impl_;
 };
 
+// One Location standing for `facility`: name "Facility <id>", identifier
+// kFacilityTagSystem|<id>, status active, and an id derived from the
+// facility id alone, so seeding it again on any node names the same record.
+// REQUIRES: `facility` is a valid facility id.
+DemoResource DemoFacilityLocation(std::string_view facility);
+
 // "2025-06-01" → milliseconds at 00:00 UTC that day. InvalidArgument for
 // anything else (or a year outside 1970-2999).
 Result<int64_t> ParseDemoDate(std::string_view date);

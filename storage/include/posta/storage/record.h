@@ -19,11 +19,12 @@ enum class ResourceType : uint8_t {
   kEncounter = 1,
   kObservation = 2,
   kAppointment = 3,
+  kLocation = 4,
 };
 
 // In export order: a type appears after every type it references.
-inline constexpr std::array<ResourceType, 4> kAllResourceTypes = {
-    ResourceType::kPatient, ResourceType::kEncounter,
+inline constexpr std::array<ResourceType, 5> kAllResourceTypes = {
+    ResourceType::kLocation, ResourceType::kPatient, ResourceType::kEncounter,
     ResourceType::kObservation, ResourceType::kAppointment};
 
 // "Patient", "Encounter", ...

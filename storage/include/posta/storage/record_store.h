@@ -171,7 +171,10 @@ class RecordStore {
   // not a JSON object), InvalidArgument (a rule, naming the field path, e.g.
   // "Encounter.subject: Patient/… does not exist"), NotFound, Gone,
   // Conflict (create with a used id), PreconditionFailed (stale if_match),
-  // IOError / NoSpace (nothing stored), PermissionDenied (read-only store).
+  // IOError / NoSpace (nothing stored), PermissionDenied (read-only store,
+  // or a clinic writing to a shared record, owner kSharedFacility). On a
+  // hub a created Location is shared; every other created record belongs to
+  // this node's facility.
   virtual WriteOutcome Write(const WriteOp& op) = 0;
 
   // Applies many writes in one transaction; each op succeeds or fails alone

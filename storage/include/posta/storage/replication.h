@@ -22,6 +22,12 @@ namespace posta::storage {
 // content field can have this name ('@' is not allowed in field names).
 inline constexpr std::string_view kDeletedField = "@deleted";
 
+// Owner of shared reference data: records every clinic receives and only
+// the hub changes (a hub creates Locations with this owner). No facility id
+// can take it (facility ids are A-Z a-z 0-9 . _ -). docs/sync-protocol.md
+// describes the rules.
+inline constexpr std::string_view kSharedFacility = "*";
+
 // One version from the change log, as replication ships it. The node that
 // made the version (by a local write or a merge) is record.version.node.
 struct ChangeEntry {
@@ -141,7 +147,9 @@ struct ChangeFilter {
   // When set, only versions made by this node (what a node pushes: its own
   // writes and merges, not what it received).
   std::string only_origin;
-  // Only records owned by this facility; empty for every facility.
+  // Only records owned by this facility and shared records (owner
+  // kSharedFacility), and conflicts of this facility's records; empty for
+  // every facility.
   std::string facility;
 };
 
