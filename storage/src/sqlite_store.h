@@ -64,6 +64,7 @@ class SqliteStore final : public RecordStore {
   Status CheckIntegrity() override;
 
   Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) override;
+  Result<int64_t> CountChanges(const ChangeFilter& filter) override;
   Result<ApplyStats> ApplyChanges(std::span<const ChangeEntry> changes,
                                   std::span<const Conflict> conflicts,
                                   ChangeMerger& merger,

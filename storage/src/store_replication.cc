@@ -28,9 +28,8 @@ Result<ChangeEntry> ChangeFromRow(const Statement& st) {
   POSTA_ASSIGN_OR_RETURN(change.record, RecordFromRow(st, 2));
   auto bases = DecodeStampMap(st.ColumnView(1));
   if (!bases.ok()) {
-    return Status::Corruption(
-        RecordName(change.record.type, change.record.id),
-        "bases: " + bases.status().message());
+    return Status::Corruption(RecordName(change.record.type, change.record.id),
+                              "bases: " + bases.status().message());
   }
   change.base_stamps = std::move(bases).value();
   return change;
@@ -56,8 +55,8 @@ Result<Conflict> ConflictFromRow(const Statement& st) {
   };
   POSTA_RETURN_IF_ERROR(side(5, c.winner));
   POSTA_RETURN_IF_ERROR(side(7, c.loser));
-  c.state = st.ColumnInt(9) == 0 ? ConflictState::kOpen
-                                 : ConflictState::kResolved;
+  c.state =
+      st.ColumnInt(9) == 0 ? ConflictState::kOpen : ConflictState::kResolved;
   Result<base::HlcStamp> state_stamp = base::HlcStamp::Parse(st.ColumnView(10));
   if (!state_stamp.ok()) {
     return Status::Corruption(where, state_stamp.status().message());
@@ -215,6 +214,35 @@ Result<std::optional<SqliteStore::StoredRecord>> SqliteStore::FindCurrent(
 }
 
 // ---- Reading the log ----
+
+Result<int64_t> SqliteStore::CountChanges(const ChangeFilter& filter) {
+  // The same conditions as ReadChanges, in SQL: a version made by a node
+  // ends with "." + its node id.
+  auto made_by = [](std::string_view param) {
+    const std::string p(param);
+    return "(length(v.version) > length(" + p +
+           ") AND substr(v.version, -length(" + p + ")) = " + p + ")";
+  };
+  std::string sql = "SELECT count(*) FROM versions v";
+  if (!filter.facility.empty()) sql += " JOIN records r ON r.rid = v.rid";
+  sql += " WHERE v.seq > ?1";
+  if (!filter.exclude_origin.empty()) sql += " AND NOT " + made_by("?2");
+  if (!filter.only_origin.empty()) sql += " AND " + made_by("?3");
+  if (!filter.facility.empty()) sql += " AND r.facility IN (?4, ?5)";
+  POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
+  POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(sql));
+  st.BindInt(1, filter.after_seq);
+  if (!filter.exclude_origin.empty())
+    st.BindText(2, "." + filter.exclude_origin);
+  if (!filter.only_origin.empty()) st.BindText(3, "." + filter.only_origin);
+  if (!filter.facility.empty()) {
+    st.BindText(4, filter.facility);
+    st.BindText(5, kSharedFacility);
+  }
+  POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::Internal("count of changes", "no row");
+  return st.ColumnInt(0);
+}
 
 Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
   static const std::string kSql = "SELECT " + std::string(kChangeColumns) +
@@ -445,11 +473,11 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
   if (local) {
     POSTA_ASSIGN_OR_RETURN(old_keys, IndexedKeys(local->record));
   }
-  return StoreVersion(local ? local->rid : 0,
-                      local ? std::optional<bool>(local->record.deleted)
-                            : std::nullopt,
-                      next, bases, content_keys, &old_keys,
-                      next.deleted ? nullptr : &keys_from->search_keys)
+  return StoreVersion(
+             local ? local->rid : 0,
+             local ? std::optional<bool>(local->record.deleted) : std::nullopt,
+             next, bases, content_keys, &old_keys,
+             next.deleted ? nullptr : &keys_from->search_keys)
       .status()
       .WithContext(name);
 }
@@ -613,9 +641,9 @@ Result<Conflict> SqliteStore::ResolveConflict(
   return std::move(*out);
 }
 
-Status SqliteStore::WriteResolvedValue(const StoredRecord& stored,
-                                       const std::string& field,
-                                       const std::optional<std::string>& value) {
+Status SqliteStore::WriteResolvedValue(
+    const StoredRecord& stored, const std::string& field,
+    const std::optional<std::string>& value) {
   const Record& current = stored.record;
   const std::string name = RecordName(current.type, current.id);
   Record next = current;
@@ -631,7 +659,8 @@ Status SqliteStore::WriteResolvedValue(const StoredRecord& stored,
       return Status::Corruption(name, "stored content is not an object");
     }
     if (value) {
-      nlohmann::json parsed_value = nlohmann::json::parse(*value, nullptr, false);
+      nlohmann::json parsed_value =
+          nlohmann::json::parse(*value, nullptr, false);
       if (parsed_value.is_discarded()) {
         return Status::Malformed(name + "." + field, "value is not JSON");
       }

@@ -90,7 +90,6 @@ HttpResponse HandleHealth(ApiContext& ctx) {
       Result<SyncSummary> summary = SummarizeSync(ctx.store, *stats);
       if (summary.ok()) {
         sync["pending_changes"] = summary->pending;
-        sync["pending_capped"] = summary->pending_capped;
       }
     }
     if (!state.last_error.empty()) warnings.push_back("last sync failed");

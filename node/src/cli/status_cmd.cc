@@ -32,9 +32,9 @@ Status RunStatus(const StatusOptions& options, Io& io) {
 
   POSTA_ASSIGN_OR_RETURN(SyncSummary sync, SummarizeSync(*store, stats));
   auto ago = [&](int64_t ms) {
-    return ms > 0 ? storage::FormatInstant(ms) + " (" + FormatAgo(ms, now_ms) +
-                        ")"
-                  : std::string("never");
+    return ms > 0
+               ? storage::FormatInstant(ms) + " (" + FormatAgo(ms, now_ms) + ")"
+               : std::string("never");
   };
 
   int64_t live = 0;
@@ -70,7 +70,6 @@ Status RunStatus(const StatusOptions& options, Io& io) {
     js["hub_node_id"] = sync.has_hub ? sync.hub.node_id : "";
     js["last_sync_ms"] = sync.has_hub ? sync.hub.last_sync_ms : 0;
     js["pending_changes"] = sync.pending;
-    js["pending_capped"] = sync.pending_capped;
     js["open_conflicts"] = sync.open_conflicts;
     js["clock_flags"] = sync.clock_flags;
     nlohmann::ordered_json clinics = nlohmann::ordered_json::array();
@@ -108,22 +107,20 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                : "never");
   PrintRow(io.out, "change log", "seq " + std::to_string(stats.last_seq));
   if (stats.role == "clinic") {
-    PrintRow(io.out, "hub", config.hub_url.empty() ? "none (no sync)"
-                                                    : config.hub_url);
+    PrintRow(io.out, "hub",
+             config.hub_url.empty() ? "none (no sync)" : config.hub_url);
     if (!config.hub_url.empty()) {
       PrintRow(io.out, "last sync",
                ago(sync.has_hub ? sync.hub.last_sync_ms : 0));
       PrintRow(io.out, "pending",
-               std::to_string(sync.pending) +
-                   (sync.pending_capped ? "+" : "") +
-                   " changes not yet at the hub");
+               std::to_string(sync.pending) + " changes not yet at the hub");
     }
   } else {
     PrintRow(io.out, "clinics", std::to_string(sync.clinics.size()));
     for (const storage::PeerState& peer : sync.clinics) {
-      PrintRow(io.out, "  " + peer.facility,
-               "node " + peer.node_id + ", last sync " +
-                   ago(peer.last_sync_ms));
+      PrintRow(
+          io.out, "  " + peer.facility,
+          "node " + peer.node_id + ", last sync " + ago(peer.last_sync_ms));
     }
   }
   PrintRow(io.out, "conflicts", std::to_string(sync.open_conflicts) + " open");

@@ -26,12 +26,7 @@ Result<SyncSummary> SummarizeSync(storage::RecordStore& store,
     storage::ChangeFilter filter;
     filter.after_seq = out.has_hub ? out.hub.acked_seq : 0;
     filter.only_origin = store.node_id();
-    filter.max_changes = kPendingCap;
-    filter.max_bytes = size_t{64} << 20;
-    POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch pending,
-                           store.ReadChanges(filter));
-    out.pending = static_cast<int64_t>(pending.changes.size());
-    out.pending_capped = pending.more;
+    POSTA_ASSIGN_OR_RETURN(out.pending, store.CountChanges(filter));
   }
   return out;
 }
@@ -59,7 +54,9 @@ SyncRunner::~SyncRunner() {
   if (thread_.joinable()) thread_.join();
 }
 
-void SyncRunner::Start() { thread_ = std::thread([this] { Run(); }); }
+void SyncRunner::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void SyncRunner::Poke() {
   std::lock_guard lock(mu_);

@@ -34,16 +34,13 @@ struct SyncSummary {
   // Clinic: the hub, once it has been reached.
   bool has_hub = false;
   storage::PeerState hub;
-  // Clinic: local changes the hub has not acknowledged (capped at
-  // kPendingCap; pending_capped says there are more).
+  // Clinic: local changes the hub has not acknowledged.
   int64_t pending = 0;
-  bool pending_capped = false;
   // Hub: every clinic that has said hello.
   std::vector<storage::PeerState> clinics;
   int64_t open_conflicts = 0;
   int64_t clock_flags = 0;
 };
-inline constexpr int64_t kPendingCap = 10000;
 
 Result<SyncSummary> SummarizeSync(storage::RecordStore& store,
                                   const storage::StoreStats& stats);

@@ -32,15 +32,15 @@ TEST_F(ApiTest, WrongFieldTypeIs422NamingTheField) {
   ASSERT_TRUE(IsOutcome(response, 422, "invalid"));
   EXPECT_EQ(Body(response)["issue"][0]["expression"][0], "Patient.birthDate");
   body["birthDate"] = "12/04/1990";
-  EXPECT_TRUE(IsOutcome(Handle(Request("POST", "/fhir/Patient", body.dump())),
-                        422));
+  EXPECT_TRUE(
+      IsOutcome(Handle(Request("POST", "/fhir/Patient", body.dump())), 422));
   EXPECT_EQ(Digest(), digest);
 }
 
 TEST_F(ApiTest, ResourceTypeMismatchIsRejected) {
   std::string digest = Digest();
-  HttpResponse response = Handle(
-      Request("POST", "/fhir/Encounter", PatientJson("Okafor", "Ada")));
+  HttpResponse response =
+      Handle(Request("POST", "/fhir/Encounter", PatientJson("Okafor", "Ada")));
   EXPECT_TRUE(response.status == 400 || response.status == 422);
   EXPECT_TRUE(IsOutcome(response, response.status));
   EXPECT_EQ(Digest(), digest);
@@ -58,8 +58,8 @@ TEST_F(ApiTest, UnknownResourceTypeIs404ListingSupportedTypes) {
     ASSERT_TRUE(IsOutcome(response, 404)) << target;
     std::string diagnostics = Body(response)["issue"][0]["diagnostics"];
     EXPECT_NE(diagnostics.find("unknown resource type"), std::string::npos);
-    EXPECT_NE(diagnostics.find(
-                  "supported: Location, Patient, Encounter, Observation, Appointment"),
+    EXPECT_NE(diagnostics.find("supported: Location, Patient, Encounter, "
+                               "Observation, Appointment"),
               std::string::npos)
         << diagnostics;
   }
@@ -85,9 +85,10 @@ TEST_F(ApiTest, BadIdIs400) {
 TEST_F(ApiTest, WrongContentTypeIs415) {
   std::string digest = Digest();
   std::string body = PatientJson("Okafor", "Ada");
-  for (const char* type : {"text/plain", "application/xml",
-                           "application/fhir+xml", "application/x-www-form-urlencoded",
-                           "application/json; charset=latin1"}) {
+  for (const char* type :
+       {"text/plain", "application/xml", "application/fhir+xml",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin1"}) {
     EXPECT_TRUE(IsOutcome(Handle(Request("POST", "/fhir/Patient", body, type)),
                           415, "not-supported"))
         << type;
@@ -111,14 +112,14 @@ TEST_F(ApiTest, WrongMethodIs405WithAllow) {
     const char* allow;
   };
   std::string id = "/fhir/Patient/3f0c2a9e-8d7b-4c61-a5e4-0b9d8c7f6e51";
-  for (const Case& c : std::vector<Case>{
-           {"DELETE", "/fhir/Patient", "GET, POST"},
-           {"PATCH", id, "GET, PUT, DELETE"},
-           {"POST", id, "GET, PUT, DELETE"},
-           {"POST", id + "/_history", "GET"},
-           {"POST", "/fhir/metadata", "GET"},
-           {"POST", "/health", "GET"},
-           {"HEAD", "/metrics", "GET"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"DELETE", "/fhir/Patient", "GET, POST"},
+                         {"PATCH", id, "GET, PUT, DELETE"},
+                         {"POST", id, "GET, PUT, DELETE"},
+                         {"POST", id + "/_history", "GET"},
+                         {"POST", "/fhir/metadata", "GET"},
+                         {"POST", "/health", "GET"},
+                         {"HEAD", "/metrics", "GET"}}) {
     HttpResponse response = Handle(Request(c.method, c.target));
     EXPECT_TRUE(IsOutcome(response, 405, "not-supported")) << c.target;
     EXPECT_EQ(HeaderOf(response, "Allow"), c.allow) << c.target;
@@ -127,8 +128,9 @@ TEST_F(ApiTest, WrongMethodIs405WithAllow) {
 }
 
 TEST_F(ApiTest, UnknownRoutesAre404) {
-  for (const char* target : {"/", "/fhir", "/fhir/Patient/3f0c2a9e-8d7b-4c61-"
-                                           "a5e4-0b9d8c7f6e51/extra",
+  for (const char* target : {"/", "/fhir",
+                             "/fhir/Patient/3f0c2a9e-8d7b-4c61-"
+                             "a5e4-0b9d8c7f6e51/extra",
                              "/admin", "/health/x"}) {
     EXPECT_TRUE(IsOutcome(Handle(Request("GET", target)), 404)) << target;
   }
@@ -137,9 +139,8 @@ TEST_F(ApiTest, UnknownRoutesAre404) {
 
 TEST_F(ApiTest, UnknownQueryParameterOnReadIs400) {
   std::string id = CreatePatient("Okafor", "Ada");
-  EXPECT_TRUE(
-      IsOutcome(Handle(Request("GET", "/fhir/Patient/" + id + "?_pretty=1")),
-                400));
+  EXPECT_TRUE(IsOutcome(
+      Handle(Request("GET", "/fhir/Patient/" + id + "?_pretty=1")), 400));
   EXPECT_EQ(
       Handle(Request("GET", "/fhir/Patient/" + id + "?_format=json")).status,
       200);
@@ -169,8 +170,9 @@ TEST_F(ApiTest, ConfiguredBaseUrlWins) {
   Open(options);
   HttpResponse response =
       Handle(Request("POST", "/fhir/Patient", PatientJson("Okafor", "Ada")));
-  EXPECT_EQ(HeaderOf(response, "Location").rfind("https://posta.clinic/fhir/", 0),
-            0u);
+  EXPECT_EQ(
+      HeaderOf(response, "Location").rfind("https://posta.clinic/fhir/", 0),
+      0u);
 }
 
 TEST_F(ApiTest, HealthReportsStoreAndDisk) {
@@ -226,15 +228,18 @@ TEST_F(ApiTest, MetricsCountRequestsByRoutePatternAndReportStore) {
   auto has = [&](const std::string& line) {
     return text.find(line) != std::string::npos;
   };
-  EXPECT_TRUE(has("posta_http_requests_total{method=\"GET\",route=\"/fhir/"
-                  "{type}/{id}\",code=\"200\"} 2\n"))
+  EXPECT_TRUE(
+      has("posta_http_requests_total{method=\"GET\",route=\"/fhir/"
+          "{type}/{id}\",code=\"200\"} 2\n"))
       << text;
-  EXPECT_TRUE(has("posta_http_requests_total{method=\"POST\",route=\"/fhir/"
-                  "{type}\",code=\"201\"} 1\n"));
+  EXPECT_TRUE(
+      has("posta_http_requests_total{method=\"POST\",route=\"/fhir/"
+          "{type}\",code=\"201\"} 1\n"));
   EXPECT_TRUE(has("route=\"/fhir/{type}\",code=\"404\"} 1\n"));
   EXPECT_TRUE(has("# TYPE posta_http_request_duration_seconds histogram"));
-  EXPECT_TRUE(has("posta_http_request_duration_seconds_bucket{route=\"/fhir/"
-                  "{type}/{id}\",le=\"+Inf\"} 2\n"));
+  EXPECT_TRUE(
+      has("posta_http_request_duration_seconds_bucket{route=\"/fhir/"
+          "{type}/{id}\",le=\"+Inf\"} 2\n"));
   EXPECT_TRUE(has("posta_records{type=\"Patient\"} 1\n"));
   EXPECT_TRUE(has("posta_records{type=\"Appointment\"} 0\n"));
   EXPECT_TRUE(has("posta_records_deleted 0\n"));
@@ -302,6 +307,9 @@ class FlakyStore : public storage::RecordStore {
   Result<storage::ChangeBatch> ReadChanges(
       const storage::ChangeFilter& filter) override {
     return t_.ReadChanges(filter);
+  }
+  Result<int64_t> CountChanges(const storage::ChangeFilter& filter) override {
+    return t_.CountChanges(filter);
   }
   Result<storage::ApplyStats> ApplyChanges(
       std::span<const storage::ChangeEntry> changes,

@@ -2,9 +2,10 @@
 // another node's versions through a merger, conflicts, peers and the
 // replica digest. The merge rule itself is sync's (tests/unit/sync); here a
 // plain rule keeps the store's part in view.
+#include "posta/storage/replication.h"
+
 #include <gtest/gtest.h>
 
-#include "posta/storage/replication.h"
 #include "store_test_util.h"
 
 namespace posta::storage::testing {
@@ -88,9 +89,9 @@ class ReplicationTest : public StoreFixture {
 TEST_F(ReplicationTest, ChangesCarryFullVersionsAndBases) {
   std::string id = AddPatient(*a_, "García", "José");
   clock_.Advance(std::chrono::seconds(1));
-  WriteOutcome v2 = a_->Write(UpdateOp(
-      ResourceType::kPatient, id,
-      PatientBody("García", "José", "male", "1980-04-03", "MRN-1")));
+  WriteOutcome v2 = a_->Write(
+      UpdateOp(ResourceType::kPatient, id,
+               PatientBody("García", "José", "male", "1980-04-03", "MRN-1")));
   ASSERT_OK(v2.status);
   clock_.Advance(std::chrono::seconds(1));
   WriteOutcome v3 = a_->Write(DeleteOp(ResourceType::kPatient, id));
@@ -157,12 +158,42 @@ TEST_F(ReplicationTest, ReadChangesHonoursLimitsOriginAndFacility) {
   EXPECT_EQ(page.changes.size(), 5u);
 }
 
+TEST_F(ReplicationTest, CountChangesAgreesWithReadChanges) {
+  for (int i = 0; i < 3; ++i) AddPatient(*a_, "Count" + std::to_string(i));
+  ChangeBatch batch = ReadAll(*a_);
+  ASSERT_OK(b_->ApplyChanges(batch.changes, batch.conflicts, merger_,
+                             PeerA(batch.last_seq))
+                .status());
+  for (int i = 0; i < 2; ++i) AddPatient(*b_, "Hub" + std::to_string(i));
+
+  std::vector<ChangeFilter> filters(8);
+  filters[1].exclude_origin = a_->node_id();
+  filters[2].only_origin = a_->node_id();
+  filters[3].only_origin = b_->node_id();
+  filters[4].facility = kFacility;
+  filters[5].facility = "clinic-b";
+  filters[6].after_seq = 2;
+  filters[6].only_origin = a_->node_id();
+  filters[7].exclude_origin = b_->node_id();
+  filters[7].facility = kFacility;
+  const std::vector<int64_t> want = {5, 2, 3, 2, 5, 0, 1, 3};
+  for (size_t i = 0; i < filters.size(); ++i) {
+    ChangeFilter filter = filters[i];
+    filter.max_changes = 1000;
+    filter.max_bytes = size_t{1} << 30;
+    ASSERT_OK_AND_ASSIGN(ChangeBatch page, b_->ReadChanges(filter));
+    ASSERT_OK_AND_ASSIGN(int64_t count, b_->CountChanges(filters[i]));
+    EXPECT_EQ(count, static_cast<int64_t>(page.changes.size())) << i;
+    EXPECT_EQ(count, want[i]) << i;
+  }
+}
+
 TEST_F(ReplicationTest, ApplyTakesVersionsAndRecordsThePeer) {
   std::string id = AddPatient(*a_, "Núñez", "Lucía");
   ChangeBatch batch = ReadAll(*a_);
   ASSERT_OK_AND_ASSIGN(ApplyStats stats,
-                       b_->ApplyChanges(batch.changes, batch.conflicts,
-                                        merger_, PeerA(batch.last_seq)));
+                       b_->ApplyChanges(batch.changes, batch.conflicts, merger_,
+                                        PeerA(batch.last_seq)));
   EXPECT_EQ(stats.taken, 1);
   ASSERT_OK_AND_ASSIGN(Record got, b_->Get(ResourceType::kPatient, id));
   ASSERT_OK_AND_ASSIGN(Record want, a_->Get(ResourceType::kPatient, id));
@@ -210,8 +241,8 @@ TEST_F(ReplicationTest, ABatchIndexesTheLastVersionOfEachRecord) {
   ChangeBatch batch = ReadAll(*a_);
   ASSERT_EQ(batch.changes.size(), 4u);
   ASSERT_OK_AND_ASSIGN(ApplyStats stats,
-                       b_->ApplyChanges(batch.changes, batch.conflicts,
-                                        merger_, PeerA(batch.last_seq)));
+                       b_->ApplyChanges(batch.changes, batch.conflicts, merger_,
+                                        PeerA(batch.last_seq)));
   EXPECT_EQ(stats.taken, 4);
   auto found = [&](RecordStore& store, const std::string& name) {
     SearchQuery query;
@@ -239,8 +270,8 @@ TEST_F(ReplicationTest, ApplyingAgainStoresNothingNew) {
                              PeerA(batch.last_seq)));
   ASSERT_OK_AND_ASSIGN(StoreStats before, b_->Stats());
   ASSERT_OK_AND_ASSIGN(ApplyStats again,
-                       b_->ApplyChanges(batch.changes, batch.conflicts,
-                                        merger_, PeerA(batch.last_seq)));
+                       b_->ApplyChanges(batch.changes, batch.conflicts, merger_,
+                                        PeerA(batch.last_seq)));
   EXPECT_EQ(again.taken, 0);
   EXPECT_EQ(again.ignored, 1);
   ASSERT_OK_AND_ASSIGN(StoreStats after, b_->Stats());
@@ -269,25 +300,23 @@ TEST_F(ReplicationTest, AnInvalidVersionRejectsTheWholeBatch) {
 
   batch = ReadAll(*a_);
   batch.changes[0].record.id = "not-a-uuid";
-  EXPECT_EQ(b_->ApplyChanges(batch.changes, {}, merger_, PeerA(2))
-                .status()
-                .code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      b_->ApplyChanges(batch.changes, {}, merger_, PeerA(2)).status().code(),
+      Status::Code::kInvalidArgument);
   batch = ReadAll(*a_);
   batch.changes[0].record.content = R"({"resourceType":"Patient"})";
-  EXPECT_EQ(b_->ApplyChanges(batch.changes, {}, merger_, PeerA(2))
-                .status()
-                .code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      b_->ApplyChanges(batch.changes, {}, merger_, PeerA(2)).status().code(),
+      Status::Code::kInvalidArgument);
 }
 
 TEST_F(ReplicationTest, ConflictsShareTheChangeLogAndSyncByStateStamp) {
   std::string id = AddPatient(*a_);
   ChangeBatch batch = ReadAll(*a_);
   merger_.report_conflict = true;
-  ASSERT_OK_AND_ASSIGN(ApplyStats stats,
-                       b_->ApplyChanges(batch.changes, {}, merger_,
-                                        PeerA(batch.last_seq)));
+  ASSERT_OK_AND_ASSIGN(
+      ApplyStats stats,
+      b_->ApplyChanges(batch.changes, {}, merger_, PeerA(batch.last_seq)));
   EXPECT_EQ(stats.conflicts, 1);
   ASSERT_OK_AND_ASSIGN(StoreStats hub_stats, b_->Stats());
   EXPECT_EQ(hub_stats.open_conflicts, 1);

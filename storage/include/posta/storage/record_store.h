@@ -221,6 +221,11 @@ class RecordStore {
   // filter.after_seq, oldest first, within the filter's limits.
   virtual Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) = 0;
 
+  // How many versions ReadChanges would return after filter.after_seq with
+  // the filter's origin and facility conditions, ignoring its size limits
+  // (conflict changes not counted). Counts rows without reading them.
+  virtual Result<int64_t> CountChanges(const ChangeFilter& filter) = 0;
+
   // Applies another node's versions and conflict changes in one
   // transaction, with `merger` deciding each version, and stores `peer`
   // in the same transaction (so a batch and the cursor that covers it land
