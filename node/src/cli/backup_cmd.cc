@@ -13,18 +13,16 @@ Status RunBackup(const BackupOptions& options, Io& io) {
                             "file (choose a new name)");
   }
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/true, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/true, io.env));
 
   ProgressDisplay display(
       io.err, {.label = "backup", .item_name = "pages", .tty = io.err_is_tty},
       io.clock);
-  Status status = store->Backup(options.dest, [&](int64_t done, int64_t total) {
-    display.Update(done, total, done);
-  });
+  Status status = node.store->Backup(
+      options.dest,
+      [&](int64_t done, int64_t total) { display.Update(done, total, done); });
   display.Finish();
   if (!status.ok()) return status.WithContext("backup");
 

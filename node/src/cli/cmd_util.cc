@@ -130,6 +130,16 @@ Result<std::unique_ptr<storage::RecordStore>> OpenStore(
   return storage::OpenRecordStore(options);
 }
 
+Result<OpenedNode> OpenNode(const std::string& config_path,
+                            bool apply_log_level, bool read_only,
+                            base::Env& env) {
+  OpenedNode node;
+  POSTA_ASSIGN_OR_RETURN(node.config,
+                         LoadNodeConfig(config_path, apply_log_level, env));
+  POSTA_ASSIGN_OR_RETURN(node.store, OpenStore(node.config, read_only, env));
+  return node;
+}
+
 Result<std::unique_ptr<OutputFile>> OutputFile::Open(
     const std::string& path, std::ostream& stdout_stream) {
   if (path == "-") {

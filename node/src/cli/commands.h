@@ -48,6 +48,17 @@ Result<std::unique_ptr<storage::RecordStore>> OpenStore(
     const NodeConfig& config, bool read_only, base::Env& env,
     size_t cache_bytes = 0);
 
+// A node's config and its open database: what most commands start with.
+struct OpenedNode {
+  NodeConfig config;
+  std::unique_ptr<storage::RecordStore> store;
+};
+
+// LoadNodeConfig, then OpenStore.
+Result<OpenedNode> OpenNode(const std::string& config_path,
+                            bool apply_log_level, bool read_only,
+                            base::Env& env);
+
 // Writes a file as a stream: into "<path>.partial", then fsync and rename
 // over `path` on Commit. Destroying it uncommitted removes the partial file.
 // With path "-" it writes to `stdout_stream` instead, unbuffered by us.
@@ -70,7 +81,7 @@ struct InitOptions {
   std::string facility;
   std::string listen = "127.0.0.1:8080";
   std::string hub_url;  // clinics: the hub to sync with
-  bool force = false;  // rewrite an existing posta.toml (never a database)
+  bool force = false;   // rewrite an existing posta.toml (never a database)
 };
 Status RunInit(const InitOptions& options, Io& io);
 

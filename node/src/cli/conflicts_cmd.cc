@@ -20,10 +20,9 @@ constexpr size_t kShortId = 12;
 constexpr size_t kMaxByBytes = 200;
 
 size_t DisplayWidth(std::string_view text) {
-  return static_cast<size_t>(
-      std::count_if(text.begin(), text.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-      }));
+  return static_cast<size_t>(std::count_if(
+      text.begin(), text.end(),
+      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 // At most `width` characters, the last one "…" when cut; never splits a
@@ -101,9 +100,9 @@ Result<storage::Conflict> FindConflict(storage::RecordStore& store,
   }
   if (matches.empty()) return Status::NotFound(what, "no such conflict");
   if (matches.size() > 1) {
-    return Status::InvalidArgument(
-        what, "prefix matches " + std::to_string(matches.size()) +
-                  " conflicts; give more of the id");
+    return Status::InvalidArgument(what, "prefix matches " +
+                                             std::to_string(matches.size()) +
+                                             " conflicts; give more of the id");
   }
   return std::move(matches.front());
 }
@@ -128,13 +127,14 @@ void PrintDetails(std::ostream& out, const storage::Conflict& c,
                   const std::string& config_path, int64_t now_ms) {
   const bool open = c.state == storage::ConflictState::kOpen;
   PrintRow(out, "conflict", c.id);
-  PrintRow(out, "kind", IsDelete(c) ? "delete-vs-edit: one side deleted the "
-                                      "record, the other edited it"
-                                    : "field-edit: two edits of one field");
+  PrintRow(out, "kind",
+           IsDelete(c) ? "delete-vs-edit: one side deleted the "
+                         "record, the other edited it"
+                       : "field-edit: two edits of one field");
   PrintRow(out, "record", RecordText(c));
   PrintRow(out, "facility", c.facility);
-  PrintRow(out, "field", IsDelete(c) ? std::string(storage::kDeletedField)
-                                     : c.field);
+  PrintRow(out, "field",
+           IsDelete(c) ? std::string(storage::kDeletedField) : c.field);
   std::string state = open ? "open" : "resolved";
   if (!open) {
     state += " (" + c.resolution;
@@ -226,8 +226,8 @@ Result<storage::ConflictResolution> ToResolution(
         "--value", "not JSON (quote text as JSON: --value '\"other\"')");
   }
   if (!value.is_null()) {
-    r.value = value.dump(-1, ' ', false,
-                         nlohmann::json::error_handler_t::replace);
+    r.value =
+        value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return r;
 }
@@ -236,14 +236,12 @@ Result<storage::ConflictResolution> ToResolution(
 
 Status RunConflictsList(const ConflictsListOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/true, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/true, io.env));
   POSTA_ASSIGN_OR_RETURN(
       std::vector<storage::Conflict> list,
-      store->ListConflicts(/*open_only=*/!options.all, kListLimit));
+      node.store->ListConflicts(/*open_only=*/!options.all, kListLimit));
   if (options.json) {
     for (const storage::Conflict& c : list) io.out << JsonLine(c) << "\n";
     return Status::Ok();
@@ -258,12 +256,11 @@ Status RunConflictsList(const ConflictsListOptions& options, Io& io) {
 
 Status RunConflictsShow(const ConflictsShowOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/true, io.env));
-  POSTA_ASSIGN_OR_RETURN(storage::Conflict c, FindConflict(*store, options.id));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/true, io.env));
+  POSTA_ASSIGN_OR_RETURN(storage::Conflict c,
+                         FindConflict(*node.store, options.id));
   if (options.json) {
     io.out << JsonLine(c) << "\n";
     return Status::Ok();
@@ -276,17 +273,15 @@ Status RunConflictsResolve(const ConflictsResolveOptions& options, Io& io) {
   // The choice is checked before the store is opened for writing.
   POSTA_RETURN_IF_ERROR(ToResolution(options, options.id).status());
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/false, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/false, io.env));
   POSTA_ASSIGN_OR_RETURN(storage::Conflict found,
-                         FindConflict(*store, options.id));
+                         FindConflict(*node.store, options.id));
   POSTA_ASSIGN_OR_RETURN(storage::ConflictResolution resolution,
                          ToResolution(options, found.id));
   POSTA_ASSIGN_OR_RETURN(storage::Conflict resolved,
-                         store->ResolveConflict(resolution));
+                         node.store->ResolveConflict(resolution));
   std::string outcome;
   switch (resolution.choice) {
     case storage::ConflictResolution::Choice::kKeepWinner:
@@ -301,8 +296,7 @@ Status RunConflictsResolve(const ConflictsResolveOptions& options, Io& io) {
       break;
   }
   io.out << "resolved: " << outcome << "\n\n";
-  PrintDetails(io.out, resolved, options.config_path,
-               io.clock.WallNowMillis());
+  PrintDetails(io.out, resolved, options.config_path, io.clock.WallNowMillis());
   return Status::Ok();
 }
 

@@ -37,11 +37,9 @@ Status RunDemoSeed(const DemoSeedOptions& options, Io& io) {
       DemoOptions demo,
       MakeDemoOptions(options.patients, options.seed, options.as_of, io.clock));
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/false, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/false, io.env));
 
   ProgressDisplay display(
       io.err,
@@ -53,7 +51,7 @@ Status RunDemoSeed(const DemoSeedOptions& options, Io& io) {
   std::string first_rejection;
   auto flush = [&]() -> Status {
     if (ops.empty()) return Status::Ok();
-    POSTA_ASSIGN_OR_RETURN(auto outcomes, store->WriteBatch(ops));
+    POSTA_ASSIGN_OR_RETURN(auto outcomes, node.store->WriteBatch(ops));
     for (size_t i = 0; i < outcomes.size(); ++i) {
       const storage::WriteOutcome& o = outcomes[i];
       if (!o.status.ok()) {
@@ -117,11 +115,9 @@ Status RunDemoLocations(const DemoLocationsOptions& options, Io& io) {
     }
   }
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/false, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/false, io.env));
   std::vector<storage::WriteOp> ops;
   for (const std::string& facility : options.facilities) {
     DemoResource location = DemoFacilityLocation(facility);
@@ -130,7 +126,7 @@ Status RunDemoLocations(const DemoLocationsOptions& options, Io& io) {
                                    .id = std::move(location.id),
                                    .body = std::move(location.json)});
   }
-  POSTA_ASSIGN_OR_RETURN(auto outcomes, store->WriteBatch(ops));
+  POSTA_ASSIGN_OR_RETURN(auto outcomes, node.store->WriteBatch(ops));
   int64_t created = 0, unchanged = 0, updated = 0;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     const storage::WriteOutcome& o = outcomes[i];

@@ -63,17 +63,16 @@ Status RunExport(const ExportOptions& options, Io& io) {
     types = {*type};
   }
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/true, io.env));
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/true, io.env));
   POSTA_ASSIGN_OR_RETURN(auto out, OutputFile::Open(options.out_path, io.out));
 
   ProgressDisplay display(io.err, {.label = "export", .tty = io.err_is_tty},
                           io.clock);
   auto result = ExportNdjson(
-      *store, types, [&](std::string_view data) { return out->Write(data); },
+      *node.store, types,
+      [&](std::string_view data) { return out->Write(data); },
       [&](int64_t done, int64_t total) { display.Update(done, total, done); });
   display.Finish();
   if (!result.ok()) return result.status().WithContext("export");

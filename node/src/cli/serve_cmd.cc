@@ -100,14 +100,13 @@ Status RunServe(const ServeOptions& options, Io& io) {
   POSTA_RETURN_IF_ERROR(SignalWatcher::Block());
 
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/false, io.env));
-  spdlog::info("opened {} ({}, facility {}, node {})", config.DatabasePath(),
-               config.role, store->facility(), store->node_id());
-  if (store->wall_clock_was_behind()) {
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/false, io.env));
+  spdlog::info("opened {} ({}, facility {}, node {})",
+               node.config.DatabasePath(), node.config.role,
+               node.store->facility(), node.store->node_id());
+  if (node.store->wall_clock_was_behind()) {
     spdlog::warn(
         "this machine's clock is behind the last stored write; versions are "
         "carried forward from the stored clock until the date is corrected");
@@ -115,31 +114,31 @@ Status RunServe(const ServeOptions& options, Io& io) {
 
   Metrics metrics;
   ApiOptions api_options;
-  api_options.role = config.role;
+  api_options.role = node.config.role;
   api_options.version = POSTA_VERSION;
-  api_options.data_dir = config.data_dir;
+  api_options.data_dir = node.config.data_dir;
   // A hub answers sync; a clinic with a hub syncs in the background.
   std::unique_ptr<HubEndpoint> hub;
   std::unique_ptr<SyncRunner> runner;
-  if (config.role == "hub") {
-    hub = std::make_unique<HubEndpoint>(*store, io.clock, config);
+  if (node.config.role == "hub") {
+    hub = std::make_unique<HubEndpoint>(*node.store, io.clock, node.config);
     api_options.sync = hub.get();
     api_options.hub_counters = [h = hub.get()] { return h->counters(); };
-  } else if (!config.hub_url.empty()) {
-    runner = std::make_unique<SyncRunner>(config, *store, io.clock);
+  } else if (!node.config.hub_url.empty()) {
+    runner = std::make_unique<SyncRunner>(node.config, *node.store, io.clock);
     api_options.sync_state = [r = runner.get()] { return r->state(); };
   }
-  Api api(*store, metrics, api_options, io.clock, io.env);
+  Api api(*node.store, metrics, api_options, io.clock, io.env);
 
   ServerOptions server_options;
-  server_options.address = config.listen_address;
-  server_options.port = config.listen_port;
-  server_options.max_body_bytes = config.max_body_bytes;
-  server_options.max_header_bytes = config.max_header_bytes;
-  server_options.read_timeout = config.read_timeout;
-  server_options.idle_timeout = config.idle_timeout;
-  server_options.max_connections = config.max_connections;
-  server_options.worker_threads = config.worker_threads;
+  server_options.address = node.config.listen_address;
+  server_options.port = node.config.listen_port;
+  server_options.max_body_bytes = node.config.max_body_bytes;
+  server_options.max_header_bytes = node.config.max_header_bytes;
+  server_options.read_timeout = node.config.read_timeout;
+  server_options.idle_timeout = node.config.idle_timeout;
+  server_options.max_connections = node.config.max_connections;
+  server_options.worker_threads = node.config.worker_threads;
   auto server = HttpServer::Start(
       server_options, [&api, &runner](const HttpRequest& request) {
         HttpResponse response = api.Handle(request);
@@ -153,9 +152,10 @@ Status RunServe(const ServeOptions& options, Io& io) {
   if (!server.ok()) return server.status().WithContext("serve");
 
   const std::string url =
-      "http://" + FormatListenAddress(config.listen_address, (*server)->port());
+      "http://" +
+      FormatListenAddress(node.config.listen_address, (*server)->port());
   spdlog::info("listening on {}", url);
-  if (!IsLoopback(config.listen_address)) {
+  if (!IsLoopback(node.config.listen_address)) {
     spdlog::warn("the API listens on {}, beyond this machine", url);
   }
   if (!options.port_file.empty()) {
@@ -170,7 +170,7 @@ Status RunServe(const ServeOptions& options, Io& io) {
   if (runner) {
     runner->Start();
     spdlog::info("syncing with {} every {} s and soon after writes",
-                 config.hub_url, config.sync_interval.count() / 1000);
+                 node.config.hub_url, node.config.sync_interval.count() / 1000);
   }
   io.out << "posta " << POSTA_VERSION << " serving " << url
          << " (stop with Ctrl-C or SIGTERM)" << std::endl;

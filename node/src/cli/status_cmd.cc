@@ -22,15 +22,13 @@ void PrintRow(std::ostream& out, std::string_view name,
 
 Status RunStatus(const StatusOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(
-      NodeConfig config,
-      LoadNodeConfig(options.config_path, options.apply_config_log_level,
-                     io.env));
-  POSTA_ASSIGN_OR_RETURN(auto store,
-                         OpenStore(config, /*read_only=*/true, io.env));
-  POSTA_ASSIGN_OR_RETURN(storage::StoreStats stats, store->Stats());
+      OpenedNode node,
+      OpenNode(options.config_path, options.apply_config_log_level,
+               /*read_only=*/true, io.env));
+  POSTA_ASSIGN_OR_RETURN(storage::StoreStats stats, node.store->Stats());
   const int64_t now_ms = io.clock.WallNowMillis();
 
-  POSTA_ASSIGN_OR_RETURN(SyncSummary sync, SummarizeSync(*store, stats));
+  POSTA_ASSIGN_OR_RETURN(SyncSummary sync, SummarizeSync(*node.store, stats));
   auto ago = [&](int64_t ms) {
     return ms > 0
                ? storage::FormatInstant(ms) + " (" + FormatAgo(ms, now_ms) + ")"
@@ -46,7 +44,7 @@ Status RunStatus(const StatusOptions& options, Io& io) {
     j["facility"] = stats.facility;
     j["node_id"] = stats.node_id;
     j["schema_version"] = stats.schema_version;
-    j["database_path"] = config.DatabasePath();
+    j["database_path"] = node.config.DatabasePath();
     j["database_bytes"] = stats.database_bytes;
     nlohmann::ordered_json records = nlohmann::ordered_json::object();
     for (storage::ResourceType type : storage::kAllResourceTypes) {
@@ -64,9 +62,9 @@ Status RunStatus(const StatusOptions& options, Io& io) {
       j["last_write"] = nullptr;
     }
     j["last_write_ms"] = stats.last_write_ms;
-    j["wall_clock_was_behind"] = store->wall_clock_was_behind();
+    j["wall_clock_was_behind"] = node.store->wall_clock_was_behind();
     nlohmann::ordered_json js;
-    js["hub_url"] = config.hub_url;
+    js["hub_url"] = node.config.hub_url;
     js["hub_node_id"] = sync.has_hub ? sync.hub.node_id : "";
     js["last_sync_ms"] = sync.has_hub ? sync.hub.last_sync_ms : 0;
     js["pending_changes"] = sync.pending;
@@ -97,9 +95,9 @@ Status RunStatus(const StatusOptions& options, Io& io) {
              std::to_string(it == stats.live_records.end() ? 0 : it->second));
   }
   PrintRow(io.out, "deleted", std::to_string(stats.deleted_records));
-  PrintRow(
-      io.out, "database",
-      FormatBytes(stats.database_bytes) + " (" + config.DatabasePath() + ")");
+  PrintRow(io.out, "database",
+           FormatBytes(stats.database_bytes) + " (" +
+               node.config.DatabasePath() + ")");
   PrintRow(io.out, "last write",
            stats.last_write_ms > 0
                ? storage::FormatInstant(stats.last_write_ms) + " (" +
@@ -107,9 +105,10 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                : "never");
   PrintRow(io.out, "change log", "seq " + std::to_string(stats.last_seq));
   if (stats.role == "clinic") {
-    PrintRow(io.out, "hub",
-             config.hub_url.empty() ? "none (no sync)" : config.hub_url);
-    if (!config.hub_url.empty()) {
+    PrintRow(
+        io.out, "hub",
+        node.config.hub_url.empty() ? "none (no sync)" : node.config.hub_url);
+    if (!node.config.hub_url.empty()) {
       PrintRow(io.out, "last sync",
                ago(sync.has_hub ? sync.hub.last_sync_ms : 0));
       PrintRow(io.out, "pending",
@@ -129,7 +128,7 @@ Status RunStatus(const StatusOptions& options, Io& io) {
              std::to_string(sync.clock_flags) +
                  " changes came stamped too far in the future");
   }
-  if (store->wall_clock_was_behind()) {
+  if (node.store->wall_clock_was_behind()) {
     PrintRow(io.out, "warning",
              "this machine's clock is behind the last write; check the date");
   }
