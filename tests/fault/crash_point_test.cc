@@ -163,10 +163,8 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
                   .dump() +
               "\n";
     }
-    const std::string file = dir_.File(clinic + ".ndjson");
-    ASSERT_OK(base::Env::Default().WriteFileAtomic(file, text, 0644));
-    auto r = testing::Run({PostaBinary(), "import", "--config",
-                           dir_.File(clinic + "/posta.toml"), file});
+    auto r = testing::ImportNdjson(dir_.File(clinic + "/posta.toml"),
+                                   dir_.File(clinic + ".ndjson"), text);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 

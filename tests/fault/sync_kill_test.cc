@@ -77,10 +77,8 @@ class SyncKillTest : public ::testing::Test {
                   .dump() +
               "\n";
     }
-    const std::string file = dir_.File("batch.ndjson");
-    ASSERT_OK(base::Env::Default().WriteFileAtomic(file, text, 0644));
-    auto r = testing::Run({PostaBinary(), "import", "--config",
-                           dir_.File("clinic/posta.toml"), file});
+    auto r = testing::ImportNdjson(dir_.File("clinic/posta.toml"),
+                                   dir_.File("batch.ndjson"), text);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 

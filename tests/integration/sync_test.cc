@@ -74,9 +74,8 @@ class SyncIntegrationTest : public ::testing::Test {
   void Import(const std::string& clinic, const std::vector<std::string>& lines) {
     std::string text;
     for (const std::string& line : lines) text += line + "\n";
-    const std::string file = dir_.File(clinic + "-import.ndjson");
-    ASSERT_OK(base::Env::Default().WriteFileAtomic(file, text, 0644));
-    auto r = testing::Run({PostaBinary(), "import", "--config", Config(clinic), file});
+    auto r = testing::ImportNdjson(Config(clinic),
+                                   dir_.File(clinic + "-import.ndjson"), text);
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
@@ -202,15 +201,11 @@ TEST_F(SyncIntegrationTest, AHubLocationReachesEveryClinicReadOnly) {
     EXPECT_EQ(Digest(clinic, clinic), Digest("hub", clinic)) << clinic;
   }
   // A clinic's import cannot change the shared Location.
-  const std::string file = dir_.File("rename.ndjson");
-  ASSERT_OK(base::Env::Default().WriteFileAtomic(
-      file,
+  auto r = testing::ImportNdjson(
+      Config("clinic-a"), dir_.File("rename.ndjson"),
       json{{"resourceType", "Location"}, {"id", id}, {"name", "Renamed"}}
               .dump() +
-          "\n",
-      0644));
-  auto r = testing::Run(
-      {PostaBinary(), "import", "--config", Config("clinic-a"), file});
+          "\n");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("edited at the hub"), std::string::npos) << r.output;
 }

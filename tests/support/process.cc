@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "posta/base/env.h"
+
 namespace posta::testing {
 
 namespace {
@@ -108,6 +110,15 @@ RunResult Run(const std::vector<std::string>& argv,
   RunResult r = DecodeWaitStatus(status);
   r.output = std::move(output);
   return r;
+}
+
+RunResult ImportNdjson(const std::string& config_path, const std::string& file,
+                       const std::string& ndjson) {
+  if (Status s = base::Env::Default().WriteFileAtomic(file, ndjson, 0644);
+      !s.ok()) {
+    return RunResult{.output = s.ToString()};
+  }
+  return Run({PostaBinary(), "import", "--config", config_path, file});
 }
 
 Result<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,

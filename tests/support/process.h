@@ -26,6 +26,11 @@ struct RunResult {
 RunResult Run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// Writes `ndjson` to `file` and runs `posta import --config config_path
+// file`. A file that cannot be written gives exit_code -1 and the reason.
+RunResult ImportNdjson(const std::string& config_path, const std::string& file,
+                       const std::string& ndjson);
+
 // A running child process. Killed with SIGKILL when destroyed.
 class ChildProcess {
  public:
