@@ -19,7 +19,7 @@ using StampMap = std::map<std::string, base::HlcStamp>;
 // The columns RecordFromRow reads, in its order, from kCurrentRecords (the
 // current version of each record) or kAllVersions (every version).
 inline constexpr std::string_view kRecordColumns =
-    "r.type, r.id, r.facility, v.content, v.version, v.stamps, v.deleted";
+    "r.type, r.id, v.facility, v.content, v.version, v.stamps, v.deleted";
 inline constexpr int kRecordColumnCount = 7;
 inline constexpr std::string_view kCurrentRecords =
     "records r JOIN versions v ON v.seq = r.head";

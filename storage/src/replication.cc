@@ -6,6 +6,17 @@
 
 namespace posta::storage {
 
+bool IsValidFacilityId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char ch : id) {
+    const bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+                    ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string ConflictId(ResourceType type, std::string_view record_id,
                        std::string_view field,
                        const base::HlcStamp& loser_stamp) {

@@ -137,6 +137,19 @@ CREATE TABLE clock_flags (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: an owner per version, so that history shows who owned each
+// version and a hub can tell which versions to send to which facility when
+// a record moves (docs/sync-protocol.md). `facility` is the owner this
+// version gave the record; `moved_from` the owner before it when this
+// version changed it on this node, else ''. Existing versions take their
+// record's owner (nothing ever moved before version 4).
+constexpr std::string_view kSchemaV4 = R"sql(
+ALTER TABLE versions ADD COLUMN facility TEXT NOT NULL DEFAULT '';
+ALTER TABLE versions ADD COLUMN moved_from TEXT NOT NULL DEFAULT '';
+UPDATE versions SET facility =
+  (SELECT r.facility FROM records r WHERE r.rid = versions.rid);
+)sql";
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -281,6 +294,8 @@ Status MigrateOne(Connection& conn, int to_version) {
     case 3:
       POSTA_RETURN_IF_ERROR(conn.Exec(kSchemaV3, "create schema version 3"));
       return MigrateToV3(conn);
+    case 4:
+      return conn.Exec(kSchemaV4, "create schema version 4");
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

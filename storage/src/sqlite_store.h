@@ -62,6 +62,10 @@ class SqliteStore final : public RecordStore {
   Result<std::string> ContentDigest() override;
   Result<std::string> ReplicaDigest(const std::string& facility) override;
   Status CheckIntegrity() override;
+  Result<TransferOutcome> Transfer(ResourceType type, const std::string& id,
+                                   const std::string& to_facility) override;
+  Result<std::vector<std::string>> PastOwners(ResourceType type,
+                                              const std::string& id) override;
 
   Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) override;
   Result<int64_t> CountChanges(const ChangeFilter& filter) override;
@@ -138,12 +142,14 @@ class SqliteStore final : public RecordStore {
   // stored record when `was_deleted` is set (its current tombstone flag),
   // else a new record row is made. Removes `old_keys` from the search index
   // (the keys of the version replaced; may be null) and adds `search_keys`
-  // (null: a tombstone, nothing indexed). Returns the version's seq.
+  // (null: a tombstone, nothing indexed). `moved_from`: the owner before,
+  // when this version changes the record's owner. Returns the version's seq.
   Result<int64_t> StoreVersion(int64_t rid, std::optional<bool> was_deleted,
                                const Record& next, const StampMap& bases,
                                const std::vector<std::string>& content_keys,
                                const std::vector<SearchKey>* old_keys,
-                               const std::vector<SearchKey>* search_keys);
+                               const std::vector<SearchKey>* search_keys,
+                               std::string_view moved_from = {});
   // The index keys a stored version has: none for a tombstone.
   Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
   Status UnindexRecord(ResourceType type, int64_t rid,

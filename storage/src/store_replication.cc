@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "hasher.h"
 #include "posta/base/crash_point.h"
@@ -14,8 +15,8 @@ namespace posta::storage::internal {
 namespace {
 
 constexpr std::string_view kChangeColumns =
-    "v.seq, v.bases, r.type, r.id, r.facility, v.content, v.version, "
-    "v.stamps, v.deleted";
+    "v.seq, v.bases, r.type, r.id, v.facility, v.content, v.version, "
+    "v.stamps, v.deleted, v.moved_from, v.rid";
 
 constexpr std::string_view kConflictColumns =
     "cid, type, record_id, facility, field, winner_value, winner_stamp, "
@@ -223,12 +224,27 @@ Result<int64_t> SqliteStore::CountChanges(const ChangeFilter& filter) {
     return "(length(v.version) > length(" + p +
            ") AND substr(v.version, -length(" + p + ")) = " + p + ")";
   };
-  std::string sql = "SELECT count(*) FROM versions v";
-  if (!filter.facility.empty()) sql += " JOIN records r ON r.rid = v.rid";
-  sql += " WHERE v.seq > ?1";
-  if (!filter.exclude_origin.empty()) sql += " AND NOT " + made_by("?2");
-  if (!filter.only_origin.empty()) sql += " AND " + made_by("?3");
-  if (!filter.facility.empty()) sql += " AND r.facility IN (?4, ?5)";
+  std::string origin;
+  if (!filter.exclude_origin.empty()) origin += " AND NOT " + made_by("?2");
+  if (!filter.only_origin.empty()) origin += " AND " + made_by("?3");
+  std::string sql =
+      "SELECT (SELECT count(*) FROM versions v WHERE v.seq > ?1" + origin;
+  if (!filter.facility.empty()) {
+    // The scope, then the history that comes with each move into it: the
+    // versions before the last move in after the cursor, outside the scope.
+    constexpr std::string_view kScope =
+        "(v.facility IN (?4, ?5) OR v.moved_from = ?4)";
+    constexpr std::string_view kMoveIn =
+        "m.seq > ?1 AND m.facility = ?4 AND m.moved_from NOT IN ('', ?4)";
+    sql += " AND " + std::string(kScope) +
+           ") + (SELECT count(*) FROM versions v WHERE v.rid IN (SELECT "
+           "m.rid FROM versions m WHERE " +
+           std::string(kMoveIn) +
+           ") AND v.seq < (SELECT max(m.seq) FROM versions m WHERE m.rid = "
+           "v.rid AND " +
+           std::string(kMoveIn) + ") AND NOT " + std::string(kScope) + origin;
+  }
+  sql += ")";
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(sql));
   st.BindInt(1, filter.after_seq);
@@ -261,36 +277,73 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
   batch.last_seq = std::max(filter.after_seq, log_end);
   const std::string origin_suffix = "." + filter.exclude_origin;
   const std::string only_suffix = "." + filter.only_origin;
+  // Whether the version in `st`'s current row is left out by origin, or is
+  // outside the facility's scope.
+  auto origin_excluded = [&](const Statement& st) {
+    const std::string_view version = st.ColumnView(6);
+    auto made_by = [&](const std::string& suffix) {
+      return version.size() > suffix.size() &&
+             version.substr(version.size() - suffix.size()) == suffix;
+    };
+    return (!filter.exclude_origin.empty() && made_by(origin_suffix)) ||
+           (!filter.only_origin.empty() && !made_by(only_suffix));
+  };
+  auto in_scope = [&](const Statement& st) {
+    const std::string_view owner = st.ColumnView(4);
+    return filter.facility.empty() || owner == filter.facility ||
+           owner == kSharedFacility || st.ColumnView(9) == filter.facility;
+  };
   {
     POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(kSql));
     st.BindInt(1, filter.after_seq);
     size_t bytes = 0;
+    // History versions already in this batch (a record moved in twice).
+    std::set<int64_t> history_sent;
     while (true) {
       POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      const std::string_view version = st.ColumnView(6);
-      auto made_by = [&](const std::string& suffix) {
-        return version.size() > suffix.size() &&
-               version.substr(version.size() - suffix.size()) == suffix;
-      };
-      const bool excluded =
-          (!filter.exclude_origin.empty() && made_by(origin_suffix)) ||
-          (!filter.only_origin.empty() && !made_by(only_suffix)) ||
-          (!filter.facility.empty() && st.ColumnView(4) != filter.facility &&
-           st.ColumnView(4) != kSharedFacility);
-      if (!excluded) {
-        const size_t size = st.ColumnView(5).size() + st.ColumnView(7).size();
-        if (!batch.changes.empty() &&
-            (batch.changes.size() >= filter.max_changes ||
-             bytes + size > filter.max_bytes)) {
-          batch.last_seq = batch.changes.back().seq;
-          batch.more = true;
-          break;
+      if (origin_excluded(st) || !in_scope(st)) continue;
+      size_t size = st.ColumnView(5).size() + st.ColumnView(7).size();
+      // A record that moved into the facility brings its earlier versions
+      // along, so the receiving clinic holds its history. They travel just
+      // before the move, as one unit labelled with its seq.
+      std::vector<ChangeEntry> unit;
+      const bool moved_in =
+          !filter.facility.empty() && st.ColumnView(4) == filter.facility &&
+          !st.ColumnView(9).empty() && st.ColumnView(9) != filter.facility;
+      if (moved_in) {
+        const int64_t seq = st.ColumnInt(0);
+        POSTA_ASSIGN_OR_RETURN(
+            Statement history,
+            conn.Prepare("SELECT " + std::string(kChangeColumns) + " FROM " +
+                         std::string(kAllVersions) +
+                         " WHERE v.rid = ?1 AND v.seq < ?2 ORDER BY v.seq"));
+        history.BindInt(1, st.ColumnInt(10));
+        history.BindInt(2, seq);
+        while (true) {
+          POSTA_ASSIGN_OR_RETURN(bool more, history.Step());
+          if (!more) break;
+          if (origin_excluded(history) || in_scope(history)) continue;
+          if (!history_sent.insert(history.ColumnInt(0)).second) continue;
+          size += history.ColumnView(5).size() + history.ColumnView(7).size();
+          POSTA_ASSIGN_OR_RETURN(ChangeEntry change, ChangeFromRow(history));
+          change.seq = seq;
+          unit.push_back(std::move(change));
         }
-        bytes += size;
-        POSTA_ASSIGN_OR_RETURN(ChangeEntry change, ChangeFromRow(st));
+      }
+      if (!batch.changes.empty() &&
+          (batch.changes.size() + unit.size() >= filter.max_changes ||
+           bytes + size > filter.max_bytes)) {
+        batch.last_seq = batch.changes.back().seq;
+        batch.more = true;
+        break;
+      }
+      bytes += size;
+      for (ChangeEntry& change : unit) {
         batch.changes.push_back(std::move(change));
       }
+      POSTA_ASSIGN_OR_RETURN(ChangeEntry change, ChangeFromRow(st));
+      batch.changes.push_back(std::move(change));
     }
   }
   {
@@ -426,7 +479,9 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
   Record next;
   next.type = remote.type;
   next.id = remote.id;
-  next.facility = local ? local->record.facility : remote.facility;
+  next.facility = !outcome.facility.empty() ? outcome.facility
+                  : local                   ? local->record.facility
+                                            : remote.facility;
   next.content = std::move(outcome.content);
   next.field_stamps = std::move(outcome.field_stamps);
   next.deleted = outcome.deleted;
@@ -477,7 +532,10 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
              local ? local->rid : 0,
              local ? std::optional<bool>(local->record.deleted) : std::nullopt,
              next, bases, content_keys, &old_keys,
-             next.deleted ? nullptr : &keys_from->search_keys)
+             next.deleted ? nullptr : &keys_from->search_keys,
+             local && local->record.facility != next.facility
+                 ? std::string_view(local->record.facility)
+                 : std::string_view())
       .status()
       .WithContext(name);
 }

@@ -246,6 +246,13 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
     return fail(Status::PermissionDenied(
         name, "shared reference data: it is edited at the hub"));
   }
+  // A record transferred away stays here as it was when it left; its new
+  // facility edits it.
+  if (current && current->facility != facility_ && role_ != "hub") {
+    return fail(Status::PermissionDenied(name, "was transferred to facility " +
+                                                   current->facility +
+                                                   "; it is edited there"));
+  }
   switch (op.kind) {
     case WriteKind::kCreate:
       if (current) return fail(Status::Conflict(name, "already exists"));
@@ -347,7 +354,7 @@ Result<int64_t> SqliteStore::StoreVersion(
     int64_t rid, std::optional<bool> was_deleted, const Record& next,
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
-    const std::vector<SearchKey>* search_keys) {
+    const std::vector<SearchKey>* search_keys, std::string_view moved_from) {
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
     // A new record: its row id is chosen first, so its first version can
@@ -364,7 +371,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     POSTA_ASSIGN_OR_RETURN(
         Statement st,
         writer_->Prepare("INSERT INTO versions (rid, version, content, stamps, "
-                         "bases, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                         "bases, deleted, facility, moved_from) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
     st.BindInt(1, rid);
     st.BindText(2, next.version.ToString());
     st.BindText(3, next.content);
@@ -373,6 +381,8 @@ Result<int64_t> SqliteStore::StoreVersion(
                                     content_keys));
     st.BindText(5, EncodeStampMap(bases));
     st.BindInt(6, next.deleted ? 1 : 0);
+    st.BindText(7, next.facility);
+    st.BindText(8, moved_from);
     POSTA_RETURN_IF_ERROR(st.Run());
     seq = sqlite3_last_insert_rowid(writer_->db());
   }

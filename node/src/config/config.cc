@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <span>
 
+#include "posta/storage/replication.h"
+
 namespace posta::node {
 
 namespace {
@@ -279,11 +281,7 @@ std::string Range(IntBounds b) {
 std::string NodeConfig::DatabasePath() const { return data_dir + "/posta.db"; }
 
 bool IsValidFacilityId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char ch) {
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-  });
+  return storage::IsValidFacilityId(id);
 }
 
 Result<ListenAddress> ParseListenAddress(std::string_view text,

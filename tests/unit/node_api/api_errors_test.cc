@@ -270,6 +270,15 @@ class FlakyStore : public storage::RecordStore {
       std::span<const storage::WriteOp> ops) override {
     return t_.WriteBatch(ops);
   }
+  Result<storage::TransferOutcome> Transfer(
+      storage::ResourceType type, const std::string& id,
+      const std::string& to_facility) override {
+    return t_.Transfer(type, id, to_facility);
+  }
+  Result<std::vector<std::string>> PastOwners(storage::ResourceType type,
+                                              const std::string& id) override {
+    return t_.PastOwners(type, id);
+  }
   Result<storage::Record> Get(storage::ResourceType type,
                               const std::string& id) override {
     if (throw_reads) throw std::runtime_error("boom: /secret/path");

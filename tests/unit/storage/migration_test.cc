@@ -96,7 +96,7 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   EXPECT_EQ(store->node_id(), "0123456789abcdef");
   EXPECT_EQ(store->facility(), "clinic-old");
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
-  EXPECT_EQ(stats.schema_version, 3);
+  EXPECT_EQ(stats.schema_version, 4);
   EXPECT_EQ(stats.live_records[ResourceType::kPatient], 2);
   EXPECT_EQ(stats.live_records[ResourceType::kEncounter], 1);
   EXPECT_EQ(stats.deleted_records, 1);
@@ -166,10 +166,60 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 4);
   sqlite3_finalize(st);
   sqlite3_close(db);
   ASSERT_OK_AND_ASSIGN(auto again, OpenRecordStore(ReopenOptions()));
+}
+
+// Version 4 adds an owner per version: a version 3 file (the fixture as
+// the version 3 migration leaves it) gets each version's owner from its
+// record, and records can be transferred from then on.
+TEST_F(MigrationTest, UpgradesAVersionThreeDatabase) {
+  {
+    ASSERT_OK_AND_ASSIGN(
+        auto conn,
+        internal::Connection::Open(DbPath(), SQLITE_OPEN_READWRITE, "", 1000));
+    internal::Transaction txn(*conn, true);
+    ASSERT_OK(txn.Begin());
+    ASSERT_OK(internal::Migrate(*conn, 1, 3));
+    ASSERT_OK(txn.Commit());
+  }
+  for (const std::string& line : SchemaOf(DbPath())) {
+    EXPECT_EQ(line.find("moved_from"), std::string::npos) << line;
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, OpenRecordStore(ReopenOptions()));
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
+  EXPECT_EQ(stats.schema_version, 4);
+  EXPECT_EQ(stats.last_seq, 6);
+  ASSERT_OK_AND_ASSIGN(auto history,
+                       store->History(ResourceType::kPatient, kLucia, 10));
+  ASSERT_EQ(history.size(), 2u);
+  for (const Record& version : history) {
+    EXPECT_EQ(version.facility, "clinic-old");
+  }
+  ChangeFilter scope;
+  scope.facility = "clinic-old";
+  ASSERT_OK_AND_ASSIGN(ChangeBatch batch, store->ReadChanges(scope));
+  EXPECT_EQ(batch.changes.size(), 6u);
+  ASSERT_OK_AND_ASSIGN(int64_t count, store->CountChanges(scope));
+  EXPECT_EQ(count, 6);
+  scope.facility = "clinic-new";
+  ASSERT_OK_AND_ASSIGN(batch, store->ReadChanges(scope));
+  EXPECT_TRUE(batch.changes.empty());
+
+  ASSERT_OK_AND_ASSIGN(
+      TransferOutcome moved,
+      store->Transfer(ResourceType::kPatient, kLucia, "clinic-new"));
+  EXPECT_EQ(moved.moved[ResourceType::kEncounter], 1);  // kVisit
+  ASSERT_OK_AND_ASSIGN(history,
+                       store->History(ResourceType::kPatient, kLucia, 10));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0].facility, "clinic-new");
+  EXPECT_EQ(history[1].facility, "clinic-old");
+  ASSERT_OK_AND_ASSIGN(batch, store->ReadChanges(scope));
+  EXPECT_EQ(batch.changes.size(), 5u);  // 2 + 1 earlier versions, 2 moves
+  EXPECT_OK(store->CheckIntegrity());
 }
 
 TEST_F(MigrationTest, ReadOnlyOpenDoesNotUpgrade) {

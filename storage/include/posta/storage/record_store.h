@@ -101,6 +101,14 @@ struct Change {
   bool deleted = false;
 };
 
+// What RecordStore::Transfer moved.
+struct TransferOutcome {
+  Record record;              // the transferred record's new version
+  std::string from_facility;  // its owner before
+  // Records moved, by type: the record itself and its compartment.
+  std::map<ResourceType, int64_t> moved;
+};
+
 struct SearchQuery {
   ResourceType type = ResourceType::kPatient;
   std::vector<SearchCondition> conditions;  // all must hold
@@ -184,12 +192,31 @@ class RecordStore {
   virtual Result<std::vector<WriteOutcome>> WriteBatch(
       std::span<const WriteOp> ops) = 0;
 
+  // Moves a Patient and its compartment (every live Encounter, Observation
+  // and Appointment whose patient reference names it, owned by the
+  // patient's owner) to `to_facility`, in one transaction: each gets a new
+  // version with the same content, the new owner and kFacilityField stamped,
+  // so the move syncs and shows in history. Allowed on a hub, and on the
+  // clinic whose facility owns the patient. Statuses: InvalidArgument (not
+  // a Patient, `to_facility` not a facility id or kSharedFacility, or the
+  // current owner), NotFound, Gone (deleted), PermissionDenied (a shared
+  // record, a clinic that does not own it, read-only store).
+  virtual Result<TransferOutcome> Transfer(ResourceType type,
+                                           const std::string& id,
+                                           const std::string& to_facility) = 0;
+
+  // Every facility that owned some stored version of the record (the hub's
+  // scope check for pushed versions); empty when it is not stored here.
+  virtual Result<std::vector<std::string>> PastOwners(
+      ResourceType type, const std::string& id) = 0;
+
   // The current version, deleted or not (check record.deleted).
   virtual Result<Record> Get(ResourceType type, const std::string& id) = 0;
   // One past version; NotFound when there is no such version.
   virtual Result<Record> GetVersion(ResourceType type, const std::string& id,
                                     const base::HlcStamp& version) = 0;
-  // Every version, newest first, at most `limit`.
+  // Every version, newest first, at most `limit`. Each version's facility
+  // is the owner it gave the record.
   virtual Result<std::vector<Record>> History(ResourceType type,
                                               const std::string& id,
                                               size_t limit) = 0;

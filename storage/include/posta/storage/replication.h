@@ -28,6 +28,16 @@ inline constexpr std::string_view kDeletedField = "@deleted";
 // describes the rules.
 inline constexpr std::string_view kSharedFacility = "*";
 
+// Reserved key of Record::field_stamps: the stamp of the write that last
+// changed the record's owner (Record::facility), by a transfer. Absent on a
+// record never transferred: its owner is the facility that created it. The
+// owner merges like a field, so concurrent transfers converge on the newest.
+inline constexpr std::string_view kFacilityField = "@facility";
+
+// True for a facility id: 1 to 64 of A-Z a-z 0-9 . _ - (so never
+// kSharedFacility).
+bool IsValidFacilityId(std::string_view id);
+
 // One version from the change log, as replication ships it. The node that
 // made the version (by a local write or a merge) is record.version.node.
 struct ChangeEntry {
@@ -106,6 +116,9 @@ class ChangeMerger {
     std::string content;  // compact JSON object, keys sorted
     std::map<std::string, base::HlcStamp> field_stamps;
     bool deleted = false;
+    // The resulting owner (kFacilityField decides it); empty keeps the
+    // local record's owner, or the remote's for a record new here.
+    std::string facility;
     // Fields whose value came with a stamp too far in the future: the
     // store gives them the new version's own stamp (kMerged only).
     std::vector<std::string> restamp_fields;
@@ -147,9 +160,13 @@ struct ChangeFilter {
   // When set, only versions made by this node (what a node pushes: its own
   // writes and merges, not what it received).
   std::string only_origin;
-  // Only records owned by this facility and shared records (owner
-  // kSharedFacility), and conflicts of this facility's records; empty for
-  // every facility.
+  // A facility's scope, as the hub sends it to that facility's clinics;
+  // empty for every facility. Versions owned by this facility or shared
+  // (owner kSharedFacility); the version that moved a record out of this
+  // facility; and, with a version that moved a record into it, that
+  // record's earlier versions the scope did not carry (its history), sent
+  // just before it and labelled with its seq. Conflicts of this facility's
+  // records.
   std::string facility;
 };
 
