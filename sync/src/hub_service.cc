@@ -1,7 +1,10 @@
 #include "posta/sync/hub_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
+#include <map>
+#include <utility>
 
 #include "posta/base/crash_point.h"
 #include "posta/sync/merge.h"
@@ -182,25 +185,69 @@ SyncReply HubService::Impl::Push(std::string_view body) {
                       std::to_string(peer->received_seq) +
                       "; push again from there");
   }
+  // Scope: a clinic pushes versions of records its facility owns, or
+  // owned at some version the hub holds (an edit made offline while the
+  // record was transferred away merges, and the owner stays the newer one);
+  // a record new to the hub must first come as its own. Never a shared
+  // record.
+  std::map<std::pair<storage::ResourceType, std::string>,
+           std::vector<std::string>>
+      past_owners;
+  auto owners_of =
+      [&](storage::ResourceType type,
+          const std::string& id) -> Result<std::vector<std::string>*> {
+    auto key = std::make_pair(type, id);
+    auto it = past_owners.find(key);
+    if (it == past_owners.end()) {
+      POSTA_ASSIGN_OR_RETURN(std::vector<std::string> owners,
+                             store.PastOwners(type, id));
+      it = past_owners.emplace(std::move(key), std::move(owners)).first;
+    }
+    return &it->second;
+  };
+  auto owned_by_peer = [&](const std::vector<std::string>& owners) {
+    return std::find(owners.begin(), owners.end(), peer->facility) !=
+           owners.end();
+  };
   std::vector<storage::ChangeEntry> changes;
   changes.reserve(batch->changes.size());
   for (storage::ChangeEntry& change : batch->changes) {
-    if (change.record.facility != peer->facility) {
-      return Refuse(403, kErrorScope,
-                    "node " + peer->node_id + " of facility " +
-                        peer->facility + " sent " +
-                        std::string(storage::ResourceTypeName(
-                            change.record.type)) +
-                        "/" + change.record.id + " of facility " +
-                        change.record.facility);
+    const storage::Record& r = change.record;
+    Result<std::vector<std::string>*> owners = owners_of(r.type, r.id);
+    if (!owners.ok()) return FromStatus(owners.status());
+    if (r.facility == storage::kSharedFacility || !owned_by_peer(**owners)) {
+      // A record new here belongs to the facility that created it, and is
+      // that facility's from then on (a later version in the same batch
+      // may transfer it).
+      const bool new_here = (*owners)->empty() && r.facility == peer->facility;
+      if (!new_here) {
+        const std::string& owner =
+            (*owners)->empty() || r.facility == storage::kSharedFacility
+                ? r.facility
+                : (*owners)->front();
+        return Refuse(403, kErrorScope,
+                      "node " + peer->node_id + " of facility " +
+                          peer->facility + " sent " +
+                          std::string(storage::ResourceTypeName(r.type)) + "/" +
+                          r.id + " of facility " + owner +
+                          (owner == storage::kSharedFacility
+                               ? " (shared reference data is edited at the hub)"
+                               : ", which it never owned"));
+      }
+      (*owners)->push_back(peer->facility);
     }
     if (change.seq > peer->received_seq) changes.push_back(std::move(change));
   }
   std::vector<storage::Conflict> incoming;
   for (storage::Conflict& c : batch->conflicts) {
     if (c.facility != peer->facility) {
-      return Refuse(403, kErrorScope,
-                    "conflict " + c.id + " belongs to facility " + c.facility);
+      Result<std::vector<std::string>*> owners = owners_of(c.type, c.record_id);
+      if (!owners.ok()) return FromStatus(owners.status());
+      if (!owned_by_peer(**owners)) {
+        return Refuse(
+            403, kErrorScope,
+            "conflict " + c.id + " belongs to facility " + c.facility);
+      }
     }
     incoming.push_back(std::move(c));
   }

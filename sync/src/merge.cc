@@ -21,6 +21,7 @@ using storage::ChangeMerger;
 using storage::Conflict;
 using storage::ConflictSide;
 using storage::kDeletedField;
+using storage::kFacilityField;
 using storage::Record;
 using Stamps = std::map<std::string, HlcStamp>;
 
@@ -51,6 +52,7 @@ struct Side {
     return record ? record->field_stamps : kNone;
   }
   bool deleted() const { return record && record->deleted; }
+  std::string facility() const { return record ? record->facility : ""; }
   const json* Value(const std::string& field) const {
     auto it = content.find(field);
     return it == content.end() ? nullptr : &*it;
@@ -58,12 +60,14 @@ struct Side {
   // The value as ConflictSide holds it.
   std::optional<std::string> Text(const std::string& field) const {
     if (field == kDeletedField) return deleted() ? "true" : "false";
+    if (field == kFacilityField) return facility();
     const json* value = Value(field);
     if (!value) return std::nullopt;
     return value->dump();
   }
   bool SameValue(const Side& other, const std::string& field) const {
     if (field == kDeletedField) return deleted() == other.deleted();
+    if (field == kFacilityField) return facility() == other.facility();
     const json* a = Value(field);
     const json* b = other.Value(field);
     if (!a || !b) return a == b;
@@ -90,8 +94,9 @@ class FieldMerge {
         fields.insert(field);
       }
     }
-    // Every side has a tombstone value, stamped or not.
+    // Every side has a tombstone value and an owner, stamped or not.
     fields.insert(std::string(kDeletedField));
+    fields.insert(std::string(kFacilityField));
     for (const std::string& field : fields) MergeField(field);
     if (deleted_) CheckDeleteRacingEdit();
     return Finish();
@@ -140,6 +145,8 @@ class FieldMerge {
       deleted_ = winner.deleted();
       deleted_winner_ = &winner;
       deleted_stamp_ = stamp;
+    } else if (field == kFacilityField) {
+      facility_ = winner.facility();
     } else if (const json* value = winner.Value(field)) {
       content_[field] = *value;
     }
@@ -153,7 +160,7 @@ class FieldMerge {
     if (!e.record || e.deleted()) return;
     std::optional<HlcStamp> highest;
     for (const auto& [field, stamp] : e.stamps()) {
-      if (field == kDeletedField) continue;
+      if (field == kDeletedField || field == kFacilityField) continue;
       if (stamp <= StampOf(d.stamps(), field)) continue;
       if (e.SameValue(d, field)) continue;
       if (!highest || stamp > *highest) highest = stamp;
@@ -167,6 +174,9 @@ class FieldMerge {
   void AddConflict(const std::string& field, const Side& winner,
                    const HlcStamp& winner_stamp, const Side& loser,
                    const HlcStamp& loser_stamp) {
+    // Concurrent transfers are not a question for a person: the newest
+    // owner wins on every replica, and the other transfer is simply undone.
+    if (field == kFacilityField) return;
     AddConflictSides(field, ConflictSide{winner.Text(field), winner_stamp},
                      ConflictSide{loser.Text(field), loser_stamp});
   }
@@ -195,16 +205,21 @@ class FieldMerge {
   ChangeMerger::Outcome Finish() {
     const Record* local = local_.record;
     const Record& remote = remote_entry_.record;
+    // A record new here keeps the remote's owner unless a stamp said more.
+    if (facility_.empty()) facility_ = local ? local->facility : remote.facility;
     if (local && local_.valid && deleted_ == local->deleted &&
-        stamps_ == local->field_stamps && content_ == local_.content) {
+        facility_ == local->facility && stamps_ == local->field_stamps &&
+        content_ == local_.content) {
       out_.action = ChangeMerger::Action::kIgnore;
+      out_.facility = local->facility;
       out_.content = local->content;
       out_.field_stamps = local->field_stamps;
       out_.deleted = local->deleted;
     } else if (remote_.valid && out_.restamp_fields.empty() &&
-               deleted_ == remote.deleted && stamps_ == remote.field_stamps &&
-               content_ == remote_.content) {
+               deleted_ == remote.deleted && facility_ == remote.facility &&
+               stamps_ == remote.field_stamps && content_ == remote_.content) {
       out_.action = ChangeMerger::Action::kTakeRemote;
+      out_.facility = remote.facility;
       out_.content = remote.content;
       out_.field_stamps = remote.field_stamps;
       out_.deleted = remote.deleted;
@@ -213,6 +228,7 @@ class FieldMerge {
       out_.content = content_.dump();
       out_.field_stamps = std::move(stamps_);
       out_.deleted = deleted_;
+      out_.facility = facility_;
     }
     return std::move(out_);
   }
@@ -226,6 +242,7 @@ class FieldMerge {
   json content_ = json::object();
   Stamps stamps_;
   bool deleted_ = false;
+  std::string facility_;
   const Side* deleted_winner_ = nullptr;
   HlcStamp deleted_stamp_;
   ChangeMerger::Outcome out_;
@@ -258,6 +275,7 @@ ChangeMerger::Outcome FieldMerger::Merge(const Record* local, History& history,
       out.content = r.content;
       out.field_stamps = r.field_stamps;
       out.deleted = r.deleted;
+      out.facility = r.facility;
       return out;
     }
   }
@@ -272,13 +290,15 @@ ChangeMerger::Outcome FieldMerger::Merge(const Record* local, History& history,
       out.content = local->content;
       out.field_stamps = local->field_stamps;
       out.deleted = local->deleted;
+      out.facility = local->facility;
     }
     return out;
   }
 }
 
 bool SameState(const Record& a, const Record& b) {
-  if (a.deleted != b.deleted || a.field_stamps != b.field_stamps) {
+  if (a.deleted != b.deleted || a.facility != b.facility ||
+      a.field_stamps != b.field_stamps) {
     return false;
   }
   if (a.content == b.content) return true;

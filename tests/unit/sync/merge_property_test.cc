@@ -1,7 +1,8 @@
 // Property test of the merge rule: N replicas, each with its own clock, HLC
 // and an in-memory store, write and sync at random; replays, repeats and
-// reordering included. Checks that replicas converge, that no value is set
-// aside silently, and that every node names a conflict alike.
+// reordering included, and transfers of records between owners. Checks that
+// replicas converge (owners included), that no value is set aside silently,
+// and that every node names a conflict alike.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -38,6 +39,8 @@ using Action = ChangeMerger::Action;
 constexpr int64_t kEpoch = 1'700'000'000'000;
 constexpr int64_t kDayMs = 24 * 60 * 60 * 1000;
 const std::string kDel(kDeletedField);
+const std::string kOwner(storage::kFacilityField);
+const std::vector<std::string> kOwners = {"fac", "f1", "f2"};
 const std::vector<std::string> kFields = {"birthDate", "gender", "name",
                                           "phone"};
 
@@ -244,6 +247,7 @@ class Simulation {
     return n;
   }
   size_t loss_count() const { return losses_.size(); }
+  size_t transfer_count() const { return transfers_; }
 
  private:
   Replica& Pick() { return *replicas_[rng_() % replicas_.size()]; }
@@ -279,6 +283,10 @@ class Simulation {
       if (rng_() % 2)
         content[kFields[rng_() % kFields.size()]] = RandomValue(rng_);
       Write(r, id, &current, content, false);
+      return;
+    }
+    if (rng_() % 12 == 0) {
+      Transfer(r, id, current);
       return;
     }
     unsigned op = rng_() % 100;
@@ -327,13 +335,33 @@ class Simulation {
     Record next;
     next.type = ResourceType::kPatient;
     next.id = id;
-    next.facility = "fac";
+    next.facility = current ? current->facility : kOwners.front();
     next.content = content.dump();
     next.field_stamps = std::move(stamps);
     next.deleted = deleted;
     next.version = version;
     next.last_updated_ms = version.wall_ms;
     entry.record = std::move(next);
+    Store(r, std::move(entry));
+  }
+
+  // A transfer as the store makes it: the same content under a new owner,
+  // with the owner's stamp (kFacilityField) moved to the new version.
+  void Transfer(Replica& r, const std::string& id, const Record& current) {
+    const std::string& to = kOwners[rng_() % kOwners.size()];
+    if (to == current.facility) return;
+    const HlcStamp version = r.hlc.Now();
+    ChangeEntry entry;
+    Record next = current;
+    auto old = next.field_stamps.find(kOwner);
+    if (old != next.field_stamps.end()) entry.base_stamps[kOwner] = old->second;
+    next.field_stamps[kOwner] = version;
+    Mint(r, id, kOwner, version);
+    next.facility = to;
+    next.version = version;
+    next.last_updated_ms = version.wall_ms;
+    entry.record = std::move(next);
+    ++transfers_;
     Store(r, std::move(entry));
   }
 
@@ -418,6 +446,7 @@ class Simulation {
         EXPECT_EQ(out.content, entry.record.content);
         EXPECT_EQ(out.field_stamps, entry.record.field_stamps);
         EXPECT_EQ(out.deleted, entry.record.deleted);
+        EXPECT_EQ(out.facility, entry.record.facility);
         stored = entry;
         for (const auto& [field, stamp] : entry.record.field_stamps) {
           Adopt(r, id, field, stamp);
@@ -429,6 +458,8 @@ class Simulation {
         next.content = out.content;
         next.field_stamps = out.field_stamps;
         next.deleted = out.deleted;
+        EXPECT_FALSE(out.facility.empty());
+        next.facility = out.facility;
         next.version = version;
         next.last_updated_ms = version.wall_ms;
         std::set<std::string> restamped(out.restamp_fields.begin(),
@@ -491,6 +522,7 @@ class Simulation {
       causal_;
   std::vector<Loss> losses_;
   int next_record_ = 0;
+  size_t transfers_ = 0;
 };
 
 TEST(MergePropertyTest, ReplicasConvergeAndNoValueIsLostSilently) {
@@ -498,6 +530,7 @@ TEST(MergePropertyTest, ReplicasConvergeAndNoValueIsLostSilently) {
   constexpr int kSteps = 40;
   size_t conflicts = 0;
   size_t losses = 0;
+  size_t transfers = 0;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Simulation sim(seed, 3 + static_cast<int>(seed % 3));
@@ -508,10 +541,12 @@ TEST(MergePropertyTest, ReplicasConvergeAndNoValueIsLostSilently) {
     ASSERT_TRUE(sim.CheckConflictIds());
     conflicts += sim.conflict_count();
     losses += sim.loss_count();
+    transfers += sim.transfer_count();
   }
   // The workload must reach the interesting cases, or it proves nothing.
   EXPECT_GT(conflicts, 100u);
   EXPECT_GT(losses, 100u);
+  EXPECT_GT(transfers, 100u);
 }
 
 // A node whose clock runs past the skew bound: its writes never win over

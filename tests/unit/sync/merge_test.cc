@@ -147,9 +147,12 @@ TEST_F(MergeTest, ConcurrentEditNewerRemoteWinsAndLocalIsConflictLoser) {
   Record local = Rec(R"({"name":"Ana B"})", {{"name", T(3, "a")}});
   Record remote =
       Rec(R"({"name":"Ana C"})", {{"name", T(5, "b")}}, false, "fac-b");
-  // The remote built on the value before ours (stamp 1), not on ours.
+  // The remote built on the value before ours (stamp 1), not on ours. Its
+  // owner differs without a transfer stamp (@facility) to say which is
+  // newer: the local owner stays, so the result mixes both.
   auto out = Merge(&local, Entry(remote, {{"name", T(1, "a")}}));
-  EXPECT_EQ(out.action, Action::kTakeRemote);
+  EXPECT_EQ(out.action, Action::kMerged);
+  EXPECT_EQ(out.facility, "fac-a");
   EXPECT_EQ(out.content, R"({"name":"Ana C"})");
   ASSERT_EQ(out.conflicts.size(), 1u);
   const Conflict& c = out.conflicts[0];
@@ -531,12 +534,63 @@ TEST_F(MergeTest, UnstampedLocalValueIsKept) {
   EXPECT_EQ(out.content, R"({"name":"Ana B","note":"x"})");
 }
 
+// ---- The owner (@facility) ----
+
+const std::string kOwner(storage::kFacilityField);
+
+TEST_F(MergeTest, ANewerTransferIsTakenWithoutConflict) {
+  Record local = Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}});
+  Record remote = Rec(R"({"name":"Ana"})",
+                      {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
+                      "fac-b");
+  auto out = Merge(&local, Entry(remote));
+  EXPECT_EQ(out.action, Action::kTakeRemote);
+  EXPECT_EQ(out.facility, "fac-b");
+  EXPECT_TRUE(out.conflicts.empty());
+}
+
+TEST_F(MergeTest, ConcurrentTransfersKeepTheNewestOwnerWithoutConflict) {
+  Record local = Rec(R"({"name":"Ana"})",
+                     {{"name", T(1, "a")}, {kOwner, T(7, "a")}}, false,
+                     "fac-b");
+  Record older = Rec(R"({"name":"Ana"})",
+                     {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
+                     "fac-c");
+  auto out = Merge(&local, Entry(older));
+  EXPECT_EQ(out.action, Action::kIgnore);
+  EXPECT_EQ(out.facility, "fac-b");
+  EXPECT_TRUE(out.conflicts.empty());
+  // Seen from the other side, the same owner wins.
+  FakeHistory other_history;
+  auto back = merger_.Merge(&older, other_history, Entry(local));
+  EXPECT_EQ(back.action, Action::kTakeRemote);
+  EXPECT_EQ(back.facility, "fac-b");
+  EXPECT_TRUE(back.conflicts.empty());
+}
+
+TEST_F(MergeTest, AnEditRacingATransferMergesUnderTheNewOwner) {
+  // Here: moved to fac-b at 5. There: the old owner edited the name at 8,
+  // without knowing of the move.
+  Record local = Rec(R"({"name":"Ana"})",
+                     {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
+                     "fac-b");
+  Record edit = Rec(R"({"name":"Ana Maria"})", {{"name", T(8, "a")}});
+  auto out = Merge(&local, Entry(edit, {{"name", T(1, "a")}}));
+  EXPECT_EQ(out.action, Action::kMerged);
+  EXPECT_EQ(out.content, R"({"name":"Ana Maria"})");
+  EXPECT_EQ(out.facility, "fac-b");
+  EXPECT_EQ(out.field_stamps.at(kOwner), T(5, "h"));
+  EXPECT_TRUE(out.conflicts.empty());
+}
+
 TEST(SameStateTest, ComparesContentAsJsonAndStampsAndTombstone) {
   Record a = Rec(R"({"a":1,"b":[1,2]})", {{"a", T(1, "a")}});
   Record b = Rec(R"({ "b": [1, 2], "a": 1 })", {{"a", T(1, "a")}});
   b.version = T(9, "z");
-  b.facility = "other";
   EXPECT_TRUE(SameState(a, b));
+  b.facility = "other";  // the owner is part of the state
+  EXPECT_FALSE(SameState(a, b));
+  b.facility = a.facility;
   b.deleted = true;
   EXPECT_FALSE(SameState(a, b));
   b.deleted = false;

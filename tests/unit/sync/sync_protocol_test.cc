@@ -31,6 +31,13 @@ std::string PatientBody(const std::string& family, const std::string& gender,
          mrn + R"("}]})";
 }
 
+std::string EncounterBody(const std::string& patient_id,
+                          const std::string& status = "finished") {
+  return R"({"resourceType":"Encounter","status":")" + status +
+         R"(","class":{"code":"AMB"},"subject":{"reference":"Patient/)" +
+         patient_id + R"("},"period":{"start":"2026-11-01T10:00:00Z"}})";
+}
+
 // Calls the hub directly. `drop_request` loses the next request before the
 // hub sees it; `drop_answer` lets the hub commit and loses its answer.
 class LoopTransport final : public Transport {
@@ -136,6 +143,24 @@ class SyncProtocolTest : public ::testing::Test {
     Result<SyncResult> result = node.client->SyncOnce();
     EXPECT_TRUE(posta::testing::IsOk(result));
     return result.ok() ? *result : SyncResult();
+  }
+
+  std::string AddEncounter(storage::RecordStore& store,
+                           const std::string& patient_id) {
+    WriteOp op;
+    op.kind = WriteKind::kCreate;
+    op.type = ResourceType::kEncounter;
+    op.body = EncounterBody(patient_id);
+    storage::WriteOutcome out = store.Write(op);
+    EXPECT_TRUE(posta::testing::IsOk(out.status));
+    return out.record.id;
+  }
+
+  // The record's owner on `store`; "" when it is not there.
+  std::string Owner(storage::RecordStore& store, ResourceType type,
+                    const std::string& id) {
+    Result<storage::Record> r = store.Get(type, id);
+    return r.ok() ? r->facility : "";
   }
 
   std::string Digest(storage::RecordStore& store, const std::string& facility) {
@@ -477,6 +502,231 @@ TEST_F(SyncProtocolTest, ABoardIn1970SyncsAndOrdersAfterTheHub) {
   ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, a.store->Stats());
   EXPECT_EQ(stats.clock_flags, 0);  // hub stamps were not "future" to it
   EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+// ---- Transfers between facilities ----
+
+TEST_F(SyncProtocolTest, ATransferAtTheHubMovesThePatientWithItsHistory) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  Node c = Clinic("clinic-c");
+  const std::string patient = Create(*a.store, "Moved", "female", "M1");
+  const std::string encounter = AddEncounter(*a.store, patient);
+  clinic_clock_.Advance(std::chrono::seconds(1));
+  Update(*a.store, patient, "Moved", "female", "M2");
+  Sync(a);
+  EXPECT_EQ(Sync(b).pulled, 0);
+  EXPECT_EQ(Sync(c).pulled, 0);
+
+  hub_clock_.Advance(std::chrono::seconds(5));
+  ASSERT_OK_AND_ASSIGN(
+      storage::TransferOutcome moved,
+      hub_store_->Transfer(ResourceType::kPatient, patient, "clinic-b"));
+  EXPECT_EQ(moved.moved[ResourceType::kEncounter], 1);
+
+  // clinic-b: both records, with the versions made at clinic-a.
+  SyncResult rb = Sync(b);
+  EXPECT_EQ(rb.pulled, 5);  // 2 + 1 earlier versions, 2 moves
+  EXPECT_EQ(Owner(*b.store, ResourceType::kPatient, patient), "clinic-b");
+  EXPECT_EQ(Owner(*b.store, ResourceType::kEncounter, encounter), "clinic-b");
+  ASSERT_OK_AND_ASSIGN(auto history,
+                       b.store->History(ResourceType::kPatient, patient, 10));
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[0].facility, "clinic-b");
+  EXPECT_EQ(history[1].facility, "clinic-a");
+  EXPECT_EQ(history[2].facility, "clinic-a");
+  EXPECT_EQ(history[2].version.node, a.store->node_id());
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+  // It is clinic-b's to edit now.
+  clinic_clock_.Advance(std::chrono::seconds(10));
+  Update(*b.store, patient, "Moved", "female", "M3");
+  EXPECT_EQ(Sync(b).pushed, 1);
+
+  // clinic-a learns of the move and edits no more; its scope no longer
+  // holds the records.
+  Sync(a);
+  EXPECT_EQ(Owner(*a.store, ResourceType::kPatient, patient), "clinic-b");
+  EXPECT_EQ(Owner(*a.store, ResourceType::kEncounter, encounter), "clinic-b");
+  WriteOp edit;
+  edit.kind = WriteKind::kUpdate;
+  edit.type = ResourceType::kPatient;
+  edit.id = patient;
+  edit.body = PatientBody("Moved", "male", "M1");
+  storage::WriteOutcome refused = a.store->Write(edit);
+  EXPECT_EQ(refused.status.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(refused.status.message().find(
+                "was transferred to facility clinic-b; it is edited there"),
+            std::string::npos)
+      << refused.status.ToString();
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+  // clinic-a never gets clinic-b's later edit.
+  ASSERT_OK_AND_ASSIGN(storage::Record at_a,
+                       a.store->Get(ResourceType::kPatient, patient));
+  EXPECT_EQ(at_a.content.find("M3"), std::string::npos);
+
+  // A third clinic never sees any of it.
+  EXPECT_EQ(Sync(c).pulled, 0);
+  EXPECT_EQ(Owner(*c.store, ResourceType::kPatient, patient), "");
+  EXPECT_EQ(Owner(*c.store, ResourceType::kEncounter, encounter), "");
+
+  // And back: clinic-b transfers it to clinic-a, which gets clinic-b's edit.
+  ASSERT_OK(b.store->Transfer(ResourceType::kPatient, patient, "clinic-a"));
+  Sync(b);
+  Sync(a);
+  EXPECT_EQ(Owner(*a.store, ResourceType::kPatient, patient), "clinic-a");
+  ASSERT_OK_AND_ASSIGN(at_a, a.store->Get(ResourceType::kPatient, patient));
+  EXPECT_NE(at_a.content.find("M3"), std::string::npos);
+  EXPECT_OK(a.store->Write(edit).status);
+  Sync(a);
+  Sync(b);
+  EXPECT_EQ(Sync(c).pulled, 0);
+  for (const char* f : {"clinic-a", "clinic-b"}) {
+    EXPECT_EQ(Digest(*hub_store_, f), Digest(*a.store, f)) << f;
+  }
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+  EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, patient), "clinic-a");
+  EXPECT_EQ(Owner(*b.store, ResourceType::kPatient, patient), "clinic-a");
+}
+
+TEST_F(SyncProtocolTest, TheOwningClinicTransfersEvenBeforeItFirstSyncs) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  Node c = Clinic("clinic-c");
+  const std::string synced = Create(*a.store, "Synced");
+  AddEncounter(*a.store, synced);
+  Sync(a);
+  // One patient known to the hub, one created and moved while offline.
+  const std::string offline = Create(*a.store, "Offline");
+  ASSERT_OK(a.store->Transfer(ResourceType::kPatient, synced, "clinic-b"));
+  ASSERT_OK(a.store->Transfer(ResourceType::kPatient, offline, "clinic-b"));
+  SyncResult ra = Sync(a);
+  EXPECT_EQ(ra.pushed, 4);  // offline's creation, three moves
+  EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, synced), "clinic-b");
+  EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, offline), "clinic-b");
+
+  Sync(b);
+  for (const std::string& id : {synced, offline}) {
+    EXPECT_EQ(Owner(*b.store, ResourceType::kPatient, id), "clinic-b");
+    ASSERT_OK_AND_ASSIGN(auto history,
+                         b.store->History(ResourceType::kPatient, id, 10));
+    EXPECT_EQ(history.size(), 2u);
+  }
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+  EXPECT_EQ(Sync(c).pulled, 0);
+  // Nothing more moves.
+  EXPECT_EQ(Sync(a).pulled, 0);
+  EXPECT_EQ(Sync(b).pulled, 0);
+}
+
+TEST_F(SyncProtocolTest, AnOfflineEditRacingAHubTransferMerges) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  const std::string patient = Create(*a.store, "Racing", "female", "M1");
+  Sync(a);
+  hub_clock_.Advance(std::chrono::seconds(5));
+  ASSERT_OK(hub_store_->Transfer(ResourceType::kPatient, patient, "clinic-b"));
+  // clinic-a, offline, still owns it and edits it.
+  clinic_clock_.Advance(std::chrono::seconds(10));
+  Update(*a.store, patient, "Racing", "female", "M2");
+
+  // The push is accepted (clinic-a owned the record), fields merge, and
+  // the owner stays the newer one.
+  SyncResult ra = Sync(a);
+  EXPECT_EQ(ra.pushed, 1);
+  EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, patient), "clinic-b");
+  EXPECT_EQ(Owner(*a.store, ResourceType::kPatient, patient), "clinic-b");
+  ASSERT_OK_AND_ASSIGN(storage::Record at_hub,
+                       hub_store_->Get(ResourceType::kPatient, patient));
+  EXPECT_NE(at_hub.content.find("M2"), std::string::npos);
+  // No refusal loop: further syncs succeed and settle.
+  Sync(a);
+  EXPECT_EQ(Sync(a).pushed, 0);
+
+  Sync(b);
+  ASSERT_OK_AND_ASSIGN(storage::Record at_b,
+                       b.store->Get(ResourceType::kPatient, patient));
+  EXPECT_NE(at_b.content.find("M2"), std::string::npos);
+  EXPECT_EQ(at_b.facility, "clinic-b");
+  EXPECT_EQ(Digest(*hub_store_, "clinic-b"), Digest(*b.store, "clinic-b"));
+  EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, ConcurrentTransfersConvergeOnTheNewest) {
+  for (bool clinic_newer : {true, false}) {
+    SCOPED_TRACE(clinic_newer ? "the clinic's transfer is newer"
+                              : "the hub's transfer is newer");
+    hub_.reset();
+    hub_store_.reset();
+    hub_store_ =
+        Open(clinic_newer ? "hub1.db" : "hub2.db", "region-hub", "hub");
+    hub_ = std::make_unique<HubService>(*hub_store_, hub_clock_);
+    const std::string tag = clinic_newer ? "1" : "2";
+    Node a = Clinic("clinic-a" + tag);
+    Node b = Clinic("clinic-b" + tag);
+    Node c = Clinic("clinic-c" + tag);
+    const std::string patient = Create(*a.store, "Contested");
+    Sync(a);
+    // The hub sends it to clinic-c while clinic-a, offline, sends it to
+    // clinic-b.
+    hub_clock_.Advance(std::chrono::seconds(clinic_newer ? 5 : 60));
+    ASSERT_OK(hub_store_->Transfer(ResourceType::kPatient, patient,
+                                   "clinic-c" + tag));
+    clinic_clock_.Advance(std::chrono::seconds(clinic_newer ? 20 : 5));
+    ASSERT_OK(
+        a.store->Transfer(ResourceType::kPatient, patient, "clinic-b" + tag));
+    const std::string winner = (clinic_newer ? "clinic-b" : "clinic-c") + tag;
+    Sync(c);
+    Sync(a);
+    Sync(b);
+    Sync(c);
+    Sync(a);
+    EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, patient), winner);
+    EXPECT_EQ(Owner(*a.store, ResourceType::kPatient, patient), winner);
+    Node& won = clinic_newer ? b : c;
+    Node& lost = clinic_newer ? c : b;
+    EXPECT_EQ(Owner(*won.store, ResourceType::kPatient, patient), winner);
+    // The losing clinic either never had it, or learned it moved on.
+    const std::string at_loser =
+        Owner(*lost.store, ResourceType::kPatient, patient);
+    EXPECT_TRUE(at_loser.empty() || at_loser == winner) << at_loser;
+    EXPECT_EQ(Digest(*hub_store_, winner), Digest(*won.store, winner));
+    for (Node* n : {&a, &b, &c}) {
+      const std::string f = n->store->facility();
+      EXPECT_EQ(Digest(*hub_store_, f), Digest(*n->store, f)) << f;
+    }
+    ASSERT_OK_AND_ASSIGN(auto conflicts, hub_store_->ListConflicts(true, 10));
+    EXPECT_TRUE(conflicts.empty());
+  }
+}
+
+TEST_F(SyncProtocolTest, AClinicCannotClaimAnotherFacilitysPatient) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  const std::string patient = Create(*a.store, "Theirs");
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
+  // clinic-b pushes a version of clinic-a's patient that moves it to
+  // itself.
+  Create(*b.store, "Mine");
+  b.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op != "push") return;
+    auto batch = DecodePushBatch(body);
+    ASSERT_OK(batch);
+    storage::Record& r = batch->changes[0].record;
+    r.id = patient;
+    r.field_stamps[std::string(storage::kFacilityField)] = r.version;
+    body = Encode(*batch);
+  };
+  auto refused = b.client->SyncOnce();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("which it never owned"),
+            std::string::npos)
+      << refused.status().ToString();
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_store_->ContentDigest());
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(Owner(*hub_store_, ResourceType::kPatient, patient), "clinic-a");
 }
 
 }  // namespace

@@ -88,8 +88,9 @@ class FieldMerger final : public storage::ChangeMerger {
 };
 
 // True when `a` and `b` hold the same state: equal content as JSON values
-// (key order and spacing aside), equal field stamps and the same deleted
-// flag. Type, id, facility, version and last_updated_ms are not compared.
+// (key order and spacing aside), equal field stamps, the same deleted flag
+// and the same owner (facility). Type, id, version and last_updated_ms are
+// not compared.
 // Content that does not parse compares as text.
 bool SameState(const storage::Record& a, const storage::Record& b);
 
