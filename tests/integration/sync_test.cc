@@ -2,7 +2,8 @@
 // SQLite files: offline work on every clinic, then `posta sync` on each;
 // the replicas converge scope by scope, concurrent edits surface as
 // conflicts on both sides, no clinic ever holds another facility's
-// patients, and a link that loses the hub's answer loses nothing.
+// patients unless one is transferred to it, and a link that loses the
+// hub's answer loses nothing.
 #include <signal.h>
 
 #include <cstdio>
@@ -67,7 +68,8 @@ class SyncIntegrationTest : public ::testing::Test {
   void InitClinic(const std::string& clinic, int hub_port) {
     auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File(clinic), "--role",
                   "clinic", "--facility", clinic, "--hub",
-                  "http://127.0.0.1:" + std::to_string(hub_port)});
+                  "http://127.0.0.1:" + std::to_string(hub_port), "--listen",
+                  "127.0.0.1:0"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
@@ -100,6 +102,21 @@ class SyncIntegrationTest : public ::testing::Test {
     auto digest = OpenReadOnly(dir)->ReplicaDigest(facility);
     EXPECT_TRUE(testing::IsOk(digest));
     return digest.ok() ? *digest : "";
+  }
+
+  // Starts `posta serve` for an initialized clinic; its port in *port.
+  ChildProcess ServeClinic(const std::string& clinic, int* port) {
+    const std::string port_file = dir_.File(clinic + ".port");
+    auto child = ChildProcess::Start(
+        {PostaBinary(), "serve", "--config", Config(clinic), "--port-file",
+         port_file},
+        dir_.File(clinic + ".log"));
+    EXPECT_TRUE(testing::IsOk(child));
+    auto got = testing::WaitForPortFile(port_file, std::chrono::seconds(20));
+    EXPECT_TRUE(testing::IsOk(got))
+        << testing::Run({"/bin/cat", dir_.File(clinic + ".log")}).output;
+    *port = got.ok() ? *got : 0;
+    return child.ok() ? std::move(child).value() : ChildProcess();
   }
 
   TempDir dir_;
@@ -208,6 +225,110 @@ TEST_F(SyncIntegrationTest, AHubLocationReachesEveryClinicReadOnly) {
           "\n");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("edited at the hub"), std::string::npos) << r.output;
+}
+
+json Encounter(const std::string& id, const std::string& patient) {
+  return json{{"resourceType", "Encounter"},
+              {"id", id},
+              {"status", "finished"},
+              {"class", {{"code", "AMB"}}},
+              {"subject", {{"reference", "Patient/" + patient}}},
+              {"period", {{"start", "2026-11-01T10:00:00Z"}}}};
+}
+
+// A nurse at clinic-a moves a patient to clinic-b over the API; after the
+// syncs clinic-b holds the patient and its encounters with their history,
+// clinic-c holds nothing of them, and clinic-a refuses to edit them.
+TEST_F(SyncIntegrationTest, APatientTransferredAtAClinicMovesWithItsHistory) {
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    InitClinic(clinic, hub_port_);
+  }
+  constexpr char kVisit1[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b11";
+  constexpr char kVisit2[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b12";
+  Import("clinic-a", {Patient(kA1, "Alvarez", "female"),
+                      Patient(kA2, "Arce", "male"),
+                      Encounter(kVisit1, kA1).dump(),
+                      Encounter(kVisit2, kA1).dump()});
+  Import("clinic-a", {Patient(kA1, "Alvarez", "male")});  // a second version
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    auto r = Sync(clinic);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  int port = 0;
+  ChildProcess a = ServeClinic("clinic-a", &port);
+  ASSERT_NE(port, 0);
+  const std::string path = std::string("/fhir/Patient/") + kA1;
+  const json params = {
+      {"resourceType", "Parameters"},
+      {"parameter", {{{"name", "facility"}, {"valueString", "clinic-b"}}}}};
+  auto moved = HttpCall(port, "POST", path + "/$transfer", params.dump(),
+                        {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(moved);
+  ASSERT_EQ(moved->status, 200) << moved->body;
+  json answer = json::parse(moved->body);
+  EXPECT_EQ(answer["resourceType"], "Parameters");
+  EXPECT_NE(moved->body.find(R"({"name":"Encounter","valueInteger":2})"),
+            std::string::npos)
+      << moved->body;
+  // Moving it again from here is refused: clinic-a no longer owns it.
+  auto again = HttpCall(port, "POST", path + "/$transfer", params.dump(),
+                        {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(again);
+  EXPECT_EQ(again->status, 403) << again->body;
+  // And so is an edit, naming the new facility.
+  auto put = HttpCall(port, "PUT", path, Patient(kA1, "Edited", "female"),
+                      {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(put);
+  EXPECT_EQ(put->status, 403) << put->body;
+  EXPECT_NE(put->body.find("was transferred to facility clinic-b; it is "
+                           "edited there"),
+            std::string::npos)
+      << put->body;
+  a.Signal(SIGTERM);
+  auto stopped = a.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(stopped.ok() && stopped->exit_code == 0)
+      << testing::Run({"/bin/cat", dir_.File("clinic-a.log")}).output;
+
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c", "clinic-a"}) {
+    auto r = Sync(clinic);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  auto b = OpenReadOnly("clinic-b");
+  ASSERT_OK_AND_ASSIGN(storage::Record at_b,
+                       b->Get(storage::ResourceType::kPatient, kA1));
+  EXPECT_EQ(at_b.facility, "clinic-b");
+  ASSERT_OK_AND_ASSIGN(auto history,
+                       b->History(storage::ResourceType::kPatient, kA1, 10));
+  ASSERT_EQ(history.size(), 3u);  // two made at clinic-a, then the move
+  EXPECT_EQ(history[1].facility, "clinic-a");
+  EXPECT_EQ(history[2].facility, "clinic-a");
+  for (const char* visit : {kVisit1, kVisit2}) {
+    ASSERT_OK_AND_ASSIGN(storage::Record e,
+                         b->Get(storage::ResourceType::kEncounter, visit));
+    EXPECT_EQ(e.facility, "clinic-b");
+    ASSERT_OK_AND_ASSIGN(
+        auto versions, b->History(storage::ResourceType::kEncounter, visit, 10));
+    EXPECT_EQ(versions.size(), 2u);
+  }
+  EXPECT_EQ(b->Get(storage::ResourceType::kPatient, kA2).status().code(),
+            Status::Code::kNotFound);
+  auto c = OpenReadOnly("clinic-c");
+  for (const char* id : {kA1, kA2}) {
+    EXPECT_EQ(c->Get(storage::ResourceType::kPatient, id).status().code(),
+              Status::Code::kNotFound);
+  }
+  for (const char* visit : {kVisit1, kVisit2}) {
+    EXPECT_EQ(c->Get(storage::ResourceType::kEncounter, visit).status().code(),
+              Status::Code::kNotFound);
+  }
+  ASSERT_OK_AND_ASSIGN(storage::Record at_a,
+                       OpenReadOnly("clinic-a")->Get(
+                           storage::ResourceType::kPatient, kA1));
+  EXPECT_EQ(at_a.facility, "clinic-b");
+  for (const char* clinic : {"clinic-a", "clinic-b", "clinic-c"}) {
+    EXPECT_EQ(Digest(clinic, clinic), Digest("hub", clinic)) << clinic;
+  }
 }
 
 TEST_F(SyncIntegrationTest, ALostAnswerIsRetriedWithoutLossOrDuplicate) {

@@ -30,6 +30,7 @@ constexpr Route kType = {"/fhir/{type}", "GET, POST"};
 constexpr Route kInstance = {"/fhir/{type}/{id}", "GET, PUT, DELETE"};
 constexpr Route kHistory = {"/fhir/{type}/{id}/_history", "GET"};
 constexpr Route kVersion = {"/fhir/{type}/{id}/_history/{vid}", "GET"};
+constexpr Route kTransfer = {"/fhir/{type}/{id}/$transfer", "POST"};
 constexpr Route kConflicts = {"/conflicts", "GET"};
 constexpr Route kConflict = {"/conflicts/{id}", "GET"};
 constexpr Route kResolve = {"/conflicts/{id}/resolve", "POST"};
@@ -263,6 +264,8 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
     r = &kInstance;
   } else if (segments.size() == 4 && segments[3] == "_history") {
     r = &kHistory;
+  } else if (segments.size() == 4 && segments[3] == "$transfer") {
+    r = &kTransfer;
   } else if (segments.size() == 5 && segments[3] == "_history") {
     r = &kVersion;
   } else {
@@ -320,6 +323,7 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
     return HandleDelete(ctx, call);
   }
   if (r == &kHistory) return HandleHistory(ctx, call);
+  if (r == &kTransfer) return HandleTransfer(ctx, call);
   return HandleVread(ctx, call);
 }
 

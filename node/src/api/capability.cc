@@ -35,7 +35,7 @@ nlohmann::json ResourceEntry(storage::ResourceType type) {
                       {"type", std::string(KindName(info.kind))},
                       {"documentation", doc}});
   }
-  return {
+  nlohmann::json entry = {
       {"type", std::string(storage::ResourceTypeName(type))},
       {"interaction", interactions},
       {"versioning", "versioned-update"},
@@ -47,6 +47,16 @@ nlohmann::json ResourceEntry(storage::ResourceType type) {
       {"conditionalDelete", "not-supported"},
       {"searchParam", params},
   };
+  if (type == storage::ResourceType::kPatient) {
+    entry["operation"] = nlohmann::json::array(
+        {{{"name", "transfer"},
+          {"definition", "urn:posta:operation:transfer"},
+          {"documentation",
+           "POST Patient/{id}/$transfer with Parameters facility "
+           "(valueString): moves the patient and its encounters, "
+           "observations and appointments to that facility"}}});
+  }
+  return entry;
 }
 
 }  // namespace

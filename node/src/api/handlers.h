@@ -50,6 +50,14 @@ HttpResponse HandleHistory(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleVread(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleSearch(ApiContext& ctx, const FhirCall& call);
 
+// transfer_route.cc: POST /fhir/Patient/{id}/$transfer (Content-Type
+// already checked).
+HttpResponse HandleTransfer(ApiContext& ctx, const FhirCall& call);
+// What a transfer moved, as the operation answers it (and `posta transfer
+// --json` prints it): a Parameters resource with "from", "to", "moved"
+// (one part per type, valueInteger) and "patient" (the new version).
+std::string TransferParametersJson(const storage::TransferOutcome& outcome);
+
 // A request routed to a /conflicts endpoint.
 struct ConflictCall {
   const HttpRequest& http;

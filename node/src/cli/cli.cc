@@ -64,6 +64,10 @@ std::string Hint(const Status& status, const std::string& command) {
       }
       return {};
     case Status::Code::kPermissionDenied:
+      if (command == "transfer" && m.find("facility") != std::string::npos) {
+        return "a patient is transferred on the hub, or at the clinic that "
+               "owns it";
+      }
       return "run as the user that owns the data directory (usually posta)";
     case Status::Code::kNoSpace:
       return "free some disk space and run the command again";
@@ -271,6 +275,25 @@ int RunCli(int argc, char** argv) {
                    "Conflict id, or a unique prefix of it")
       ->required();
 
+  cli::TransferOptions transfer_opts;
+  CLI::App* transfer = app.add_subcommand(
+      "transfer",
+      "Move a patient, with its encounters, observations and appointments, "
+      "to another facility");
+  transfer
+      ->add_option("--config", transfer_opts.config_path,
+                   "The node's posta.toml")
+      ->required();
+  transfer
+      ->add_option("--to", transfer_opts.to,
+                   "The facility that takes the patient over")
+      ->required();
+  transfer->add_flag("--json", transfer_opts.json,
+                     "The FHIR Parameters the API answers, instead of text");
+  transfer
+      ->add_option("RECORD", transfer_opts.record, "Patient/<id>, or the id")
+      ->required();
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   CLI::App* demo = app.add_subcommand("demo", "Realistic demo records");
@@ -333,6 +356,7 @@ int RunCli(int argc, char** argv) {
   conflicts_list_opts.apply_config_log_level = from_config;
   conflicts_show_opts.apply_config_log_level = from_config;
   conflicts_resolve_opts.apply_config_log_level = from_config;
+  transfer_opts.apply_config_log_level = from_config;
 
   cli::Io io{
       .out = std::cout, .err = std::cerr, .err_is_tty = ::isatty(2) == 1};
@@ -368,6 +392,9 @@ int RunCli(int argc, char** argv) {
   } else if (conflicts_resolve->parsed()) {
     command = "conflicts resolve";
     result = cli::RunConflictsResolve(conflicts_resolve_opts, io);
+  } else if (transfer->parsed()) {
+    command = "transfer";
+    result = cli::RunTransfer(transfer_opts, io);
   } else if (version->parsed()) {
     command = "version";
     result = cli::RunVersion(io);

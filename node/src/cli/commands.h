@@ -258,4 +258,16 @@ struct ConflictsResolveOptions {
 // InvalidArgument when the chosen value does not make a valid record.
 Status RunConflictsResolve(const ConflictsResolveOptions& options, Io& io);
 
+struct TransferOptions {
+  std::string config_path;
+  std::string record;  // "Patient/<id>" or "<id>"
+  std::string to;      // the facility that takes it over
+  bool json = false;   // the Parameters resource the API answers
+  bool apply_config_log_level = true;
+};
+// Opens the store read-write (beside a running `posta serve`), moves the
+// patient and its compartment to `to` and prints what moved. The store's
+// refusals (RecordStore::Transfer) come back as they are.
+Status RunTransfer(const TransferOptions& options, Io& io);
+
 }  // namespace posta::node::cli
