@@ -137,6 +137,36 @@ CREATE TABLE clock_flags (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: enrollment (a hub's facilities, one-time enrollment codes and
+// enrolled nodes). Self-contained: only new tables, nothing else touched.
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE facilities (
+  id         TEXT PRIMARY KEY NOT NULL,
+  name       TEXT NOT NULL,
+  region     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE enrollment_codes (
+  code_hash  TEXT PRIMARY KEY NOT NULL,
+  facility   TEXT NOT NULL REFERENCES facilities (id),
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms    INTEGER NOT NULL,
+  used_by    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE enrolled_nodes (
+  node_id         TEXT PRIMARY KEY NOT NULL,
+  facility        TEXT NOT NULL,
+  credential_hash TEXT NOT NULL UNIQUE,
+  enrolled_ms     INTEGER NOT NULL,
+  revoked_ms      INTEGER NOT NULL,
+  last_seen_ms    INTEGER NOT NULL,
+  last_address    TEXT NOT NULL,
+  flagged_ms      INTEGER NOT NULL,
+  flag            TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -281,6 +311,8 @@ Status MigrateOne(Connection& conn, int to_version) {
     case 3:
       POSTA_RETURN_IF_ERROR(conn.Exec(kSchemaV3, "create schema version 3"));
       return MigrateToV3(conn);
+    case 4:
+      return conn.Exec(kSchemaV4, "create schema version 4");
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsThree) { EXPECT_EQ(CurrentSchemaVersion(), 3); }
+TEST(SchemaVersionTest, IsFour) { EXPECT_EQ(CurrentSchemaVersion(), 4); }
 
 }  // namespace
 }  // namespace posta::storage
