@@ -198,6 +198,16 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
     counter("posta_sync_refused_total",
             "Sync requests answered with an error.", {{"", h.refused}});
     counter("posta_sync_hellos_total", "Sync handshakes.", {{"", h.hellos}});
+    counter("posta_sync_denied_total",
+            "Sync requests refused for who sent them (401: no, unknown or "
+            "revoked credential) or what they asked (403: another "
+            "facility's scope).",
+            {{"{status=\"401\"}", h.unauthenticated},
+             {"{status=\"403\"}", h.denied}});
+    counter("posta_enrollments_total", "Nodes enrolled or re-enrolled.",
+            {{"", h.enrollments}});
+    counter("posta_credentials_flagged_total",
+            "Credentials flagged as used by two boxes.", {{"", h.flagged}});
   }
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -365,8 +365,8 @@ TEST(WireTest, WrongKindIsRefused) {
   EXPECT_STATUS(DecodePushBatch(Encode(req)), kMalformed,
                 "expected push_batch, got pull_request");
   std::string e = Encode(req);
-  e[4] = 9;
-  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 9");
+  e[4] = 10;
+  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 10");
   e = Encode(req);
   e[5] = 2;
   EXPECT_STATUS(DecodePullRequest(e), kMalformed, "unknown codec 2");
