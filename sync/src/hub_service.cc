@@ -85,9 +85,11 @@ struct HubService::Impl {
 
   SyncReply Enroll(const SyncRequest& request);
   // The enrolled node whose credential the request carries, or (in
-  // `refusal`) the 401 answer.
+  // `refusal`) the 401 answer. `who` is set to the credential's node when
+  // the credential is known (revoked or not), for the denial log.
   std::optional<storage::EnrolledNode> Authenticate(const SyncRequest& request,
-                                                    SyncReply& refusal);
+                                                    SyncReply& refusal,
+                                                    std::string& who);
   SyncReply Hello(const SyncRequest& request,
                   const storage::EnrolledNode& node);
   SyncReply Push(const SyncRequest& request, const storage::EnrolledNode& node);
@@ -138,9 +140,8 @@ SyncReply HubService::Handle(const SyncRequest& request) {
       reply = impl_->Enroll(request);
     } else if (op == "hello" || op == "push" || op == "pull") {
       std::optional<storage::EnrolledNode> node =
-          impl_->Authenticate(request, reply);
+          impl_->Authenticate(request, reply, who);
       if (node) {
-        who = node->node_id;
         if (op == "hello") {
           reply = impl_->Hello(request, *node);
         } else if (op == "push") {
@@ -233,7 +234,7 @@ SyncReply HubService::Impl::Enroll(const SyncRequest& request) {
 }
 
 std::optional<storage::EnrolledNode> HubService::Impl::Authenticate(
-    const SyncRequest& request, SyncReply& refusal) {
+    const SyncRequest& request, SyncReply& refusal, std::string& who) {
   const std::string not_enrolled = "this node is not enrolled with hub " +
                                    store.node_id() + "; " +
                                    std::string(kEnrollAdvice);
@@ -254,6 +255,7 @@ std::optional<storage::EnrolledNode> HubService::Impl::Authenticate(
     }
     return std::nullopt;
   }
+  who = node->node_id;
   if (node->revoked_ms != 0) {
     refusal = Refuse(401, kErrorRevoked,
                      "node " + node->node_id + " was revoked on hub " +

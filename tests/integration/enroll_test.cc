@@ -177,8 +177,22 @@ TEST_F(EnrollTest, EnrollSyncRevokeAndEnrollAgain) {
   r = Hub({"node", "list"});
   EXPECT_NE(r.output.find("revoked"), std::string::npos) << r.output;
 
-  // A new code lets it back; the refusal is cleared.
-  ASSERT_OK(cluster_.EnrollClinic("a"));
+  // A new code lets it back (recording a key pin for when the hub speaks
+  // https; a malformed pin is refused before the code is used); the
+  // refusal is cleared.
+  ASSERT_OK_AND_ASSIGN(code, cluster_.IssueCode("clinic-a"));
+  const std::string pin =
+      "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=";
+  r = Posta({"enroll", "--config", cluster_.Config("a"), "--code", code,
+             "--pin", "sha256//nope"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("is not a key pin"), std::string::npos) << r.output;
+  r = Posta({"enroll", "--config", cluster_.Config("a"), "--code", code,
+             "--pin", pin});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(testing::ReadWholeFile(cluster_.Config("a"))
+                .find("hub_pin = \"" + pin + "\""),
+            std::string::npos);
   r = Sync("a");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = Posta({"status", "--config", cluster_.Config("a")});

@@ -282,6 +282,9 @@ TEST_F(HubAuthTest, ARevokedNodeIsToldWhatToDoAndItsDataStays) {
   EXPECT_NE(message.find("run posta enroll"), std::string::npos) << message;
   EXPECT_EQ(HubState(), before);
   ASSERT_OK(hub_store_->Get(ResourceType::kPatient, id));  // data stays
+  ASSERT_FALSE(Denials().empty());
+  EXPECT_EQ(Denials().back().code, kErrorRevoked);
+  EXPECT_EQ(Denials().back().node_id, a.store->node_id());
 
   // A new code re-enrolls it; the old credential stays dead.
   const std::string old_token = a.transport->token();
