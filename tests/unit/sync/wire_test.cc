@@ -305,7 +305,8 @@ TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
   EXPECT_OK(DecodeEnrollRequest(Encode(no_facility)));
   const EnrollReply reply{kEnrollVersion, std::string(64, 'a'), "clinic-a",
                           "fedcba9876543210", 1795000000000};
-  ASSERT_OK_AND_ASSIGN(EnrollReply reply_back, DecodeEnrollReply(Encode(reply)));
+  ASSERT_OK_AND_ASSIGN(EnrollReply reply_back,
+                       DecodeEnrollReply(Encode(reply)));
   EXPECT_EQ(reply_back, reply);
   ASSERT_OK_AND_ASSIGN(std::string dump, DumpJson(Encode(req)));
   EXPECT_EQ(nlohmann::json::parse(dump)["kind"], "enroll_request");
@@ -321,8 +322,7 @@ TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
   EXPECT_STATUS(DecodeEnrollRequest(Encode(bad)), kMalformed, "code");
   EnrollReply bad_reply = reply;
   bad_reply.credential = "with\nnewline";
-  EXPECT_STATUS(DecodeEnrollReply(Encode(bad_reply)), kMalformed,
-                "credential");
+  EXPECT_STATUS(DecodeEnrollReply(Encode(bad_reply)), kMalformed, "credential");
   bad_reply = reply;
   bad_reply.facility.clear();
   EXPECT_STATUS(DecodeEnrollReply(Encode(bad_reply)), kMalformed, "facility");
