@@ -85,14 +85,21 @@ HttpResponse HandleHealth(ApiContext& ctx) {
             {"next_attempt", instant(state.next_attempt_ms)},
             {"last_error", state.last_error.empty()
                                ? nlohmann::json(nullptr)
-                               : nlohmann::json(state.last_error)}};
+                               : nlohmann::json(state.last_error)},
+            {"needs_technician", state.needs_technician}};
     if (stats.ok()) {
       Result<SyncSummary> summary = SummarizeSync(ctx.store, *stats);
       if (summary.ok()) {
         sync["pending_changes"] = summary->pending;
       }
     }
-    if (!state.last_error.empty()) warnings.push_back("last sync failed");
+    if (state.needs_technician) {
+      warnings.push_back(
+          "the hub refused this node or its certificate; no retry helps "
+          "until a technician acts (see sync.last_error)");
+    } else if (!state.last_error.empty()) {
+      warnings.push_back("last sync failed");
+    }
   }
 
   bool ok = stats.ok() && warnings.empty();

@@ -162,6 +162,7 @@ void SyncRunner::Run() {
       state_.hub_reachable = true;
       state_.last_success_ms = clock_.WallNowMillis();
       state_.last_error.clear();
+      state_.needs_technician = false;
       ++state_.syncs_ok;
       state_.records_pushed += result->pushed;
       state_.records_pulled += result->pulled;
@@ -177,6 +178,7 @@ void SyncRunner::Run() {
       const Status& s = result.status();
       state_.hub_reachable = s.code() != Status::Code::kUnavailable;
       state_.last_error = s.ToString();
+      state_.needs_technician = NeedsTechnician(s);
       ++state_.syncs_failed;
       wait = backoff.Next();
       // No retry helps until a technician acts (enrolls the node again, or
