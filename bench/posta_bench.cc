@@ -22,6 +22,7 @@
 
 #include <zstd.h>
 
+#include "cluster.h"
 #include "fault_proxy.h"
 #include "process.h"
 #include "test_util.h"
@@ -47,6 +48,10 @@ double SecondsSince(SteadyClock::time_point t0) {
 void MustRun(const std::vector<std::string>& argv) {
   auto r = Run(argv, std::chrono::hours(2));
   if (r.exit_code != 0) Die(argv[1] + " failed:\n" + r.output);
+}
+
+void MustOk(const posta::Status& status) {
+  if (!status.ok()) Die(status.ToString());
 }
 
 struct Percentiles {
@@ -363,28 +368,18 @@ void BenchSync(const std::string& scratch, int patients) {
   if (ZSTD_isError(zsize)) Die("zstd");
   const double zstd_per_record = static_cast<double>(zsize) / n;
 
-  const std::string hub_dir = scratch + "/sync-hub";
-  MustRun({PostaBinary(), "init", "--dir", hub_dir, "--role", "hub",
-           "--facility", "region", "--listen", "127.0.0.1:0"});
-  auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
-                                hub_dir + "/posta.toml", "--port-file",
-                                scratch + "/hub.port"},
-                               scratch + "/hub.log");
-  if (!c.ok()) Die(c.status().ToString());
-  ChildProcess hub = std::move(c).value();
-  auto port = posta::testing::WaitForPortFile(scratch + "/hub.port",
-                                              std::chrono::seconds(60));
-  if (!port.ok()) Die(port.status().ToString());
-  auto proxy = posta::testing::FaultProxy::Start(*port);
+  // The hub, and clinics enrolled with it through the proxy (before the
+  // proxy's counters are reset for each figure).
+  posta::testing::Cluster cluster(scratch + "/sync");
+  MustOk(cluster.InitHub("region"));
+  MustOk(cluster.StartHub());
+  auto proxy = posta::testing::FaultProxy::Start(cluster.hub_port());
   if (!proxy.ok()) Die(proxy.status().ToString());
   const std::string hub_url =
       "http://127.0.0.1:" + std::to_string((*proxy)->port());
   auto clinic = [&](const std::string& name) {
-    std::string dir = scratch + "/" + name;
-    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
-             "--facility", "bench", "--listen", "127.0.0.1:0", "--hub",
-             hub_url});
-    return dir + "/posta.toml";
+    MustOk(cluster.AddClinic(name, "bench", hub_url));
+    return cluster.Config(name);
   };
   const bool have_time = ::access("/usr/bin/time", X_OK) == 0;
   // Runs `posta sync`; returns seconds, and the peak RSS in KiB when
@@ -456,8 +451,7 @@ void BenchSync(const std::string& scratch, int patients) {
   } else {
     std::printf("  peak RSS: not measured (/usr/bin/time missing)\n");
   }
-  hub.Signal(SIGTERM);
-  (void)hub.Wait(std::chrono::seconds(30));
+  MustOk(cluster.StopHub());
 }
 
 
@@ -481,19 +475,10 @@ void BenchLink(const std::string& scratch) {
     records = lines.size();
   };
 
-  const std::string hub_dir = scratch + "/link-hub";
-  MustRun({PostaBinary(), "init", "--dir", hub_dir, "--role", "hub",
-           "--facility", "region", "--listen", "127.0.0.1:0"});
-  auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
-                                hub_dir + "/posta.toml", "--port-file",
-                                scratch + "/link-hub.port"},
-                               scratch + "/link-hub.log");
-  if (!c.ok()) Die(c.status().ToString());
-  ChildProcess hub = std::move(c).value();
-  auto port = posta::testing::WaitForPortFile(scratch + "/link-hub.port",
-                                              std::chrono::seconds(60));
-  if (!port.ok()) Die(port.status().ToString());
-  auto proxy = posta::testing::FaultProxy::Start(*port);
+  posta::testing::Cluster cluster(scratch + "/link");
+  MustOk(cluster.InitHub("region"));
+  MustOk(cluster.StartHub());
+  auto proxy = posta::testing::FaultProxy::Start(cluster.hub_port());
   if (!proxy.ok()) Die(proxy.status().ToString());
   posta::testing::Faults shaped;
   shaped.to_upstream.latency = std::chrono::milliseconds(500);
@@ -508,10 +493,10 @@ void BenchLink(const std::string& scratch) {
   int clinics = 0;
   auto day = [&](const std::optional<posta::testing::Faults>& first_conn) {
     const std::string name = "link-clinic-" + std::to_string(clinics);
-    const std::string dir = scratch + "/" + name;
-    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
-             "--facility", name, "--listen", "127.0.0.1:0", "--hub",
-             "http://127.0.0.1:" + std::to_string((*proxy)->port())});
+    const std::string dir = cluster.Dir(name);
+    // Enrolled over the shaped link, before the counters are reset.
+    MustOk(cluster.AddClinic(
+        name, name, "http://127.0.0.1:" + std::to_string((*proxy)->port())));
     const std::string day_file = scratch + "/" + name + ".ndjson";
     write_day(day_file, 100 + clinics++);
     MustRun({PostaBinary(), "import", "--config", dir + "/posta.toml",
@@ -547,8 +532,7 @@ void BenchLink(const std::string& scratch) {
               static_cast<unsigned long long>(dropped.down),
               static_cast<unsigned long long>(dropped.connections),
               static_cast<long long>(dropped.up) - static_cast<long long>(clean.up));
-  hub.Signal(SIGTERM);
-  (void)hub.Wait(std::chrono::seconds(30));
+  MustOk(cluster.StopHub());
 
   // tc: the kernel's token bucket on loopback inside a namespace of our own.
   const std::string ns = "posta-bench-" + std::to_string(::getpid());
@@ -565,13 +549,14 @@ void BenchLink(const std::string& scratch) {
     (void)sh("ip netns del " + ns);
     return;
   }
-  const std::string tc_hub = scratch + "/tc-hub";
-  const std::string tc_clinic = scratch + "/tc-clinic";
-  MustRun({PostaBinary(), "init", "--dir", tc_hub, "--role", "hub",
-           "--facility", "region", "--listen", "127.0.0.1:18081"});
-  MustRun({PostaBinary(), "init", "--dir", tc_clinic, "--role", "clinic",
-           "--facility", "tc", "--listen", "127.0.0.1:0", "--hub",
-           "http://127.0.0.1:18081"});
+  // The hub serves inside the namespace, so the clinic enrolls from there.
+  posta::testing::Cluster tc(scratch + "/tc");
+  MustOk(tc.InitHub("region", "127.0.0.1:18081"));
+  MustOk(tc.InitClinic("clinic", "tc", "http://127.0.0.1:18081"));
+  auto tc_code = tc.IssueCode("tc");
+  if (!tc_code.ok()) Die(tc_code.status().ToString());
+  const std::string tc_hub = tc.Dir("hub");
+  const std::string tc_clinic = tc.Dir("clinic");
   write_day(scratch + "/tc.ndjson", 200);
   MustRun({PostaBinary(), "import", "--config", tc_clinic + "/posta.toml",
            scratch + "/tc.ndjson"});
@@ -585,6 +570,10 @@ void BenchLink(const std::string& scratch) {
                                        std::chrono::seconds(60)).ok()) {
     Die("tc hub did not start");
   }
+  auto enrolled = sh("ip netns exec " + ns + " " + PostaBinary() +
+                     " enroll --config " + tc_clinic + "/posta.toml --code " +
+                     *tc_code);
+  if (enrolled.exit_code != 0) Die("tc enroll failed:\n" + enrolled.output);
   auto t0 = SteadyClock::now();
   auto r = sh("ip netns exec " + ns + " " + PostaBinary() +
               " sync --attempts 2 --config " + tc_clinic + "/posta.toml");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Command 1: installs what is missing, builds posta, creates a hub and a
-# clinic node in ./demo, seeds the clinic with generated records, syncs it
-# to the hub, and serves both on loopback until Ctrl-C (the clinic keeps
-# syncing in the background).
+# clinic node in ./demo, registers the clinic's facility on the hub and
+# enrolls the clinic with a one-time code, seeds the clinic with generated
+# records, syncs it to the hub, and serves both on loopback until Ctrl-C
+# (the clinic keeps syncing in the background).
 # Usage: ./scripts/demo.sh [CLINIC_PORT [HUB_PORT]]   (default 8080 8081)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +25,16 @@ if [ ! -f "$hub_dir/posta.toml" ]; then
   # Shared reference data: one Location per demo facility, sent to clinics.
   "$posta" demo locations --config "$hub_dir/posta.toml" \
     --facility region-demo --facility clinic-demo
+  # The hub's administrator registers the clinic's facility.
+  "$posta" hub facility add --config "$hub_dir/posta.toml" clinic-demo \
+    --name "Demo clinic" --region demo
 fi
+fresh_clinic=no
 if [ ! -f "$dir/posta.toml" ]; then
   "$posta" init --dir "$dir" --role clinic --facility clinic-demo \
-    --listen "127.0.0.1:$port" --hub "$hub_url"
+    --listen "127.0.0.1:$port"
   "$posta" demo seed --config "$dir/posta.toml" --patients 200 --seed 1
+  fresh_clinic=yes
 else
   echo "demo: reusing $dir and $hub_dir (delete ./demo for fresh nodes)"
 fi
@@ -46,6 +52,14 @@ for _ in $(seq 1 100); do
   curl -fs "$hub_url/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
+if [ "$fresh_clinic" = yes ] || [ ! -f "$dir/credential" ]; then
+  # What a technician does on the clinic's box, with the code the hub's
+  # administrator issued: enroll once, then sync.
+  code=$("$posta" hub enroll-code --config "$hub_dir/posta.toml" \
+    --facility clinic-demo --expires 1h | sed -n 's/^enrollment code for facility clinic-demo: //p')
+  echo "demo: the hub issued enrollment code $code for clinic-demo"
+  "$posta" enroll --config "$dir/posta.toml" --hub "$hub_url" --code "$code"
+fi
 "$posta" sync --config "$dir/posta.toml"
 "$posta" status --config "$dir/posta.toml"
 

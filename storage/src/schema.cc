@@ -150,6 +150,36 @@ UPDATE versions SET facility =
   (SELECT r.facility FROM records r WHERE r.rid = versions.rid);
 )sql";
 
+// Version 5: enrollment (a hub's facilities, one-time enrollment codes and
+// enrolled nodes). Self-contained: only new tables, nothing else touched.
+constexpr std::string_view kSchemaV5 = R"sql(
+CREATE TABLE facilities (
+  id         TEXT PRIMARY KEY NOT NULL,
+  name       TEXT NOT NULL,
+  region     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE enrollment_codes (
+  code_hash  TEXT PRIMARY KEY NOT NULL,
+  facility   TEXT NOT NULL REFERENCES facilities (id),
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms    INTEGER NOT NULL,
+  used_by    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE enrolled_nodes (
+  node_id         TEXT PRIMARY KEY NOT NULL,
+  facility        TEXT NOT NULL,
+  credential_hash TEXT NOT NULL UNIQUE,
+  enrolled_ms     INTEGER NOT NULL,
+  revoked_ms      INTEGER NOT NULL,
+  last_seen_ms    INTEGER NOT NULL,
+  last_address    TEXT NOT NULL,
+  flagged_ms      INTEGER NOT NULL,
+  flag            TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -296,6 +326,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return MigrateToV3(conn);
     case 4:
       return conn.Exec(kSchemaV4, "create schema version 4");
+    case 5:
+      return conn.Exec(kSchemaV5, "create schema version 5");
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

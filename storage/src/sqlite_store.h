@@ -13,6 +13,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,6 +84,22 @@ class SqliteStore final : public RecordStore {
       const ConflictResolution& resolution) override;
   Status Backup(const std::string& dest_path,
                 const ProgressFn& progress) override;
+
+  // store_enrollment.cc
+  Status AddFacility(const FacilityEntry& facility) override;
+  Result<std::vector<FacilityEntry>> ListFacilities() override;
+  Status AddEnrollmentCode(const EnrollmentCode& code) override;
+  Result<EnrolledNode> RedeemEnrollmentCode(
+      const Redemption& redemption) override;
+  Result<EnrolledNode> FindEnrolledNode(
+      const std::string& credential_hash) override;
+  Result<EnrolledNode> GetEnrolledNode(const std::string& node_id) override;
+  Result<std::vector<EnrolledNode>> ListEnrolledNodes() override;
+  Result<EnrolledNode> RevokeEnrolledNode(const std::string& node_id,
+                                          int64_t now_ms) override;
+  Status NoteEnrolledNodeSeen(const std::string& node_id, int64_t now_ms,
+                              const std::string& address,
+                              const std::string& flag) override;
 
  private:
   // A connection lent for reads: a pooled reader, or the writer connection
@@ -203,6 +220,12 @@ class SqliteStore final : public RecordStore {
   Result<std::optional<Conflict>> FindConflict(Connection& conn,
                                                const std::string& id);
   Status WritePeer(const PeerState& peer);
+  // store_enrollment.cc: runs `body` in an IMMEDIATE transaction on the
+  // writer connection under writer_mu_, committing when it succeeds.
+  Status InWriteTransaction(const std::function<Status(Connection&)>& body);
+  Result<std::optional<EnrolledNode>> FindNodeWhere(Connection& conn,
+                                                    std::string_view where,
+                                                    const std::string& value);
   // Writes `value` (JSON; nullopt removes) into `field` of the stored record
   // as a new version, unless the record already holds it.
   Status WriteResolvedValue(const StoredRecord& stored,

@@ -85,6 +85,15 @@ class CurlTransport final : public Transport {
                             std::string_view content_type,
                             std::string_view body) override;
 
+  Status SetBearerToken(std::string_view token) override {
+    if (HasLineBreak(token)) {
+      return Status::InvalidArgument("transport bearer token",
+                                     "contains a line break");
+    }
+    options_.bearer_token = std::string(token);
+    return Status::Ok();
+  }
+
   uint64_t bytes_sent() const override { return bytes_sent_.load(); }
   uint64_t bytes_received() const override { return bytes_received_.load(); }
 
@@ -97,7 +106,7 @@ class CurlTransport final : public Transport {
   bool CountReceived(size_t n);
   Status ErrorStatus(CURLcode rc) const;
 
-  const TransportOptions options_;
+  TransportOptions options_;  // bearer_token changes by SetBearerToken
   const std::string hub_;
   std::string base_url_;  // without a trailing '/'
   CURL* curl_;
@@ -151,6 +160,10 @@ Status CurlTransport::Configure() {
   }
   if (!options_.ca_file.empty()) {
     POSTA_RETURN_IF_ERROR(SetOpt(c, CURLOPT_CAINFO, options_.ca_file.c_str()));
+  }
+  if (!options_.pinned_public_key.empty()) {
+    POSTA_RETURN_IF_ERROR(SetOpt(c, CURLOPT_PINNEDPUBLICKEY,
+                                 options_.pinned_public_key.c_str()));
   }
   // Security: turning verification off lets anyone on the path read and
   // forge patient records. Tests only.
@@ -359,7 +372,8 @@ Status CurlTransport::ErrorStatus(CURLcode rc) const {
     case CURLE_SSL_CRL_BADFILE:
       return Status::PermissionDenied(
           hub,
-          "TLS: certificate not trusted (check ca_file, the hub's name "
+          "TLS: certificate not trusted (check ca_file, the pinned key, the "
+          "hub's name "
           "and the system clock): " +
               detail);
     case CURLE_SSL_CONNECT_ERROR:

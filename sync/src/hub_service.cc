@@ -4,9 +4,11 @@
 #include <atomic>
 #include <exception>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "posta/base/crash_point.h"
+#include "posta/sync/credentials.h"
 #include "posta/sync/merge.h"
 
 namespace posta::sync {
@@ -35,6 +37,46 @@ SyncReply FromStatus(const Status& status) {
 
 std::string Clock(int64_t ms) { return storage::FormatInstant(ms); }
 
+SyncReply Ok(std::string body) {
+  return SyncReply{200, std::string(kContentType), std::move(body)};
+}
+
+// The credential in an Authorization header value "Bearer <credential>";
+// "" when there is none of that form.
+std::string_view BearerToken(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    char c = header[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kScheme[i]) return {};
+  }
+  std::string_view token = header.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+// The "why" of a Status message "what: why".
+std::string Why(const Status& s) {
+  const std::string& m = s.message();
+  const size_t colon = m.find(": ");
+  return colon == std::string::npos ? m : m.substr(colon + 2);
+}
+
+// "10.0.0.7" of "10.0.0.7:50412" ("[::1]:5" gives "[::1]"): a node's
+// source port changes with every connection, its host should not.
+std::string_view HostOf(std::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return address;
+  if (address.find(':') != colon && address.front() != '[') return address;
+  return address.substr(0, colon);
+}
+
+// What a technician is told whenever a node is not (or no longer) let in.
+constexpr std::string_view kEnrollAdvice =
+    "ask the hub administrator for an enrollment code and run posta enroll";
+
 }  // namespace
 
 struct HubService::Impl {
@@ -44,18 +86,30 @@ struct HubService::Impl {
         options(std::move(options)),
         merger(clock, MergeOptions{this->options.max_clock_skew}) {}
 
-  SyncReply Hello(std::string_view body);
-  SyncReply Push(std::string_view body);
-  SyncReply Pull(std::string_view body);
+  SyncReply Enroll(const SyncRequest& request);
+  // The enrolled node whose credential the request carries, or (in
+  // `refusal`) the 401 answer. `who` is set to the credential's node when
+  // the credential is known (revoked or not), for the denial log.
+  std::optional<storage::EnrolledNode> Authenticate(const SyncRequest& request,
+                                                    SyncReply& refusal,
+                                                    std::string& who);
+  SyncReply Hello(const SyncRequest& request,
+                  const storage::EnrolledNode& node);
+  SyncReply Push(const SyncRequest& request, const storage::EnrolledNode& node);
+  SyncReply Pull(const SyncRequest& request, const storage::EnrolledNode& node);
   // The peer that said hello as `node_id`, or the reply refusing it.
   Result<storage::PeerState> KnownPeer(const std::string& node_id);
+  // Records that `node`'s credential looks used by two boxes: flag it in the
+  // store (posta hub node list shows it) and count it.
+  void Flag(const storage::EnrolledNode& node, const std::string& why);
 
   storage::RecordStore& store;
   base::Clock& clock;
   const HubOptions options;
   FieldMerger merger;
   std::atomic<int64_t> hellos{0}, push_batches{0}, push_records{0},
-      pull_batches{0}, pull_records{0}, conflicts{0}, refused{0};
+      pull_batches{0}, pull_records{0}, conflicts{0}, refused{0},
+      unauthenticated{0}, denied{0}, enrollments{0}, flagged{0};
 };
 
 HubService::HubService(storage::RecordStore& store, base::Clock& clock,
@@ -73,28 +127,157 @@ HubCounters HubService::counters() const {
   c.pull_records = impl_->pull_records;
   c.conflicts = impl_->conflicts;
   c.refused = impl_->refused;
+  c.unauthenticated = impl_->unauthenticated;
+  c.denied = impl_->denied;
+  c.enrollments = impl_->enrollments;
+  c.flagged = impl_->flagged;
   return c;
 }
 
-SyncReply HubService::Handle(std::string_view op, std::string_view body) {
+SyncReply HubService::Handle(const SyncRequest& request) {
   SyncReply reply;
+  std::string who;
   try {
-    if (op == "hello") {
-      reply = impl_->Hello(body);
-    } else if (op == "push") {
-      reply = impl_->Push(body);
-    } else if (op == "pull") {
-      reply = impl_->Pull(body);
+    const std::string_view op = request.op;
+    if (op == "enroll") {
+      reply = impl_->Enroll(request);
+    } else if (op == "hello" || op == "push" || op == "pull") {
+      std::optional<storage::EnrolledNode> node =
+          impl_->Authenticate(request, reply, who);
+      if (node) {
+        if (op == "hello") {
+          reply = impl_->Hello(request, *node);
+        } else if (op == "push") {
+          reply = impl_->Push(request, *node);
+        } else {
+          reply = impl_->Pull(request, *node);
+        }
+      }
     } else {
       reply = Refuse(404, "unknown_op",
                      "no sync operation \"" + std::string(op.substr(0, 20)) +
-                         "\"; expected hello, push or pull");
+                         "\"; expected enroll, hello, push or pull");
     }
   } catch (const std::exception& e) {
     reply = Refuse(500, "internal", std::string("hub: ") + e.what());
   }
   if (reply.status != 200) ++impl_->refused;
+  if (reply.status == 401) ++impl_->unauthenticated;
+  if (reply.status == 403) ++impl_->denied;
+  if ((reply.status == 401 || reply.status == 403) &&
+      impl_->options.on_denied) {
+    Denial denial;
+    denial.status = reply.status;
+    denial.node_id = who;
+    denial.remote_address = std::string(request.remote_address.substr(0, 128));
+    if (Result<ErrorReply> error = DecodeErrorReply(reply.body); error.ok()) {
+      denial.code = error->code;
+      denial.message = error->message;
+    }
+    impl_->options.on_denied(denial);
+  }
   return reply;
+}
+
+SyncReply HubService::Impl::Enroll(const SyncRequest& request) {
+  Result<EnrollRequest> enroll =
+      DecodeEnrollRequest(request.body, options.limits);
+  if (!enroll.ok()) return FromStatus(enroll.status());
+  if (enroll->version != kEnrollVersion) {
+    return Refuse(409, kErrorVersionMismatch,
+                  "node " + enroll->node_id + " speaks enrollment version " +
+                      std::to_string(enroll->version) + "; this hub speaks " +
+                      std::to_string(kEnrollVersion) +
+                      "; upgrade the older one");
+  }
+  Result<std::string> code = NormalizeEnrollmentCode(enroll->code);
+  if (!code.ok()) {
+    return Refuse(401, kErrorBadCode, code.status().ToString());
+  }
+  Result<std::string> credential = NewCredential();
+  if (!credential.ok()) return FromStatus(credential.status());
+  storage::Redemption redemption;
+  redemption.code_hash = HashSecret(*code);
+  redemption.node_id = enroll->node_id;
+  redemption.facility = enroll->facility;
+  redemption.credential_hash = HashSecret(*credential);
+  redemption.now_ms = clock.WallNowMillis();
+  Result<storage::EnrolledNode> node = store.RedeemEnrollmentCode(redemption);
+  if (!node.ok()) {
+    const Status& s = node.status();
+    switch (s.code()) {
+      case Status::Code::kNotFound:
+        return Refuse(401, kErrorBadCode,
+                      "hub " + store.node_id() +
+                          " does not know this enrollment code; check it was "
+                          "typed as given, or ask the hub administrator for "
+                          "a new one");
+      case Status::Code::kGone:
+        return Refuse(401, kErrorCodeExpired,
+                      "this enrollment code " + Why(s) +
+                          "; ask the hub administrator for a new one");
+      case Status::Code::kConflict:
+        return Refuse(403, kErrorCodeUsed,
+                      "this enrollment code was " + Why(s) +
+                          "; a code enrolls one box once: ask the hub "
+                          "administrator for a new one");
+      case Status::Code::kPermissionDenied:
+        return Refuse(403, kErrorScope, s.ToString());
+      default:
+        return FromStatus(s);
+    }
+  }
+  ++enrollments;
+  EnrollReply reply;
+  reply.credential = std::move(credential).value();
+  reply.facility = node->facility;
+  reply.hub_node_id = store.node_id();
+  reply.clock_ms = redemption.now_ms;
+  return Ok(Encode(reply));
+}
+
+std::optional<storage::EnrolledNode> HubService::Impl::Authenticate(
+    const SyncRequest& request, SyncReply& refusal, std::string& who) {
+  const std::string not_enrolled = "this node is not enrolled with hub " +
+                                   store.node_id() + "; " +
+                                   std::string(kEnrollAdvice);
+  const std::string_view token = BearerToken(request.authorization);
+  if (!IsWellFormedCredential(token)) {
+    refusal = Refuse(401, kErrorNotEnrolled, not_enrolled);
+    return std::nullopt;
+  }
+  const std::string hash = HashSecret(token);
+  Result<storage::EnrolledNode> node = store.FindEnrolledNode(hash);
+  // The lookup is by hash, so its timing tells nothing of the credential;
+  // the constant-time comparison is what decides.
+  if (!node.ok() || !SameHash(node->credential_hash, hash)) {
+    if (node.ok() || node.status().code() == Status::Code::kNotFound) {
+      refusal = Refuse(401, kErrorNotEnrolled, not_enrolled);
+    } else {
+      refusal = FromStatus(node.status());
+    }
+    return std::nullopt;
+  }
+  who = node->node_id;
+  if (node->revoked_ms != 0) {
+    refusal = Refuse(401, kErrorRevoked,
+                     "node " + node->node_id + " was revoked on hub " +
+                         store.node_id() + " at " + Clock(node->revoked_ms) +
+                         " (what it synced before stays); to sync again, " +
+                         std::string(kEnrollAdvice));
+    return std::nullopt;
+  }
+  return std::move(node).value();
+}
+
+void HubService::Impl::Flag(const storage::EnrolledNode& node,
+                            const std::string& why) {
+  ++flagged;
+  // Best effort: the refusal or the sync goes on even if the flag cannot be
+  // written; the counter still moves and the hook still logs it.
+  (void)store.NoteEnrolledNodeSeen(node.node_id, clock.WallNowMillis(), "",
+                                   why);
+  if (options.on_flagged) options.on_flagged(node.node_id, why);
 }
 
 Result<storage::PeerState> HubService::Impl::KnownPeer(
@@ -107,19 +290,36 @@ Result<storage::PeerState> HubService::Impl::KnownPeer(
   return peer;
 }
 
-SyncReply HubService::Impl::Hello(std::string_view body) {
-  Result<sync::Hello> hello = DecodeHello(body, options.limits);
+SyncReply HubService::Impl::Hello(const SyncRequest& request,
+                                  const storage::EnrolledNode& node) {
+  Result<sync::Hello> hello = DecodeHello(request.body, options.limits);
   if (!hello.ok()) return FromStatus(hello.status());
+  if (hello->node_id != node.node_id) {
+    // A credential copied to a second box (or a forged hello).
+    Flag(node, "its credential was presented by node " + hello->node_id +
+                   " from " +
+                   std::string(request.remote_address.substr(0, 64)));
+    return Refuse(403, kErrorScope,
+                  "this credential belongs to node " + node.node_id +
+                      " (facility " + node.facility + "), not to node " +
+                      hello->node_id +
+                      "; every box enrolls with its own code (posta enroll)");
+  }
+  if (hello->facility != node.facility) {
+    return Refuse(403, kErrorScope,
+                  "node " + node.node_id + " is enrolled for facility " +
+                      node.facility + ", not " + hello->facility +
+                      " (as its configuration says)");
+  }
   if (hello->protocol_version < kMinProtocolVersion ||
       hello->min_protocol_version > kProtocolVersion) {
-    return Refuse(409, kErrorVersionMismatch,
-                  "node " + hello->node_id + " speaks sync protocol " +
-                      std::to_string(hello->min_protocol_version) + ".." +
-                      std::to_string(hello->protocol_version) +
-                      "; this hub speaks " +
-                      std::to_string(kMinProtocolVersion) + ".." +
-                      std::to_string(kProtocolVersion) +
-                      "; upgrade the older one");
+    return Refuse(
+        409, kErrorVersionMismatch,
+        "node " + hello->node_id + " speaks sync protocol " +
+            std::to_string(hello->min_protocol_version) + ".." +
+            std::to_string(hello->protocol_version) + "; this hub speaks " +
+            std::to_string(kMinProtocolVersion) + ".." +
+            std::to_string(kProtocolVersion) + "; upgrade the older one");
   }
   if (hello->role != kRoleClinic) {
     return Refuse(400, kErrorBadBatch,
@@ -150,6 +350,11 @@ SyncReply HubService::Impl::Hello(std::string_view body) {
   }
   peer.last_sync_ms = now;
   if (Status s = store.UpdatePeer(peer); !s.ok()) return FromStatus(s);
+  if (Status s = store.NoteEnrolledNodeSeen(
+          node.node_id, now, std::string(request.remote_address), "");
+      !s.ok()) {
+    return FromStatus(s);
+  }
   ++hellos;
   HelloReply reply;
   reply.protocol_version = std::min(hello->protocol_version, kProtocolVersion);
@@ -162,15 +367,42 @@ SyncReply HubService::Impl::Hello(std::string_view body) {
   return SyncReply{200, std::string(kContentType), Encode(reply)};
 }
 
-SyncReply HubService::Impl::Push(std::string_view body) {
-  Result<PushBatch> batch = DecodePushBatch(body, options.limits);
+SyncReply HubService::Impl::Push(const SyncRequest& request,
+                                 const storage::EnrolledNode& node) {
+  Result<PushBatch> batch = DecodePushBatch(request.body, options.limits);
   if (!batch.ok()) return FromStatus(batch.status());
+  if (batch->node_id != node.node_id) {
+    return Refuse(403, kErrorScope,
+                  "a push for node " + batch->node_id +
+                      " with the credential of node " + node.node_id +
+                      "; a node pushes only its own changes");
+  }
   Result<storage::PeerState> peer = KnownPeer(batch->node_id);
   if (!peer.ok()) {
     if (peer.status().code() == Status::Code::kPreconditionFailed) {
       return Refuse(409, "hello_first", peer.status().ToString());
     }
     return FromStatus(peer.status());
+  }
+  if (peer->facility != node.facility) {
+    return Refuse(403, kErrorScope,
+                  "node " + node.node_id + " is enrolled for facility " +
+                      node.facility + " but was known here for facility " +
+                      peer->facility);
+  }
+  if (batch->after_seq < peer->received_seq) {
+    // The node's log starts behind what the hub already applied from it.
+    // A lost ack resent from the same place is normal; from another address
+    // it is what a copy of the box (its database and credential) looks
+    // like, so it is flagged (docs/sync-protocol.md).
+    Result<storage::EnrolledNode> seen = store.GetEnrolledNode(node.node_id);
+    if (seen.ok() && !seen->last_address.empty() &&
+        HostOf(seen->last_address) != HostOf(request.remote_address)) {
+      Flag(node, "a push went back from " + std::to_string(peer->received_seq) +
+                     " to " + std::to_string(batch->after_seq) + " from " +
+                     std::string(request.remote_address.substr(0, 64)) +
+                     " (last seen at " + seen->last_address + ")");
+    }
   }
   PushAck ack;
   if (batch->to_seq <= peer->received_seq) {
@@ -206,7 +438,7 @@ SyncReply HubService::Impl::Push(std::string_view body) {
     return &it->second;
   };
   auto owned_by_peer = [&](const std::vector<std::string>& owners) {
-    return std::find(owners.begin(), owners.end(), peer->facility) !=
+    return std::find(owners.begin(), owners.end(), node.facility) !=
            owners.end();
   };
   std::vector<storage::ChangeEntry> changes;
@@ -219,34 +451,35 @@ SyncReply HubService::Impl::Push(std::string_view body) {
       // A record new here belongs to the facility that created it, and is
       // that facility's from then on (a later version in the same batch
       // may transfer it).
-      const bool new_here = (*owners)->empty() && r.facility == peer->facility;
+      const bool new_here = (*owners)->empty() && r.facility == node.facility;
       if (!new_here) {
         const std::string& owner =
             (*owners)->empty() || r.facility == storage::kSharedFacility
                 ? r.facility
                 : (*owners)->front();
         return Refuse(403, kErrorScope,
-                      "node " + peer->node_id + " of facility " +
-                          peer->facility + " sent " +
+                      "node " + node.node_id + " of facility " +
+                          node.facility + " sent " +
                           std::string(storage::ResourceTypeName(r.type)) + "/" +
                           r.id + " of facility " + owner +
                           (owner == storage::kSharedFacility
                                ? " (shared reference data is edited at the hub)"
                                : ", which it never owned"));
       }
-      (*owners)->push_back(peer->facility);
+      (*owners)->push_back(node.facility);
     }
     if (change.seq > peer->received_seq) changes.push_back(std::move(change));
   }
   std::vector<storage::Conflict> incoming;
   for (storage::Conflict& c : batch->conflicts) {
-    if (c.facility != peer->facility) {
+    if (c.facility != node.facility) {
       Result<std::vector<std::string>*> owners = owners_of(c.type, c.record_id);
       if (!owners.ok()) return FromStatus(owners.status());
       if (!owned_by_peer(**owners)) {
         return Refuse(
             403, kErrorScope,
-            "conflict " + c.id + " belongs to facility " + c.facility);
+            "node " + node.node_id + " of facility " + node.facility +
+                " sent conflict " + c.id + " of facility " + c.facility);
       }
     }
     incoming.push_back(std::move(c));
@@ -270,15 +503,28 @@ SyncReply HubService::Impl::Push(std::string_view body) {
   return SyncReply{200, std::string(kContentType), Encode(ack)};
 }
 
-SyncReply HubService::Impl::Pull(std::string_view body) {
-  Result<PullRequest> request = DecodePullRequest(body, options.limits);
+SyncReply HubService::Impl::Pull(const SyncRequest& call,
+                                 const storage::EnrolledNode& node) {
+  Result<PullRequest> request = DecodePullRequest(call.body, options.limits);
   if (!request.ok()) return FromStatus(request.status());
+  if (request->node_id != node.node_id) {
+    return Refuse(403, kErrorScope,
+                  "a pull for node " + request->node_id +
+                      " with the credential of node " + node.node_id +
+                      "; a node pulls only its own facility's changes");
+  }
   Result<storage::PeerState> peer = KnownPeer(request->node_id);
   if (!peer.ok()) {
     if (peer.status().code() == Status::Code::kPreconditionFailed) {
       return Refuse(409, "hello_first", peer.status().ToString());
     }
     return FromStatus(peer.status());
+  }
+  if (peer->facility != node.facility) {
+    return Refuse(403, kErrorScope,
+                  "node " + node.node_id + " is enrolled for facility " +
+                      node.facility + " but was known here for facility " +
+                      peer->facility);
   }
   // Asking from a cursor acknowledges everything before it.
   if (request->after_seq != peer->acked_seq) {
@@ -294,8 +540,10 @@ SyncReply HubService::Impl::Pull(std::string_view body) {
   filter.max_bytes = std::min<uint64_t>(
       request->max_bytes == 0 ? options.max_batch_bytes : request->max_bytes,
       options.max_batch_bytes);
-  filter.exclude_origin = peer->node_id;
-  filter.facility = peer->facility;
+  filter.exclude_origin = node.node_id;
+  // The scope comes from the credential: whatever the cursor, only this
+  // facility's records and shared ones are read.
+  filter.facility = node.facility;
   Result<storage::ChangeBatch> read = store.ReadChanges(filter);
   if (!read.ok()) return FromStatus(read.status());
   PullBatch batch;

@@ -42,7 +42,9 @@ Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
   if (reply.code == "clock_skew") {
     return Status::PreconditionFailed(what, reply.message);
   }
-  if (reply.code == kErrorScope) {
+  if (reply.code == kErrorScope || reply.code == kErrorNotEnrolled ||
+      reply.code == kErrorRevoked || reply.code == kErrorBadCode ||
+      reply.code == kErrorCodeExpired || reply.code == kErrorCodeUsed) {
     return Status::PermissionDenied(what, reply.message);
   }
   if (reply.code == kErrorBadBatch) {
@@ -83,6 +85,13 @@ Result<std::string> Call(Transport& transport, std::string_view op,
 }
 
 }  // namespace
+
+Result<EnrollReply> Enroll(Transport& transport, const EnrollRequest& request,
+                           const WireLimits& limits) {
+  POSTA_ASSIGN_OR_RETURN(std::string body,
+                         Call(transport, "enroll", Encode(request), limits));
+  return DecodeEnrollReply(body, limits);
+}
 
 Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   SyncResult result;

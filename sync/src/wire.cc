@@ -71,6 +71,20 @@ void save(Archive& ar, const ErrorReply& m) {
   ar(make_nvp("code", m.code), make_nvp("message", m.message));
 }
 
+template <class Archive>
+void save(Archive& ar, const EnrollRequest& m) {
+  ar(make_nvp("version", m.version), make_nvp("code", m.code),
+     make_nvp("node_id", m.node_id), make_nvp("facility", m.facility),
+     make_nvp("software", m.software));
+}
+
+template <class Archive>
+void save(Archive& ar, const EnrollReply& m) {
+  ar(make_nvp("version", m.version), make_nvp("credential", m.credential),
+     make_nvp("facility", m.facility), make_nvp("hub_node_id", m.hub_node_id),
+     make_nvp("clock_ms", m.clock_ms));
+}
+
 namespace {
 
 using wire_internal::BinaryOut;
@@ -185,6 +199,34 @@ void LoadErrorReply(WireReader& r, ErrorReply& m) {
                           }),
           "code", "not 1..64 chars of [a-z0-9_]");
   m.message = r.String("message");
+}
+
+void LoadEnrollRequest(WireReader& r, EnrollRequest& m) {
+  m.version = r.U32("version");
+  r.Check(m.version >= 1, "version", "zero");
+  m.code = r.String("code");
+  r.Check(m.code.size() <= 200, "code", "longer than 200 bytes");
+  m.node_id = r.String("node_id");
+  CheckNodeId(r, "node_id", m.node_id);
+  m.facility = r.String("facility");
+  CheckFacility(r, "facility", m.facility);
+  m.software = r.String("software");
+}
+
+void LoadEnrollReply(WireReader& r, EnrollReply& m) {
+  m.version = r.U32("version");
+  r.Check(m.version >= 1, "version", "zero");
+  m.credential = r.String("credential");
+  r.Check(!m.credential.empty() && m.credential.size() <= 200 &&
+              std::all_of(m.credential.begin(), m.credential.end(),
+                          [](char c) { return c > ' ' && c < 127; }),
+          "credential", "not 1..200 printable ASCII characters");
+  m.facility = r.String("facility");
+  CheckFacility(r, "facility", m.facility);
+  r.Check(!m.facility.empty(), "facility", "empty");
+  m.hub_node_id = r.String("hub_node_id");
+  CheckNodeId(r, "hub_node_id", m.hub_node_id);
+  m.clock_ms = r.I64("clock_ms");
 }
 
 // ---- Frame ----
@@ -364,6 +406,10 @@ std::string_view MessageKindName(MessageKind kind) {
       return "pull_batch";
     case MessageKind::kErrorReply:
       return "error_reply";
+    case MessageKind::kEnrollRequest:
+      return "enroll_request";
+    case MessageKind::kEnrollReply:
+      return "enroll_reply";
   }
   return "unknown";
 }
@@ -459,7 +505,7 @@ Result<MessageKind> PeekKind(std::string_view encoded) {
   }
   const auto kind = static_cast<uint8_t>(encoded[4]);
   if (kind < static_cast<uint8_t>(MessageKind::kHello) ||
-      kind > static_cast<uint8_t>(MessageKind::kErrorReply)) {
+      kind > static_cast<uint8_t>(MessageKind::kEnrollReply)) {
     return Status::Malformed(kWhat,
                              "unknown message kind " + std::to_string(kind));
   }
@@ -494,6 +540,12 @@ std::string Encode(const PullBatch& m, const EncodeOptions& o) {
 std::string Encode(const ErrorReply& m, const EncodeOptions& o) {
   return EncodeMessage(MessageKind::kErrorReply, m, o);
 }
+std::string Encode(const EnrollRequest& m, const EncodeOptions& o) {
+  return EncodeMessage(MessageKind::kEnrollRequest, m, o);
+}
+std::string Encode(const EnrollReply& m, const EncodeOptions& o) {
+  return EncodeMessage(MessageKind::kEnrollReply, m, o);
+}
 
 Result<Hello> DecodeHello(std::string_view e, const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kHello, l, LoadHello);
@@ -516,6 +568,14 @@ Result<PullBatch> DecodePullBatch(std::string_view e, const WireLimits& l) {
 Result<ErrorReply> DecodeErrorReply(std::string_view e, const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kErrorReply, l, LoadErrorReply);
 }
+Result<EnrollRequest> DecodeEnrollRequest(std::string_view e,
+                                          const WireLimits& l) {
+  return DecodeMessage(e, MessageKind::kEnrollRequest, l, LoadEnrollRequest);
+}
+Result<EnrollReply> DecodeEnrollReply(std::string_view e,
+                                      const WireLimits& l) {
+  return DecodeMessage(e, MessageKind::kEnrollReply, l, LoadEnrollReply);
+}
 
 std::string ToJson(const Hello& m) { return JsonOf(MessageKind::kHello, m); }
 std::string ToJson(const HelloReply& m) {
@@ -535,6 +595,12 @@ std::string ToJson(const PullBatch& m) {
 }
 std::string ToJson(const ErrorReply& m) {
   return JsonOf(MessageKind::kErrorReply, m);
+}
+std::string ToJson(const EnrollRequest& m) {
+  return JsonOf(MessageKind::kEnrollRequest, m);
+}
+std::string ToJson(const EnrollReply& m) {
+  return JsonOf(MessageKind::kEnrollReply, m);
 }
 
 namespace {
@@ -565,6 +631,10 @@ Result<std::string> DumpJson(std::string_view encoded,
       return DumpAs(DecodePullBatch(encoded, limits));
     case MessageKind::kErrorReply:
       return DumpAs(DecodeErrorReply(encoded, limits));
+    case MessageKind::kEnrollRequest:
+      return DumpAs(DecodeEnrollRequest(encoded, limits));
+    case MessageKind::kEnrollReply:
+      return DumpAs(DecodeEnrollReply(encoded, limits));
   }
   return Status::Malformed("sync message header", "unknown message kind");
 }

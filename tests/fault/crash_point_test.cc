@@ -23,6 +23,7 @@
 
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
+#include "cluster.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -100,37 +101,21 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
                       "turns it on); no crash point can fire";
     }
     records_ = GetParam().hit > 1 || ExtraHits() > 1 ? 25000 : 150;
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
-                           "--role", "hub", "--facility", "region", "--listen",
-                           "127.0.0.1:0"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_OK(cluster_.InitHub("region"));
   }
 
   // Starts the hub, with POSTA_CRASH_AT=`crash_at` when not empty.
   void StartHub(const std::string& crash_at) {
-    const std::string port_file = dir_.File("hub.port");
-    ::unlink(port_file.c_str());
     ScopedCrashAt env(crash_at);
-    auto child = ChildProcess::Start(
-        {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
-         "--port-file", port_file},
-        dir_.File("hub.log"));
-    ASSERT_OK(child);
-    hub_ = std::move(child).value();
-    ASSERT_OK_AND_ASSIGN(
-        port_, testing::WaitForPortFile(port_file, std::chrono::seconds(30)));
+    ASSERT_OK(cluster_.StartHub());
+    port_ = cluster_.hub_port();
   }
 
-  void StopHub() {
-    hub_.Signal(SIGTERM);
-    ASSERT_OK(hub_.Wait(std::chrono::seconds(30)));
-  }
+  void StopHub() { ASSERT_OK(cluster_.StopHub()); }
 
+  // A clinic of kFacility, enrolled with the hub.
   void InitClinic(const std::string& name) {
-    auto r =
-        testing::Run({PostaBinary(), "init", "--dir", dir_.File(name), "--role",
-                      "clinic", "--facility", kFacility, "--hub", HubUrl()});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_OK(cluster_.AddClinic(name, kFacility, HubUrl()));
   }
 
   std::string HubUrl() const {
@@ -185,7 +170,7 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
   }
 
   TempDir dir_;
-  ChildProcess hub_;
+  testing::Cluster cluster_{dir_.path()};
   int port_ = 0;
   int records_ = 0;
 };
@@ -212,10 +197,10 @@ TEST_P(CrashPointTest, RestartAndSyncLosesAndDuplicatesNothing) {
     // The hub records acked_seq when a pull moves the cursor, which a
     // one-batch pull does first on the next sync: up to two syncs.
     RunResult sync = Sync("b");
-    auto hub = hub_.Wait(std::chrono::seconds(5));
+    auto hub = cluster_.hub().Wait(std::chrono::seconds(5));
     if (!hub.ok() && sync.exit_code == 0) {
       sync = Sync("b");
-      hub = hub_.Wait(std::chrono::seconds(5));
+      hub = cluster_.hub().Wait(std::chrono::seconds(5));
     }
     if (hub.ok()) {
       EXPECT_EQ(hub->signal, SIGKILL)

@@ -17,6 +17,7 @@
 
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
+#include "cluster.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -29,26 +30,13 @@ using testing::TempDir;
 
 class SyncKillTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
-                           "--role", "hub", "--facility", "region",
-                           "--listen", "127.0.0.1:0"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
+  void SetUp() override { ASSERT_OK(cluster_.InitHub("region")); }
 
   // Starts the hub; returns its port.
   int StartHub() {
-    const std::string port_file = dir_.File("hub.port");
-    ::unlink(port_file.c_str());
-    auto child = ChildProcess::Start(
-        {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
-         "--port-file", port_file},
-        dir_.File("hub.log"));
-    EXPECT_TRUE(testing::IsOk(child));
-    hub_ = std::move(child).value();
-    auto port = testing::WaitForPortFile(port_file, std::chrono::seconds(30));
-    EXPECT_TRUE(testing::IsOk(port));
-    return port.ok() ? *port : 0;
+    Status started = cluster_.StartHub();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+    return started.ok() ? cluster_.hub_port() : 0;
   }
 
   // Rewrites the clinic's hub URL (the hub's port changes at each start).
@@ -92,7 +80,7 @@ class SyncKillTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ChildProcess hub_;
+  testing::Cluster cluster_{dir_.path()};
 };
 
 TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
@@ -102,10 +90,7 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   }
   int port = StartHub();
   ASSERT_GT(port, 0);
-  auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("clinic"),
-                         "--role", "clinic", "--facility", "clinic-k",
-                         "--hub", "http://127.0.0.1:" + std::to_string(port)});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_OK(cluster_.AddClinic("clinic", "clinic-k"));
 
   std::mt19937 rng(20261123);
   int next = 0;
@@ -122,13 +107,13 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<>(5, 250)(rng)));
     if (rng() % 2 == 0) {
-      hub_.Kill();
+      cluster_.KillHub();
       ++hub_kills;
       sync->Kill();
     } else {
       sync->Kill();
       ++clinic_kills;
-      hub_.Kill();
+      cluster_.KillHub();
     }
     port = StartHub();
     ASSERT_GT(port, 0);
@@ -156,8 +141,7 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   std::printf("sync kill test: %d cycles (%d hub kills, %d clinic kills), "
               "%d records, hub and clinic equal\n",
               cycles, hub_kills, clinic_kills, next);
-  hub_.Signal(SIGTERM);
-  (void)hub_.Wait(std::chrono::seconds(20));
+  (void)cluster_.StopHub(std::chrono::seconds(20));
 }
 
 }  // namespace

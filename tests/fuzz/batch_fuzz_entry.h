@@ -103,6 +103,11 @@ inline std::string CheckBatchMessage(std::string_view data,
       return batch_internal::CheckKind(data, limits, DecodePullBatch, dump);
     case MessageKind::kErrorReply:
       return batch_internal::CheckKind(data, limits, DecodeErrorReply, dump);
+    case MessageKind::kEnrollRequest:
+      return batch_internal::CheckKind(data, limits, DecodeEnrollRequest,
+                                       dump);
+    case MessageKind::kEnrollReply:
+      return batch_internal::CheckKind(data, limits, DecodeEnrollReply, dump);
   }
   return "PeekKind returned an unknown kind";
 }

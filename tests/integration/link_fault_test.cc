@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster.h"
 #include "fault_proxy.h"
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
@@ -91,33 +92,19 @@ std::string Scrambled(int i) {
 class LinkFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"),
-                           "--role", "hub", "--facility", "region", "--listen",
-                           "127.0.0.1:0"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    auto child = ChildProcess::Start(
-        {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
-         "--port-file", dir_.File("hub.port")},
-        dir_.File("hub.log"));
-    ASSERT_OK(child);
-    hub_ = std::move(child).value();
-    ASSERT_OK_AND_ASSIGN(int port,
-                         testing::WaitForPortFile(dir_.File("hub.port"),
-                                                  std::chrono::seconds(30)));
-    ASSERT_OK_AND_ASSIGN(proxy_, FaultProxy::Start(port));
+    ASSERT_OK(cluster_.InitHub("region"));
+    ASSERT_OK(cluster_.StartHub());
+    ASSERT_OK_AND_ASSIGN(proxy_, FaultProxy::Start(cluster_.hub_port()));
     for (const char* clinic : {"a", "b"}) {
-      auto init =
-          testing::Run({PostaBinary(), "init", "--dir", dir_.File(clinic),
-                        "--role", "clinic", "--facility", kFacility, "--hub",
-                        "http://127.0.0.1:" + std::to_string(proxy_->port())});
-      ASSERT_EQ(init.exit_code, 0) << init.output;
+      ASSERT_OK(cluster_.AddClinic(
+          clinic, kFacility,
+          "http://127.0.0.1:" + std::to_string(proxy_->port())));
     }
+    // The tests count what the syncs send, not the enrollments.
+    proxy_->ResetCounters();
   }
 
-  void TearDown() override {
-    hub_.Signal(SIGTERM);
-    (void)hub_.Wait(std::chrono::seconds(20));
-  }
+  void TearDown() override { (void)cluster_.StopHub(std::chrono::seconds(20)); }
 
   // Imports `count` patients numbered from `first` into `clinic`.
   void AddPatients(const std::string& clinic, int first, int count) {
@@ -170,7 +157,7 @@ class LinkFaultTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ChildProcess hub_;
+  testing::Cluster cluster_{dir_.path()};
   std::unique_ptr<FaultProxy> proxy_;
 };
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster.h"
 #include "fault_proxy.h"
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
@@ -39,38 +40,25 @@ std::string Patient(const std::string& id, const std::string& family,
 class SyncIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File("hub"), "--role",
-                  "hub", "--facility", "region", "--listen", "127.0.0.1:0"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    auto child = ChildProcess::Start(
-        {PostaBinary(), "serve", "--config", dir_.File("hub/posta.toml"),
-         "--port-file", dir_.File("hub.port")},
-        dir_.File("hub.log"));
-    ASSERT_OK(child);
-    hub_ = std::move(child).value();
-    auto port = testing::WaitForPortFile(dir_.File("hub.port"),
-                                         std::chrono::seconds(20));
-    ASSERT_OK(port) << testing::Run({"/bin/cat", dir_.File("hub.log")}).output;
-    hub_port_ = *port;
+    ASSERT_OK(cluster_.InitHub("region"));
+    ASSERT_OK(cluster_.StartHub());
+    hub_port_ = cluster_.hub_port();
   }
 
   void TearDown() override {
-    hub_.Signal(SIGTERM);
-    auto done = hub_.Wait(std::chrono::seconds(20));
-    EXPECT_TRUE(done.ok() && done->exit_code == 0)
-        << testing::Run({"/bin/cat", dir_.File("hub.log")}).output;
+    Status stopped = cluster_.StopHub(std::chrono::seconds(20));
+    EXPECT_TRUE(stopped.ok()) << stopped.ToString();
   }
 
   std::string Config(const std::string& clinic) {
-    return dir_.File(clinic + "/posta.toml");
+    return cluster_.Config(clinic);
   }
 
+  // A clinic of facility `clinic`, syncing through `hub_port` (the hub's,
+  // or a proxy's) and enrolled there.
   void InitClinic(const std::string& clinic, int hub_port) {
-    auto r = testing::Run({PostaBinary(), "init", "--dir", dir_.File(clinic), "--role",
-                  "clinic", "--facility", clinic, "--hub",
-                  "http://127.0.0.1:" + std::to_string(hub_port), "--listen",
-                  "127.0.0.1:0"});
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_OK(cluster_.AddClinic(
+        clinic, clinic, "http://127.0.0.1:" + std::to_string(hub_port)));
   }
 
   void Import(const std::string& clinic, const std::vector<std::string>& lines) {
@@ -120,7 +108,7 @@ class SyncIntegrationTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ChildProcess hub_;
+  testing::Cluster cluster_{dir_.path()};
   int hub_port_ = 0;
 };
 
@@ -356,7 +344,8 @@ TEST_F(SyncIntegrationTest, ALostAnswerIsRetriedWithoutLossOrDuplicate) {
 }
 
 TEST_F(SyncIntegrationTest, AnUnreachableHubIsReportedNotHidden) {
-  InitClinic("clinic-a", 1);  // nothing listens on port 1
+  // Nothing listens on port 1 (so the clinic cannot enroll either).
+  ASSERT_OK(cluster_.InitClinic("clinic-a", "clinic-a", "http://127.0.0.1:1"));
   Import("clinic-a", {Patient(kA1, "Alvarez", "female")});
   auto r = Sync("clinic-a", {"--attempts", "1"});
   EXPECT_NE(r.exit_code, 0);

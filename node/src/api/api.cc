@@ -227,9 +227,9 @@ HttpResponse Api::Impl::DispatchSync(const HttpRequest& request,
                                      const RequestTarget& target,
                                      std::string_view& route) {
   const std::string& op = target.segments[2];
-  if (op != "hello" && op != "push" && op != "pull") {
-    return NoSuchEndpoint(request, "no such sync operation; one of hello, "
-                                   "push, pull");
+  if (op != "enroll" && op != "hello" && op != "push" && op != "pull") {
+    return NoSuchEndpoint(request, "no such sync operation; one of enroll, "
+                                   "hello, push, pull");
   }
   route = kSync.pattern;
   if (!MethodAllowed(kSync, request.method)) {

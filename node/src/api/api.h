@@ -27,8 +27,8 @@ class Metrics;
 class SyncEndpoint {
  public:
   virtual ~SyncEndpoint() = default;
-  // `op` is "hello", "push" or "pull"; `request` is as received (method
-  // POST, body and Content-Type unchecked). Exceptions are caught by
+  // `op` is "enroll", "hello", "push" or "pull"; `request` is as received
+  // (method POST, body, Content-Type and Authorization unchecked). Exceptions are caught by
   // Api::Handle and answered 500.
   virtual HttpResponse Handle(std::string_view op,
                               const HttpRequest& request) = 0;

@@ -85,14 +85,21 @@ HttpResponse HandleHealth(ApiContext& ctx) {
             {"next_attempt", instant(state.next_attempt_ms)},
             {"last_error", state.last_error.empty()
                                ? nlohmann::json(nullptr)
-                               : nlohmann::json(state.last_error)}};
+                               : nlohmann::json(state.last_error)},
+            {"needs_technician", state.needs_technician}};
     if (stats.ok()) {
       Result<SyncSummary> summary = SummarizeSync(ctx.store, *stats);
       if (summary.ok()) {
         sync["pending_changes"] = summary->pending;
       }
     }
-    if (!state.last_error.empty()) warnings.push_back("last sync failed");
+    if (state.needs_technician) {
+      warnings.push_back(
+          "the hub refused this node or its certificate; no retry helps "
+          "until a technician acts (see sync.last_error)");
+    } else if (!state.last_error.empty()) {
+      warnings.push_back("last sync failed");
+    }
   }
 
   bool ok = stats.ok() && warnings.empty();
@@ -198,6 +205,16 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
     counter("posta_sync_refused_total",
             "Sync requests answered with an error.", {{"", h.refused}});
     counter("posta_sync_hellos_total", "Sync handshakes.", {{"", h.hellos}});
+    counter("posta_sync_denied_total",
+            "Sync requests refused for who sent them (401: no, unknown or "
+            "revoked credential) or what they asked (403: another "
+            "facility's scope).",
+            {{"{status=\"401\"}", h.unauthenticated},
+             {"{status=\"403\"}", h.denied}});
+    counter("posta_enrollments_total", "Nodes enrolled or re-enrolled.",
+            {{"", h.enrollments}});
+    counter("posta_credentials_flagged_total",
+            "Credentials flagged as used by two boxes.", {{"", h.flagged}});
   }
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -68,6 +68,11 @@ std::string Hint(const Status& status, const std::string& command) {
         return "a patient is transferred on the hub, or at the clinic that "
                "owns it";
       }
+      // The hub's refusals and TLS failures say what to do themselves.
+      if (m.find("hub refused") != std::string::npos ||
+          m.find("TLS") != std::string::npos) {
+        return {};
+      }
       return "run as the user that owns the data directory (usually posta)";
     case Status::Code::kNoSpace:
       return "free some disk space and run the command again";
@@ -80,8 +85,7 @@ std::string Hint(const Status& status, const std::string& command) {
       return {};
     case Status::Code::kMalformed:
     case Status::Code::kInvalidArgument:
-      if (command == "conflicts resolve" &&
-          m.find("--") == std::string::npos &&
+      if (command == "conflicts resolve" && m.find("--") == std::string::npos &&
           m.find("prefix matches") == std::string::npos) {
         return "the value must make a valid record (the message names the "
                "field), or keep a side with --keep winner|loser";
@@ -179,7 +183,8 @@ int RunCli(int argc, char** argv) {
 
   cli::ExportOptions export_opts;
   CLI::App* export_cmd = app.add_subcommand(
-      "export", "Write every live record as NDJSON, Locations and Patients first");
+      "export",
+      "Write every live record as NDJSON, Locations and Patients first");
   export_cmd
       ->add_option("--config", export_opts.config_path, "The node's posta.toml")
       ->required();
@@ -189,8 +194,8 @@ int RunCli(int argc, char** argv) {
       ->add_option("--type", export_opts.type,
                    "Only this type: Location, Patient, Encounter, Observation "
                    "or Appointment")
-      ->check(CLI::IsMember({"Location", "Patient", "Encounter",
-                             "Observation", "Appointment"}));
+      ->check(CLI::IsMember(
+          {"Location", "Patient", "Encounter", "Observation", "Appointment"}));
 
   cli::BackupOptions backup_opts;
   CLI::App* backup = app.add_subcommand(
@@ -294,6 +299,94 @@ int RunCli(int argc, char** argv) {
       ->add_option("RECORD", transfer_opts.record, "Patient/<id>, or the id")
       ->required();
 
+  cli::EnrollOptions enroll_opts;
+  CLI::App* enroll = app.add_subcommand(
+      "enroll", "Enroll this clinic's box with its hub using a one-time code");
+  enroll
+      ->add_option("--config", enroll_opts.config_path, "The node's posta.toml")
+      ->required();
+  enroll->add_option("--hub", enroll_opts.hub_url,
+                     "The hub's URL, e.g. https://10.0.0.5:8081 (kept in the "
+                     "config; default: the config's [sync] hub_url)");
+  enroll
+      ->add_option("--code", enroll_opts.code,
+                   "The enrollment code from the hub's administrator")
+      ->required();
+  enroll->add_option("--ca-file", enroll_opts.ca_file,
+                     "PEM file of the CA that signed the hub's certificate "
+                     "(absolute path; kept in the config)");
+  enroll->add_option("--pin", enroll_opts.pin,
+                     "The hub's public key pin, sha256//BASE64 (kept in the "
+                     "config)");
+
+  CLI::App* hub = app.add_subcommand(
+      "hub", "A hub's administration: facilities, enrollment codes, nodes");
+  hub->require_subcommand(1);
+  CLI::App* hub_facility =
+      hub->add_subcommand("facility", "Facilities this hub serves");
+  hub_facility->require_subcommand(1);
+  cli::HubFacilityAddOptions facility_add_opts;
+  CLI::App* facility_add =
+      hub_facility->add_subcommand("add", "Register a facility");
+  facility_add
+      ->add_option("--config", facility_add_opts.config_path,
+                   "The hub's posta.toml")
+      ->required();
+  facility_add
+      ->add_option("ID", facility_add_opts.id,
+                   "Facility id: 1-64 of A-Z a-z 0-9 . _ -")
+      ->required()
+      ->check(FacilityId());
+  facility_add
+      ->add_option("--name", facility_add_opts.name, "Its name, for people")
+      ->required();
+  facility_add->add_option("--region", facility_add_opts.region,
+                           "Its region (optional)");
+  cli::HubListOptions facility_list_opts;
+  CLI::App* facility_list =
+      hub_facility->add_subcommand("list", "Registered facilities");
+  facility_list
+      ->add_option("--config", facility_list_opts.config_path,
+                   "The hub's posta.toml")
+      ->required();
+  facility_list->add_flag("--json", facility_list_opts.json,
+                          "One JSON object per line instead of a table");
+  cli::HubEnrollCodeOptions code_opts;
+  CLI::App* enroll_code = hub->add_subcommand(
+      "enroll-code", "Issue a one-time enrollment code for a facility's box");
+  enroll_code
+      ->add_option("--config", code_opts.config_path, "The hub's posta.toml")
+      ->required();
+  enroll_code
+      ->add_option("--facility", code_opts.facility,
+                   "The facility the box will belong to")
+      ->required()
+      ->check(FacilityId());
+  enroll_code
+      ->add_option("--expires", code_opts.expires,
+                   "How long the code stays valid: 30m, 48h, 7d (at most "
+                   "30d)")
+      ->capture_default_str();
+  CLI::App* hub_node = hub->add_subcommand("node", "Enrolled nodes");
+  hub_node->require_subcommand(1);
+  cli::HubListOptions node_list_opts;
+  CLI::App* node_list = hub_node->add_subcommand(
+      "list", "Enrolled nodes: facility, enrolled, last seen, revoked");
+  node_list
+      ->add_option("--config", node_list_opts.config_path,
+                   "The hub's posta.toml")
+      ->required();
+  node_list->add_flag("--json", node_list_opts.json,
+                      "One JSON object per line instead of a table");
+  cli::HubNodeRevokeOptions revoke_opts;
+  CLI::App* node_revoke = hub_node->add_subcommand(
+      "revoke", "Refuse a node's syncs from now on (its data stays)");
+  node_revoke
+      ->add_option("--config", revoke_opts.config_path, "The hub's posta.toml")
+      ->required();
+  node_revoke->add_option("NODE_ID", revoke_opts.node_id, "The node's id")
+      ->required();
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   CLI::App* demo = app.add_subcommand("demo", "Realistic demo records");
@@ -357,6 +450,12 @@ int RunCli(int argc, char** argv) {
   conflicts_show_opts.apply_config_log_level = from_config;
   conflicts_resolve_opts.apply_config_log_level = from_config;
   transfer_opts.apply_config_log_level = from_config;
+  enroll_opts.apply_config_log_level = from_config;
+  facility_add_opts.apply_config_log_level = from_config;
+  facility_list_opts.apply_config_log_level = from_config;
+  code_opts.apply_config_log_level = from_config;
+  node_list_opts.apply_config_log_level = from_config;
+  revoke_opts.apply_config_log_level = from_config;
 
   cli::Io io{
       .out = std::cout, .err = std::cerr, .err_is_tty = ::isatty(2) == 1};
@@ -395,6 +494,24 @@ int RunCli(int argc, char** argv) {
   } else if (transfer->parsed()) {
     command = "transfer";
     result = cli::RunTransfer(transfer_opts, io);
+  } else if (enroll->parsed()) {
+    command = "enroll";
+    result = cli::RunEnroll(enroll_opts, io);
+  } else if (facility_add->parsed()) {
+    command = "hub facility add";
+    result = cli::RunHubFacilityAdd(facility_add_opts, io);
+  } else if (facility_list->parsed()) {
+    command = "hub facility list";
+    result = cli::RunHubFacilityList(facility_list_opts, io);
+  } else if (enroll_code->parsed()) {
+    command = "hub enroll-code";
+    result = cli::RunHubEnrollCode(code_opts, io);
+  } else if (node_list->parsed()) {
+    command = "hub node list";
+    result = cli::RunHubNodeList(node_list_opts, io);
+  } else if (node_revoke->parsed()) {
+    command = "hub node revoke";
+    result = cli::RunHubNodeRevoke(revoke_opts, io);
   } else if (version->parsed()) {
     command = "version";
     result = cli::RunVersion(io);

@@ -3,6 +3,7 @@
 // call the functions directly with a TempDir.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <istream>
@@ -269,5 +270,71 @@ struct TransferOptions {
 // patient and its compartment to `to` and prints what moved. The store's
 // refusals (RecordStore::Transfer) come back as they are.
 Status RunTransfer(const TransferOptions& options, Io& io);
+
+// ---- posta enroll (a clinic) ----
+struct EnrollOptions {
+  std::string config_path;
+  std::string hub_url;  // when set: the hub to enroll with, kept in the config
+  std::string code;     // the one-time code from the hub's administrator
+  // For an https hub: kept in the config as [sync] hub_ca_file / hub_pin.
+  std::string ca_file;
+  std::string pin;
+  bool apply_config_log_level = true;
+};
+// Sends the code and this node's id (and facility) to the hub; on success
+// writes the credential to data_dir/credential (mode 0600, replacing an
+// older one) and records --hub/--ca-file/--pin in the config. PermissionDenied
+// with the hub's message when it refuses; InvalidArgument on a hub node.
+Status RunEnroll(const EnrollOptions& options, Io& io);
+
+// ---- posta hub ... (a hub's administration) ----
+// Each opens the hub's database beside a running `posta serve` and refuses
+// a clinic's config (InvalidArgument naming the role).
+
+struct HubFacilityAddOptions {
+  std::string config_path;
+  std::string id;
+  std::string name;
+  std::string region;
+  bool apply_config_log_level = true;
+};
+// Conflict when the facility exists.
+Status RunHubFacilityAdd(const HubFacilityAddOptions& options, Io& io);
+
+struct HubListOptions {
+  std::string config_path;
+  bool json = false;  // one JSON object per line instead of a table
+  bool apply_config_log_level = true;
+};
+Status RunHubFacilityList(const HubListOptions& options, Io& io);
+// Enrolled nodes: facility, enrolled, last seen (and from where), revoked,
+// flagged.
+Status RunHubNodeList(const HubListOptions& options, Io& io);
+
+// Longest an enrollment code may stay valid.
+inline constexpr std::chrono::hours kMaxEnrollCodeLife{24 * 30};
+
+struct HubEnrollCodeOptions {
+  std::string config_path;
+  std::string facility;
+  std::string expires = "48h";  // "<n>m", "<n>h" or "<n>d"
+  bool apply_config_log_level = true;
+};
+// Prints the new code (shown this once) and when it expires. NotFound for
+// an unknown facility; InvalidArgument for an expiry that does not parse
+// or passes kMaxEnrollCodeLife.
+Status RunHubEnrollCode(const HubEnrollCodeOptions& options, Io& io);
+
+// "30m", "48h", "7d" → a duration; InvalidArgument naming the text.
+Result<std::chrono::milliseconds> ParseExpiry(std::string_view text);
+
+struct HubNodeRevokeOptions {
+  std::string config_path;
+  std::string node_id;
+  bool apply_config_log_level = true;
+};
+// NotFound for a node that never enrolled. The node's next sync gets 401
+// revoked; what it synced stays.
+Status RunHubNodeRevoke(const HubNodeRevokeOptions& options, Io& io);
 
 }  // namespace posta::node::cli

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "syncd/sync_runner.h"
 #include "syncd/sync_state.h"
 
 namespace posta::node::cli {
@@ -34,6 +35,15 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                ? storage::FormatInstant(ms) + " (" + FormatAgo(ms, now_ms) + ")"
                : std::string("never");
   };
+
+  // A clinic's enrollment and the hub's last refusal (kept by the sync
+  // that got it, since this is another process).
+  const bool enrolled = io.env.FileExists(node.config.CredentialPath());
+  const std::string refusal = LastSyncRefusal(node.config, io.env);
+  std::vector<storage::EnrolledNode> enrolled_nodes;
+  if (stats.role == "hub") {
+    POSTA_ASSIGN_OR_RETURN(enrolled_nodes, node.store->ListEnrolledNodes());
+  }
 
   int64_t live = 0;
   for (const auto& [type, count] : stats.live_records) live += count;
@@ -79,6 +89,20 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                          {"acked_seq", peer.acked_seq}});
     }
     js["clinics"] = std::move(clinics);
+    if (stats.role == "clinic") {
+      js["enrolled"] = enrolled;
+      js["refused"] = refusal.empty() ? nlohmann::ordered_json(nullptr)
+                                      : nlohmann::ordered_json(refusal);
+    } else {
+      int64_t revoked = 0, flagged = 0;
+      for (const storage::EnrolledNode& n : enrolled_nodes) {
+        revoked += n.revoked_ms > 0;
+        flagged += n.flagged_ms > 0;
+      }
+      js["enrolled_nodes"] = enrolled_nodes.size();
+      js["revoked_nodes"] = revoked;
+      js["flagged_nodes"] = flagged;
+    }
     j["sync"] = std::move(js);
     io.out << j.dump() << "\n";
     return Status::Ok();
@@ -109,12 +133,28 @@ Status RunStatus(const StatusOptions& options, Io& io) {
         io.out, "hub",
         node.config.hub_url.empty() ? "none (no sync)" : node.config.hub_url);
     if (!node.config.hub_url.empty()) {
+      PrintRow(io.out, "enrolled",
+               enrolled ? "yes (" + node.config.CredentialPath() + ")"
+                        : "no: get a code from the hub's administrator and "
+                          "run posta enroll --config " +
+                              options.config_path + " --code CODE");
+      if (!refusal.empty()) PrintRow(io.out, "sync refused", refusal);
       PrintRow(io.out, "last sync",
                ago(sync.has_hub ? sync.hub.last_sync_ms : 0));
       PrintRow(io.out, "pending",
                std::to_string(sync.pending) + " changes not yet at the hub");
     }
   } else {
+    int64_t revoked = 0, flagged = 0;
+    for (const storage::EnrolledNode& n : enrolled_nodes) {
+      revoked += n.revoked_ms > 0;
+      flagged += n.flagged_ms > 0;
+    }
+    PrintRow(io.out, "enrolled",
+             std::to_string(enrolled_nodes.size()) + " nodes (" +
+                 std::to_string(revoked) + " revoked, " +
+                 std::to_string(flagged) +
+                 " flagged; see posta hub node list)");
     PrintRow(io.out, "clinics", std::to_string(sync.clinics.size()));
     for (const storage::PeerState& peer : sync.clinics) {
       PrintRow(

@@ -54,6 +54,9 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
                                    /*cache_bytes=*/size_t{4} << 20));
   POSTA_ASSIGN_OR_RETURN(auto transport,
                          sync::NewHttpTransport(TransportOptionsFor(config)));
+  POSTA_ASSIGN_OR_RETURN(std::string credential,
+                         LoadCredential(config, io.env));
+  POSTA_RETURN_IF_ERROR(transport->SetBearerToken(credential));
   sync::SyncOptions sync_options;
   sync_options.max_clock_skew = config.max_clock_skew;
   sync_options.software = POSTA_VERSION;
@@ -92,6 +95,7 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
       io.err << "\n";
       drawn = false;
     }
+    RecordSyncOutcome(config, result.status(), io.env);
     if (result.ok()) {
       total.pushed += result->pushed;
       total.pulled += result->pulled;

@@ -23,9 +23,29 @@ constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",  "max_header_bytes", "read_timeout_ms",
     "idle_timeout_ms", "max_connections", "worker_threads"};
 constexpr std::string_view kStorageKeys[] = {"synchronous"};
-constexpr std::string_view kSyncKeys[] = {"hub_url", "interval_s",
-                                          "after_write_s", "max_clock_skew_h",
-                                          "proxy"};
+constexpr std::string_view kSyncKeys[] = {
+    "hub_url", "interval_s", "after_write_s", "max_clock_skew_h",
+    "proxy",   "hub_ca_file", "hub_pin"};
+
+// "sha256//<44 base64 characters>", several joined by ';' (curl's
+// --pinnedpubkey form).
+bool IsPublicKeyPin(std::string_view pin) {
+  if (pin.size() > 1024) return false;
+  while (true) {
+    const size_t end = pin.find(';');
+    std::string_view one = pin.substr(0, end);
+    if (one.rfind("sha256//", 0) != 0) return false;
+    one.remove_prefix(8);
+    if (one.size() != 44 || one.back() != '=') return false;
+    for (char ch : one.substr(0, 43)) {
+      const bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+      if (!ok) return false;
+    }
+    if (end == std::string_view::npos) return true;
+    pin.remove_prefix(end + 1);
+  }
+}
 
 // "http://host[:port][/path]" or "https://...", no spaces or controls.
 bool IsUsableUrl(std::string_view url) {
@@ -279,6 +299,10 @@ std::string Range(IntBounds b) {
 }  // namespace
 
 std::string NodeConfig::DatabasePath() const { return data_dir + "/posta.db"; }
+std::string NodeConfig::CredentialPath() const {
+  return data_dir + "/credential";
+}
+
 
 bool IsValidFacilityId(std::string_view id) {
   return storage::IsValidFacilityId(id);
@@ -391,6 +415,20 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
                                    "a hub does not sync to another hub yet");
   }
   POSTA_RETURN_IF_ERROR(sync.String("proxy", &c.sync_proxy));
+  POSTA_RETURN_IF_ERROR(sync.String("hub_ca_file", &c.hub_ca_file));
+  if (!c.hub_ca_file.empty() && c.hub_ca_file.front() != '/') {
+    return Status::InvalidArgument(
+        sync.Where("hub_ca_file"),
+        "\"" + c.hub_ca_file.substr(0, 80) + "\" is not an absolute path");
+  }
+  POSTA_RETURN_IF_ERROR(sync.String("hub_pin", &c.hub_pin));
+  if (!c.hub_pin.empty() && !IsPublicKeyPin(c.hub_pin)) {
+    return Status::InvalidArgument(
+        sync.Where("hub_pin"),
+        "\"" + c.hub_pin.substr(0, 80) +
+            "\" is not a key pin; write sha256// and the base64 of the SHA-256 "
+            "of the hub's public key (several joined by ;)");
+  }
   {
     int64_t seconds = c.sync_interval.count() / 1000;
     POSTA_RETURN_IF_ERROR(sync.Integer("interval_s", kSyncIntervalS, &seconds));
@@ -527,6 +565,14 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# HTTP proxy for the hub link, e.g. \"http://10.0.0.1:3128\". Empty:\n";
   o += "# the environment's http_proxy/https_proxy/no_proxy; \"none\": never.\n";
   o += "proxy = " + Quote(c.sync_proxy) + "\n";
+  o += "# For an https hub_url: a PEM file (absolute path) of the CA that\n";
+  o += "# signed the hub's certificate, trusted instead of the system's.\n";
+  o += "# Default: \"\" (the system's CAs).\n";
+  o += "hub_ca_file = " + Quote(c.hub_ca_file) + "\n";
+  o += "# For an https hub_url: the hub's public key pin,\n";
+  o += "# \"sha256//<base64>\"; another key is refused even with a valid\n";
+  o += "# certificate. Default: \"\" (no pin).\n";
+  o += "hub_pin = " + Quote(c.hub_pin) + "\n";
 
   o += "\n[log]\n";
   o +=

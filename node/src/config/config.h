@@ -45,6 +45,11 @@ struct NodeConfig {
   // HTTP proxy for the hub link; empty: the environment's (http_proxy ...);
   // "none": never a proxy.
   std::string sync_proxy;
+  // For an https hub_url: a CA file (absolute path) trusted instead of the
+  // system's, and a pin of the hub's public key ("sha256//<base64>"); both
+  // set by `posta enroll --ca-file/--pin` or by hand. Default: "".
+  std::string hub_ca_file;
+  std::string hub_pin;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 
@@ -53,6 +58,9 @@ struct NodeConfig {
 
   // data_dir + "/posta.db"
   std::string DatabasePath() const;
+  // data_dir + "/credential": a clinic's credential from `posta enroll`,
+  // mode 0600.
+  std::string CredentialPath() const;
 
   friend bool operator==(const NodeConfig&, const NodeConfig&) = default;
 };

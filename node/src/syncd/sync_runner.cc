@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "posta/base/env.h"
 #include "posta/base/random.h"
 #include "posta/sync/backoff.h"
+#include "posta/sync/credentials.h"
 
 namespace posta::node {
 
@@ -35,8 +37,53 @@ sync::TransportOptions TransportOptionsFor(const NodeConfig& config) {
   sync::TransportOptions options;
   options.base_url = config.hub_url;
   options.proxy = config.sync_proxy;
+  options.ca_file = config.hub_ca_file;
+  options.pinned_public_key = config.hub_pin;
   options.user_agent = std::string("posta/") + POSTA_VERSION;
   return options;
+}
+
+Result<std::string> LoadCredential(const NodeConfig& config, base::Env& env) {
+  const std::string path = config.CredentialPath();
+  if (!env.FileExists(path)) return std::string();
+  POSTA_ASSIGN_OR_RETURN(std::string text, env.ReadFile(path, 4096));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (!sync::IsWellFormedCredential(text)) {
+    return Status::InvalidArgument(
+        path, "does not hold a credential; enroll again with posta enroll");
+  }
+  return text;
+}
+
+bool NeedsTechnician(const Status& status) {
+  return status.code() == Status::Code::kPermissionDenied;
+}
+
+namespace {
+std::string RefusalPath(const NodeConfig& config) {
+  return config.data_dir + "/sync-refused";
+}
+}  // namespace
+
+void RecordSyncOutcome(const NodeConfig& config, const Status& outcome,
+                       base::Env& env) {
+  const std::string path = RefusalPath(config);
+  if (outcome.ok()) {
+    if (env.FileExists(path)) (void)env.RemoveFile(path);
+  } else if (NeedsTechnician(outcome)) {
+    (void)env.WriteFileAtomic(path, outcome.message() + "\n", 0640);
+  }
+}
+
+std::string LastSyncRefusal(const NodeConfig& config, base::Env& env) {
+  const std::string path = RefusalPath(config);
+  if (!env.FileExists(path)) return {};
+  Result<std::string> text = env.ReadFile(path, 4096);
+  if (!text.ok()) return {};
+  while (!text->empty() && text->back() == '\n') text->pop_back();
+  return *text;
 }
 
 SyncRunner::SyncRunner(const NodeConfig& config, storage::RecordStore& store,
@@ -100,7 +147,14 @@ void SyncRunner::Run() {
       state_.running = true;
       state_.last_attempt_ms = clock_.WallNowMillis();
     }
-    Result<sync::SyncResult> result = client.SyncOnce();
+    Result<sync::SyncResult> result = [&]() -> Result<sync::SyncResult> {
+      // Read each time: `posta enroll` may have run since the last sync.
+      POSTA_ASSIGN_OR_RETURN(std::string credential,
+                             LoadCredential(config_, base::Env::Default()));
+      POSTA_RETURN_IF_ERROR((*transport)->SetBearerToken(credential));
+      return client.SyncOnce();
+    }();
+    RecordSyncOutcome(config_, result.status(), base::Env::Default());
     std::lock_guard lock(mu_);
     state_.running = false;
     if (result.ok()) {
@@ -108,6 +162,7 @@ void SyncRunner::Run() {
       state_.hub_reachable = true;
       state_.last_success_ms = clock_.WallNowMillis();
       state_.last_error.clear();
+      state_.needs_technician = false;
       ++state_.syncs_ok;
       state_.records_pushed += result->pushed;
       state_.records_pulled += result->pulled;
@@ -123,11 +178,21 @@ void SyncRunner::Run() {
       const Status& s = result.status();
       state_.hub_reachable = s.code() != Status::Code::kUnavailable;
       state_.last_error = s.ToString();
+      state_.needs_technician = NeedsTechnician(s);
       ++state_.syncs_failed;
       wait = backoff.Next();
-      if (wait > config_.sync_interval) wait = config_.sync_interval;
-      spdlog::warn("sync failed (next try in {} s): {}", wait.count() / 1000,
-                   state_.last_error);
+      // No retry helps until a technician acts (enrolls the node again, or
+      // fixes the facility): try again on the schedule only, and say so.
+      if (NeedsTechnician(s) || wait > config_.sync_interval) {
+        wait = config_.sync_interval;
+      }
+      if (NeedsTechnician(s)) {
+        spdlog::error("sync refused by the hub (next try in {} s): {}",
+                      wait.count() / 1000, state_.last_error);
+      } else {
+        spdlog::warn("sync failed (next try in {} s): {}", wait.count() / 1000,
+                     state_.last_error);
+      }
     }
   }
 }
@@ -138,12 +203,27 @@ HubEndpoint::HubEndpoint(storage::RecordStore& store, base::Clock& clock,
         sync::HubOptions options;
         options.max_clock_skew = config.max_clock_skew;
         options.software = POSTA_VERSION;
+        // Every refusal of who or what is logged; the audit log of a later
+        // version joins here.
+        options.on_denied = [](const sync::Denial& d) {
+          spdlog::warn("sync {} {} from {} (node {}): {}", d.status, d.code,
+                       d.remote_address,
+                       d.node_id.empty() ? "unauthenticated" : d.node_id,
+                       d.message);
+        };
+        options.on_flagged = [](const std::string& node_id,
+                                const std::string& why) {
+          spdlog::warn("node {} flagged: {}; see posta hub node list", node_id,
+                       why);
+        };
         return options;
       }()) {}
 
 HttpResponse HubEndpoint::Handle(std::string_view op,
                                  const HttpRequest& request) {
-  sync::SyncReply reply = service_.Handle(op, request.body);
+  const std::string authorization = request.Header("Authorization");
+  sync::SyncReply reply = service_.Handle(sync::SyncRequest{
+      op, request.body, authorization, request.remote_address});
   HttpResponse response;
   response.status = reply.status;
   response.content_type = reply.content_type;

@@ -27,8 +27,29 @@
 
 namespace posta::node {
 
-// The TransportOptions a node's config asks for.
+// The TransportOptions a node's config asks for (hub URL, proxy, the hub's
+// CA file and key pin). The credential is set on the transport apart, by
+// LoadCredential before each sync, so a `posta enroll` on a running node
+// takes effect at its next sync.
 sync::TransportOptions TransportOptionsFor(const NodeConfig& config);
+
+// The clinic's credential from config.CredentialPath(); "" when the node
+// has not enrolled (no file). InvalidArgument when the file does not hold
+// one (naming the file and what to do).
+Result<std::string> LoadCredential(const NodeConfig& config, base::Env& env);
+
+// A failure no retry cures until a technician acts: PermissionDenied — the
+// hub refused the node (not enrolled, revoked, another scope) or the hub's
+// TLS certificate or key pin did not match.
+bool NeedsTechnician(const Status& status);
+
+// Keeps the hub's last such refusal in data_dir/sync-refused for `posta
+// status` (another process) to show; a successful sync removes the file.
+// Best effort: failing to write it never fails the sync.
+void RecordSyncOutcome(const NodeConfig& config, const Status& outcome,
+                       base::Env& env);
+// The refusal recorded by RecordSyncOutcome; "" when none.
+std::string LastSyncRefusal(const NodeConfig& config, base::Env& env);
 
 class SyncRunner {
  public:
@@ -52,9 +73,9 @@ class SyncRunner {
   base::Clock& clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;        // guarded by mu_
-  bool poked_ = false;       // guarded by mu_
-  SyncState state_;          // guarded by mu_
+  bool stop_ = false;   // guarded by mu_
+  bool poked_ = false;  // guarded by mu_
+  SyncState state_;     // guarded by mu_
   std::thread thread_;
 };
 

@@ -19,6 +19,10 @@ struct SyncState {
   int64_t last_success_ms = 0;
   int64_t last_attempt_ms = 0;
   std::string last_error;  // empty after a success
+  // The last attempt failed in a way no retry cures until a person acts:
+  // the hub refused this node (not enrolled, revoked, another scope) or
+  // its TLS certificate or pin did not match. Cleared by a success.
+  bool needs_technician = false;
   int64_t syncs_ok = 0;
   int64_t syncs_failed = 0;
   int64_t records_pushed = 0;

@@ -335,6 +335,39 @@ class FlakyStore : public storage::RecordStore {
   Status UpdatePeer(const storage::PeerState& peer) override {
     return t_.UpdatePeer(peer);
   }
+  Status AddFacility(const storage::FacilityEntry& f) override {
+    return t_.AddFacility(f);
+  }
+  Result<std::vector<storage::FacilityEntry>> ListFacilities() override {
+    return t_.ListFacilities();
+  }
+  Status AddEnrollmentCode(const storage::EnrollmentCode& code) override {
+    return t_.AddEnrollmentCode(code);
+  }
+  Result<storage::EnrolledNode> RedeemEnrollmentCode(
+      const storage::Redemption& r) override {
+    return t_.RedeemEnrollmentCode(r);
+  }
+  Result<storage::EnrolledNode> FindEnrolledNode(
+      const std::string& hash) override {
+    return t_.FindEnrolledNode(hash);
+  }
+  Result<storage::EnrolledNode> GetEnrolledNode(
+      const std::string& node_id) override {
+    return t_.GetEnrolledNode(node_id);
+  }
+  Result<std::vector<storage::EnrolledNode>> ListEnrolledNodes() override {
+    return t_.ListEnrolledNodes();
+  }
+  Result<storage::EnrolledNode> RevokeEnrolledNode(const std::string& node_id,
+                                                   int64_t now_ms) override {
+    return t_.RevokeEnrolledNode(node_id, now_ms);
+  }
+  Status NoteEnrolledNodeSeen(const std::string& node_id, int64_t now_ms,
+                              const std::string& address,
+                              const std::string& flag) override {
+    return t_.NoteEnrolledNodeSeen(node_id, now_ms, address, flag);
+  }
   Result<std::vector<storage::Conflict>> ListConflicts(bool open_only,
                                                        size_t limit) override {
     return t_.ListConflicts(open_only, limit);

@@ -472,6 +472,26 @@ TEST_F(ApiTest, HealthAndMetricsShowAClinicsSync) {
       << metrics;
   EXPECT_NE(metrics.find("posta_sync_records_total{direction=\"pull\"} 7\n"),
             std::string::npos);
+  EXPECT_EQ(health["sync"]["needs_technician"], false);
+  EXPECT_NE(health["warnings"].dump().find("last sync failed"),
+            std::string::npos)
+      << health.dump();
+
+  // Refused by the hub: said plainly, as needing a person.
+  state.hub_reachable = true;
+  state.last_error =
+      "PermissionDenied: hub refused (401 revoked): node 0123456789abcdef "
+      "was revoked ...; to sync again, ask the hub administrator for an "
+      "enrollment code and run posta enroll";
+  state.needs_technician = true;
+  health = Body(Handle(Request("GET", "/health")));
+  EXPECT_EQ(health["status"], "degraded");
+  EXPECT_EQ(health["sync"]["needs_technician"], true);
+  EXPECT_EQ(health["sync"]["last_error"], state.last_error);
+  EXPECT_NE(health["warnings"].dump().find(
+                "no retry helps until a technician acts"),
+            std::string::npos)
+      << health.dump();
 
   // A node without sync says so plainly.
   Open(ApiOptions{});

@@ -122,6 +122,12 @@ TEST(ConfigTest, EveryBadKeyOrValueNamesFileAndKey) {
       {"[log]\nlevel = \"verbose\"\n", false, "t.toml: log.level",
        "not one of trace, debug, info, warn, error"},
       {"http = 5\n", true, "t.toml: http", "must be a [http] section"},
+      {"[sync]\nhub_ca_file = \"ca.pem\"\n", false, "t.toml: sync.hub_ca_file",
+       "is not an absolute path"},
+      {"[sync]\nhub_pin = \"abc\"\n", false, "t.toml: sync.hub_pin",
+       "is not a key pin; write sha256//"},
+      {"[sync]\nhub_pin = \"sha256//tooshort=\"\n", false,
+       "t.toml: sync.hub_pin", "is not a key pin"},
   };
   for (const BadCase& c : cases) {
     Status s = c.standalone ? ParseConfig(c.toml, "t.toml").status()
@@ -162,6 +168,10 @@ TEST(ConfigTest, RenderThenParseGivesTheSameConfig) {
   c.worker_threads = 3;
   c.synchronous = "normal";
   c.log_level = "warn";
+  c.hub_ca_file = "/etc/posta/hub-ca.pem";
+  c.hub_pin =
+      "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;"
+      "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
   ASSERT_OK_AND_ASSIGN(NodeConfig back, ParseConfig(RenderConfig(c), "r.toml"));
   EXPECT_EQ(back, c);
 

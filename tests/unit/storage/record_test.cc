@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsFour) { EXPECT_EQ(CurrentSchemaVersion(), 4); }
+TEST(SchemaVersionTest, IsFive) { EXPECT_EQ(CurrentSchemaVersion(), 5); }
 
 }  // namespace
 }  // namespace posta::storage

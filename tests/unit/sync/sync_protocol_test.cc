@@ -4,178 +4,12 @@
 // those).
 #include <gtest/gtest.h>
 
-#include <functional>
-#include <memory>
+#include "sync_fixture.h"
 
-#include "posta/base/clock.h"
-#include "posta/base/random.h"
-#include "posta/storage/record_store.h"
-#include "posta/sync/hub_service.h"
-#include "posta/sync/sync_client.h"
-#include "test_util.h"
-
-namespace posta::sync {
+namespace posta::sync::testing {
 namespace {
 
-using storage::ResourceType;
-using storage::WriteKind;
-using storage::WriteOp;
-
-constexpr int64_t kNov2026 = 1795000000000;
-
-std::string PatientBody(const std::string& family, const std::string& gender,
-                        const std::string& mrn) {
-  return R"({"resourceType":"Patient","name":[{"family":")" + family +
-         R"(","given":["Ana"]}],"gender":")" + gender +
-         R"(","birthDate":"1980-04-02","identifier":[{"system":"urn:mrn","value":")" +
-         mrn + R"("}]})";
-}
-
-std::string EncounterBody(const std::string& patient_id,
-                          const std::string& status = "finished") {
-  return R"({"resourceType":"Encounter","status":")" + status +
-         R"(","class":{"code":"AMB"},"subject":{"reference":"Patient/)" +
-         patient_id + R"("},"period":{"start":"2026-11-01T10:00:00Z"}})";
-}
-
-// Calls the hub directly. `drop_request` loses the next request before the
-// hub sees it; `drop_answer` lets the hub commit and loses its answer.
-class LoopTransport final : public Transport {
- public:
-  explicit LoopTransport(HubService& hub) : hub_(hub) {}
-  int drop_request = 0;
-  int drop_answer = 0;
-  std::function<void(std::string_view op, std::string& body)> tamper;
-
-  Result<HttpResponse> Post(std::string_view path, std::string_view,
-                            std::string_view body) override {
-    std::string op(path.substr(path.rfind('/') + 1));
-    sent_ += body.size();
-    if (drop_request > 0) {
-      --drop_request;
-      return Status::Unavailable("hub", "link down");
-    }
-    std::string copy(body);
-    if (tamper) tamper(op, copy);
-    SyncReply reply = hub_.Handle(op, copy);
-    if (drop_answer > 0) {
-      --drop_answer;
-      return Status::Unavailable("hub", "connection lost mid-request");
-    }
-    received_ += reply.body.size();
-    return HttpResponse{reply.status, reply.content_type, reply.body};
-  }
-  uint64_t bytes_sent() const override { return sent_; }
-  uint64_t bytes_received() const override { return received_; }
-
- private:
-  HubService& hub_;
-  uint64_t sent_ = 0;
-  uint64_t received_ = 0;
-};
-
-struct Node {
-  std::unique_ptr<storage::RecordStore> store;
-  std::unique_ptr<LoopTransport> transport;
-  std::unique_ptr<SyncClient> client;
-};
-
-class SyncProtocolTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    hub_store_ = Open("hub.db", "region-hub", "hub");
-    hub_ = std::make_unique<HubService>(*hub_store_, hub_clock_);
-  }
-
-  std::unique_ptr<storage::RecordStore> Open(const std::string& file,
-                                             const std::string& facility,
-                                             const std::string& role,
-                                             base::Clock* clock = nullptr) {
-    storage::StoreOptions options;
-    options.path = dir_.File(file);
-    options.create_if_missing = true;
-    options.facility = facility;
-    options.role = role;
-    options.clock = clock != nullptr ? clock : &hub_clock_;
-    options.random = &random_;
-    auto store = storage::OpenRecordStore(options);
-    EXPECT_TRUE(posta::testing::IsOk(store));
-    return std::move(store).value();
-  }
-
-  Node Clinic(const std::string& facility, base::Clock* clock = nullptr) {
-    Node node;
-    base::Clock& c = clock != nullptr ? *clock : clinic_clock_;
-    node.store = Open(facility + ".db", facility, "clinic", &c);
-    node.transport = std::make_unique<LoopTransport>(*hub_);
-    SyncOptions options;
-    options.batch_bytes = 16 << 10;
-    options.min_batch_bytes = 4 << 10;
-    node.client = std::make_unique<SyncClient>(*node.store, *node.transport, c,
-                                               options);
-    return node;
-  }
-
-  std::string Create(storage::RecordStore& store, const std::string& family,
-                     const std::string& gender = "female",
-                     const std::string& mrn = "M1") {
-    WriteOp op;
-    op.kind = WriteKind::kCreate;
-    op.type = ResourceType::kPatient;
-    op.body = PatientBody(family, gender, mrn);
-    storage::WriteOutcome out = store.Write(op);
-    EXPECT_TRUE(posta::testing::IsOk(out.status));
-    return out.record.id;
-  }
-
-  void Update(storage::RecordStore& store, const std::string& id,
-              const std::string& family, const std::string& gender,
-              const std::string& mrn = "M1") {
-    WriteOp op;
-    op.kind = WriteKind::kUpdate;
-    op.type = ResourceType::kPatient;
-    op.id = id;
-    op.body = PatientBody(family, gender, mrn);
-    ASSERT_OK(store.Write(op).status);
-  }
-
-  SyncResult Sync(Node& node) {
-    Result<SyncResult> result = node.client->SyncOnce();
-    EXPECT_TRUE(posta::testing::IsOk(result));
-    return result.ok() ? *result : SyncResult();
-  }
-
-  std::string AddEncounter(storage::RecordStore& store,
-                           const std::string& patient_id) {
-    WriteOp op;
-    op.kind = WriteKind::kCreate;
-    op.type = ResourceType::kEncounter;
-    op.body = EncounterBody(patient_id);
-    storage::WriteOutcome out = store.Write(op);
-    EXPECT_TRUE(posta::testing::IsOk(out.status));
-    return out.record.id;
-  }
-
-  // The record's owner on `store`; "" when it is not there.
-  std::string Owner(storage::RecordStore& store, ResourceType type,
-                    const std::string& id) {
-    Result<storage::Record> r = store.Get(type, id);
-    return r.ok() ? r->facility : "";
-  }
-
-  std::string Digest(storage::RecordStore& store, const std::string& facility) {
-    auto digest = store.ReplicaDigest(facility);
-    EXPECT_TRUE(posta::testing::IsOk(digest));
-    return digest.ok() ? *digest : "";
-  }
-
-  posta::testing::TempDir dir_;
-  base::ManualClock hub_clock_{kNov2026};
-  base::ManualClock clinic_clock_{kNov2026};
-  base::Random random_{7};
-  std::unique_ptr<storage::RecordStore> hub_store_;
-  std::unique_ptr<HubService> hub_;
-};
+class SyncProtocolTest : public SyncFixture {};
 
 TEST_F(SyncProtocolTest, PushThenPullConvergesAndRespectsScope) {
   Node a = Clinic("clinic-a");
@@ -221,6 +55,7 @@ TEST_F(SyncProtocolTest, AReplacedBoxPullsItsFacilityBack) {
   fresh.store = Open("clinic-a-new.db", "clinic-a", "clinic", &clinic_clock_);
   fresh.client = std::make_unique<SyncClient>(
       *fresh.store, *fresh.transport, clinic_clock_, SyncOptions{});
+  Enroll(fresh);
   SyncResult r = Sync(fresh);
   EXPECT_EQ(r.pulled, 20);
   EXPECT_EQ(Digest(*fresh.store, "clinic-a"), Digest(*a.store, "clinic-a"));
@@ -332,7 +167,7 @@ TEST_F(SyncProtocolTest, ReplayedBatchesChangeNothing) {
   ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
   for (int i = 0; i < 3; ++i) {
     for (const std::string& body : pushes) {
-      SyncReply reply = hub_->Handle("push", body);
+      SyncReply reply = As(a, "push", body);
       EXPECT_EQ(reply.status, 200);
     }
   }
@@ -346,16 +181,17 @@ TEST_F(SyncProtocolTest, BadInputIsRefusedAndStoresNothing) {
   Sync(a);
   ASSERT_OK_AND_ASSIGN(std::string before, hub_store_->ContentDigest());
   // Garbage.
-  SyncReply reply = hub_->Handle("push", "not a batch");
+  SyncReply reply = As(a, "push", "not a batch");
   EXPECT_EQ(reply.status, 400);
   ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
   EXPECT_EQ(error.code, kErrorBadBatch);
-  EXPECT_EQ(hub_->Handle("frobnicate", "").status, 404);
-  // A push from a node that never said hello.
+  EXPECT_EQ(As(a, "frobnicate", "").status, 404);
+  // A push from an enrolled node that never said hello.
+  Node c = Clinic("clinic-c");
   PushBatch stranger;
-  stranger.node_id = "00000000000000ff";
+  stranger.node_id = c.store->node_id();
   stranger.to_seq = 1;
-  EXPECT_EQ(hub_->Handle("push", Encode(stranger)).status, 409);
+  EXPECT_EQ(As(c, "push", Encode(stranger)).status, 409);
   // A record of another facility.
   Create(*a.store, "Beta");
   a.transport->tamper = [&](std::string_view op, std::string& body) {
@@ -454,7 +290,7 @@ TEST_F(SyncProtocolTest, HandshakeRefusesOtherProtocolsAndFastClocks) {
   hello.clock_ms = kNov2026;
   hello.protocol_version = kProtocolVersion + 5;
   hello.min_protocol_version = kProtocolVersion + 5;
-  SyncReply reply = hub_->Handle("hello", Encode(hello));
+  SyncReply reply = As(a, "hello", Encode(hello));
   EXPECT_EQ(reply.status, 409);
   ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
   EXPECT_EQ(error.code, kErrorVersionMismatch);
@@ -462,7 +298,7 @@ TEST_F(SyncProtocolTest, HandshakeRefusesOtherProtocolsAndFastClocks) {
             std::string::npos);
   // A newer clinic that still speaks ours is served at ours.
   hello.min_protocol_version = kProtocolVersion;
-  reply = hub_->Handle("hello", Encode(hello));
+  reply = As(a, "hello", Encode(hello));
   ASSERT_EQ(reply.status, 200);
   ASSERT_OK_AND_ASSIGN(HelloReply ok, DecodeHelloReply(reply.body));
   EXPECT_EQ(ok.protocol_version, kProtocolVersion);
@@ -730,4 +566,4 @@ TEST_F(SyncProtocolTest, AClinicCannotClaimAnotherFacilitysPatient) {
 }
 
 }  // namespace
-}  // namespace posta::sync
+}  // namespace posta::sync::testing

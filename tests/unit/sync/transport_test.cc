@@ -308,6 +308,26 @@ TEST(HttpTransportTest, BearerTokenAndUserAgent) {
   EXPECT_EQ(seen[0].headers["user-agent"], "posta/0.1");
 }
 
+TEST(HttpTransportTest, SetBearerTokenChangesTheNextRequests) {
+  HttpServer server(EchoReply);
+  ASSERT_OK_AND_ASSIGN(auto t, NewHttpTransport(Direct(server.url())));
+  ASSERT_OK(t->Post("/v1/hello", "text/plain", "a"));
+  ASSERT_OK(t->SetBearerToken("first"));
+  ASSERT_OK(t->Post("/v1/hello", "text/plain", "a"));
+  // A line break would smuggle a header: refused, the old token kept.
+  EXPECT_EQ(t->SetBearerToken("x\r\nX-Evil: 1").code(),
+            Status::Code::kInvalidArgument);
+  ASSERT_OK(t->Post("/v1/hello", "text/plain", "a"));
+  ASSERT_OK(t->SetBearerToken(""));
+  ASSERT_OK(t->Post("/v1/hello", "text/plain", "a"));
+  std::vector<Request> seen = server.requests();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].headers.count("authorization"), 0u);
+  EXPECT_EQ(seen[1].headers["authorization"], "Bearer first");
+  EXPECT_EQ(seen[2].headers["authorization"], "Bearer first");
+  EXPECT_EQ(seen[3].headers.count("authorization"), 0u);
+}
+
 TEST(HttpTransportTest, HttpErrorsAreResponsesNotErrors) {
   HttpServer server([](const Request&) {
     Reply r;

@@ -294,6 +294,42 @@ TEST(WireTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(err_back, err);
 }
 
+TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
+  const EnrollRequest req{kEnrollVersion, "7KQ2-M9XD-C4TR-0HWB-E5NZ",
+                          "0123456789abcdef", "clinic-a", "posta 0.1.0"};
+  ASSERT_OK_AND_ASSIGN(EnrollRequest req_back,
+                       DecodeEnrollRequest(Encode(req)));
+  EXPECT_EQ(req_back, req);
+  EnrollRequest no_facility = req;
+  no_facility.facility.clear();  // a box not yet configured for one
+  EXPECT_OK(DecodeEnrollRequest(Encode(no_facility)));
+  const EnrollReply reply{kEnrollVersion, std::string(64, 'a'), "clinic-a",
+                          "fedcba9876543210", 1795000000000};
+  ASSERT_OK_AND_ASSIGN(EnrollReply reply_back,
+                       DecodeEnrollReply(Encode(reply)));
+  EXPECT_EQ(reply_back, reply);
+  ASSERT_OK_AND_ASSIGN(std::string dump, DumpJson(Encode(req)));
+  EXPECT_EQ(nlohmann::json::parse(dump)["kind"], "enroll_request");
+
+  EnrollRequest bad = req;
+  bad.node_id = "not a node";
+  EXPECT_STATUS(DecodeEnrollRequest(Encode(bad)), kMalformed, "node_id");
+  bad = req;
+  bad.version = 0;
+  EXPECT_STATUS(DecodeEnrollRequest(Encode(bad)), kMalformed, "version");
+  bad = req;
+  bad.code = std::string(201, 'A');
+  EXPECT_STATUS(DecodeEnrollRequest(Encode(bad)), kMalformed, "code");
+  EnrollReply bad_reply = reply;
+  bad_reply.credential = "with\nnewline";
+  EXPECT_STATUS(DecodeEnrollReply(Encode(bad_reply)), kMalformed, "credential");
+  bad_reply = reply;
+  bad_reply.facility.clear();
+  EXPECT_STATUS(DecodeEnrollReply(Encode(bad_reply)), kMalformed, "facility");
+  EXPECT_STATUS(DecodeEnrollReply(Encode(req)), kMalformed,
+                "expected enroll_reply, got enroll_request");
+}
+
 TEST(WireTest, EveryZstdLevelDecodes) {
   const PullBatch b = RichPullBatch();
   for (int level : {-5, 1, 3, 19, 22}) {
@@ -365,8 +401,8 @@ TEST(WireTest, WrongKindIsRefused) {
   EXPECT_STATUS(DecodePushBatch(Encode(req)), kMalformed,
                 "expected push_batch, got pull_request");
   std::string e = Encode(req);
-  e[4] = 9;
-  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 9");
+  e[4] = 10;
+  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 10");
   e = Encode(req);
   e[5] = 2;
   EXPECT_STATUS(DecodePullRequest(e), kMalformed, "unknown codec 2");

@@ -21,6 +21,7 @@
 #include "posta/base/clock.h"
 #include "posta/base/random.h"
 #include "posta/base/status.h"
+#include "posta/storage/enrollment.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
 
@@ -280,6 +281,49 @@ class RecordStore {
   // InvalidArgument when the new value does not make a valid resource.
   virtual Result<Conflict> ResolveConflict(
       const ConflictResolution& resolution) = 0;
+
+  // ---- Enrollment (enrollment.h; used on a hub) ----
+
+  // Conflict when a facility with that id exists; InvalidArgument for a bad
+  // id or name.
+  virtual Status AddFacility(const FacilityEntry& facility) = 0;
+  // By id.
+  virtual Result<std::vector<FacilityEntry>> ListFacilities() = 0;
+  // NotFound (naming it) when code.facility is not registered; Conflict
+  // when the hash is already stored.
+  virtual Status AddEnrollmentCode(const EnrollmentCode& code) = 0;
+  // In one transaction: checks the code and marks it used by the node, and
+  // enrolls the node (or replaces the credential of an enrolled node, which
+  // also lifts a revocation). Refusals, each storing nothing:
+  //   NotFound           no such code;
+  //   Gone               the code expired (the message says when);
+  //   Conflict           the code was used already (when, and by which node);
+  //   PermissionDenied   redemption.facility is set and is not the code's
+  //                      facility, or the node is enrolled for another
+  //                      facility (both named).
+  virtual Result<EnrolledNode> RedeemEnrollmentCode(
+      const Redemption& redemption) = 0;
+  // The node holding the credential with this hash; NotFound when none.
+  virtual Result<EnrolledNode> FindEnrolledNode(
+      const std::string& credential_hash) = 0;
+  // NotFound when the node never enrolled.
+  virtual Result<EnrolledNode> GetEnrolledNode(const std::string& node_id) = 0;
+  // By node id.
+  virtual Result<std::vector<EnrolledNode>> ListEnrolledNodes() = 0;
+  // Marks the node revoked at now_ms (a node revoked before keeps its first
+  // time) and returns it; NotFound when it never enrolled. Its synced data
+  // stays.
+  virtual Result<EnrolledNode> RevokeEnrolledNode(const std::string& node_id,
+                                                  int64_t now_ms) = 0;
+  // With `flag` empty: records an authenticated hello (last_seen_ms =
+  // now_ms, last_address = `address`). Otherwise flags the node instead
+  // (flagged_ms = now_ms, the flag text; `address` unused), leaving when
+  // and where it was last seen as they were. NotFound when the node never
+  // enrolled.
+  virtual Status NoteEnrolledNodeSeen(const std::string& node_id,
+                                      int64_t now_ms,
+                                      const std::string& address,
+                                      const std::string& flag) = 0;
 
   // PRAGMA quick_check; Corruption with SQLite's first complaint on failure.
   virtual Status CheckIntegrity() = 0;

@@ -52,6 +52,11 @@ class Transport {
                                     std::string_view content_type,
                                     std::string_view body) = 0;
 
+  // Sets the credential sent as "Authorization: Bearer <token>" on every
+  // later Post ("" sends none). InvalidArgument, keeping the old one, when
+  // it holds a CR, LF or other control character. Never logged.
+  virtual Status SetBearerToken(std::string_view token) = 0;
+
   // Running totals since creation, counting failed requests too.
   // Threading: safe to read from any thread while a Post is in flight.
   virtual uint64_t bytes_sent() const = 0;
@@ -94,6 +99,12 @@ struct TransportOptions {
   // PEM file of CA certificates to trust instead of the system store.
   // Default: "" (the system store).
   std::string ca_file;
+  // Pin of the hub's public key, checked on https besides the chain:
+  // "sha256//<base64 of the SHA-256 of the DER public key>" (several
+  // joined by ';'), as curl's --pinnedpubkey. A hub presenting another key
+  // is refused (PermissionDenied) even when a CA vouches for it.
+  // Default: "" (no pin).
+  std::string pinned_public_key;
   // Verify the hub's certificate and host name. Only for tests.
   // Default: true.
   bool verify_tls = true;

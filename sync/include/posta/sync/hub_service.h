@@ -2,6 +2,10 @@
 // plain request → response functions over encoded messages. node/ adapts
 // HTTP to Handle; nothing here knows of sockets.
 //
+// Every request but enroll carries a credential (posta/sync/credentials.h):
+// the hub finds the enrolled node by the credential's hash and takes the
+// node id and facility from it (docs/sync-protocol.md, "Enrollment").
+//
 // The hub keeps, per clinic (a peer in the store): its facility, the highest
 // sequence of the clinic's change log applied here (`received_seq`, where
 // the clinic's next push starts), and the clinic's pull cursor as last
@@ -10,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +23,16 @@
 #include "posta/sync/wire.h"
 
 namespace posta::sync {
+
+// A request the hub refused for who sent it (401) or for what it asked
+// (403), for the log and, later, the audit log.
+struct Denial {
+  int status = 0;            // 401 or 403
+  std::string code;          // ErrorReply::code
+  std::string node_id;       // the credential's node; "" when unauthenticated
+  std::string remote_address;
+  std::string message;       // ErrorReply::message
+};
 
 struct HubOptions {
   // Largest push batch a clinic may send, before compression, and largest
@@ -30,6 +45,24 @@ struct HubOptions {
   WireLimits limits;
   // This hub's software version, for logs.
   std::string software;
+  // Called for every 401 and 403 answer, on the request's thread (so it
+  // must be thread-safe). node/ logs a warning; the audit log of a later
+  // version will record it here. Default: none.
+  std::function<void(const Denial&)> on_denied;
+  // Called when a node's credential is flagged as used by two boxes
+  // (docs/sync-protocol.md), with the node and why; thread-safe as above.
+  std::function<void(const std::string& node_id, const std::string& why)>
+      on_flagged;
+};
+
+// One request to the hub's sync endpoint, as node/ hands it over.
+struct SyncRequest {
+  std::string_view op;    // "enroll", "hello", "push" or "pull"
+  std::string_view body;  // the encoded request
+  // The Authorization header's value ("Bearer <credential>"); "" when absent.
+  std::string_view authorization;
+  // The peer's address ("10.0.0.7:50412"), for node list and logs.
+  std::string_view remote_address;
 };
 
 struct SyncReply {
@@ -47,6 +80,10 @@ struct HubCounters {
   int64_t pull_records = 0;
   int64_t conflicts = 0;
   int64_t refused = 0;  // answers other than 200
+  int64_t unauthenticated = 0;  // 401: no, unknown or revoked credential
+  int64_t denied = 0;           // 403: outside the credential's scope
+  int64_t enrollments = 0;      // nodes enrolled (or re-enrolled)
+  int64_t flagged = 0;          // credentials flagged as used by two boxes
 };
 
 // Threading: Handle may be called from many threads at once; the store
@@ -58,14 +95,18 @@ class HubService {
              HubOptions options = {});
   ~HubService();
 
-  // op: "hello", "push" or "pull"; body: the encoded request.
-  //   200: the encoded reply (HelloReply, PushAck, PullBatch).
+  // "enroll" needs no credential (the code stands for one); "hello", "push"
+  // and "pull" need the credential of an enrolled, unrevoked node, and the
+  // node id and facility come from it, never from the payload.
+  //   200: the encoded reply (EnrollReply, HelloReply, PushAck, PullBatch).
   //   400 bad_batch: undecodable or invalid input (nothing stored);
-  //   403 scope: a record of another facility;
+  //   401 not_enrolled, revoked; bad_code, code_expired (enroll);
+  //   403 scope: a record of another facility, or a node id or facility
+  //       that is not the credential's; code_used (enroll);
   //   409 version_mismatch, clock_skew, hello_first, gap;
   //   404 unknown op; 413 too_large; 500 internal (retry later).
   // Every non-200 body is an encoded ErrorReply naming the problem.
-  SyncReply Handle(std::string_view op, std::string_view body);
+  SyncReply Handle(const SyncRequest& request);
 
   HubCounters counters() const;
 

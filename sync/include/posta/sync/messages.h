@@ -33,6 +33,18 @@ inline constexpr std::string_view kErrorVersionMismatch = "version_mismatch";
 inline constexpr std::string_view kErrorBadBatch = "bad_batch";
 inline constexpr std::string_view kErrorScope = "scope";
 inline constexpr std::string_view kErrorTooLarge = "too_large";
+// Authentication (401): no credential or one the hub does not know, and a
+// revoked node. Enrollment: an unknown (401), expired (401) or used (403)
+// code.
+inline constexpr std::string_view kErrorNotEnrolled = "not_enrolled";
+inline constexpr std::string_view kErrorRevoked = "revoked";
+inline constexpr std::string_view kErrorBadCode = "bad_code";
+inline constexpr std::string_view kErrorCodeExpired = "code_expired";
+inline constexpr std::string_view kErrorCodeUsed = "code_used";
+
+// The version of the enrollment exchange (EnrollRequest/EnrollReply), apart
+// from the sync protocol's: a node enrolls once, before it syncs.
+inline constexpr uint32_t kEnrollVersion = 1;
 
 // Clinic → hub, first message of a session. Its layout on the wire never
 // changes between protocol versions, so any two versions can at least agree
@@ -106,6 +118,30 @@ struct PullBatch {
   bool more = false;
   std::vector<storage::ChangeEntry> changes;
   std::vector<storage::Conflict> conflicts;
+};
+
+// Clinic → hub, POST /sync/v1/enroll: "enroll me with this one-time code".
+// The only request without a credential; the code stands for one.
+struct EnrollRequest {
+  uint32_t version = kEnrollVersion;
+  std::string code;      // as typed; the hub normalizes it
+  std::string node_id;   // base::IsValidNodeId
+  std::string facility;  // the node's configured facility; "" when none
+  std::string software;  // version text, for logs
+
+  friend bool operator==(const EnrollRequest&, const EnrollRequest&) = default;
+};
+
+// Hub → clinic, the answer to EnrollRequest.
+struct EnrollReply {
+  uint32_t version = kEnrollVersion;
+  // The node's new credential, sent this once: the hub keeps only its hash.
+  std::string credential;
+  std::string facility;     // the facility the node is enrolled for
+  std::string hub_node_id;  // the hub's own node id
+  int64_t clock_ms = 0;     // the hub's wall clock
+
+  friend bool operator==(const EnrollReply&, const EnrollReply&) = default;
 };
 
 // Either side, instead of the expected answer.

@@ -66,7 +66,8 @@ class SyncClient {
   // Syncs until both directions are caught up. Errors: Unavailable (link or
   // hub; retry later), VersionMismatch (protocols too far apart; names
   // both), PreconditionFailed (this box's clock is too far ahead of the
-  // hub's; names both), PermissionDenied (scope), Malformed or
+  // hub's; names both), PermissionDenied (scope; not enrolled or revoked:
+  // see StatusFromErrorReply), Malformed or
   // InvalidArgument (the hub or this node sent something invalid). Whatever
   // completed before an error stays done.
   Result<SyncResult> SyncOnce(const SyncProgressFn& progress = {});
@@ -79,6 +80,15 @@ class SyncClient {
 };
 
 // The Status an ErrorReply stands for (the hub's code and message kept).
+// Refusals no retry can cure until a person acts — scope, not enrolled,
+// revoked, a bad, expired or used enrollment code — are PermissionDenied.
 Status StatusFromErrorReply(int http_status, const ErrorReply& reply);
+
+// The enrollment exchange (POST /sync/v1/enroll), sent without a
+// credential. Errors: PermissionDenied for the hub's refusals (the code
+// unknown, expired or used, another facility; the hub's message kept),
+// Unavailable for the link, Malformed for an answer that is not one.
+Result<EnrollReply> Enroll(Transport& transport, const EnrollRequest& request,
+                           const WireLimits& limits = {});
 
 }  // namespace posta::sync

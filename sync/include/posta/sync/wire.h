@@ -26,6 +26,10 @@
 //                string field, winner, loser (each: bool has_value, [string
 //                value], stamp), uint8 state, stamp state_stamp, string
 //                resolution, string resolved_by, int64 seq.
+//   EnrollRequest: uint32 version, string code, string node_id, string
+//                facility, string software.
+//   EnrollReply: uint32 version, string credential, string facility, string
+//                hub_node_id, int64 clock_ms.
 // The content type of an encoded message is kContentType.
 //
 // Decoding trusts nothing: the frame is inflated with a cap on its output,
@@ -65,6 +69,8 @@ enum class MessageKind : uint8_t {
   kPullRequest = 5,
   kPullBatch = 6,
   kErrorReply = 7,
+  kEnrollRequest = 8,
+  kEnrollReply = 9,
 };
 
 // "push_batch", "hello_reply", ...
@@ -104,6 +110,10 @@ std::string Encode(const PullRequest& message,
 std::string Encode(const PullBatch& message, const EncodeOptions& options = {});
 std::string Encode(const ErrorReply& message,
                    const EncodeOptions& options = {});
+std::string Encode(const EnrollRequest& message,
+                   const EncodeOptions& options = {});
+std::string Encode(const EnrollReply& message,
+                   const EncodeOptions& options = {});
 
 // The kind named by the header of `encoded`. Checks the magic, kind, codec
 // and reserved bytes only; Malformed when any is wrong.
@@ -125,6 +135,10 @@ Result<PullBatch> DecodePullBatch(std::string_view encoded,
                                   const WireLimits& limits = {});
 Result<ErrorReply> DecodeErrorReply(std::string_view encoded,
                                     const WireLimits& limits = {});
+Result<EnrollRequest> DecodeEnrollRequest(std::string_view encoded,
+                                          const WireLimits& limits = {});
+Result<EnrollReply> DecodeEnrollReply(std::string_view encoded,
+                                      const WireLimits& limits = {});
 
 // The JSON view: {"kind": "<MessageKindName>", "message": {...}} with the
 // struct's fields by name, resource types by name, stamps in their text
@@ -137,6 +151,8 @@ std::string ToJson(const PushAck& message);
 std::string ToJson(const PullRequest& message);
 std::string ToJson(const PullBatch& message);
 std::string ToJson(const ErrorReply& message);
+std::string ToJson(const EnrollRequest& message);
+std::string ToJson(const EnrollReply& message);
 
 // Decodes a message of whatever kind its header names and returns its JSON
 // view (`posta sync --dump FILE`). Fails as the matching Decode* does.

@@ -1,0 +1,149 @@
+// posta enroll: a technician enrolls a clinic's box with its hub using the
+// one-time code the hub's administrator issued. The box gets its own
+// credential, kept in data_dir/credential readable by the service user only.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "posta/sync/credentials.h"
+#include "posta/sync/http_transport.h"
+#include "posta/sync/sync_client.h"
+#include "syncd/sync_runner.h"
+
+namespace posta::node::cli {
+namespace {
+
+// Writes the credential with mode 0600 and, when root enrolls for a data
+// directory owned by the service user, gives the file to that user. Returns
+// a warning for the output, or "" when the file is as it should be.
+Result<std::string> WriteCredential(const NodeConfig& config,
+                                    const std::string& credential, Io& io) {
+  const std::string path = config.CredentialPath();
+  POSTA_RETURN_IF_ERROR(io.env.WriteFileAtomic(path, credential + "\n", 0600));
+  struct stat dir;
+  if (::geteuid() == 0 && ::stat(config.data_dir.c_str(), &dir) == 0 &&
+      dir.st_uid != 0) {
+    if (::chown(path.c_str(), dir.st_uid, dir.st_gid) != 0) {
+      return "could not give " + path +
+             " to the data directory's owner; the service may not read it";
+    }
+  }
+  struct stat file;
+  if (::stat(path.c_str(), &file) != 0) {
+    return Status::IOError(path, "written but cannot be read back");
+  }
+  if ((file.st_mode & 077) != 0) {
+    // A file system without Unix modes (a FAT stick, some mounts): say so
+    // rather than leave a readable credential silently.
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o",
+                  static_cast<unsigned>(file.st_mode & 0777));
+    return path + " is readable by other users (mode " + mode +
+           "); keep the data directory on a Unix file system";
+  }
+  return std::string();
+}
+
+// Rewrites the config file with the hub URL, CA file and pin given.
+Status RecordInConfig(const NodeConfig& loaded, const EnrollOptions& options,
+                      Io& io) {
+  POSTA_ASSIGN_OR_RETURN(std::string text,
+                         io.env.ReadFile(loaded.source_path, kMaxConfigBytes));
+  // Re-parsed from the text so data_dir stays as written (relative or not).
+  POSTA_ASSIGN_OR_RETURN(NodeConfig config,
+                         ParseConfig(text, loaded.source_path));
+  if (!options.hub_url.empty()) config.hub_url = options.hub_url;
+  if (!options.ca_file.empty()) config.hub_ca_file = options.ca_file;
+  if (!options.pin.empty()) config.hub_pin = options.pin;
+  const std::string rendered = RenderConfig(config);
+  // Checked before it is written: a bad URL or pin leaves the file alone.
+  POSTA_RETURN_IF_ERROR(ParseConfig(rendered, "the new config").status());
+  return io.env.WriteFileAtomic(loaded.source_path, rendered, 0640);
+}
+
+}  // namespace
+
+Status RunEnroll(const EnrollOptions& options, Io& io) {
+  POSTA_ASSIGN_OR_RETURN(
+      NodeConfig config,
+      LoadNodeConfig(options.config_path, options.apply_config_log_level,
+                     io.env));
+  if (config.role != "clinic") {
+    return Status::InvalidArgument(
+        config.source_path + ": node.role",
+        "this node is a " + config.role +
+            "; posta enroll runs on a clinic's box (on the hub, issue codes "
+            "with posta hub enroll-code)");
+  }
+  // The code's form is checked before anything goes out.
+  POSTA_RETURN_IF_ERROR(sync::NormalizeEnrollmentCode(options.code)
+                            .status()
+                            .WithContext("--code"));
+  NodeConfig wanted = config;
+  if (!options.hub_url.empty()) wanted.hub_url = options.hub_url;
+  if (!options.ca_file.empty()) wanted.hub_ca_file = options.ca_file;
+  if (!options.pin.empty()) wanted.hub_pin = options.pin;
+  if (wanted.hub_url.empty()) {
+    return Status::InvalidArgument(
+        config.source_path + ": sync.hub_url",
+        "no hub to enroll with; pass --hub URL (it is kept in the config)");
+  }
+  // Validates the URL, CA file path and pin as the config would.
+  POSTA_RETURN_IF_ERROR(
+      ParseConfig(RenderConfig(wanted), "--hub/--ca-file/--pin").status());
+
+  POSTA_ASSIGN_OR_RETURN(auto store,
+                         OpenStore(config, /*read_only=*/false, io.env));
+  POSTA_ASSIGN_OR_RETURN(auto transport,
+                         sync::NewHttpTransport(TransportOptionsFor(wanted)));
+  sync::EnrollRequest request;
+  request.code = options.code;
+  request.node_id = store->node_id();
+  request.facility = store->facility();
+  request.software = POSTA_VERSION;
+  Result<sync::EnrollReply> reply = sync::Enroll(*transport, request);
+  if (!reply.ok()) {
+    return reply.status().WithContext("enroll with " + wanted.hub_url);
+  }
+  if (reply->facility != store->facility()) {
+    // The hub checks this too; a hub that answered otherwise is not trusted.
+    return Status::PermissionDenied(
+        "enroll with " + wanted.hub_url,
+        "the hub enrolled this node for facility " + reply->facility +
+            " but it holds facility " + store->facility());
+  }
+  POSTA_ASSIGN_OR_RETURN(std::string warning,
+                         WriteCredential(config, reply->credential, io));
+  const bool config_changed = wanted.hub_url != config.hub_url ||
+                              wanted.hub_ca_file != config.hub_ca_file ||
+                              wanted.hub_pin != config.hub_pin;
+  if (config_changed) {
+    POSTA_RETURN_IF_ERROR(RecordInConfig(config, options, io));
+  }
+
+  io.out << "enrolled node " << store->node_id() << " of facility "
+         << reply->facility << " with hub " << reply->hub_node_id << " ("
+         << wanted.hub_url << ")\n"
+         << "credential written to " << config.CredentialPath()
+         << " (readable by its owner only)\n";
+  if (config_changed) {
+    io.out << "hub recorded in " << config.source_path << "\n";
+  }
+  if (wanted.hub_url.rfind("https://", 0) == 0) {
+    if (wanted.hub_ca_file.empty() && wanted.hub_pin.empty()) {
+      io.out << "note: the hub's certificate is checked against the system's "
+                "CAs only; pin it with --ca-file or --pin\n";
+    }
+  } else {
+    io.out << "warning: " << wanted.hub_url
+           << " is not https: records and the credential cross the network "
+              "unencrypted\n";
+  }
+  if (!warning.empty()) io.out << "warning: " << warning << "\n";
+  io.out << "next: posta sync --config " << options.config_path << "\n";
+  return Status::Ok();
+}
+
+}  // namespace posta::node::cli
