@@ -67,6 +67,22 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
     return Status::InvalidArgument(
         "facility", name + " already belongs to facility " + to_facility);
   }
+  if (role_ == "hub" && to_facility != facility_) {
+    // The hub knows its facilities (`posta hub facility add`): a mistyped
+    // id would move the patient where no clinic receives it.
+    POSTA_ASSIGN_OR_RETURN(
+        Statement known,
+        writer_->Prepare("SELECT 1 FROM facilities WHERE id = ?1"));
+    known.BindText(1, to_facility);
+    POSTA_ASSIGN_OR_RETURN(bool registered, known.Step());
+    if (!registered) {
+      return Status::InvalidArgument(
+          "facility", "\"" + to_facility +
+                          "\" is not a facility registered on this hub (see "
+                          "posta hub facility list; register it with posta "
+                          "hub facility add)");
+    }
+  }
 
   // The compartment: live records whose patient reference names it (the
   // index holds live records only), owned where the patient is. Anything

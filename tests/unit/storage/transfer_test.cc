@@ -42,7 +42,12 @@ class TransferTest : public StoreFixture {
     options.role = "hub";
     auto hub = OpenRecordStore(options);
     EXPECT_TRUE(posta::testing::IsOk(hub));
-    return hub.ok() ? std::move(hub).value() : nullptr;
+    if (!hub.ok()) return nullptr;
+    // The facilities a hub transfers to are registered there.
+    for (const char* id : {"clinic-b", "clinic-c"}) {
+      EXPECT_TRUE(posta::testing::IsOk((*hub)->AddFacility({id, id, "", 1})));
+    }
+    return std::move(hub).value();
   }
 
   std::unique_ptr<RecordStore> store_;  // a clinic of kFacility
@@ -200,6 +205,19 @@ TEST_F(TransferTest, RefusalsNameTheProblemAndStoreNothing) {
                 .status()
                 .code(),
             Status::Code::kInvalidArgument);
+
+  // The hub moves a patient only to a facility registered there.
+  const std::string at_hub = AddPatient(*hub, "AtHub");
+  ASSERT_OK_AND_ASSIGN(std::string hub_digest, hub->ContentDigest());
+  auto unknown = hub->Transfer(ResourceType::kPatient, at_hub, "clinic-x");
+  EXPECT_EQ(unknown.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find(
+                "\"clinic-x\" is not a facility registered on this hub"),
+            std::string::npos)
+      << unknown.status().ToString();
+  ASSERT_OK_AND_ASSIGN(std::string hub_after, hub->ContentDigest());
+  EXPECT_EQ(hub_after, hub_digest);
+  ASSERT_OK(hub->Transfer(ResourceType::kPatient, at_hub, "clinic-b"));
 }
 
 TEST_F(TransferTest, AFailedCommitMovesNothing) {
