@@ -7,7 +7,8 @@
 // Group commit (leveldb's DBImpl::Write): every Write/WriteBatch caller parses
 // its ops in its own thread, then queues a Writer. The front of the queue is
 // the leader: it takes itself plus following writers up to kMaxGroupOps ops,
-// runs them in one transaction with a savepoint per op, commits (one fsync),
+// runs them in one transaction (a savepoint per op only when one fails after
+// its first write, see CommitGroup), commits (one fsync),
 // hands each writer its outcomes, and wakes the next front.
 #pragma once
 
@@ -49,6 +50,10 @@ class SqliteStore final : public RecordStore {
   WriteOutcome Write(const WriteOp& op) override;
   Result<std::vector<WriteOutcome>> WriteBatch(
       std::span<const WriteOp> ops) override;
+  std::unique_ptr<PreparedWrites> PrepareWrites(
+      std::span<const WriteOp> ops) override;
+  Result<std::vector<WriteOutcome>> WritePrepared(
+      std::unique_ptr<PreparedWrites> prepared) override;
 
   Result<Record> Get(ResourceType type, const std::string& id) override;
   Result<Record> GetVersion(ResourceType type, const std::string& id,
@@ -105,6 +110,9 @@ class SqliteStore final : public RecordStore {
     ParsedResource parsed;
   };
 
+  // PrepareWrites' result: the prepared ops, or why preparing failed.
+  class Prepared;
+
   // One queued Write/WriteBatch call.
   struct Writer {
     std::vector<PreparedOp> ops;
@@ -128,9 +136,16 @@ class SqliteStore final : public RecordStore {
   // store_write.cc
   PreparedOp PrepareOp(const WriteOp& op);
   Result<std::vector<WriteOutcome>> RunWriter(std::span<const WriteOp> ops);
+  // Queues ops already prepared (an empty `ops` returns no outcomes).
+  Result<std::vector<WriteOutcome>> RunPrepared(std::vector<PreparedOp> ops);
   void CommitGroup(const std::vector<Writer*>& group);
-  // Applies one op inside a savepoint. Sets `fatal` when SQLite abandoned
-  // the whole transaction.
+  // One attempt of CommitGroup, with or without op savepoints.
+  void CommitGroupOnce(const std::vector<Writer*>& group);
+  // Applies one op, inside a savepoint when op_savepoints_ is set. Sets
+  // `fatal` when SQLite abandoned the whole transaction, or when the op
+  // failed after its first write without a savepoint to undo it (then
+  // op_half_written_ is set and CommitGroup runs the group again with
+  // savepoints).
   WriteOutcome ApplyInSavepoint(const PreparedOp& op, Status* fatal);
   WriteOutcome ApplyOp(const PreparedOp& op);
   Status CheckReferences(const ParsedResource& parsed);
@@ -225,6 +240,13 @@ class SqliteStore final : public RecordStore {
   bool index_track_undo_ = false;
   std::set<IndexRow> index_pending_;
   std::vector<std::pair<bool, IndexRow>> index_undo_;  // (added, row)
+  // The write path's op state, used by the writer under writer_mu_ (see
+  // ApplyInSavepoint): whether each op runs in a savepoint; whether the op
+  // being applied has written (set by StoreVersion); whether one failed
+  // after writing.
+  bool op_savepoints_ = false;
+  bool op_wrote_ = false;
+  bool op_half_written_ = false;
 
   std::mutex queue_mu_;
   std::deque<Writer*> writers_;  // guarded by queue_mu_

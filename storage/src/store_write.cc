@@ -61,6 +61,38 @@ Result<std::vector<WriteOutcome>> SqliteStore::WriteBatch(
   return RunWriter(ops);
 }
 
+class SqliteStore::Prepared final : public PreparedWrites {
+ public:
+  Prepared(SqliteStore* store, std::span<const WriteOp> ops)
+      : PreparedWrites(ops), store(store) {}
+  SqliteStore* store;
+  std::vector<PreparedOp> ops;
+  Status status;
+};
+
+std::unique_ptr<PreparedWrites> SqliteStore::PrepareWrites(
+    std::span<const WriteOp> ops) {
+  auto prepared = std::make_unique<Prepared>(this, ops);
+  prepared->ops.reserve(ops.size());
+  try {
+    for (const WriteOp& op : ops) prepared->ops.push_back(PrepareOp(op));
+  } catch (const std::exception& e) {
+    prepared->status = Status::Internal("prepare write", e.what());
+  }
+  return prepared;
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::WritePrepared(
+    std::unique_ptr<PreparedWrites> prepared) {
+  auto* mine = dynamic_cast<Prepared*>(prepared.get());
+  // Prepared by another store (or by the default): nothing was parsed.
+  if (mine == nullptr || mine->store != this) {
+    return WriteBatch(prepared->ops());
+  }
+  if (!mine->status.ok()) return mine->status;
+  return RunPrepared(std::move(mine->ops));
+}
+
 SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
   PreparedOp prepared;
   prepared.op = &op;
@@ -97,13 +129,24 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunWriter(
     return Status::PermissionDenied(Where(), "opened read-only");
   }
   if (ops.empty()) return std::vector<WriteOutcome>();
-  Writer w;
-  w.ops.reserve(ops.size());
+  std::vector<PreparedOp> prepared;
+  prepared.reserve(ops.size());
   try {
-    for (const WriteOp& op : ops) w.ops.push_back(PrepareOp(op));
+    for (const WriteOp& op : ops) prepared.push_back(PrepareOp(op));
   } catch (const std::exception& e) {
     return Status::Internal("prepare write", e.what());
   }
+  return RunPrepared(std::move(prepared));
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::RunPrepared(
+    std::vector<PreparedOp> ops) {
+  if (options_.read_only) {
+    return Status::PermissionDenied(Where(), "opened read-only");
+  }
+  if (ops.empty()) return std::vector<WriteOutcome>();
+  Writer w;
+  w.ops = std::move(ops);
 
   std::unique_lock lock(queue_mu_);
   writers_.push_back(&w);
@@ -140,7 +183,20 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunWriter(
 }
 
 void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
-  for (Writer* w : group) w->outcomes.resize(w->ops.size());
+  // Ops run without a savepoint each (see ApplyInSavepoint). In the rare
+  // case one fails after its first write, the group is rolled back and run
+  // again with a savepoint per op, so that op alone is undone.
+  op_savepoints_ = false;
+  op_half_written_ = false;
+  CommitGroupOnce(group);
+  if (!op_half_written_) return;
+  op_savepoints_ = true;
+  CommitGroupOnce(group);
+  op_savepoints_ = false;
+}
+
+void SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group) {
+  for (Writer* w : group) w->outcomes.assign(w->ops.size(), WriteOutcome());
   Transaction txn(*writer_, /*immediate=*/true);
   Status status = txn.Begin();
   if (status.ok()) {
@@ -156,7 +212,7 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
           Status::Corruption(Where(), "meta hlc: " + stamp.status().message());
     }
   }
-  BeginIndexRows(/*track_undo=*/true);
+  BeginIndexRows(/*track_undo=*/op_savepoints_);
   for (Writer* w : group) {
     for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
       w->outcomes[i] = ApplyInSavepoint(w->ops[i], &status);
@@ -173,6 +229,7 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
   if (status.ok()) return;
   DropIndexRows();
   txn.Rollback();
+  if (op_half_written_ && !op_savepoints_) return;  // CommitGroup runs it again
   Status failed = status.WithContext("write transaction");
   for (Writer* w : group) {
     w->txn_status = failed;
@@ -184,6 +241,29 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
 WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
                                            Status* fatal) {
   if (!op.status.ok()) return WriteOutcome{op.status, {}, false, false};
+  if (!op_savepoints_) {
+    // Everything that can refuse an op (its kind, If-Match, its references,
+    // the keys of the version it replaces) is checked before its first
+    // write, so a refused op has nothing to undo and needs no savepoint (one
+    // made SQLite copy every page the op touched to its statement journal).
+    op_wrote_ = false;
+    WriteOutcome out;
+    try {
+      out = ApplyOp(op);
+    } catch (const std::exception& e) {
+      out = WriteOutcome{Status::Internal("write", e.what()), {}, false, false};
+    }
+    if (out.status.ok()) return out;
+    if (writer_->InAutocommit()) {
+      *fatal = out.status;  // SQLite abandoned the transaction
+    } else if (op_wrote_) {
+      op_half_written_ = true;  // stops the group; CommitGroup runs it again
+      *fatal = out.status;
+    }
+    out.record = Record();
+    out.created = out.changed = false;
+    return out;
+  }
   auto run = [&](std::string_view sql) -> Status {
     POSTA_ASSIGN_OR_RETURN(Statement st, writer_->Prepare(sql));
     return st.Run();
@@ -348,6 +428,7 @@ Result<int64_t> SqliteStore::StoreVersion(
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
     const std::vector<SearchKey>* search_keys) {
+  op_wrote_ = true;
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
     // A new record: its row id is chosen first, so its first version can
