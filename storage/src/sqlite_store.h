@@ -17,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -171,10 +170,10 @@ class SqliteStore final : public RecordStore {
 
   // Search-index rows added inside a write transaction are held back and
   // inserted in key order just before it commits: a B-tree fills far faster
-  // in key order than at random places. Rows removed meanwhile are taken out
-  // of the pending set as well as the table. With `track_undo`, each change
-  // to the pending set is logged so that RollBackIndexRows can undo an op
-  // rolled back to its savepoint.
+  // in key order than at random places. Rows removed meanwhile are removed
+  // from the table and logged as removed, so the last change to a row
+  // decides at the flush. With `track_undo`, RollBackIndexRows can undo the
+  // changes of an op rolled back to its savepoint.
   struct IndexRow {
     std::string_view type;  // ResourceTypeName: static storage
     std::string param;
@@ -183,8 +182,9 @@ class SqliteStore final : public RecordStore {
     friend auto operator<=>(const IndexRow&, const IndexRow&) = default;
   };
   void BeginIndexRows(bool track_undo);
-  // The undo log restarts: called when an op's savepoint is taken.
-  void MarkIndexRows() { index_undo_.clear(); }
+  // Called when an op's savepoint is taken: RollBackIndexRows undoes the
+  // changes made since.
+  void MarkIndexRows() { index_mark_ = index_pending_.size(); }
   void RollBackIndexRows();
   // Inserts the pending rows in key order and ends the deferral.
   Status FlushIndexRows();
@@ -238,8 +238,9 @@ class SqliteStore final : public RecordStore {
   // writer_mu_.
   bool index_deferred_ = false;
   bool index_track_undo_ = false;
-  std::set<IndexRow> index_pending_;
-  std::vector<std::pair<bool, IndexRow>> index_undo_;  // (added, row)
+  // Every change in the order made: (row, added).
+  std::vector<std::pair<IndexRow, bool>> index_pending_;
+  size_t index_mark_ = 0;  // see MarkIndexRows
   // The write path's op state, used by the writer under writer_mu_ (see
   // ApplyInSavepoint): whether each op runs in a savepoint; whether the op
   // being applied has written (set by StoreVersion); whether one failed

@@ -1,5 +1,6 @@
 // The write path: per-op preparation in the caller's thread, then group
 // commit on the writer connection (see sqlite_store.h).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "posta/storage/replication.h"
@@ -510,11 +511,8 @@ Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
                                   const std::vector<SearchKey>& keys) {
   if (index_deferred_ && !index_pending_.empty()) {
     for (const SearchKey& key : keys) {
-      auto it = index_pending_.find(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
-      if (it == index_pending_.end()) continue;
-      if (index_track_undo_) index_undo_.emplace_back(false, *it);
-      index_pending_.erase(it);
+      index_pending_.emplace_back(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, false);
     }
   }
   return RunForKeys(
@@ -537,9 +535,8 @@ Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
   if (index_deferred_) {
     for (const SearchKey& key : keys) {
-      auto [it, added] = index_pending_.insert(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
-      if (added && index_track_undo_) index_undo_.emplace_back(true, *it);
+      index_pending_.emplace_back(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, true);
     }
     return Status::Ok();
   }
@@ -567,33 +564,34 @@ Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
 
 void SqliteStore::BeginIndexRows(bool track_undo) {
   index_pending_.clear();
-  index_undo_.clear();
+  index_mark_ = 0;
   index_deferred_ = true;
   index_track_undo_ = track_undo;
 }
 
 void SqliteStore::RollBackIndexRows() {
-  for (auto it = index_undo_.rbegin(); it != index_undo_.rend(); ++it) {
-    if (it->first) {
-      index_pending_.erase(it->second);
-    } else {
-      index_pending_.insert(std::move(it->second));
-    }
-  }
-  index_undo_.clear();
+  POSTA_CHECK(index_track_undo_);
+  index_pending_.resize(index_mark_);
 }
 
 Status SqliteStore::FlushIndexRows() {
   index_deferred_ = false;
-  index_undo_.clear();
-  std::set<IndexRow> rows = std::move(index_pending_);
+  std::vector<std::pair<IndexRow, bool>> changes = std::move(index_pending_);
   index_pending_.clear();
-  if (rows.empty()) return Status::Ok();
+  if (changes.empty()) return Status::Ok();
+  // In key order; the changes to one row stay in the order made, and the
+  // last one decides.
+  std::stable_sort(
+      changes.begin(), changes.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       writer_->Prepare("INSERT OR IGNORE INTO search_index (type, param, "
                        "value, rid) VALUES (?1, ?2, ?3, ?4)"));
-  for (const IndexRow& row : rows) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const auto& [row, added] = changes[i];
+    if (i + 1 < changes.size() && changes[i + 1].first == row) continue;
+    if (!added) continue;
     st.BindText(1, row.type);
     st.BindText(2, row.param);
     st.BindText(3, row.value);
@@ -607,7 +605,6 @@ Status SqliteStore::FlushIndexRows() {
 void SqliteStore::DropIndexRows() {
   index_deferred_ = false;
   index_pending_.clear();
-  index_undo_.clear();
 }
 
 }  // namespace posta::storage::internal

@@ -106,7 +106,10 @@ Status RunStatus(const StatusOptions& options, Io& io);
 
 // ---- posta import ----
 struct ImportSettings {
-  size_t batch_size = 2000;           // writes per transaction
+  // Writes per transaction. Larger batches mean fewer commits and WAL
+  // checkpoints (5000: about 10% faster than 2000), at the cost of API
+  // writes waiting longer behind each one.
+  size_t batch_size = 5000;
   size_t max_line_bytes = 1 << 20;    // longer lines are rejected
   bool dry_run = false;               // validate only; store is not used
   size_t max_listed_rejections = 50;  // kept in ImportSummary
