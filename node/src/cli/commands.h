@@ -141,8 +141,10 @@ using RejectionFn = std::function<void(const LineRejection&)>;
 // it to `store` in transactions of settings.batch_size: a line with an "id"
 // is an upsert, one without is a create. A bad line is rejected alone;
 // every other line is kept. The Result is an error only when a transaction
-// failed or the input could not be read; earlier batches stay committed.
-// `store` may be null when settings.dry_run.
+// failed or the input could not be read; earlier batches stay committed and
+// later ones are not written. Each batch is written on a thread of its own
+// while the next is parsed (RecordStore::PrepareWrites). `store` may be
+// null when settings.dry_run.
 Result<ImportSummary> ImportNdjson(storage::RecordStore* store,
                                    std::istream& in,
                                    const ImportSettings& settings,
