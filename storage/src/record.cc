@@ -84,6 +84,16 @@ std::string RenderResource(const Record& record) {
   return out;
 }
 
+std::unique_ptr<PreparedWrites> RecordStore::PrepareWrites(
+    std::span<const WriteOp> ops) {
+  return std::make_unique<PreparedWrites>(ops);
+}
+
+Result<std::vector<WriteOutcome>> RecordStore::WritePrepared(
+    std::unique_ptr<PreparedWrites> prepared) {
+  return WriteBatch(prepared->ops());
+}
+
 Status ValidateResource(ResourceType type, std::string_view body) {
   return internal::ParseResource(type, body, "").status();
 }

@@ -7,7 +7,8 @@
 // Group commit (leveldb's DBImpl::Write): every Write/WriteBatch caller parses
 // its ops in its own thread, then queues a Writer. The front of the queue is
 // the leader: it takes itself plus following writers up to kMaxGroupOps ops,
-// runs them in one transaction with a savepoint per op, commits (one fsync),
+// runs them in one transaction (a savepoint per op only when one fails after
+// its first write, see CommitGroup), commits (one fsync),
 // hands each writer its outcomes, and wakes the next front.
 #pragma once
 
@@ -17,7 +18,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +50,10 @@ class SqliteStore final : public RecordStore {
   WriteOutcome Write(const WriteOp& op) override;
   Result<std::vector<WriteOutcome>> WriteBatch(
       std::span<const WriteOp> ops) override;
+  std::unique_ptr<PreparedWrites> PrepareWrites(
+      std::span<const WriteOp> ops) override;
+  Result<std::vector<WriteOutcome>> WritePrepared(
+      std::unique_ptr<PreparedWrites> prepared) override;
 
   Result<Record> Get(ResourceType type, const std::string& id) override;
   Result<Record> GetVersion(ResourceType type, const std::string& id,
@@ -126,6 +130,9 @@ class SqliteStore final : public RecordStore {
     ParsedResource parsed;
   };
 
+  // PrepareWrites' result: the prepared ops, or why preparing failed.
+  class Prepared;
+
   // One queued Write/WriteBatch call.
   struct Writer {
     std::vector<PreparedOp> ops;
@@ -149,9 +156,16 @@ class SqliteStore final : public RecordStore {
   // store_write.cc
   PreparedOp PrepareOp(const WriteOp& op);
   Result<std::vector<WriteOutcome>> RunWriter(std::span<const WriteOp> ops);
+  // Queues ops already prepared (an empty `ops` returns no outcomes).
+  Result<std::vector<WriteOutcome>> RunPrepared(std::vector<PreparedOp> ops);
   void CommitGroup(const std::vector<Writer*>& group);
-  // Applies one op inside a savepoint. Sets `fatal` when SQLite abandoned
-  // the whole transaction.
+  // One attempt of CommitGroup, with or without op savepoints.
+  void CommitGroupOnce(const std::vector<Writer*>& group);
+  // Applies one op, inside a savepoint when op_savepoints_ is set. Sets
+  // `fatal` when SQLite abandoned the whole transaction, or when the op
+  // failed after its first write without a savepoint to undo it (then
+  // op_half_written_ is set and CommitGroup runs the group again with
+  // savepoints).
   WriteOutcome ApplyInSavepoint(const PreparedOp& op, Status* fatal);
   WriteOutcome ApplyOp(const PreparedOp& op);
   Status CheckReferences(const ParsedResource& parsed);
@@ -179,10 +193,10 @@ class SqliteStore final : public RecordStore {
 
   // Search-index rows added inside a write transaction are held back and
   // inserted in key order just before it commits: a B-tree fills far faster
-  // in key order than at random places. Rows removed meanwhile are taken out
-  // of the pending set as well as the table. With `track_undo`, each change
-  // to the pending set is logged so that RollBackIndexRows can undo an op
-  // rolled back to its savepoint.
+  // in key order than at random places. Rows removed meanwhile are removed
+  // from the table and logged as removed, so the last change to a row
+  // decides at the flush. With `track_undo`, RollBackIndexRows can undo the
+  // changes of an op rolled back to its savepoint.
   struct IndexRow {
     std::string_view type;  // ResourceTypeName: static storage
     std::string param;
@@ -191,8 +205,9 @@ class SqliteStore final : public RecordStore {
     friend auto operator<=>(const IndexRow&, const IndexRow&) = default;
   };
   void BeginIndexRows(bool track_undo);
-  // The undo log restarts: called when an op's savepoint is taken.
-  void MarkIndexRows() { index_undo_.clear(); }
+  // Called when an op's savepoint is taken: RollBackIndexRows undoes the
+  // changes made since.
+  void MarkIndexRows() { index_mark_ = index_pending_.size(); }
   void RollBackIndexRows();
   // Inserts the pending rows in key order and ends the deferral.
   Status FlushIndexRows();
@@ -252,8 +267,16 @@ class SqliteStore final : public RecordStore {
   // writer_mu_.
   bool index_deferred_ = false;
   bool index_track_undo_ = false;
-  std::set<IndexRow> index_pending_;
-  std::vector<std::pair<bool, IndexRow>> index_undo_;  // (added, row)
+  // Every change in the order made: (row, added).
+  std::vector<std::pair<IndexRow, bool>> index_pending_;
+  size_t index_mark_ = 0;  // see MarkIndexRows
+  // The write path's op state, used by the writer under writer_mu_ (see
+  // ApplyInSavepoint): whether each op runs in a savepoint; whether the op
+  // being applied has written (set by StoreVersion); whether one failed
+  // after writing.
+  bool op_savepoints_ = false;
+  bool op_wrote_ = false;
+  bool op_half_written_ = false;
 
   std::mutex queue_mu_;
   std::deque<Writer*> writers_;  // guarded by queue_mu_

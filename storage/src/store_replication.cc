@@ -376,6 +376,12 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   }
   // Incoming versions are input from outside: all are checked before any
   // is stored.
+  std::vector<ContentToParse> contents;
+  contents.reserve(changes.size());
+  for (const ChangeEntry& change : changes) {
+    contents.push_back({change.record.type, change.record.content});
+  }
+  std::vector<Result<ParsedResource>> checked = ParseContents(contents);
   std::vector<ParsedResource> parsed;
   parsed.reserve(changes.size());
   for (const ChangeEntry& change : changes) {
@@ -387,7 +393,7 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
     if (r.facility.empty()) {
       return Status::InvalidArgument(name, "no owning facility");
     }
-    Result<ParsedResource> p = ParseContent(r.type, r.content);
+    Result<ParsedResource>& p = checked[parsed.size()];
     if (!p.ok()) return p.status().WithContext(name);
     parsed.push_back(std::move(p).value());
   }

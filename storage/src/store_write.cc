@@ -1,5 +1,6 @@
 // The write path: per-op preparation in the caller's thread, then group
 // commit on the writer connection (see sqlite_store.h).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "posta/storage/replication.h"
@@ -61,6 +62,38 @@ Result<std::vector<WriteOutcome>> SqliteStore::WriteBatch(
   return RunWriter(ops);
 }
 
+class SqliteStore::Prepared final : public PreparedWrites {
+ public:
+  Prepared(SqliteStore* store, std::span<const WriteOp> ops)
+      : PreparedWrites(ops), store(store) {}
+  SqliteStore* store;
+  std::vector<PreparedOp> ops;
+  Status status;
+};
+
+std::unique_ptr<PreparedWrites> SqliteStore::PrepareWrites(
+    std::span<const WriteOp> ops) {
+  auto prepared = std::make_unique<Prepared>(this, ops);
+  prepared->ops.reserve(ops.size());
+  try {
+    for (const WriteOp& op : ops) prepared->ops.push_back(PrepareOp(op));
+  } catch (const std::exception& e) {
+    prepared->status = Status::Internal("prepare write", e.what());
+  }
+  return prepared;
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::WritePrepared(
+    std::unique_ptr<PreparedWrites> prepared) {
+  auto* mine = dynamic_cast<Prepared*>(prepared.get());
+  // Prepared by another store (or by the default): nothing was parsed.
+  if (mine == nullptr || mine->store != this) {
+    return WriteBatch(prepared->ops());
+  }
+  if (!mine->status.ok()) return mine->status;
+  return RunPrepared(std::move(mine->ops));
+}
+
 SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
   PreparedOp prepared;
   prepared.op = &op;
@@ -97,13 +130,24 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunWriter(
     return Status::PermissionDenied(Where(), "opened read-only");
   }
   if (ops.empty()) return std::vector<WriteOutcome>();
-  Writer w;
-  w.ops.reserve(ops.size());
+  std::vector<PreparedOp> prepared;
+  prepared.reserve(ops.size());
   try {
-    for (const WriteOp& op : ops) w.ops.push_back(PrepareOp(op));
+    for (const WriteOp& op : ops) prepared.push_back(PrepareOp(op));
   } catch (const std::exception& e) {
     return Status::Internal("prepare write", e.what());
   }
+  return RunPrepared(std::move(prepared));
+}
+
+Result<std::vector<WriteOutcome>> SqliteStore::RunPrepared(
+    std::vector<PreparedOp> ops) {
+  if (options_.read_only) {
+    return Status::PermissionDenied(Where(), "opened read-only");
+  }
+  if (ops.empty()) return std::vector<WriteOutcome>();
+  Writer w;
+  w.ops = std::move(ops);
 
   std::unique_lock lock(queue_mu_);
   writers_.push_back(&w);
@@ -140,7 +184,20 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunWriter(
 }
 
 void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
-  for (Writer* w : group) w->outcomes.resize(w->ops.size());
+  // Ops run without a savepoint each (see ApplyInSavepoint). In the rare
+  // case one fails after its first write, the group is rolled back and run
+  // again with a savepoint per op, so that op alone is undone.
+  op_savepoints_ = false;
+  op_half_written_ = false;
+  CommitGroupOnce(group);
+  if (!op_half_written_) return;
+  op_savepoints_ = true;
+  CommitGroupOnce(group);
+  op_savepoints_ = false;
+}
+
+void SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group) {
+  for (Writer* w : group) w->outcomes.assign(w->ops.size(), WriteOutcome());
   Transaction txn(*writer_, /*immediate=*/true);
   Status status = txn.Begin();
   if (status.ok()) {
@@ -156,7 +213,7 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
           Status::Corruption(Where(), "meta hlc: " + stamp.status().message());
     }
   }
-  BeginIndexRows(/*track_undo=*/true);
+  BeginIndexRows(/*track_undo=*/op_savepoints_);
   for (Writer* w : group) {
     for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
       w->outcomes[i] = ApplyInSavepoint(w->ops[i], &status);
@@ -173,6 +230,7 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
   if (status.ok()) return;
   DropIndexRows();
   txn.Rollback();
+  if (op_half_written_ && !op_savepoints_) return;  // CommitGroup runs it again
   Status failed = status.WithContext("write transaction");
   for (Writer* w : group) {
     w->txn_status = failed;
@@ -184,6 +242,29 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
 WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
                                            Status* fatal) {
   if (!op.status.ok()) return WriteOutcome{op.status, {}, false, false};
+  if (!op_savepoints_) {
+    // Everything that can refuse an op (its kind, If-Match, its references,
+    // the keys of the version it replaces) is checked before its first
+    // write, so a refused op has nothing to undo and needs no savepoint (one
+    // made SQLite copy every page the op touched to its statement journal).
+    op_wrote_ = false;
+    WriteOutcome out;
+    try {
+      out = ApplyOp(op);
+    } catch (const std::exception& e) {
+      out = WriteOutcome{Status::Internal("write", e.what()), {}, false, false};
+    }
+    if (out.status.ok()) return out;
+    if (writer_->InAutocommit()) {
+      *fatal = out.status;  // SQLite abandoned the transaction
+    } else if (op_wrote_) {
+      op_half_written_ = true;  // stops the group; CommitGroup runs it again
+      *fatal = out.status;
+    }
+    out.record = Record();
+    out.created = out.changed = false;
+    return out;
+  }
   auto run = [&](std::string_view sql) -> Status {
     POSTA_ASSIGN_OR_RETURN(Statement st, writer_->Prepare(sql));
     return st.Run();
@@ -355,6 +436,7 @@ Result<int64_t> SqliteStore::StoreVersion(
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
     const std::vector<SearchKey>* search_keys, std::string_view moved_from) {
+  op_wrote_ = true;
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
     // A new record: its row id is chosen first, so its first version can
@@ -439,11 +521,8 @@ Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
                                   const std::vector<SearchKey>& keys) {
   if (index_deferred_ && !index_pending_.empty()) {
     for (const SearchKey& key : keys) {
-      auto it = index_pending_.find(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
-      if (it == index_pending_.end()) continue;
-      if (index_track_undo_) index_undo_.emplace_back(false, *it);
-      index_pending_.erase(it);
+      index_pending_.emplace_back(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, false);
     }
   }
   return RunForKeys(
@@ -466,9 +545,8 @@ Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
   if (index_deferred_) {
     for (const SearchKey& key : keys) {
-      auto [it, added] = index_pending_.insert(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid});
-      if (added && index_track_undo_) index_undo_.emplace_back(true, *it);
+      index_pending_.emplace_back(
+          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, true);
     }
     return Status::Ok();
   }
@@ -496,33 +574,34 @@ Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
 
 void SqliteStore::BeginIndexRows(bool track_undo) {
   index_pending_.clear();
-  index_undo_.clear();
+  index_mark_ = 0;
   index_deferred_ = true;
   index_track_undo_ = track_undo;
 }
 
 void SqliteStore::RollBackIndexRows() {
-  for (auto it = index_undo_.rbegin(); it != index_undo_.rend(); ++it) {
-    if (it->first) {
-      index_pending_.erase(it->second);
-    } else {
-      index_pending_.insert(std::move(it->second));
-    }
-  }
-  index_undo_.clear();
+  POSTA_CHECK(index_track_undo_);
+  index_pending_.resize(index_mark_);
 }
 
 Status SqliteStore::FlushIndexRows() {
   index_deferred_ = false;
-  index_undo_.clear();
-  std::set<IndexRow> rows = std::move(index_pending_);
+  std::vector<std::pair<IndexRow, bool>> changes = std::move(index_pending_);
   index_pending_.clear();
-  if (rows.empty()) return Status::Ok();
+  if (changes.empty()) return Status::Ok();
+  // In key order; the changes to one row stay in the order made, and the
+  // last one decides.
+  std::stable_sort(
+      changes.begin(), changes.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       writer_->Prepare("INSERT OR IGNORE INTO search_index (type, param, "
                        "value, rid) VALUES (?1, ?2, ?3, ?4)"));
-  for (const IndexRow& row : rows) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const auto& [row, added] = changes[i];
+    if (i + 1 < changes.size() && changes[i + 1].first == row) continue;
+    if (!added) continue;
     st.BindText(1, row.type);
     st.BindText(2, row.param);
     st.BindText(3, row.value);
@@ -536,7 +615,6 @@ Status SqliteStore::FlushIndexRows() {
 void SqliteStore::DropIndexRows() {
   index_deferred_ = false;
   index_pending_.clear();
-  index_undo_.clear();
 }
 
 }  // namespace posta::storage::internal

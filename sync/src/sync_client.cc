@@ -1,6 +1,8 @@
 #include "posta/sync/sync_client.h"
 
 #include <algorithm>
+#include <future>
+#include <optional>
 
 #include "posta/base/crash_point.h"
 #include "posta/sync/merge.h"
@@ -153,41 +155,80 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   int64_t after = reply.received_seq;
   shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
   report("push");
-  while (true) {
+  // The next batch is read from the log and encoded while the hub applies
+  // the current one: both depend only on where the current one ends. A
+  // read-ahead is used only when the ack lands there and the batch size did
+  // not change; otherwise it is dropped and the batch read again.
+  struct Outgoing {
+    int64_t after_seq = 0;
+    size_t batch_bytes = 0;
+    bool empty = true;  // nothing new in the log
+    bool more = false;
+    int64_t to_seq = 0;
+    size_t changes = 0;
+    std::string body;
+  };
+  auto read_batch = [this](int64_t from, size_t bytes) -> Result<Outgoing> {
     storage::ChangeFilter filter;
-    filter.after_seq = after;
+    filter.after_seq = from;
     filter.max_changes = options_.limits.max_changes;
-    filter.max_bytes = batch_bytes;
+    filter.max_bytes = bytes;
     filter.only_origin = store_.node_id();
     POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch batch,
                            store_.ReadChanges(filter));
-    if (batch.last_seq <= after) break;  // nothing new in the log
+    Outgoing out;
+    out.after_seq = from;
+    out.batch_bytes = bytes;
+    if (batch.last_seq <= from) return out;  // nothing new in the log
     PushBatch push;
     push.node_id = store_.node_id();
-    push.after_seq = after;
+    push.after_seq = from;
     push.to_seq = batch.last_seq;
     push.changes = std::move(batch.changes);
     push.conflicts = std::move(batch.conflicts);
+    out.empty = false;
+    out.more = batch.more;
+    out.to_seq = push.to_seq;
+    out.changes = push.changes.size();
+    out.body = Encode(push);
+    return out;
+  };
+  std::future<Result<Outgoing>> ahead;
+  while (true) {
+    std::optional<Result<Outgoing>> taken;
+    if (ahead.valid()) {
+      taken.emplace(ahead.get());
+      if (taken->ok() && ((*taken)->after_seq != after ||
+                          (*taken)->batch_bytes != batch_bytes)) {
+        taken.reset();
+      }
+    }
+    if (!taken) taken.emplace(read_batch(after, batch_bytes));
+    POSTA_ASSIGN_OR_RETURN(Outgoing outgoing, std::move(*taken));
+    if (outgoing.empty) break;  // nothing new in the log
+    if (outgoing.more) {
+      ahead = std::async(std::launch::async, read_batch, outgoing.to_seq,
+                         batch_bytes);
+    }
     const auto started = clock_.MonotonicNow();
     POSTA_CRASH_POINT("sync.client.before_push");
-    POSTA_ASSIGN_OR_RETURN(std::string ack_body,
-                           Call(transport_, "push", Encode(push),
-                                options_.limits));
+    POSTA_ASSIGN_OR_RETURN(
+        std::string ack_body,
+        Call(transport_, "push", outgoing.body, options_.limits));
     POSTA_ASSIGN_OR_RETURN(PushAck ack,
                            DecodePushAck(ack_body, options_.limits));
     POSTA_CRASH_POINT("sync.client.after_push_ack");
-    if (ack.received_seq < push.to_seq) {
-      return Status::Unavailable("push",
-                                 "the hub acknowledged " +
-                                     std::to_string(ack.received_seq) +
-                                     " of " + std::to_string(push.to_seq));
+    if (ack.received_seq < outgoing.to_seq) {
+      return Status::Unavailable(
+          "push", "the hub acknowledged " + std::to_string(ack.received_seq) +
+                      " of " + std::to_string(outgoing.to_seq));
     }
     hub.acked_seq = ack.received_seq;
     hub.last_sync_ms = clock_.WallNowMillis();
     POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
     POSTA_CRASH_POINT("sync.client.after_push_recorded");
     after = ack.received_seq;
-    result.pushed += static_cast<int64_t>(push.changes.size());
+    result.pushed += static_cast<int64_t>(outgoing.changes);
     ++result.push_batches;
     shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
     report("push");
@@ -199,7 +240,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     } else if (took < options_.target_batch_time / 4) {
       batch_bytes = std::min(max_bytes, batch_bytes * 2);
     }
-    if (!batch.more) break;
+    if (!outgoing.more) break;
   }
   shown.push_pending = 0;
 

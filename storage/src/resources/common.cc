@@ -1,6 +1,9 @@
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "posta/base/random.h"
@@ -579,6 +582,36 @@ Result<ParsedResource> ParseContent(ResourceType type,
   } catch (const Json::exception& e) {
     return Status::Malformed("content", e.what());
   }
+}
+
+std::vector<Result<ParsedResource>> ParseContents(
+    std::span<const ContentToParse> items) {
+  // Below this many items per thread, starting a thread costs more than it
+  // saves.
+  constexpr size_t kMinPerThread = 64;
+  constexpr size_t kMaxThreads = 4;
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t threads = std::clamp<size_t>(items.size() / kMinPerThread, 1,
+                                            std::min(cores, kMaxThreads));
+  std::vector<std::optional<Result<ParsedResource>>> slots(items.size());
+  auto parse_range = [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      slots[i].emplace(ParseContent(items[i].type, items[i].content));
+    }
+  };
+  const size_t per_thread = (items.size() + threads - 1) / threads;
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) {
+    const size_t begin = std::min(items.size(), t * per_thread);
+    const size_t end = std::min(items.size(), begin + per_thread);
+    helpers.emplace_back(parse_range, begin, end);
+  }
+  parse_range(0, std::min(items.size(), per_thread));
+  for (std::thread& helper : helpers) helper.join();
+  std::vector<Result<ParsedResource>> out;
+  out.reserve(items.size());
+  for (auto& slot : slots) out.push_back(std::move(*slot));
+  return out;
 }
 
 }  // namespace posta::storage::internal

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,19 @@ Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
 // `content` is left empty: the caller already holds the text.
 Result<ParsedResource> ParseContent(ResourceType type,
                                     std::string_view content);
+
+// One stored content to check with ParseContent.
+struct ContentToParse {
+  ResourceType type;
+  std::string_view content;
+};
+
+// ParseContent of each item, in input order. A large batch (another node's
+// push or pull) is split across up to four threads, so its checks use the
+// cores an otherwise idle peer leaves free; the results are the same as one
+// ParseContent after another.
+std::vector<Result<ParsedResource>> ParseContents(
+    std::span<const ContentToParse> items);
 
 // Lowercase and without accents, for Latin text in UTF-8: "José" → "jose",
 // "ÇAĞLAR" → "caglar". Other characters pass through unchanged.

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -91,6 +92,38 @@ TEST_F(ImportTest, BadLinesAreReportedByLineNumberAndGoodOnesKept) {
   ASSERT_OK_AND_ASSIGN(storage::Record p,
                        store_->Get(ResourceType::kPatient, kPatientId));
   EXPECT_NE(p.content.find("Diallo"), std::string::npos);
+}
+
+// Each batch is written on another thread while the next is parsed; a batch
+// whose transaction fails stops the import with exactly the lines before it
+// stored, though the next batch was already prepared.
+TEST_F(ImportTest, FailedTransactionStopsTheImportWithEarlierLinesStored) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("a.db").c_str(), &db), SQLITE_OK);
+  // The clock update that ends every write transaction fails once more than
+  // three records exist.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TRIGGER full BEFORE UPDATE ON meta "
+                         "WHEN (SELECT count(*) FROM records) > 3 "
+                         "BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  store_ = NewStore(dir_.File("a.db"), "clinic-a");
+  ASSERT_NE(store_, nullptr);
+  std::string text;
+  for (int i = 0; i < 9; ++i)
+    text += Patient("", "P" + std::to_string(i)) + "\n";
+  std::istringstream in(text);
+  Result<ImportSummary> r = ImportNdjson(store_.get(), in, {.batch_size = 3});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(
+      r.status().message().find("lines 4-6 not stored (earlier lines are)"),
+      std::string::npos)
+      << r.status().ToString();
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, store_->Stats());
+  EXPECT_EQ(stats.live_records[ResourceType::kPatient], 3);
 }
 
 TEST_F(ImportTest, RerunLeavesRecordsWithIdsUnchanged) {

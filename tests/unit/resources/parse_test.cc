@@ -200,5 +200,68 @@ TEST(ParseTest, HugeStringsAreRejected) {
       Status::InvalidArgument("Patient.name[0].text", "longer than 1 MiB"));
 }
 
+// Stored content: the resource without resourceType, id and meta.
+std::string ContentOf(Json doc) {
+  for (const char* key : {"resourceType", "id", "meta"}) doc.erase(key);
+  return doc.dump();
+}
+
+TEST(ParseContentsTest, SameResultsAsOneAfterAnother) {
+  // Enough items for several threads, valid and invalid ones interleaved,
+  // so that every thread meets both.
+  std::vector<std::string> texts;
+  std::vector<ResourceType> types;
+  for (int i = 0; i < 700; ++i) {
+    Json patient = ValidPatient();
+    patient["name"][0]["family"] = "Family" + std::to_string(i);
+    switch (i % 5) {
+      case 0:
+        texts.push_back(ContentOf(patient));
+        types.push_back(ResourceType::kPatient);
+        break;
+      case 1:
+        texts.push_back(ContentOf(ValidEncounter()));
+        types.push_back(ResourceType::kEncounter);
+        break;
+      case 2:
+        texts.push_back(ContentOf(ValidObservation()));
+        types.push_back(ResourceType::kObservation);
+        break;
+      case 3:
+        patient["gender"] = "robot-" + std::to_string(i);
+        texts.push_back(ContentOf(patient));
+        types.push_back(ResourceType::kPatient);
+        break;
+      default:
+        texts.push_back(i % 2 == 0 ? "{not json" : patient.dump());
+        types.push_back(ResourceType::kPatient);
+        break;
+    }
+  }
+  std::vector<ContentToParse> items;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    items.push_back({types[i], texts[i]});
+  }
+  std::vector<Result<ParsedResource>> all = ParseContents(items);
+  ASSERT_EQ(all.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    SCOPED_TRACE("item " + std::to_string(i));
+    Result<ParsedResource> one = ParseContent(types[i], texts[i]);
+    ASSERT_EQ(all[i].ok(), one.ok());
+    if (!one.ok()) {
+      EXPECT_EQ(all[i].status(), one.status());
+      continue;
+    }
+    EXPECT_EQ(all[i]->top_level_fields, one->top_level_fields);
+    EXPECT_EQ(all[i]->search_keys, one->search_keys);
+    ASSERT_EQ(all[i]->references.size(), one->references.size());
+    for (size_t r = 0; r < one->references.size(); ++r) {
+      EXPECT_EQ(all[i]->references[r].path, one->references[r].path);
+      EXPECT_EQ(all[i]->references[r].id, one->references[r].id);
+    }
+  }
+  EXPECT_TRUE(ParseContents({}).empty());
+}
+
 }  // namespace
 }  // namespace posta::storage::internal::testing

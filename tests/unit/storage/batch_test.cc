@@ -51,6 +51,46 @@ TEST_F(BatchTest, MixedBatchKeepsGoodOpsOnly) {
   EXPECT_EQ(stats.live_records[ResourceType::kEncounter], 1);
 }
 
+// posta import prepares its next batch while the previous one is written:
+// a batch prepared early still sees what the batches written before it
+// stored.
+TEST_F(BatchTest, PreparedBatchesAreWrittenInTheOrderGiven) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string patient = "0b0e8d8e-5a43-4d3c-9d54-4a3b1b7a0c11";
+  std::vector<WriteOp> first = {
+      CreateOp(ResourceType::kPatient, PatientBody(), patient)};
+  std::vector<WriteOp> second = {
+      CreateOp(ResourceType::kEncounter, EncounterBody(patient)),
+      CreateOp(ResourceType::kPatient, "bad body"),
+      CreateOp(ResourceType::kPatient, PatientBody("Other"), patient)};
+  std::unique_ptr<PreparedWrites> a = store->PrepareWrites(first);
+  std::unique_ptr<PreparedWrites> b = store->PrepareWrites(second);
+  ASSERT_OK_AND_ASSIGN(auto written_a, store->WritePrepared(std::move(a)));
+  ASSERT_OK_AND_ASSIGN(auto written_b, store->WritePrepared(std::move(b)));
+  ASSERT_EQ(written_a.size(), 1u);
+  EXPECT_OK(written_a[0].status);
+  ASSERT_EQ(written_b.size(), 3u);
+  EXPECT_OK(written_b[0].status);
+  EXPECT_EQ(written_b[1].status.code(), Status::Code::kMalformed);
+  EXPECT_EQ(written_b[2].status.code(), Status::Code::kConflict);
+
+  // Prepared by another store: parsed again here, and written here only.
+  StoreOptions other_options = Options(dir_.File("other.db"));
+  ASSERT_OK_AND_ASSIGN(auto other, OpenRecordStore(other_options));
+  std::vector<WriteOp> third = {
+      CreateOp(ResourceType::kPatient, PatientBody("Third"))};
+  ASSERT_OK_AND_ASSIGN(auto written_c,
+                       store->WritePrepared(other->PrepareWrites(third)));
+  ASSERT_EQ(written_c.size(), 1u);
+  EXPECT_OK(written_c[0].status);
+  EXPECT_OK(store->Get(ResourceType::kPatient, written_c[0].record.id));
+  ASSERT_OK_AND_ASSIGN(StoreStats other_stats, other->Stats());
+  EXPECT_EQ(other_stats.live_records[ResourceType::kPatient], 0);
+  ASSERT_OK_AND_ASSIGN(auto changes, store->ChangesSince(0, 10));
+  EXPECT_EQ(changes.size(), 3u);
+}
+
 TEST_F(BatchTest, OpFailingMidWriteIsRolledBackAlone) {
   {
     auto store = OpenStore();

@@ -160,6 +160,18 @@ struct StoreStats {
 // Progress of a long operation: units done out of total (total may grow).
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
+// A batch of writes checked ahead of its transaction
+// (RecordStore::PrepareWrites); opaque to callers.
+class PreparedWrites {
+ public:
+  explicit PreparedWrites(std::span<const WriteOp> ops) : ops_(ops) {}
+  virtual ~PreparedWrites() = default;
+  std::span<const WriteOp> ops() const { return ops_; }
+
+ private:
+  std::span<const WriteOp> ops_;
+};
+
 // Threading: every method is safe to call from any thread. Writes are
 // serialized on one writer connection, and concurrent writers are grouped
 // into one transaction (one fsync) as leveldb groups log writes; each op
@@ -187,9 +199,11 @@ class RecordStore {
   virtual WriteOutcome Write(const WriteOp& op) = 0;
 
   // Applies many writes in one transaction; each op succeeds or fails alone
-  // (a savepoint each), and later ops see earlier ones (an Encounter may
-  // reference a Patient created earlier in the batch). The Result is an
-  // error only when the transaction itself failed; then nothing is stored.
+  // (every check that can refuse one runs before it writes, and one failing
+  // after that is undone alone), and later ops see earlier ones (an
+  // Encounter may reference a Patient created earlier in the batch). The
+  // Result is an error only when the transaction itself failed; then
+  // nothing is stored.
   virtual Result<std::vector<WriteOutcome>> WriteBatch(
       std::span<const WriteOp> ops) = 0;
 
@@ -210,6 +224,16 @@ class RecordStore {
   // scope check for pushed versions); empty when it is not stored here.
   virtual Result<std::vector<std::string>> PastOwners(
       ResourceType type, const std::string& id) = 0;
+
+  // WriteBatch in two steps, so that a caller may parse and validate its
+  // next batch (PrepareWrites, no database work) while another thread
+  // writes the previous one (WritePrepared): `posta import` overlaps the two
+  // on two cores. Outcomes and statuses are those of WriteBatch. `ops` must
+  // outlive the PreparedWrites. The default prepares nothing ahead.
+  virtual std::unique_ptr<PreparedWrites> PrepareWrites(
+      std::span<const WriteOp> ops);
+  virtual Result<std::vector<WriteOutcome>> WritePrepared(
+      std::unique_ptr<PreparedWrites> prepared);
 
   // The current version, deleted or not (check record.deleted).
   virtual Result<Record> Get(ResourceType type, const std::string& id) = 0;
