@@ -190,7 +190,7 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
-  EXPECT_EQ(stats.schema_version, 5);
+  EXPECT_EQ(stats.schema_version, 6);
   ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
   EXPECT_EQ(after, digest);
   ASSERT_OK(store_->Get(ResourceType::kPatient, patient).status());
