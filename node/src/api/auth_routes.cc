@@ -6,6 +6,7 @@
 #include "api/handlers.h"
 #include "api/operation_outcome.h"
 #include "posta/storage/record.h"
+#include "posta/storage/users.h"
 
 namespace posta::node {
 namespace {
@@ -77,7 +78,12 @@ HttpResponse Login(ApiContext& ctx, const HttpRequest& request) {
     if (out.status().code() == Status::Code::kPermissionDenied) {
       // Logged without the password; the answer does not say which part
       // was wrong.
-      spdlog::warn("refused login as '{}' from {}", login->first.substr(0, 64),
+      // Only a well-formed name is echoed into the log (no control
+      // characters from the client).
+      spdlog::warn("refused login as '{}' from {}",
+                   storage::IsValidUserName(login->first)
+                       ? login->first
+                       : std::string("(not a user name)"),
                    request.remote_address);
       return Unauthorized(auth::kBadLogin, /*bad_token=*/false);
     }

@@ -56,6 +56,7 @@ class UserCmdTest : public ::testing::Test {
   std::vector<storage::UserEntry> Users() {
     storage::StoreOptions options;
     options.path = dir_ + "/posta.db";
+    options.facility = "clinic-001";
     options.read_only = true;
     auto store = storage::OpenRecordStore(options);
     EXPECT_OK(store);
@@ -152,6 +153,7 @@ TEST_F(UserCmdTest, DisableEndsSessions) {
   {
     storage::StoreOptions options;
     options.path = dir_ + "/posta.db";
+    options.facility = "clinic-001";
     auto store = storage::OpenRecordStore(options);
     ASSERT_OK(store);
     storage::SessionEntry session{std::string(64, 'a'), "amina", 1, 1 << 30, 1};
