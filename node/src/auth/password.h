@@ -19,8 +19,8 @@ struct ScryptParams {
   uint64_t p = 1;                  // parallelism
 };
 
-// What new hashes use: N=2^15, r=8, p=1 (32 MiB, tens of milliseconds;
-// docs/cli.md gives the figure measured).
+// What new hashes use: N=2^15, r=8, p=1 (32 MiB, about 0.1 s on a small
+// box; docs/cli.md gives the figures measured).
 inline constexpr ScryptParams kDefaultScrypt{};
 // Cheap parameters for tests only: a hash made with them is as valid as
 // any other, just fast to guess. Never used by the product.
