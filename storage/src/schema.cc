@@ -180,6 +180,29 @@ CREATE TABLE enrolled_nodes (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 6: local user accounts and their login sessions. Only new
+// tables. A session belongs to a user; ending a user's sessions is a DELETE
+// by user, hence the index.
+constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE users (
+  name          TEXT PRIMARY KEY NOT NULL,
+  role          TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  region        TEXT NOT NULL DEFAULT '',
+  disabled      INTEGER NOT NULL DEFAULT 0,
+  created_ms    INTEGER NOT NULL,
+  changed_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sessions (
+  token_hash   TEXT PRIMARY KEY NOT NULL,
+  user         TEXT NOT NULL REFERENCES users (name),
+  created_ms   INTEGER NOT NULL,
+  expires_ms   INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_user ON sessions (user);
+)sql";
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -328,6 +351,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return conn.Exec(kSchemaV4, "create schema version 4");
     case 5:
       return conn.Exec(kSchemaV5, "create schema version 5");
+    case 6:
+      return conn.Exec(kSchemaV6, "create schema version 6");
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

@@ -104,6 +104,18 @@ class SqliteStore final : public RecordStore {
   Status NoteEnrolledNodeSeen(const std::string& node_id, int64_t now_ms,
                               const std::string& address,
                               const std::string& flag) override;
+  Status AddUser(const UserEntry& user) override;
+  Result<UserEntry> GetUser(const std::string& name) override;
+  Result<std::vector<UserEntry>> ListUsers() override;
+  Status SetUserPassword(const std::string& name,
+                         const std::string& password_hash,
+                         int64_t now_ms) override;
+  Result<int64_t> DisableUser(const std::string& name,
+                              int64_t now_ms) override;
+  Status AddSession(const SessionEntry& session) override;
+  Result<SessionEntry> GetSession(const std::string& token_hash) override;
+  Status TouchSession(const std::string& token_hash, int64_t now_ms) override;
+  Status DeleteSession(const std::string& token_hash) override;
 
  private:
   // A connection lent for reads: a pooled reader, or the writer connection

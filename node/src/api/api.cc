@@ -35,6 +35,9 @@ constexpr Route kConflicts = {"/conflicts", "GET"};
 constexpr Route kConflict = {"/conflicts/{id}", "GET"};
 constexpr Route kResolve = {"/conflicts/{id}/resolve", "POST"};
 constexpr Route kSync = {"/sync/v1/{op}", "POST"};
+constexpr Route kLogin = {"/auth/login", "POST"};
+constexpr Route kLogout = {"/auth/logout", "POST"};
+constexpr Route kWhoami = {"/auth/whoami", "GET"};
 
 // Methods outside this set share one label.
 std::string MethodLabel(const std::string& method) {
@@ -127,7 +130,9 @@ struct Api::Impl {
   Impl(storage::RecordStore& store, Metrics& metrics,
        const ApiOptions& options, base::Clock& clock, base::Env& env)
       : options(options),
-        ctx{store, metrics, this->options, clock, env, random} {}
+        authenticator(store, clock, this->options.auth),
+        ctx{store, metrics, this->options, clock, env, random,
+            authenticator} {}
 
   HttpResponse Dispatch(const HttpRequest& request, std::string_view& route);
   HttpResponse DispatchFhir(const HttpRequest& request,
@@ -144,6 +149,7 @@ struct Api::Impl {
 
   const ApiOptions options;
   base::Random random;
+  auth::Authenticator authenticator;
   ApiContext ctx;
 };
 
@@ -160,7 +166,36 @@ HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
     if (!MethodAllowed(r, request.method)) {
       return MethodNotAllowed(r, request.method);
     }
-    return segments[0] == "health" ? HandleHealth(ctx) : HandleMetrics(ctx);
+    if (segments[0] == "health") return HandleHealth(ctx);
+    std::optional<auth::Principal> who;
+    if (auto refused =
+            Admit(ctx, request, "metrics", auth::Access::kRead, &who)) {
+      return *refused;
+    }
+    return HandleMetrics(ctx);
+  }
+  if (segments.size() == 2 && segments[0] == "auth") {
+    const Route* r = segments[1] == "login"    ? &kLogin
+                     : segments[1] == "logout" ? &kLogout
+                     : segments[1] == "whoami" ? &kWhoami
+                                               : nullptr;
+    if (r == nullptr) {
+      return NoSuchEndpoint(request, "no such endpoint; /auth/login, "
+                                     "/auth/logout, /auth/whoami");
+    }
+    route = r->pattern;
+    if (!MethodAllowed(*r, request.method)) {
+      return MethodNotAllowed(*r, request.method);
+    }
+    if (r == &kLogin) {
+      std::string content_type = request.Header("Content-Type");
+      if (!IsJsonContentType(content_type)) {
+        return OutcomeResponse(415, "not-supported",
+                               "Content-Type '" + content_type.substr(0, 64) +
+                                   "' not supported; use application/json");
+      }
+    }
+    return HandleAuth(ctx, request, segments[1], target->query);
   }
   if (segments.size() >= 2 && segments[0] == "fhir") {
     return DispatchFhir(request, *target, route);
@@ -199,7 +234,15 @@ HttpResponse Api::Impl::DispatchConflicts(const HttpRequest& request,
   if (!MethodAllowed(*r, request.method)) {
     return MethodNotAllowed(*r, request.method);
   }
+  std::optional<auth::Principal> who;
+  if (auto refused =
+          Admit(ctx, request, "conflicts",
+                r == &kResolve ? auth::Access::kWrite : auth::Access::kRead,
+                &who)) {
+    return *refused;
+  }
   ConflictCall call{request, {}, target.query};
+  if (who) call.principal = &*who;
   if (segments.size() >= 2) {
     // Not the form of an id: no such conflict, without asking the store.
     if (!IsConflictId(segments[1])) {
@@ -251,6 +294,11 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
     if (!MethodAllowed(kMetadata, method)) {
       return MethodNotAllowed(kMetadata, method);
     }
+    std::optional<auth::Principal> who;
+    if (auto refused =
+            Admit(ctx, request, "metadata", auth::Access::kRead, &who)) {
+      return *refused;
+    }
     if (Status s = CheckQueryParams(target.query, {}); !s.ok()) {
       return StatusResponse(s, random);
     }
@@ -290,8 +338,19 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
   }
   if (!MethodAllowed(*r, method)) return MethodNotAllowed(*r, method);
 
+  // Who may: a transfer moves clinical records too, so it is its own area.
+  std::optional<auth::Principal> who;
+  if (auto refused = Admit(
+          ctx, request,
+          r == &kTransfer ? std::string_view("$transfer")
+                          : storage::ResourceTypeName(*type),
+          method == "GET" ? auth::Access::kRead : auth::Access::kWrite,
+          &who)) {
+    return *refused;
+  }
   FhirCall call{request, BaseUrl(options, request), *type, {}, {},
                 target.query};
+  if (who) call.principal = &*who;
   if (segments.size() >= 3) {
     if (!base::IsUuid(segments[2])) {
       return StatusResponse(

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/sessions.h"
 #include "http/http_types.h"
 #include "posta/sync/hub_service.h"
 #include "syncd/sync_state.h"
@@ -50,6 +51,9 @@ struct ApiOptions {
   std::function<SyncState()> sync_state;
   // A hub's sync counters, for /metrics; empty on a clinic.
   std::function<sync::HubCounters()> hub_counters;
+  // Who must log in, and how long sessions last (docs/api.md,
+  // "Authentication"). Default: open, as on loopback with auth = "auto".
+  auth::AuthOptions auth;
 };
 
 // Threading: Handle may be called from many threads at once.

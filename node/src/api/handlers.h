@@ -4,6 +4,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@ struct ApiContext {
   base::Clock& clock;
   base::Env& env;
   base::Random& random;
+  auth::Authenticator& auth;
 };
 
 // A request routed to a FHIR endpoint.
@@ -39,6 +41,9 @@ struct FhirCall {
   std::string id;   // a UUID for instance routes; empty otherwise
   std::string vid;  // the {vid} of _history/{vid}, undecoded by now
   const std::vector<QueryParam>& query;
+  // Who asks: null when the API is open and no token was given. Where
+  // "who did what" is to be recorded.
+  const auth::Principal* principal = nullptr;
 };
 
 // fhir_routes.cc
@@ -63,6 +68,7 @@ struct ConflictCall {
   const HttpRequest& http;
   std::string id;  // 32 lowercase hex for instance routes; empty otherwise
   const std::vector<QueryParam>& query;
+  const auth::Principal* principal = nullptr;  // as FhirCall::principal
 };
 
 // conflict_routes.cc: GET /conflicts, GET /conflicts/{id},
@@ -78,6 +84,20 @@ bool IsConflictId(std::string_view id);
 // docs/api.md ("Conflicts"). Each side's value is the stored JSON text
 // parsed (null when the field was absent).
 nlohmann::ordered_json ConflictJson(const storage::Conflict& conflict);
+
+// auth_routes.cc: POST /auth/login, POST /auth/logout, GET /auth/whoami
+// (`action` is the last path segment).
+HttpResponse HandleAuth(ApiContext& ctx, const HttpRequest& request,
+                        const std::string& action,
+                        const std::vector<QueryParam>& query);
+
+// auth_routes.cc: whether `request` may have `access` to `area` (a resource
+// type name, "$transfer", "conflicts", "metrics", "metadata"). Returns the
+// refusal to send (401 with WWW-Authenticate, or 403 naming the role), or
+// nothing, with `*principal` set when a valid token was presented.
+std::optional<HttpResponse> Admit(ApiContext& ctx, const HttpRequest& request,
+                                  std::string_view area, auth::Access access,
+                                  std::optional<auth::Principal>* principal);
 
 // capability.cc: GET /fhir/metadata.
 HttpResponse HandleMetadata(ApiContext& ctx, const std::string& base_url);

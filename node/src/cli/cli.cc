@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/logging.h"
 #include "cli/sync_cmd.h"
+#include "cli/user_cmd.h"
 
 namespace posta::node {
 
@@ -387,6 +388,8 @@ int RunCli(int argc, char** argv) {
   node_revoke->add_option("NODE_ID", revoke_opts.node_id, "The node's id")
       ->required();
 
+  std::shared_ptr<cli::UserCommands> user_cmds = cli::AddUserCommands(app);
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   CLI::App* demo = app.add_subcommand("demo", "Realistic demo records");
@@ -512,6 +515,9 @@ int RunCli(int argc, char** argv) {
   } else if (node_revoke->parsed()) {
     command = "hub node revoke";
     result = cli::RunHubNodeRevoke(revoke_opts, io);
+  } else if (cli::RunParsedUserCommand(*user_cmds, from_config, io, &command,
+                                       &result)) {
+    // posta user ...
   } else if (version->parsed()) {
     command = "version";
     result = cli::RunVersion(io);

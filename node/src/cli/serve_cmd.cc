@@ -88,10 +88,6 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-bool IsLoopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address == "::1";
-}
-
 }  // namespace
 
 Status RunServe(const ServeOptions& options, Io& io) {
@@ -117,6 +113,23 @@ Status RunServe(const ServeOptions& options, Io& io) {
   api_options.role = node.config.role;
   api_options.version = POSTA_VERSION;
   api_options.data_dir = node.config.data_dir;
+  POSTA_ASSIGN_OR_RETURN(api_options.auth.mode,
+                         auth::ResolveAuthMode(node.config.auth,
+                                               node.config.listen_address));
+  api_options.auth.idle = node.config.session_idle;
+  api_options.auth.absolute = node.config.session_max;
+  if (api_options.auth.mode != auth::AuthMode::kOpen) {
+    POSTA_ASSIGN_OR_RETURN(std::vector<storage::UserEntry> users,
+                           node.store->ListUsers());
+    spdlog::info("API logins: {} ({} users)",
+                 auth::AuthModeName(api_options.auth.mode), users.size());
+    if (users.empty()) {
+      spdlog::warn(
+          "no users yet: add one with posta user add --config {} NAME --role "
+          "admin",
+          node.config.source_path);
+    }
+  }
   // A hub answers sync; a clinic with a hub syncs in the background.
   std::unique_ptr<HubEndpoint> hub;
   std::unique_ptr<SyncRunner> runner;
@@ -155,7 +168,7 @@ Status RunServe(const ServeOptions& options, Io& io) {
       "http://" +
       FormatListenAddress(node.config.listen_address, (*server)->port());
   spdlog::info("listening on {}", url);
-  if (!IsLoopback(node.config.listen_address)) {
+  if (!IsLoopbackHost(node.config.listen_address)) {
     spdlog::warn("the API listens on {}, beyond this machine", url);
   }
   if (!options.port_file.empty()) {

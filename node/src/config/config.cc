@@ -21,7 +21,8 @@ constexpr std::string_view kSections[] = {"node", "http", "storage", "sync",
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",  "max_header_bytes", "read_timeout_ms",
-    "idle_timeout_ms", "max_connections", "worker_threads"};
+    "idle_timeout_ms", "max_connections", "worker_threads",
+    "auth",            "session_idle_min", "session_max_h"};
 constexpr std::string_view kStorageKeys[] = {"synchronous"};
 constexpr std::string_view kSyncKeys[] = {
     "hub_url", "interval_s", "after_write_s", "max_clock_skew_h",
@@ -63,6 +64,7 @@ bool IsUsableUrl(std::string_view url) {
 constexpr std::string_view kLogKeys[] = {"level"};
 
 constexpr std::string_view kRoles[] = {"clinic", "hub"};
+constexpr std::string_view kAuthModes[] = {"auto", "required", "writes"};
 constexpr std::string_view kSynchronousLevels[] = {"full", "normal"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn",
                                            "error"};
@@ -80,6 +82,8 @@ constexpr IntBounds kReadTimeoutMs{100, 600000};
 constexpr IntBounds kIdleTimeoutMs{100, 3600000};
 constexpr IntBounds kMaxConnections{1, 10000};
 constexpr IntBounds kWorkerThreads{1, 64};
+constexpr IntBounds kSessionIdleMin{1, 7 * 24 * 60};
+constexpr IntBounds kSessionMaxH{1, 90 * 24};
 constexpr IntBounds kSyncIntervalS{10, 7 * 24 * 3600};
 constexpr IntBounds kSyncAfterWriteS{1, 3600};
 constexpr IntBounds kMaxClockSkewH{1, 24 * 365};
@@ -254,6 +258,22 @@ Status ReadHttp(const SectionReader& r, NodeConfig& c) {
       r.Size("max_connections", kMaxConnections, &c.max_connections));
   POSTA_RETURN_IF_ERROR(
       r.Size("worker_threads", kWorkerThreads, &c.worker_threads));
+  POSTA_RETURN_IF_ERROR(r.OneOf("auth", kAuthModes, &c.auth));
+  // Reads open to the network would expose every record: refused.
+  if (c.auth == "writes" && !IsLoopbackHost(c.listen_address)) {
+    return Status::InvalidArgument(
+        r.Where("auth"),
+        "\"writes\" leaves reads open, which is allowed on loopback only; "
+        "this node listens on " + c.listen_address +
+            ": use \"auto\" or \"required\"");
+  }
+  int64_t idle_min = c.session_idle.count() / 60000;
+  POSTA_RETURN_IF_ERROR(
+      r.Integer("session_idle_min", kSessionIdleMin, &idle_min));
+  c.session_idle = std::chrono::minutes(idle_min);
+  int64_t max_h = c.session_max.count() / 3600000;
+  POSTA_RETURN_IF_ERROR(r.Integer("session_max_h", kSessionMaxH, &max_h));
+  c.session_max = std::chrono::hours(max_h);
   return Status::Ok();
 }
 
@@ -306,6 +326,10 @@ std::string NodeConfig::CredentialPath() const {
 
 bool IsValidFacilityId(std::string_view id) {
   return storage::IsValidFacilityId(id);
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host.rfind("127.", 0) == 0 || host == "::1";
 }
 
 Result<ListenAddress> ParseListenAddress(std::string_view text,
@@ -532,6 +556,21 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# " + Range(kWorkerThreads) +
        ". Default: " + std::to_string(d.worker_threads) + ".\n";
   o += "worker_threads = " + std::to_string(c.worker_threads) + "\n";
+  o += "# Who must log in (POST /auth/login, then Authorization: Bearer):\n";
+  o += "# \"auto\": everyone when listening beyond loopback, nobody on\n";
+  o += "# loopback; \"required\": everyone; \"writes\": writes only (loopback\n";
+  o += "# only). Default: " + Quote(d.auth) + ".\n";
+  o += "auth = " + Quote(c.auth) + "\n";
+  o += "# Minutes a session may stay unused before it ends. " +
+       Range(kSessionIdleMin) + ".\n# Default: " +
+       std::to_string(d.session_idle.count() / 60000) + " (12 h).\n";
+  o += "session_idle_min = " + std::to_string(c.session_idle.count() / 60000) +
+       "\n";
+  o += "# Hours after login when a session ends however it is used. " +
+       Range(kSessionMaxH) + ".\n# Default: " +
+       std::to_string(d.session_max.count() / 3600000) + " (7 days).\n";
+  o += "session_max_h = " + std::to_string(c.session_max.count() / 3600000) +
+       "\n";
 
   o += "\n[storage]\n";
   o += "# \"full\": an acknowledged write survives a power cut (use this "

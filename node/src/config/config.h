@@ -28,6 +28,14 @@ struct NodeConfig {
   std::chrono::milliseconds idle_timeout{60000};
   size_t max_connections = 256;
   size_t worker_threads = 4;
+  // Who must log in (docs/api.md, "Authentication"): "auto" (everyone when
+  // listening beyond loopback, nobody on loopback), "required" (everyone),
+  // "writes" (writes only; loopback only).
+  std::string auth = "auto";
+  // A session ends after this long unused, or this long after login.
+  // Defaults: 12 h idle, 7 days in all.
+  std::chrono::milliseconds session_idle{12 * 3600 * 1000};
+  std::chrono::milliseconds session_max{7 * 24 * 3600 * 1000};
   // [storage]
   std::string synchronous = "full";  // "full" or "normal"
   // [sync]
@@ -99,6 +107,9 @@ struct ListenAddress {
 // [min_port, 65535].
 Result<ListenAddress> ParseListenAddress(std::string_view text,
                                          uint16_t min_port = 1);
+
+// True for a loopback IP literal: 127.0.0.0/8 or ::1.
+bool IsLoopbackHost(std::string_view host);
 
 // "127.0.0.1:8080", "[::1]:8080".
 std::string FormatListenAddress(const std::string& host, uint16_t port);

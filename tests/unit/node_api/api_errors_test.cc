@@ -313,6 +313,35 @@ class FlakyStore : public storage::RecordStore {
     return t_.ReplicaDigest(facility);
   }
   Status CheckIntegrity() override { return t_.CheckIntegrity(); }
+  Status AddUser(const storage::UserEntry& user) override {
+    return t_.AddUser(user);
+  }
+  Result<storage::UserEntry> GetUser(const std::string& name) override {
+    return t_.GetUser(name);
+  }
+  Result<std::vector<storage::UserEntry>> ListUsers() override {
+    return t_.ListUsers();
+  }
+  Status SetUserPassword(const std::string& name, const std::string& hash,
+                         int64_t now_ms) override {
+    return t_.SetUserPassword(name, hash, now_ms);
+  }
+  Result<int64_t> DisableUser(const std::string& name,
+                              int64_t now_ms) override {
+    return t_.DisableUser(name, now_ms);
+  }
+  Status AddSession(const storage::SessionEntry& session) override {
+    return t_.AddSession(session);
+  }
+  Result<storage::SessionEntry> GetSession(const std::string& hash) override {
+    return t_.GetSession(hash);
+  }
+  Status TouchSession(const std::string& hash, int64_t now_ms) override {
+    return t_.TouchSession(hash, now_ms);
+  }
+  Status DeleteSession(const std::string& hash) override {
+    return t_.DeleteSession(hash);
+  }
   Result<storage::ChangeBatch> ReadChanges(
       const storage::ChangeFilter& filter) override {
     return t_.ReadChanges(filter);

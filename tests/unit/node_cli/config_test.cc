@@ -166,6 +166,9 @@ TEST(ConfigTest, RenderThenParseGivesTheSameConfig) {
   c.idle_timeout = std::chrono::milliseconds(5678);
   c.max_connections = 9;
   c.worker_threads = 3;
+  c.auth = "required";
+  c.session_idle = std::chrono::minutes(30);
+  c.session_max = std::chrono::hours(24);
   c.synchronous = "normal";
   c.log_level = "warn";
   c.hub_ca_file = "/etc/posta/hub-ca.pem";
@@ -192,6 +195,7 @@ TEST(ConfigTest, RenderedFileCommentsEveryKey) {
        {"role = ", "facility = ", "data_dir = ", "listen = ",
         "max_body_bytes = ", "max_header_bytes = ", "read_timeout_ms = ",
         "idle_timeout_ms = ", "max_connections = ", "worker_threads = ",
+        "auth = ", "session_idle_min = ", "session_max_h = ",
         "synchronous = ", "level = "}) {
     size_t at = text.find(std::string("\n") + key);
     ASSERT_NE(at, std::string::npos) << key;
@@ -212,6 +216,40 @@ TEST(ConfigTest, PackagedExampleIsTheRenderedSample) {
   text << in.rdbuf();
   EXPECT_EQ(text.str(), RenderConfig(sample))
       << "regenerate packaging/posta.toml.example from RenderConfig";
+}
+
+TEST(ConfigTest, AuthSettings) {
+  ASSERT_OK_AND_ASSIGN(NodeConfig defaults, ParseConfig(kMinimal, "t.toml"));
+  EXPECT_EQ(defaults.auth, "auto");
+  EXPECT_EQ(defaults.session_idle, std::chrono::hours(12));
+  EXPECT_EQ(defaults.session_max, std::chrono::hours(7 * 24));
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig c,
+      ParseConfig(std::string(kMinimal) +
+                      "[http]\nlisten = \"0.0.0.0:8080\"\nauth = "
+                      "\"required\"\nsession_idle_min = 45\n"
+                      "session_max_h = 48\n",
+                      "t.toml"));
+  EXPECT_EQ(c.auth, "required");
+  EXPECT_EQ(c.session_idle, std::chrono::minutes(45));
+  EXPECT_EQ(c.session_max, std::chrono::hours(48));
+  EXPECT_OK(ParseWith("[http]\nauth = \"writes\"\n"));
+  EXPECT_OK(ParseWith("[http]\nlisten = \"[::1]:8080\"\nauth = \"writes\"\n"));
+  // Reads open beyond this machine: refused, saying what to use instead.
+  Status open_reads =
+      ParseWith("[http]\nlisten = \"0.0.0.0:8080\"\nauth = \"writes\"\n");
+  EXPECT_EQ(open_reads.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(open_reads.message(),
+            "t.toml: http.auth: \"writes\" leaves reads open, which is "
+            "allowed on loopback only; this node listens on 0.0.0.0: use "
+            "\"auto\" or \"required\"");
+  Status off = ParseWith("[http]\nauth = \"off\"\n");
+  EXPECT_EQ(off.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(off.message().find("not one of auto, required, writes"),
+            std::string::npos)
+      << off.message();
+  EXPECT_EQ(ParseWith("[http]\nsession_idle_min = 0\n").code(),
+            Status::Code::kInvalidArgument);
 }
 
 TEST(ConfigTest, LoadResolvesRelativeDataDirAgainstTheFile) {

@@ -171,8 +171,9 @@ TEST_F(EnrollmentStoreTest, SeenAndFlagAreRecorded) {
             Status::Code::kNotFound);
 }
 
-// A version 4 database (made by dropping the version 5 tables) is upgraded
-// at open in one transaction: its records stay, the new tables work.
+// A version 4 database (made by dropping the version 5 and 6 tables) is
+// upgraded at open in one transaction: its records stay, the new tables
+// work.
 TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   const std::string patient = AddPatient(*store_);
   ASSERT_OK_AND_ASSIGN(std::string digest, store_->ContentDigest());
@@ -180,6 +181,7 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE sessions; DROP TABLE users; "
                          "DROP TABLE enrolled_nodes; DROP TABLE "
                          "enrollment_codes; DROP TABLE facilities; "
                          "PRAGMA user_version = 4;",
@@ -190,7 +192,7 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
-  EXPECT_EQ(stats.schema_version, 5);
+  EXPECT_EQ(stats.schema_version, 6);
   ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
   EXPECT_EQ(after, digest);
   ASSERT_OK(store_->Get(ResourceType::kPatient, patient).status());

@@ -44,11 +44,11 @@ TEST_F(OpenTest, CreatesNewDatabaseWithMeta) {
   EXPECT_FALSE(store->wall_clock_was_behind());
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
   EXPECT_EQ(stats.role, "clinic");
-  EXPECT_EQ(stats.schema_version, 5);
+  EXPECT_EQ(stats.schema_version, 6);
   EXPECT_EQ(stats.last_seq, 0);
   std::string node_id = store->node_id();
   store.reset();
-  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 6);
   EXPECT_EQ(QueryRaw(DbPath(),
                      "SELECT count(*) FROM meta WHERE key IN "
                      "('node_id','facility','role','created_at','hlc')"),
@@ -98,7 +98,7 @@ TEST_F(OpenTest, NewerSchemaIsRefused) {
   EXPECT_EQ(store.status().code(), Status::Code::kVersionMismatch);
   EXPECT_EQ(store.status().message(),
             "database " + DbPath() +
-                ": schema version 7 is newer than this posta supports (5); "
+                ": schema version 7 is newer than this posta supports (6); "
                 "upgrade posta");
 }
 

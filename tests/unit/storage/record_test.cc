@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsFive) { EXPECT_EQ(CurrentSchemaVersion(), 5); }
+TEST(SchemaVersionTest, IsSix) { EXPECT_EQ(CurrentSchemaVersion(), 6); }
 
 }  // namespace
 }  // namespace posta::storage

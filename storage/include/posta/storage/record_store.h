@@ -22,6 +22,7 @@
 #include "posta/base/random.h"
 #include "posta/base/status.h"
 #include "posta/storage/enrollment.h"
+#include "posta/storage/users.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
 
@@ -348,6 +349,35 @@ class RecordStore {
                                       int64_t now_ms,
                                       const std::string& address,
                                       const std::string& flag) = 0;
+
+  // ---- Users and sessions (users.h) ----
+
+  // InvalidArgument for a bad name, role or empty hash; Conflict when a
+  // user of that name exists.
+  virtual Status AddUser(const UserEntry& user) = 0;
+  // NotFound when there is no such user.
+  virtual Result<UserEntry> GetUser(const std::string& name) = 0;
+  // By name.
+  virtual Result<std::vector<UserEntry>> ListUsers() = 0;
+  // Replaces the password hash and ends the user's sessions, in one
+  // transaction. NotFound when there is no such user.
+  virtual Status SetUserPassword(const std::string& name,
+                                 const std::string& password_hash,
+                                 int64_t now_ms) = 0;
+  // Marks the user disabled and ends its sessions, in one transaction;
+  // returns how many sessions ended. NotFound when there is no such user.
+  virtual Result<int64_t> DisableUser(const std::string& name,
+                                      int64_t now_ms) = 0;
+  // Stores a new session and drops the sessions whose absolute end is
+  // before session.created_ms. NotFound when the user does not exist.
+  virtual Status AddSession(const SessionEntry& session) = 0;
+  // NotFound when no session has this token hash.
+  virtual Result<SessionEntry> GetSession(const std::string& token_hash) = 0;
+  // Sets last_used_ms; NotFound when the session is gone.
+  virtual Status TouchSession(const std::string& token_hash,
+                              int64_t now_ms) = 0;
+  // Ends a session; NotFound when there was none.
+  virtual Status DeleteSession(const std::string& token_hash) = 0;
 
   // PRAGMA quick_check; Corruption with SQLite's first complaint on failure.
   virtual Status CheckIntegrity() = 0;

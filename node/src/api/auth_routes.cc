@@ -1,0 +1,182 @@
+// Logins and the check every gated request passes: who is asking (a bearer
+// token), whether someone must be (AuthOptions::mode), and whether their
+// role may (auth/roles.h).
+#include <spdlog/spdlog.h>
+
+#include "api/handlers.h"
+#include "api/operation_outcome.h"
+#include "posta/storage/record.h"
+#include "posta/storage/users.h"
+
+namespace posta::node {
+namespace {
+
+constexpr std::string_view kLoginHint =
+    "log in with POST /auth/login and send Authorization: Bearer <token>";
+
+HttpResponse JsonAnswer(int status, const nlohmann::ordered_json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = DumpJson(body);
+  return response;
+}
+
+// 401 with the challenge RFC 6750 asks for.
+HttpResponse Unauthorized(std::string_view why, bool bad_token) {
+  HttpResponse response = OutcomeResponse(401, "login", why);
+  response.headers.emplace_back("WWW-Authenticate",
+                                bad_token ? "Bearer realm=\"posta\", "
+                                            "error=\"invalid_token\""
+                                          : "Bearer realm=\"posta\"");
+  return response;
+}
+
+// The token of an "Authorization: Bearer <token>" header: nullopt when there
+// is no Authorization header, "" when there is one of another form.
+std::optional<std::string> BearerToken(const HttpRequest& request) {
+  if (!request.HasHeader("Authorization")) return std::nullopt;
+  std::string value = request.Header("Authorization");
+  constexpr std::string_view kScheme = "Bearer ";
+  if (value.size() <= kScheme.size() ||
+      !EqualsIgnoreCase(std::string_view(value).substr(0, kScheme.size()),
+                        kScheme)) {
+    return std::string();
+  }
+  std::string token = value.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+  while (!token.empty() && token.back() == ' ') token.pop_back();
+  return token;
+}
+
+Result<std::pair<std::string, std::string>> ParseLogin(
+    const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::Malformed("body", "not JSON");
+  if (!j.is_object()) return Status::Malformed("body", "not a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "user" && key != "password") {
+      return Status::Malformed("body", "unknown member '" + key.substr(0, 64) +
+                                           "'; give user and password");
+    }
+  }
+  for (const char* key : {"user", "password"}) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) {
+      return Status::Malformed(key, "missing or not a string");
+    }
+  }
+  return std::make_pair(j["user"].get<std::string>(),
+                        j["password"].get<std::string>());
+}
+
+HttpResponse Login(ApiContext& ctx, const HttpRequest& request) {
+  Result<std::pair<std::string, std::string>> login = ParseLogin(request.body);
+  if (!login.ok()) return StatusResponse(login.status(), ctx.random);
+  Result<auth::LoginOutcome> out = ctx.auth.Login(login->first, login->second);
+  if (!out.ok()) {
+    if (out.status().code() == Status::Code::kPermissionDenied) {
+      // Logged without the password; the answer does not say which part
+      // was wrong.
+      // Only a well-formed name is echoed into the log (no control
+      // characters from the client).
+      spdlog::warn("refused login as '{}' from {}",
+                   storage::IsValidUserName(login->first)
+                       ? login->first
+                       : std::string("(not a user name)"),
+                   request.remote_address);
+      return Unauthorized(auth::kBadLogin, /*bad_token=*/false);
+    }
+    return StatusResponse(out.status(), ctx.random);
+  }
+  spdlog::info("user {} ({}) logged in from {}", out->principal.user,
+               out->principal.role, request.remote_address);
+  nlohmann::ordered_json body;
+  body["token"] = out->token;
+  body["expires"] = storage::FormatInstant(out->session.expires_ms);
+  body["idleTimeoutSeconds"] = ctx.auth.options().idle.count() / 1000;
+  body["user"] = out->principal.user;
+  body["role"] = out->principal.role;
+  return JsonAnswer(200, body);
+}
+
+}  // namespace
+
+std::optional<HttpResponse> Admit(ApiContext& ctx, const HttpRequest& request,
+                                  std::string_view area, auth::Access access,
+                                  std::optional<auth::Principal>* principal) {
+  const auth::AuthMode mode = ctx.auth.options().mode;
+  const bool needed =
+      mode == auth::AuthMode::kRequired ||
+      (mode == auth::AuthMode::kWrites && access == auth::Access::kWrite);
+  std::optional<std::string> token = BearerToken(request);
+  if (!token) {
+    if (!needed) return std::nullopt;  // open: today's behaviour
+    return Unauthorized("authentication required: " + std::string(kLoginHint),
+                        /*bad_token=*/false);
+  }
+  // A token given is always checked, and its role always applies.
+  if (token->empty()) {
+    return Unauthorized(
+        "Authorization must be 'Bearer <token>'; " + std::string(kLoginHint),
+        /*bad_token=*/true);
+  }
+  Result<auth::Principal> who = ctx.auth.Authenticate(*token);
+  if (!who.ok()) {
+    if (who.status().code() == Status::Code::kNotFound) {
+      return Unauthorized(who.status().message(), /*bad_token=*/true);
+    }
+    return StatusResponse(who.status(), ctx.random);
+  }
+  if (Status s = auth::Authorize(who->role, area, access); !s.ok()) {
+    return OutcomeResponse(403, "forbidden", s.message());
+  }
+  *principal = std::move(*who);
+  return std::nullopt;
+}
+
+HttpResponse HandleAuth(ApiContext& ctx, const HttpRequest& request,
+                        const std::string& action,
+                        const std::vector<QueryParam>& query) {
+  if (Status s = CheckQueryParams(query, {}); !s.ok()) {
+    return StatusResponse(s, ctx.random);
+  }
+  if (action == "login") return Login(ctx, request);
+
+  std::optional<std::string> token = BearerToken(request);
+  if (!token || token->empty()) {
+    return Unauthorized("no session: " + std::string(kLoginHint),
+                        /*bad_token=*/token.has_value());
+  }
+  Result<auth::Principal> who = ctx.auth.Authenticate(*token);
+  if (!who.ok()) {
+    if (who.status().code() == Status::Code::kNotFound) {
+      return Unauthorized(who.status().message(), /*bad_token=*/true);
+    }
+    return StatusResponse(who.status(), ctx.random);
+  }
+  if (action == "logout") {
+    Status ended = ctx.auth.Logout(*token);
+    if (!ended.ok() && ended.code() != Status::Code::kNotFound) {
+      return StatusResponse(ended, ctx.random);
+    }
+    spdlog::info("user {} logged out", who->user);
+    nlohmann::ordered_json body;
+    body["user"] = who->user;
+    body["loggedOut"] = true;
+    return JsonAnswer(200, body);
+  }
+  Result<storage::SessionEntry> session = ctx.auth.SessionOf(*token);
+  if (!session.ok()) return StatusResponse(session.status(), ctx.random);
+  nlohmann::ordered_json body;
+  body["user"] = who->user;
+  body["role"] = who->role;
+  body["region"] = who->region.empty() ? nlohmann::ordered_json()
+                                       : nlohmann::ordered_json(who->region);
+  body["may"] = auth::DescribeRole(who->role);
+  body["expires"] = storage::FormatInstant(session->expires_ms);
+  body["idleTimeoutSeconds"] = ctx.auth.options().idle.count() / 1000;
+  return JsonAnswer(200, body);
+}
+
+}  // namespace posta::node
