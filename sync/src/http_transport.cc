@@ -167,10 +167,15 @@ Status CurlTransport::Configure() {
   }
   // Security: turning verification off lets anyone on the path read and
   // forge patient records. Tests only.
-  POSTA_RETURN_IF_ERROR(
-      SetOpt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L));
-  POSTA_RETURN_IF_ERROR(
-      SetOpt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L));
+  // A pin without a CA file is a self-signed hub (posta hub tls init): no
+  // CA can vouch for it, so the pin alone decides. libcurl checks the pin
+  // whether or not VERIFYPEER is on (CURLOPT_PINNEDPUBLICKEY(3)), and only
+  // the holder of the pinned key can complete the handshake.
+  const bool pin_only =
+      !options_.pinned_public_key.empty() && options_.ca_file.empty();
+  const bool verify = options_.verify_tls && !pin_only;
+  POSTA_RETURN_IF_ERROR(SetOpt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L));
+  POSTA_RETURN_IF_ERROR(SetOpt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L));
   // Rejects a declared Content-Length over the cap before the body is
   // downloaded; at 64 kbit/s reading 64 MiB only to discard it takes hours.
   // libcurl 7.88 does not enforce it on bodies of unknown size: OnBody does.
@@ -363,10 +368,28 @@ Status CurlTransport::ErrorStatus(CURLcode rc) const {
                                  "reply is not HTTP (a captive portal, "
                                  "a wrong port or a cut link): " +
                                      detail);
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return Status::PermissionDenied(
+          hub,
+          "TLS: presented a certificate that does not match the pinned "
+          "key " +
+              options_.pinned_public_key +
+              "; someone may be standing in for the hub, or the hub's "
+              "certificate was replaced: check with the hub's "
+              "administrator");
     case CURLE_PEER_FAILED_VERIFICATION:
+      if (options_.ca_file.empty() && options_.pinned_public_key.empty()) {
+        return Status::PermissionDenied(
+            hub,
+            "TLS: its certificate is not signed by a CA this machine "
+            "trusts (a self-signed hub?); pin the hub with posta enroll "
+            "--pin sha256//... as printed by posta hub tls init on the "
+            "hub: " +
+                detail);
+      }
+      [[fallthrough]];
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CRL_BADFILE:

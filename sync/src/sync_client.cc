@@ -46,7 +46,8 @@ Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
   }
   if (reply.code == kErrorScope || reply.code == kErrorNotEnrolled ||
       reply.code == kErrorRevoked || reply.code == kErrorBadCode ||
-      reply.code == kErrorCodeExpired || reply.code == kErrorCodeUsed) {
+      reply.code == kErrorCodeExpired || reply.code == kErrorCodeUsed ||
+      reply.code == kErrorTlsRequired) {
     return Status::PermissionDenied(what, reply.message);
   }
   if (reply.code == kErrorBadBatch) {

@@ -39,19 +39,49 @@ std::string Cluster::Config(const std::string& name) const {
 }
 
 std::string Cluster::HubUrl() const {
-  return "http://127.0.0.1:" + std::to_string(hub_port_);
+  return (hub_pin_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+         std::to_string(hub_port_);
+}
+
+Status Cluster::EditConfig(const std::string& name, const std::string& from,
+                           const std::string& to) {
+  base::Env& env = base::Env::Default();
+  POSTA_ASSIGN_OR_RETURN(std::string text, env.ReadFile(Config(name), 1 << 16));
+  const size_t at = text.find(from);
+  if (at == std::string::npos) {
+    return Status::NotFound(Config(name), "no \"" + from + "\" in it");
+  }
+  text.replace(at, from.size(), to);
+  return env.WriteFileAtomic(Config(name), text, 0640);
 }
 
 std::string Cluster::HubLog() const {
   return Run({"/bin/cat", root_ + "/hub.log"}).output;
 }
 
-Status Cluster::InitHub(const std::string& facility,
-                        const std::string& listen) {
+Status Cluster::InitHub(const std::string& facility, const std::string& listen,
+                        bool tls) {
   POSTA_RETURN_IF_ERROR(base::Env::Default().CreateDirs(root_));
-  return MustRun({PostaBinary(), "init", "--dir", Dir("hub"), "--role", "hub",
-                  "--facility", facility, "--listen", listen})
-      .status();
+  POSTA_RETURN_IF_ERROR(
+      MustRun({PostaBinary(), "init", "--dir", Dir("hub"), "--role", "hub",
+               "--facility", facility, "--listen", listen})
+          .status());
+  if (!tls) {
+    hub_pin_.clear();
+    return EditConfig("hub", "allow_plain_http = false",
+                      "allow_plain_http = true");
+  }
+  POSTA_ASSIGN_OR_RETURN(
+      std::string out,
+      MustRun({PostaBinary(), "hub", "tls", "init", "--config", HubConfig()}));
+  // "pin:         sha256//<44 characters>"
+  const size_t at = out.find("pin:");
+  const size_t pin = out.find("sha256//", at);
+  if (at == std::string::npos || pin == std::string::npos) {
+    return Status::Internal("posta hub tls init", "no pin in: " + out);
+  }
+  hub_pin_ = out.substr(pin, 8 + 44);
+  return Status::Ok();
 }
 
 Status Cluster::StartHub() {
@@ -114,9 +144,13 @@ Status Cluster::EnrollClinic(const std::string& name) {
     return Status::NotFound("clinic " + name, "not made by InitClinic");
   }
   POSTA_ASSIGN_OR_RETURN(std::string code, IssueCode(it->second));
-  return MustRun({PostaBinary(), "enroll", "--config", Config(name), "--code",
-                  code})
-      .status();
+  std::vector<std::string> argv = {PostaBinary(), "enroll", "--config",
+                                   Config(name),  "--code", code};
+  if (!hub_pin_.empty()) {
+    argv.push_back("--pin");
+    argv.push_back(hub_pin_);
+  }
+  return MustRun(argv).status();
 }
 
 Status Cluster::AddClinic(const std::string& name, const std::string& facility,

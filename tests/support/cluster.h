@@ -4,6 +4,11 @@
 // add`, `posta hub enroll-code`), and each clinic's technician runs `posta
 // enroll` with it. Every process test that starts a hub uses this, so
 // enrollment lives in one place.
+//
+// TLS: by default the hub serves plain HTTP with [sync] allow_plain_http =
+// true (everything runs on loopback). With InitHub(..., tls = true) it runs
+// `posta hub tls init` instead, serves HTTPS, and clinics enroll with the
+// printed --pin, as a technician would.
 #pragma once
 
 #include <map>
@@ -25,9 +30,10 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // posta init --role hub --facility `facility` --listen `listen`.
+  // posta init --role hub --facility `facility` --listen `listen`; then
+  // either `posta hub tls init` (tls) or allow_plain_http = true.
   Status InitHub(const std::string& facility = "region",
-                 const std::string& listen = "127.0.0.1:0");
+                 const std::string& listen = "127.0.0.1:0", bool tls = false);
   // posta serve for the hub (inheriting this process's environment, so a
   // POSTA_CRASH_AT set by the caller applies), waiting for its port.
   Status StartHub();
@@ -36,7 +42,13 @@ class Cluster {
   void KillHub() { hub_.Kill(); }
   ChildProcess& hub() { return hub_; }
   int hub_port() const { return hub_port_; }
-  std::string HubUrl() const;  // http://127.0.0.1:<hub_port()>
+  // http://127.0.0.1:<hub_port()>, https:// with TLS.
+  std::string HubUrl() const;
+  // The pin `posta hub tls init` printed; "" without TLS.
+  const std::string& hub_pin() const { return hub_pin_; }
+  // Replaces `from` by `to` (once) in node `name`'s posta.toml.
+  Status EditConfig(const std::string& name, const std::string& from,
+                    const std::string& to);
   std::string HubConfig() const { return Config("hub"); }
   std::string HubLog() const;  // the hub's log so far, for failure messages
 
@@ -49,7 +61,8 @@ class Cluster {
   Status InitClinic(const std::string& name, const std::string& facility,
                     const std::string& hub_url = "");
   // posta enroll for clinic `name` with a new code of its facility, through
-  // its configured hub URL. REQUIRES: the hub serves and is reachable there.
+  // its configured hub URL, with --pin hub_pin() when the hub has TLS.
+  // REQUIRES: the hub serves and is reachable there.
   Status EnrollClinic(const std::string& name);
   // InitClinic, then EnrollClinic.
   Status AddClinic(const std::string& name, const std::string& facility,
@@ -62,6 +75,7 @@ class Cluster {
   std::string root_;
   ChildProcess hub_;
   int hub_port_ = 0;
+  std::string hub_pin_;
   std::map<std::string, std::string> facility_of_;  // clinic → facility
   std::vector<std::string> registered_;             // facilities on the hub
 };

@@ -321,7 +321,8 @@ int RunCli(int argc, char** argv) {
                      "config)");
 
   CLI::App* hub = app.add_subcommand(
-      "hub", "A hub's administration: facilities, enrollment codes, nodes");
+      "hub",
+      "A hub's administration: facilities, enrollment codes, nodes, TLS");
   hub->require_subcommand(1);
   CLI::App* hub_facility =
       hub->add_subcommand("facility", "Facilities this hub serves");
@@ -389,6 +390,22 @@ int RunCli(int argc, char** argv) {
       ->required();
 
   std::shared_ptr<cli::UserCommands> user_cmds = cli::AddUserCommands(app);
+  cli::HubTlsInitOptions tls_init_opts;
+  CLI::App* hub_tls = hub->add_subcommand("tls", "The hub's HTTPS certificate");
+  hub_tls->require_subcommand(1);
+  CLI::App* tls_init = hub_tls->add_subcommand(
+      "init", "Make a self-signed certificate and print the pin for clinics");
+  tls_init
+      ->add_option("--config", tls_init_opts.config_path,
+                   "The hub's posta.toml")
+      ->required();
+  tls_init->add_option("--name", tls_init_opts.names,
+                       "A host name clinics use for the hub (repeatable)");
+  tls_init->add_option("--ip", tls_init_opts.ips,
+                       "An IP address clinics use for the hub (repeatable)");
+  tls_init->add_flag("--force", tls_init_opts.force,
+                     "Replace an existing certificate (clinics need the new "
+                     "pin)");
 
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
@@ -518,6 +535,9 @@ int RunCli(int argc, char** argv) {
   } else if (cli::RunParsedUserCommand(*user_cmds, from_config, io, &command,
                                        &result)) {
     // posta user ...
+  } else if (tls_init->parsed()) {
+    command = "hub tls init";
+    result = cli::RunHubTlsInit(tls_init_opts, io);
   } else if (version->parsed()) {
     command = "version";
     result = cli::RunVersion(io);

@@ -342,4 +342,19 @@ struct HubNodeRevokeOptions {
 // revoked; what it synced stays.
 Status RunHubNodeRevoke(const HubNodeRevokeOptions& options, Io& io);
 
+// ---- posta hub tls init (tls_cmd.cc) ----
+struct HubTlsInitOptions {
+  std::string config_path;
+  std::vector<std::string> names;  // DNS names clinics may type
+  std::vector<std::string> ips;    // IP addresses clinics may type
+  bool force = false;              // replace an existing certificate
+};
+// Makes an EC P-256 key and a self-signed certificate (10 years, CN = the
+// facility, subjectAltName = the listen address unless 0.0.0.0/::, and
+// --ip/--name), writes them to data_dir/hub-key.pem (0600) and
+// hub-cert.pem, sets [http] tls_cert/tls_key, and prints the pin, the
+// fingerprint and the `posta enroll ... --pin` line. Conflict when a
+// certificate is configured or the files exist, unless `force`.
+Status RunHubTlsInit(const HubTlsInitOptions& options, Io& io);
+
 }  // namespace posta::node::cli

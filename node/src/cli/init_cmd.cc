@@ -107,6 +107,10 @@ Status RunInit(const InitOptions& options, Io& io) {
          << config.facility << ", node " << node_id << ")\n"
          << (config.hub_url.empty() ? std::string()
                                     : "syncs with " + config.hub_url + "\n")
+         << (config.role == "hub"
+                 ? "next: posta hub tls init --config " + config_path +
+                       " (clinics sync over HTTPS only)\n"
+                 : std::string())
          << "next: posta serve --config " << config_path << "\n";
   return Status::Ok();
 }

@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "cli/commands.h"
 #include "http/server.h"
+#include "syncd/plain_sync_guard.h"
 #include "syncd/sync_runner.h"
 
 namespace posta::node::cli {
@@ -152,8 +153,27 @@ Status RunServe(const ServeOptions& options, Io& io) {
   server_options.idle_timeout = node.config.idle_timeout;
   server_options.max_connections = node.config.max_connections;
   server_options.worker_threads = node.config.worker_threads;
+  server_options.tls_cert_file = node.config.tls_cert;
+  server_options.tls_key_file = node.config.tls_key;
+  const bool tls = !node.config.tls_cert.empty();
+  const bool allow_plain = node.config.allow_plain_http;
+  const bool is_hub = node.config.role == "hub";
+  if (is_hub && !tls) {
+    spdlog::warn(
+        allow_plain
+            ? "no TLS certificate: sync is served over plain HTTP to this "
+              "machine only (allow_plain_http); run posta hub tls init"
+            : "no TLS certificate: clinics' sync is refused; run posta hub "
+              "tls init");
+  }
   auto server = HttpServer::Start(
-      server_options, [&api, &runner](const HttpRequest& request) {
+      server_options,
+      [&api, &runner, tls, allow_plain, is_hub](const HttpRequest& request) {
+        if (is_hub) {
+          if (auto refusal = PlainSyncRefusal(tls, allow_plain, request)) {
+            return *std::move(refusal);
+          }
+        }
         HttpResponse response = api.Handle(request);
         // A committed local write: sync it soon.
         if (runner && request.method != "GET" && response.status >= 200 &&
@@ -165,7 +185,7 @@ Status RunServe(const ServeOptions& options, Io& io) {
   if (!server.ok()) return server.status().WithContext("serve");
 
   const std::string url =
-      "http://" +
+      std::string(tls ? "https://" : "http://") +
       FormatListenAddress(node.config.listen_address, (*server)->port());
   spdlog::info("listening on {}", url);
   if (!IsLoopbackHost(node.config.listen_address)) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <span>
 
+#include "http/tls.h"
 #include "posta/storage/replication.h"
 
 namespace posta::node {
@@ -20,13 +21,14 @@ constexpr std::string_view kSections[] = {"node", "http", "storage", "sync",
                                           "log"};
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
-    "listen",          "max_body_bytes",  "max_header_bytes", "read_timeout_ms",
-    "idle_timeout_ms", "max_connections", "worker_threads",
-    "auth",            "session_idle_min", "session_max_h"};
+    "listen",          "max_body_bytes",   "max_header_bytes",
+    "read_timeout_ms", "idle_timeout_ms",  "max_connections",
+    "worker_threads",  "auth",             "session_idle_min",
+    "session_max_h",   "tls_cert",         "tls_key"};
 constexpr std::string_view kStorageKeys[] = {"synchronous"};
 constexpr std::string_view kSyncKeys[] = {
-    "hub_url", "interval_s", "after_write_s", "max_clock_skew_h",
-    "proxy",   "hub_ca_file", "hub_pin"};
+    "hub_url", "interval_s",  "after_write_s", "max_clock_skew_h",
+    "proxy",   "hub_ca_file", "hub_pin",       "allow_plain_http"};
 
 // "sha256//<44 base64 characters>", several joined by ';' (curl's
 // --pinnedpubkey form).
@@ -147,6 +149,18 @@ class SectionReader {
           Where(key), "must be a string, not " + std::string(TypeName(*node)));
     }
     *out = node->as_string()->get();
+    return Status::Ok();
+  }
+
+  Status Bool(std::string_view key, bool* out) const {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return Status::Ok();
+    if (!node->is_boolean()) {
+      return Status::InvalidArgument(
+          Where(key),
+          "must be true or false, not " + std::string(TypeName(*node)));
+    }
+    *out = node->as_boolean()->get();
     return Status::Ok();
   }
 
@@ -274,6 +288,21 @@ Status ReadHttp(const SectionReader& r, NodeConfig& c) {
   int64_t max_h = c.session_max.count() / 3600000;
   POSTA_RETURN_IF_ERROR(r.Integer("session_max_h", kSessionMaxH, &max_h));
   c.session_max = std::chrono::hours(max_h);
+  POSTA_RETURN_IF_ERROR(r.String("tls_cert", &c.tls_cert));
+  POSTA_RETURN_IF_ERROR(r.String("tls_key", &c.tls_key));
+  for (const auto& [key, value] :
+       {std::pair{"tls_cert", &c.tls_cert}, std::pair{"tls_key", &c.tls_key}}) {
+    if (value->size() > kMaxDataDirBytes ||
+        value->find('\0') != std::string::npos) {
+      return Status::InvalidArgument(r.Where(key),
+                                     "not a usable path (too long or has NUL)");
+    }
+  }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return Status::InvalidArgument(
+        r.Where(c.tls_cert.empty() ? "tls_cert" : "tls_key"),
+        "set tls_cert and tls_key together (posta hub tls init writes both)");
+  }
   return Status::Ok();
 }
 
@@ -445,6 +474,7 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
         sync.Where("hub_ca_file"),
         "\"" + c.hub_ca_file.substr(0, 80) + "\" is not an absolute path");
   }
+  POSTA_RETURN_IF_ERROR(sync.Bool("allow_plain_http", &c.allow_plain_http));
   POSTA_RETURN_IF_ERROR(sync.String("hub_pin", &c.hub_pin));
   if (!c.hub_pin.empty() && !IsPublicKeyPin(c.hub_pin)) {
     return Status::InvalidArgument(
@@ -498,6 +528,19 @@ Result<NodeConfig> LoadConfig(const std::string& path, base::Env& env) {
   // "dir/." normalizes to "dir/"; keep paths without a trailing slash.
   while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
   config.data_dir = resolved;
+  if (!config.tls_cert.empty()) {
+    // Taken from the config's directory, like data_dir; checked now so a
+    // wrong file stops the node at start, not at a clinic's first sync.
+    for (std::string* file : {&config.tls_cert, &config.tls_key}) {
+      std::filesystem::path p(*file);
+      if (p.is_relative()) {
+        *file = (absolute.parent_path() / p).lexically_normal().string();
+      }
+    }
+    POSTA_RETURN_IF_ERROR(CheckTlsFiles(config.tls_cert, config.tls_key,
+                                        path + ": http.tls_cert",
+                                        path + ": http.tls_key"));
+  }
   return config;
 }
 
@@ -571,6 +614,12 @@ std::string RenderConfig(const NodeConfig& c) {
        std::to_string(d.session_max.count() / 3600000) + " (7 days).\n";
   o += "session_max_h = " + std::to_string(c.session_max.count() / 3600000) +
        "\n";
+  o += "# PEM certificate and private key: when both are set the node serves\n";
+  o += "# HTTPS only (TLS 1.2+). A hub needs them for sync; `posta hub tls\n";
+  o += "# init` makes a self-signed pair and sets both. Relative paths are\n";
+  o += "# taken from the directory of this file. Default: \"\" (plain HTTP).\n";
+  o += "tls_cert = " + Quote(c.tls_cert) + "\n";
+  o += "tls_key = " + Quote(c.tls_key) + "\n";
 
   o += "\n[storage]\n";
   o += "# \"full\": an acknowledged write survives a power cut (use this "
@@ -612,6 +661,11 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# \"sha256//<base64>\"; another key is refused even with a valid\n";
   o += "# certificate. Default: \"\" (no pin).\n";
   o += "hub_pin = " + Quote(c.hub_pin) + "\n";
+  o += "# A hub: accept sync over plain HTTP from this machine (loopback)\n";
+  o += "# when it has no tls_cert. For tests and demos on one box only; any\n";
+  o += "# other plain-HTTP sync is refused. Default: false.\n";
+  o += std::string("allow_plain_http = ") +
+       (c.allow_plain_http ? "true" : "false") + "\n";
 
   o += "\n[log]\n";
   o +=

@@ -36,6 +36,12 @@ struct NodeConfig {
   // Defaults: 12 h idle, 7 days in all.
   std::chrono::milliseconds session_idle{12 * 3600 * 1000};
   std::chrono::milliseconds session_max{7 * 24 * 3600 * 1000};
+  // PEM certificate and key: both set, the node serves HTTPS only (a hub's
+  // sync needs it). Relative paths are taken from the config file's
+  // directory; LoadConfig checks both files and that they belong together.
+  // Written by `posta hub tls init`. Default: "" (plain HTTP).
+  std::string tls_cert;
+  std::string tls_key;
   // [storage]
   std::string synchronous = "full";  // "full" or "normal"
   // [sync]
@@ -58,6 +64,10 @@ struct NodeConfig {
   // set by `posta enroll --ca-file/--pin` or by hand. Default: "".
   std::string hub_ca_file;
   std::string hub_pin;
+  // A hub without tls_cert refuses sync (403 tls_required) unless this is
+  // true and the clinic connects from loopback: for tests and demos on one
+  // machine. Default: false.
+  bool allow_plain_http = false;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 

@@ -1,5 +1,11 @@
 // The only translation unit that includes Beast and Asio.
 //
+// TLS: with ServerOptions::tls_cert_file every connection is a
+// Session<TlsStream> that starts with the server handshake (bounded by
+// read_timeout) before kIdle, and ends with a TLS close_notify (bounded like
+// the lingering close) instead of a half-close. Plain connections are
+// Session<PlainStream>; the rest of the phases are shared.
+//
 // Threads: 1–2 I/O threads run the io_context (accept, read, write); a
 // thread pool of ServerOptions::worker_threads runs the handler, which may
 // block on the database. Each connection lives on its own strand; the
@@ -30,12 +36,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -44,6 +52,7 @@
 #include <vector>
 
 #include "api/operation_outcome.h"
+#include "http/tls.h"
 #include "posta/base/random.h"
 
 namespace posta::node {
@@ -53,8 +62,11 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::chrono::milliseconds kAcceptRetry{100};
@@ -62,7 +74,14 @@ constexpr size_t kReadChunk = 4096;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 
-class Session;
+// What the server needs of a connection, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Runs on the session's strand.
+  virtual void OnShutdown(HttpServer::ShutdownMode mode) = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
 
 bool IsHttpParseError(const error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_target)
@@ -97,8 +116,8 @@ struct Core {
 
   void DoAccept();
   void OnAccept(const error_code& ec, tcp::socket socket);
-  bool Register(const std::shared_ptr<Session>& session);
-  void Unregister(Session* session);
+  bool Register(const std::shared_ptr<SessionBase>& session);
+  void Unregister(SessionBase* session);
   HttpResponse RunHandler(const HttpRequest& request);
 
   const ServerOptions options;
@@ -107,11 +126,14 @@ struct Core {
 
   std::mutex mu;
   bool stopping = false;  // guarded by mu
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // by mu
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>>
+      sessions;                            // guarded by mu
   std::atomic<bool> stopping_flag{false};  // stopping, readable without mu
   std::atomic<size_t> active{0};     // connections counted against the max
   std::atomic<size_t> rejecting{0};  // over-limit connections being refused
 
+  // Set before the first accept, when the server speaks HTTPS.
+  std::unique_ptr<ssl::context> tls;
   asio::io_context ioc;
   tcp::acceptor acceptor;       // on its own strand
   asio::steady_timer accept_retry;  // same strand as the acceptor
@@ -123,16 +145,22 @@ struct Core {
   bool joined = false;  // guarded by wait_mu
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+template <typename Stream>
+class Session final : public SessionBase,
+                      public std::enable_shared_from_this<Session<Stream>> {
  public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   Session(Core& core, tcp::socket socket, bool reject)
-      : core_(core), stream_(std::move(socket)), reject_(reject) {
+      : core_(core),
+        stream_(MakeStream(core, std::move(socket))),
+        reject_(reject) {
     error_code ec;
-    tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    tcp::endpoint remote = Lowest().socket().remote_endpoint(ec);
     if (!ec) remote_ = EndpointText(remote);
   }
 
-  ~Session() {
+  ~Session() override {
     core_.Unregister(this);
     if (reject_) {
       --core_.rejecting;
@@ -143,11 +171,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() {
     asio::dispatch(stream_.get_executor(),
-                   [self = shared_from_this()] { self->Begin(); });
+                   [self = this->shared_from_this()] { self->Handshake(); });
   }
 
-  // Runs on the session's strand.
-  void OnShutdown(HttpServer::ShutdownMode mode) {
+  void OnShutdown(HttpServer::ShutdownMode mode) override {
     if (mode == HttpServer::ShutdownMode::kNow || phase_ == Phase::kIdle) {
       CloseNow();
     }
@@ -155,10 +182,40 @@ class Session : public std::enable_shared_from_this<Session> {
     // "Connection: close"; kClosing: the drain ends on its own.
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
+
+  static Stream MakeStream(Core& core, tcp::socket socket) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *core.tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS first, within read_timeout from accept: a client that stalls the
+  // handshake holds its slot no longer than one that stalls a request.
+  void Handshake() {
+    if constexpr (kTls) {
+      Lowest().expires_after(core_.options.read_timeout);
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          [self = this->shared_from_this()](const error_code& ec) {
+            if (ec) {
+              spdlog::debug("http: {} TLS handshake failed: {}", self->remote_,
+                            ec.message());
+              return self->CloseNow();
+            }
+            self->Begin();
+          });
+    } else {
+      Begin();
+    }
+  }
 
   void Begin() {
     if (reject_) {
@@ -186,15 +243,15 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (buffer_.size() > 0) {  // a pipelined request is already here
-      stream_.expires_after(core_.options.read_timeout);
+      Lowest().expires_after(core_.options.read_timeout);
       ReadHeader();
       return;
     }
-    stream_.expires_after(first_request_ ? core_.options.read_timeout
-                                         : core_.options.idle_timeout);
+    Lowest().expires_after(first_request_ ? core_.options.read_timeout
+                                          : core_.options.idle_timeout);
     stream_.async_read_some(
         buffer_.prepare(kReadChunk),
-        [self = shared_from_this()](const error_code& ec, size_t n) {
+        [self = this->shared_from_this()](const error_code& ec, size_t n) {
           self->OnFirstBytes(ec, n);
         });
   }
@@ -204,7 +261,7 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.commit(n);
     // The read timeout covers the whole request from its first byte; on a
     // new connection it has run since accept.
-    if (!first_request_) stream_.expires_after(core_.options.read_timeout);
+    if (!first_request_) Lowest().expires_after(core_.options.read_timeout);
     ReadHeader();
   }
 
@@ -219,7 +276,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(static_cast<uint64_t>(core_.options.max_body_bytes));
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](const error_code& ec, size_t) {
+        [self = this->shared_from_this()](const error_code& ec, size_t) {
           self->OnHeader(ec);
         });
   }
@@ -233,7 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (EqualsIgnoreCase(parser_->get()[http::field::expect], "100-continue")) {
       asio::async_write(
           stream_, asio::buffer(kContinue.data(), kContinue.size()),
-          [self = shared_from_this()](const error_code& ec2, size_t) {
+          [self = this->shared_from_this()](const error_code& ec2, size_t) {
             ec2 ? self->CloseNow() : self->ReadBody();
           });
       return;
@@ -242,10 +299,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](const error_code& ec, size_t) {
-                       ec ? self->OnReadError(ec) : self->Dispatch();
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](const error_code& ec, size_t) {
+          ec ? self->OnReadError(ec) : self->Dispatch();
+        });
   }
 
   void OnReadError(const error_code& ec) {
@@ -280,7 +338,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Dispatch() {
     phase_ = Phase::kHandling;
-    stream_.expires_never();
+    Lowest().expires_never();
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
     keep_alive_ = message.keep_alive();
@@ -300,7 +358,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The work guard keeps the io_context running while the handler runs,
     // so the answer always has a thread to be written on.
     auto work = asio::make_work_guard(core_.ioc);
-    asio::post(core_.workers, [self = shared_from_this(),
+    asio::post(core_.workers, [self = this->shared_from_this(),
                                request = std::move(request),
                                work = std::move(work)]() mutable {
       HttpResponse response = self->core_.RunHandler(request);
@@ -346,12 +404,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) res.body().clear();  // Content-Length stays that of the body
     spdlog::debug("http: {} answered {}", remote_, response.status);
 
-    stream_.expires_after(core_.options.read_timeout);
-    http::async_write(stream_, res,
-                      [self = shared_from_this(), close](const error_code& ec,
-                                                         size_t) {
-                        self->OnWritten(ec, close);
-                      });
+    Lowest().expires_after(core_.options.read_timeout);
+    http::async_write(
+        stream_, res,
+        [self = this->shared_from_this(), close](const error_code& ec, size_t) {
+          self->OnWritten(ec, close);
+        });
   }
 
   void OnWritten(const error_code& ec, bool close) {
@@ -367,10 +425,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // and read what is left for a short, bounded time first.
   void LingeringClose() {
     phase_ = Phase::kClosing;
+    if constexpr (kTls) {
+      // close_notify tells the client the answer is whole; then wait
+      // (bounded) for its own before closing.
+      Lowest().expires_after(std::min(core_.options.read_timeout, kMaxLinger));
+      stream_.async_shutdown([self = this->shared_from_this()](
+                                 const error_code&) { self->CloseNow(); });
+      return;
+    }
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return CloseNow();
-    stream_.expires_after(std::min(core_.options.read_timeout, kMaxLinger));
+    Lowest().expires_after(std::min(core_.options.read_timeout, kMaxLinger));
     Drain();
   }
 
@@ -378,7 +444,7 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.consume(buffer_.size());
     stream_.async_read_some(
         buffer_.prepare(kReadChunk),
-        [self = shared_from_this()](const error_code& ec, size_t n) {
+        [self = this->shared_from_this()](const error_code& ec, size_t n) {
           if (ec) return self->CloseNow();
           self->buffer_.commit(n);
           self->Drain();
@@ -388,12 +454,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void CloseNow() {
     phase_ = Phase::kClosing;
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
   }
 
   Core& core_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -443,19 +509,26 @@ void Core::OnAccept(const error_code& ec, tcp::socket socket) {
   } else {
     ++active;
   }
-  auto session = std::make_shared<Session>(*this, std::move(socket), reject);
-  if (Register(session)) session->Start();
+  if (tls) {
+    auto session =
+        std::make_shared<Session<TlsStream>>(*this, std::move(socket), reject);
+    if (Register(session)) session->Start();
+  } else {
+    auto session = std::make_shared<Session<PlainStream>>(
+        *this, std::move(socket), reject);
+    if (Register(session)) session->Start();
+  }
   DoAccept();
 }
 
-bool Core::Register(const std::shared_ptr<Session>& session) {
+bool Core::Register(const std::shared_ptr<SessionBase>& session) {
   std::lock_guard<std::mutex> lock(mu);
   if (stopping) return false;
   sessions.emplace(session.get(), session);
   return true;
 }
 
-void Core::Unregister(Session* session) {
+void Core::Unregister(SessionBase* session) {
   std::lock_guard<std::mutex> lock(mu);
   sessions.erase(session);
 }
@@ -479,6 +552,43 @@ HttpResponse Core::RunHandler(const HttpRequest& request) {
   return response;
 }
 
+// TLS 1.2 and 1.3 only, forward-secret AEAD suites for 1.2 (1.3's are all
+// so), the server's order, no renegotiation, no compression.
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return Status::InvalidArgument("tls_cert and tls_key",
+                                   "set both (or neither, for plain HTTP)");
+  }
+  POSTA_RETURN_IF_ERROR(
+      CheckTlsFiles(options.tls_cert_file, options.tls_key_file));
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  const std::string cert_what = "tls_cert " + options.tls_cert_file;
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native,
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                              "ECDHE-RSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES256-GCM-SHA384:"
+                              "ECDHE-RSA-AES256-GCM-SHA384:"
+                              "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                              "ECDHE-RSA-CHACHA20-POLY1305") != 1) {
+    return Status::Internal("TLS context", "cannot set protocols or ciphers");
+  }
+  SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                  SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_NO_COMPRESSION);
+  error_code ec;
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec) return Status::InvalidArgument(cert_what, ec.message());
+  context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument("tls_key " + options.tls_key_file,
+                                   ec.message());
+  }
+  return context;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -489,6 +599,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
     const ServerOptions& options, HttpHandler handler) {
   POSTA_CHECK(handler != nullptr);
   auto core = std::make_unique<Core>(options, std::move(handler));
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    POSTA_ASSIGN_OR_RETURN(core->tls, MakeTlsContext(options));
+  }
   std::string where =
       "listen " + options.address + ":" + std::to_string(options.port);
   error_code ec;
@@ -542,7 +655,7 @@ uint16_t HttpServer::port() const { return impl_->core->port; }
 
 void HttpServer::Shutdown(ShutdownMode mode) {
   Core& core = *impl_->core;
-  std::vector<std::weak_ptr<Session>> sessions;
+  std::vector<std::weak_ptr<SessionBase>> sessions;
   {
     std::lock_guard<std::mutex> lock(core.mu);
     core.stopping = true;
@@ -555,8 +668,8 @@ void HttpServer::Shutdown(ShutdownMode mode) {
     c->acceptor.close(ignored);
     c->accept_retry.cancel();
   });
-  for (const std::weak_ptr<Session>& weak : sessions) {
-    if (std::shared_ptr<Session> session = weak.lock()) {
+  for (const std::weak_ptr<SessionBase>& weak : sessions) {
+    if (std::shared_ptr<SessionBase> session = weak.lock()) {
       asio::post(session->executor(),
                  [session, mode] { session->OnShutdown(mode); });
     }

@@ -1,5 +1,8 @@
 // HttpServer: Boost.Beast HTTP/1.1 server on Asio, behind a pimpl so only
-// server.cc includes Beast.
+// server.cc includes Beast (and OpenSSL).
+//
+// With a certificate and key it speaks HTTPS only (TLS 1.2 or later) on its
+// port; the TLS handshake is bounded by read_timeout like a request.
 //
 // Bounds every input before allocating: header bytes (431), body bytes (413
 // with an OperationOutcome; a Content-Length over the limit is refused before
@@ -35,6 +38,9 @@ struct ServerOptions {
   size_t max_connections = 256;
   // Threads running handlers (handlers may block on the database).
   size_t worker_threads = 4;
+  // PEM files; both set: HTTPS only. Both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Called on a worker thread, never on an I/O thread. Must not throw.
@@ -44,7 +50,8 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 class HttpServer {
  public:
   // Binds and starts serving on background threads. IOError when the
-  // address cannot be bound (naming address and port).
+  // address cannot be bound (naming address and port); InvalidArgument when
+  // the TLS certificate or key cannot be used (naming the file).
   static Result<std::unique_ptr<HttpServer>> Start(const ServerOptions& options,
                                                    HttpHandler handler);
   ~HttpServer();  // Shutdown(kNow) and Wait()

@@ -1,23 +1,26 @@
 // HttpServer on a real loopback port, driven by a raw-socket client: limits,
 // timeouts, connection cap, keep-alive and shutdown. Every wait is bounded
 // (poll with a deadline); nothing sleeps to synchronize.
+#include "http/server.h"
+
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <optional>
 #include <string>
 
 #include "api_fixture.h"
-#include "http/server.h"
+#include "http/tls.h"
+#include "posta/sync/http_transport.h"
 
 namespace posta::node::testing {
 namespace {
@@ -508,6 +511,103 @@ TEST_F(ServerApiTest, CreateAndReadOverHttp) {
   EXPECT_EQ(bad->status, 400);
   (*server)->Shutdown(HttpServer::ShutdownMode::kGraceful);
   (*server)->Wait();
+}
+
+// HTTPS: a server given a certificate and key speaks TLS only.
+class TlsServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    auto pair =
+        MakeSelfSigned({.common_name = "hub", .ip_addresses = {"127.0.0.1"}});
+    ASSERT_OK(pair);
+    WriteFile(dir_.File("cert.pem"), pair->cert_pem);
+    WriteFile(dir_.File("key.pem"), pair->key_pem);
+    auto ids = DescribeCertificate(pair->cert_pem, "cert");
+    ASSERT_OK(ids);
+    pin_ = ids->pin;
+    options_.tls_cert_file = dir_.File("cert.pem");
+    options_.tls_key_file = dir_.File("key.pem");
+  }
+
+  static void WriteFile(const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr) << path;
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
+
+  Result<sync::HttpResponse> PostWithPin(const std::string& pin) {
+    sync::TransportOptions options;
+    options.base_url = "https://127.0.0.1:" + std::to_string(server_->port());
+    options.pinned_public_key = pin;
+    options.proxy = std::string(sync::kNoProxy);
+    POSTA_ASSIGN_OR_RETURN(auto transport, sync::NewHttpTransport(options));
+    return transport->Post("/x", "text/plain", "hello");
+  }
+
+  ::posta::testing::TempDir dir_;
+  std::string pin_;
+};
+
+TEST_F(TlsServerTest, AnswersOverTlsToAClientThatPinsItsKey) {
+  options_.read_timeout = milliseconds(5000);
+  Start();
+  auto response = PostWithPin(pin_);
+  ASSERT_OK(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "POST /x hello");
+}
+
+TEST_F(TlsServerTest, AnotherKeyIsRefusedByTheClientNamingThePin) {
+  options_.read_timeout = milliseconds(5000);
+  Start();
+  const std::string wrong =
+      "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  auto response = PostWithPin(wrong);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(response.status().message().find("does not match the pinned key " +
+                                             wrong),
+            std::string::npos)
+      << response.status().ToString();
+  // Without a pin, the system's CAs do not vouch for a self-signed hub.
+  response = PostWithPin("");
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(response.status().message().find("pin the hub with posta enroll"),
+            std::string::npos)
+      << response.status().ToString();
+}
+
+TEST_F(TlsServerTest, PlainHttpGetsNoAnswer) {
+  Start();
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.Send(Get("/", /*close=*/true)));
+  EXPECT_FALSE(client.ReadResponse().has_value());
+  EXPECT_TRUE(client.WaitClosed());
+}
+
+TEST_F(TlsServerTest, StalledHandshakeIsClosedAfterReadTimeout) {
+  Start();
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  // The first bytes of a TLS record, then nothing.
+  ASSERT_TRUE(client.Send(std::string("\x16\x03\x01", 3)));
+  EXPECT_TRUE(client.WaitClosed(kWait));
+}
+
+TEST_F(TlsServerTest, AKeyOfAnotherCertificateIsRefusedAtStart) {
+  auto other = MakeSelfSigned({.common_name = "other"});
+  ASSERT_OK(other);
+  WriteFile(dir_.File("other.pem"), other->key_pem);
+  options_.tls_key_file = dir_.File("other.pem");
+  auto server = HttpServer::Start(options_, Echo);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(server.status().message().find("is not the key of"),
+            std::string::npos)
+      << server.status().ToString();
 }
 
 }  // namespace

@@ -128,6 +128,10 @@ TEST(ConfigTest, EveryBadKeyOrValueNamesFileAndKey) {
        "is not a key pin; write sha256//"},
       {"[sync]\nhub_pin = \"sha256//tooshort=\"\n", false,
        "t.toml: sync.hub_pin", "is not a key pin"},
+      {"[sync]\nallow_plain_http = \"yes\"\n", false,
+       "t.toml: sync.allow_plain_http", "must be true or false, not a string"},
+      {"[http]\ntls_key = \"k.pem\"\n", false, "t.toml: http.tls_cert",
+       "set tls_cert and tls_key together"},
   };
   for (const BadCase& c : cases) {
     Status s = c.standalone ? ParseConfig(c.toml, "t.toml").status()
@@ -175,6 +179,9 @@ TEST(ConfigTest, RenderThenParseGivesTheSameConfig) {
   c.hub_pin =
       "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;"
       "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+  c.tls_cert = "tls/hub cert.pem";
+  c.tls_key = "/etc/posta/hub-key.pem";
+  c.allow_plain_http = true;
   ASSERT_OK_AND_ASSIGN(NodeConfig back, ParseConfig(RenderConfig(c), "r.toml"));
   EXPECT_EQ(back, c);
 

@@ -30,8 +30,9 @@ struct HttpResponse {
 //                     transfer timeout, link too slow or dead, connection
 //                     lost mid-request, TLS handshake broken off. Retry.
 //   PermissionDenied  the hub's TLS certificate is not trusted (wrong
-//                     ca_file, wrong host, or a clock far off). No retry
-//                     helps until a technician fixes the cause.
+//                     ca_file, wrong host, a clock far off, a key that is
+//                     not the pinned one, or a self-signed hub and no pin).
+//                     No retry helps until a technician fixes the cause.
 //   TooLarge          the response passed max_response_bytes. No retry.
 //   InvalidArgument   base_url or proxy cannot be used. No retry.
 //   Internal          out of memory or a libcurl misuse (a bug).
@@ -102,7 +103,9 @@ struct TransportOptions {
   // Pin of the hub's public key, checked on https besides the chain:
   // "sha256//<base64 of the SHA-256 of the DER public key>" (several
   // joined by ';'), as curl's --pinnedpubkey. A hub presenting another key
-  // is refused (PermissionDenied) even when a CA vouches for it.
+  // is refused (PermissionDenied) even when a CA vouches for it. With a
+  // pin and no ca_file (a self-signed hub) the pin alone is checked: no CA
+  // chain, no host name.
   // Default: "" (no pin).
   std::string pinned_public_key;
   // Verify the hub's certificate and host name. Only for tests.

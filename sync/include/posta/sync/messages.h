@@ -41,6 +41,9 @@ inline constexpr std::string_view kErrorRevoked = "revoked";
 inline constexpr std::string_view kErrorBadCode = "bad_code";
 inline constexpr std::string_view kErrorCodeExpired = "code_expired";
 inline constexpr std::string_view kErrorCodeUsed = "code_used";
+// 403: the hub takes sync over HTTPS only (it has no certificate, or the
+// clinic is not on its own machine for allow_plain_http).
+inline constexpr std::string_view kErrorTlsRequired = "tls_required";
 
 // The version of the enrollment exchange (EnrollRequest/EnrollReply), apart
 // from the sync protocol's: a node enrolls once, before it syncs.
