@@ -71,16 +71,28 @@ void save(Archive& ar, const ErrorReply& m) {
   ar(make_nvp("code", m.code), make_nvp("message", m.message));
 }
 
+// The JSON view of a secret: its length only. A captured enrollment
+// dumped for debugging must not hand out a working code or credential.
+template <class Archive>
+std::string Secret(const Archive&, const std::string& secret) {
+  if constexpr (wire_internal::kIsJson<Archive>) {
+    return "(secret, " + std::to_string(secret.size()) + " characters)";
+  } else {
+    return secret;
+  }
+}
+
 template <class Archive>
 void save(Archive& ar, const EnrollRequest& m) {
-  ar(make_nvp("version", m.version), make_nvp("code", m.code),
+  ar(make_nvp("version", m.version), make_nvp("code", Secret(ar, m.code)),
      make_nvp("node_id", m.node_id), make_nvp("facility", m.facility),
      make_nvp("software", m.software));
 }
 
 template <class Archive>
 void save(Archive& ar, const EnrollReply& m) {
-  ar(make_nvp("version", m.version), make_nvp("credential", m.credential),
+  ar(make_nvp("version", m.version),
+     make_nvp("credential", Secret(ar, m.credential)),
      make_nvp("facility", m.facility), make_nvp("hub_node_id", m.hub_node_id),
      make_nvp("clock_ms", m.clock_ms));
 }

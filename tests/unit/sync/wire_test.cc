@@ -310,6 +310,14 @@ TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
   EXPECT_EQ(reply_back, reply);
   ASSERT_OK_AND_ASSIGN(std::string dump, DumpJson(Encode(req)));
   EXPECT_EQ(nlohmann::json::parse(dump)["kind"], "enroll_request");
+  // The debugging view never shows a working code or credential.
+  EXPECT_EQ(dump.find(req.code), std::string::npos) << dump;
+  EXPECT_NE(dump.find("(secret, 24 characters)"), std::string::npos) << dump;
+  ASSERT_OK_AND_ASSIGN(std::string reply_dump, DumpJson(Encode(reply)));
+  EXPECT_EQ(reply_dump.find(reply.credential), std::string::npos)
+      << reply_dump;
+  EXPECT_NE(reply_dump.find("(secret, 64 characters)"), std::string::npos)
+      << reply_dump;
 
   EnrollRequest bad = req;
   bad.node_id = "not a node";
