@@ -161,10 +161,7 @@ class CrashPointTest : public ::testing::TestWithParam<CrashCase> {
   }
 
   std::unique_ptr<storage::RecordStore> OpenReadOnly(const std::string& node) {
-    storage::StoreOptions options;
-    options.path = dir_.File(node + "/posta.db");
-    options.read_only = true;
-    auto store = storage::OpenRecordStore(options);
+    auto store = cluster_.OpenReadOnly(node);
     EXPECT_TRUE(testing::IsOk(store)) << store.status().ToString();
     return store.ok() ? std::move(store).value() : nullptr;
   }

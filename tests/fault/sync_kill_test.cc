@@ -71,10 +71,7 @@ class SyncKillTest : public ::testing::Test {
   }
 
   std::unique_ptr<storage::RecordStore> OpenReadOnly(const std::string& dir) {
-    storage::StoreOptions options;
-    options.path = dir_.File(dir + "/posta.db");
-    options.read_only = true;
-    auto store = storage::OpenRecordStore(options);
+    auto store = cluster_.OpenReadOnly(dir);
     EXPECT_TRUE(testing::IsOk(store));
     return std::move(store).value();
   }

@@ -43,10 +43,7 @@ class EnrollTest : public ::testing::Test {
   }
 
   int64_t HubPatients() {
-    storage::StoreOptions options;
-    options.path = cluster_.Dir("hub") + "/posta.db";
-    options.read_only = true;
-    auto store = storage::OpenRecordStore(options);
+    auto store = cluster_.OpenReadOnly("hub");
     EXPECT_TRUE(testing::IsOk(store));
     auto stats = (*store)->Stats();
     EXPECT_TRUE(testing::IsOk(stats));

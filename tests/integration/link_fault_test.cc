@@ -141,10 +141,7 @@ class LinkFaultTest : public ::testing::Test {
     std::string digest;
     for (const char* node : {"hub", "a", "b"}) {
       SCOPED_TRACE(node);
-      storage::StoreOptions options;
-      options.path = dir_.File(std::string(node) + "/posta.db");
-      options.read_only = true;
-      ASSERT_OK_AND_ASSIGN(auto store, storage::OpenRecordStore(options));
+      ASSERT_OK_AND_ASSIGN(auto store, cluster_.OpenReadOnly(node));
       ASSERT_OK(store->CheckIntegrity());
       ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, store->Stats());
       EXPECT_EQ(stats.live_records[storage::ResourceType::kPatient], total);

@@ -34,6 +34,14 @@ std::string Cluster::Dir(const std::string& name) const {
   return root_ + "/" + name;
 }
 
+Result<std::unique_ptr<storage::RecordStore>> Cluster::OpenReadOnly(
+    const std::string& name) const {
+  storage::StoreOptions options;
+  options.path = Dir(name) + "/posta.db";
+  options.read_only = true;
+  return storage::OpenRecordStore(options);
+}
+
 std::string Cluster::Config(const std::string& name) const {
   return Dir(name) + "/posta.toml";
 }

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "posta/base/status.h"
+#include "posta/storage/record_store.h"
 #include "process.h"
 
 namespace posta::testing {
@@ -70,6 +72,10 @@ class Cluster {
 
   std::string Dir(const std::string& name) const;
   std::string Config(const std::string& name) const;
+  // The database of node `name` ("hub" or a clinic), opened read-only
+  // beside a node that may still be serving it.
+  Result<std::unique_ptr<storage::RecordStore>> OpenReadOnly(
+      const std::string& name) const;
 
  private:
   std::string root_;
