@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/cli_options.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
 #include "cli/sync_cmd.h"
@@ -149,25 +150,20 @@ int RunCli(int argc, char** argv) {
 
   cli::ServeOptions serve_opts;
   CLI::App* serve = app.add_subcommand("serve", "Run the node's HTTP API");
-  serve->add_option("--config", serve_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(serve, serve_opts.config_path);
   serve->add_option("--port-file", serve_opts.port_file,
                     "Write the bound port to this file once listening");
 
   cli::StatusOptions status_opts;
   CLI::App* status = app.add_subcommand("status", "Show what the node holds");
-  status
-      ->add_option("--config", status_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(status, status_opts.config_path);
   status->add_flag("--json", status_opts.json,
                    "One JSON object instead of text");
 
   cli::ImportOptions import_opts;
   CLI::App* import = app.add_subcommand(
       "import", "Import FHIR resources from NDJSON (one per line)");
-  import
-      ->add_option("--config", import_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(import, import_opts.config_path);
   import
       ->add_option("--batch", import_opts.settings.batch_size,
                    "Lines per transaction")
@@ -186,9 +182,7 @@ int RunCli(int argc, char** argv) {
   CLI::App* export_cmd = app.add_subcommand(
       "export",
       "Write every live record as NDJSON, Locations and Patients first");
-  export_cmd
-      ->add_option("--config", export_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(export_cmd, export_opts.config_path);
   export_cmd->add_option("--out", export_opts.out_path, "File, or - for stdout")
       ->capture_default_str();
   export_cmd
@@ -201,9 +195,7 @@ int RunCli(int argc, char** argv) {
   cli::BackupOptions backup_opts;
   CLI::App* backup = app.add_subcommand(
       "backup", "Copy the database to DEST, consistently, and verify the copy");
-  backup
-      ->add_option("--config", backup_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(backup, backup_opts.config_path);
   backup
       ->add_option("DEST", backup_opts.dest,
                    "New file to write (never overwritten)")
@@ -233,10 +225,7 @@ int RunCli(int argc, char** argv) {
   cli::ConflictsListOptions conflicts_list_opts;
   CLI::App* conflicts_list =
       conflicts->add_subcommand("list", "Open conflicts, newest first");
-  conflicts_list
-      ->add_option("--config", conflicts_list_opts.config_path,
-                   "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(conflicts_list, conflicts_list_opts.config_path);
   conflicts_list->add_flag("--all", conflicts_list_opts.all,
                            "Resolved conflicts too");
   conflicts_list->add_flag("--json", conflicts_list_opts.json,
@@ -244,10 +233,7 @@ int RunCli(int argc, char** argv) {
   cli::ConflictsShowOptions conflicts_show_opts;
   CLI::App* conflicts_show =
       conflicts->add_subcommand("show", "Every detail of one conflict");
-  conflicts_show
-      ->add_option("--config", conflicts_show_opts.config_path,
-                   "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(conflicts_show, conflicts_show_opts.config_path);
   conflicts_show->add_flag("--json", conflicts_show_opts.json,
                            "One JSON object instead of text");
   conflicts_show
@@ -257,10 +243,7 @@ int RunCli(int argc, char** argv) {
   cli::ConflictsResolveOptions conflicts_resolve_opts;
   CLI::App* conflicts_resolve = conflicts->add_subcommand(
       "resolve", "Decide a conflict: keep a side, or write a value");
-  conflicts_resolve
-      ->add_option("--config", conflicts_resolve_opts.config_path,
-                   "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(conflicts_resolve, conflicts_resolve_opts.config_path);
   CLI::Option* keep_option =
       conflicts_resolve
           ->add_option("--keep", conflicts_resolve_opts.keep,
@@ -286,10 +269,7 @@ int RunCli(int argc, char** argv) {
       "transfer",
       "Move a patient, with its encounters, observations and appointments, "
       "to another facility");
-  transfer
-      ->add_option("--config", transfer_opts.config_path,
-                   "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(transfer, transfer_opts.config_path);
   transfer
       ->add_option("--to", transfer_opts.to,
                    "The facility that takes the patient over")
@@ -303,9 +283,7 @@ int RunCli(int argc, char** argv) {
   cli::EnrollOptions enroll_opts;
   CLI::App* enroll = app.add_subcommand(
       "enroll", "Enroll this clinic's box with its hub using a one-time code");
-  enroll
-      ->add_option("--config", enroll_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(enroll, enroll_opts.config_path);
   enroll->add_option("--hub", enroll_opts.hub_url,
                      "The hub's URL, e.g. https://10.0.0.5:8081 (kept in the "
                      "config; default: the config's [sync] hub_url)");
@@ -330,10 +308,8 @@ int RunCli(int argc, char** argv) {
   cli::HubFacilityAddOptions facility_add_opts;
   CLI::App* facility_add =
       hub_facility->add_subcommand("add", "Register a facility");
-  facility_add
-      ->add_option("--config", facility_add_opts.config_path,
-                   "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(facility_add, facility_add_opts.config_path,
+                       "The hub's posta.toml");
   facility_add
       ->add_option("ID", facility_add_opts.id,
                    "Facility id: 1-64 of A-Z a-z 0-9 . _ -")
@@ -347,18 +323,15 @@ int RunCli(int argc, char** argv) {
   cli::HubListOptions facility_list_opts;
   CLI::App* facility_list =
       hub_facility->add_subcommand("list", "Registered facilities");
-  facility_list
-      ->add_option("--config", facility_list_opts.config_path,
-                   "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(facility_list, facility_list_opts.config_path,
+                       "The hub's posta.toml");
   facility_list->add_flag("--json", facility_list_opts.json,
                           "One JSON object per line instead of a table");
   cli::HubEnrollCodeOptions code_opts;
   CLI::App* enroll_code = hub->add_subcommand(
       "enroll-code", "Issue a one-time enrollment code for a facility's box");
-  enroll_code
-      ->add_option("--config", code_opts.config_path, "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(enroll_code, code_opts.config_path,
+                       "The hub's posta.toml");
   enroll_code
       ->add_option("--facility", code_opts.facility,
                    "The facility the box will belong to")
@@ -374,18 +347,15 @@ int RunCli(int argc, char** argv) {
   cli::HubListOptions node_list_opts;
   CLI::App* node_list = hub_node->add_subcommand(
       "list", "Enrolled nodes: facility, enrolled, last seen, revoked");
-  node_list
-      ->add_option("--config", node_list_opts.config_path,
-                   "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(node_list, node_list_opts.config_path,
+                       "The hub's posta.toml");
   node_list->add_flag("--json", node_list_opts.json,
                       "One JSON object per line instead of a table");
   cli::HubNodeRevokeOptions revoke_opts;
   CLI::App* node_revoke = hub_node->add_subcommand(
       "revoke", "Refuse a node's syncs from now on (its data stays)");
-  node_revoke
-      ->add_option("--config", revoke_opts.config_path, "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(node_revoke, revoke_opts.config_path,
+                       "The hub's posta.toml");
   node_revoke->add_option("NODE_ID", revoke_opts.node_id, "The node's id")
       ->required();
 
@@ -395,10 +365,8 @@ int RunCli(int argc, char** argv) {
   hub_tls->require_subcommand(1);
   CLI::App* tls_init = hub_tls->add_subcommand(
       "init", "Make a self-signed certificate and print the pin for clinics");
-  tls_init
-      ->add_option("--config", tls_init_opts.config_path,
-                   "The hub's posta.toml")
-      ->required();
+  cli::AddConfigOption(tls_init, tls_init_opts.config_path,
+                       "The hub's posta.toml");
   tls_init->add_option("--name", tls_init_opts.names,
                        "A host name clinics use for the hub (repeatable)");
   tls_init->add_option("--ip", tls_init_opts.ips,
@@ -414,8 +382,7 @@ int RunCli(int argc, char** argv) {
   cli::DemoSeedOptions seed_opts;
   CLI::App* seed = demo->add_subcommand(
       "seed", "Generate demo records straight into a node's database");
-  seed->add_option("--config", seed_opts.config_path, "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(seed, seed_opts.config_path);
   seed->add_option("--patients", seed_opts.patients, "Patients to generate")
       ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
@@ -426,10 +393,7 @@ int RunCli(int argc, char** argv) {
   cli::DemoLocationsOptions locations_opts;
   CLI::App* locations = demo->add_subcommand(
       "locations", "Write one Location per facility (shared, on a hub)");
-  locations
-      ->add_option("--config", locations_opts.config_path,
-                   "The node's posta.toml")
-      ->required();
+  cli::AddConfigOption(locations, locations_opts.config_path);
   locations
       ->add_option("--facility", locations_opts.facilities,
                    "A facility id (repeat for several)")

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/roles.h"
+#include "cli/cli_options.h"
 #include "posta/storage/record.h"
 #include "posta/storage/users.h"
 
@@ -210,12 +211,11 @@ std::shared_ptr<UserCommands> AddUserCommands(CLI::App& app) {
   CLI::App* user = app.add_subcommand(
       "user", "Local users of the API: add, list, disable, passwd");
   user->require_subcommand(1);
-  const char* kConfig = "The node's posta.toml";
   const char* kStdin =
       "Read the password from the first line of stdin (for scripts)";
 
   c->add = user->add_subcommand("add", "Add a user with a role");
-  c->add->add_option("--config", c->add_opts.config_path, kConfig)->required();
+  AddConfigOption(c->add, c->add_opts.config_path);
   c->add
       ->add_option("--role", c->add_opts.role,
                    "clinic: registrar, clinician or admin; hub: "
@@ -230,21 +230,18 @@ std::shared_ptr<UserCommands> AddUserCommands(CLI::App& app) {
       ->required();
 
   c->list = user->add_subcommand("list", "The node's users and their state");
-  c->list->add_option("--config", c->list_opts.config_path, kConfig)
-      ->required();
+  AddConfigOption(c->list, c->list_opts.config_path);
   c->list->add_flag("--json", c->list_opts.json,
                     "One JSON object per line instead of a table");
 
   c->disable = user->add_subcommand(
       "disable", "Stop a user logging in and end their sessions now");
-  c->disable->add_option("--config", c->disable_opts.config_path, kConfig)
-      ->required();
+  AddConfigOption(c->disable, c->disable_opts.config_path);
   c->disable->add_option("NAME", c->disable_opts.name, "The user")->required();
 
   c->passwd = user->add_subcommand(
       "passwd", "Set a user's password (ends their sessions)");
-  c->passwd->add_option("--config", c->passwd_opts.config_path, kConfig)
-      ->required();
+  AddConfigOption(c->passwd, c->passwd_opts.config_path);
   c->passwd->add_flag("--password-stdin", c->passwd_opts.password.from_stdin,
                       kStdin);
   c->passwd->add_option("NAME", c->passwd_opts.name, "The user")->required();
