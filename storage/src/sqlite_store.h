@@ -36,6 +36,9 @@ inline constexpr size_t kMaxGroupOps = 256;
 // Most pooled reader connections.
 inline constexpr size_t kMaxReaders = 4;
 
+// Whether `id` is in a hub's facility registry (`facilities`, schema v5).
+Result<bool> IsRegisteredFacility(Connection& conn, const std::string& id);
+
 class SqliteStore final : public RecordStore {
  public:
   static Result<std::unique_ptr<RecordStore>> Open(const StoreOptions& options);

@@ -2,20 +2,11 @@
 // nodes (enrollment.h). Only hashes are stored.
 #include "posta/base/hlc.h"
 #include "posta/storage/record.h"
+#include "posta/storage/replication.h"
 #include "sqlite_store.h"
 
 namespace posta::storage::internal {
 namespace {
-
-bool IsFacilityId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool IsHashHex(std::string_view hash) {
   if (hash.size() != 64) return false;
@@ -45,6 +36,13 @@ EnrolledNode NodeFromRow(const Statement& st) {
 
 }  // namespace
 
+Result<bool> IsRegisteredFacility(Connection& conn, const std::string& id) {
+  POSTA_ASSIGN_OR_RETURN(
+      Statement find, conn.Prepare("SELECT 1 FROM facilities WHERE id = ?1"));
+  find.BindText(1, id);
+  return find.Step();
+}
+
 Status SqliteStore::InWriteTransaction(
     const std::function<Status(Connection&)>& body) {
   if (options_.read_only) {
@@ -69,7 +67,7 @@ Result<std::optional<EnrolledNode>> SqliteStore::FindNodeWhere(
 }
 
 Status SqliteStore::AddFacility(const FacilityEntry& facility) {
-  if (!IsFacilityId(facility.id)) {
+  if (!IsValidFacilityId(facility.id)) {
     return Status::InvalidArgument(
         "facility id \"" + facility.id.substr(0, 64) + "\"",
         "use 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -83,10 +81,8 @@ Status SqliteStore::AddFacility(const FacilityEntry& facility) {
                                    "at most 64 bytes");
   }
   return InWriteTransaction([&](Connection& conn) -> Status {
-    POSTA_ASSIGN_OR_RETURN(
-        Statement find, conn.Prepare("SELECT 1 FROM facilities WHERE id = ?1"));
-    find.BindText(1, facility.id);
-    POSTA_ASSIGN_OR_RETURN(bool exists, find.Step());
+    POSTA_ASSIGN_OR_RETURN(bool exists,
+                           IsRegisteredFacility(conn, facility.id));
     if (exists) {
       return Status::Conflict("facility " + facility.id,
                               "already registered on this hub");
@@ -128,10 +124,8 @@ Status SqliteStore::AddEnrollmentCode(const EnrollmentCode& code) {
                                    "not 64 lowercase hex digits");
   }
   return InWriteTransaction([&](Connection& conn) -> Status {
-    POSTA_ASSIGN_OR_RETURN(
-        Statement find, conn.Prepare("SELECT 1 FROM facilities WHERE id = ?1"));
-    find.BindText(1, code.facility);
-    POSTA_ASSIGN_OR_RETURN(bool exists, find.Step());
+    POSTA_ASSIGN_OR_RETURN(bool exists,
+                           IsRegisteredFacility(conn, code.facility));
     if (!exists) {
       return Status::NotFound(
           "facility " + code.facility.substr(0, 64),

@@ -70,11 +70,8 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
   if (role_ == "hub" && to_facility != facility_) {
     // The hub knows its facilities (`posta hub facility add`): a mistyped
     // id would move the patient where no clinic receives it.
-    POSTA_ASSIGN_OR_RETURN(
-        Statement known,
-        writer_->Prepare("SELECT 1 FROM facilities WHERE id = ?1"));
-    known.BindText(1, to_facility);
-    POSTA_ASSIGN_OR_RETURN(bool registered, known.Step());
+    POSTA_ASSIGN_OR_RETURN(bool registered,
+                           IsRegisteredFacility(*writer_, to_facility));
     if (!registered) {
       return Status::InvalidArgument(
           "facility", "\"" + to_facility +
