@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 
+#include "posta/base/env.h"
 #include "record_rows.h"
 #include "schema.h"
 
@@ -185,9 +187,35 @@ Status SqliteStore::LoadMeta() {
   if (!last.ok()) {
     return Status::Corruption(Where(), "meta hlc: " + last.status().message());
   }
+  last_stamp_at_open_ms_ = last->wall_ms;
+  wall_clock_at_open_ms_ = clock_->WallNowMillis();
   hlc_ = std::make_unique<base::HybridLogicalClock>(*clock_, node_id_,
                                                     std::move(last).value());
   return Status::Ok();
+}
+
+Status SqliteStore::CheckWriteSpace() {
+  if (options_.min_free_bytes == 0 || in_memory_) return Status::Ok();
+  const std::string dir =
+      std::filesystem::path(options_.path).parent_path().string();
+  const std::string probed = dir.empty() ? "." : dir;
+  Result<uint64_t> free = options_.free_bytes
+                              ? options_.free_bytes(probed)
+                              : base::Env::Default().FreeBytes(probed);
+  // Unknown free space is no reason to stop a clinic; SQLite still reports
+  // a full disk at commit, and nothing half-written is kept.
+  if (!free.ok() || *free >= options_.min_free_bytes) return Status::Ok();
+  auto mib = [](uint64_t bytes) {
+    return std::to_string(bytes >> 20) + " MiB";
+  };
+  std::string setting = options_.min_free_setting.empty()
+                            ? "StoreOptions::min_free_bytes"
+                            : options_.min_free_setting;
+  return Status::NoSpace(
+      probed, mib(*free) + " free, below the floor of " +
+                  mib(options_.min_free_bytes) + " (" + setting +
+                  "); new writes are refused until space is freed, reads "
+                  "continue");
 }
 
 // ---- Readers ----

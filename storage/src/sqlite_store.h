@@ -49,6 +49,13 @@ class SqliteStore final : public RecordStore {
   bool wall_clock_was_behind() const override {
     return hlc_->wall_clock_was_behind();
   }
+  int64_t last_stamp_at_open_ms() const override {
+    return last_stamp_at_open_ms_;
+  }
+  int64_t wall_clock_at_open_ms() const override {
+    return wall_clock_at_open_ms_;
+  }
+  Status CheckWriteSpace() override;
 
   WriteOutcome Write(const WriteOp& op) override;
   Result<std::vector<WriteOutcome>> WriteBatch(
@@ -267,6 +274,8 @@ class SqliteStore final : public RecordStore {
   std::unique_ptr<base::Random> owned_random_;
   base::Random* random_;
   bool in_memory_ = false;
+  int64_t last_stamp_at_open_ms_ = 0;
+  int64_t wall_clock_at_open_ms_ = 0;
 
   std::string node_id_;
   std::string facility_;

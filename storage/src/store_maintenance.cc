@@ -11,6 +11,7 @@
 
 #include "hasher.h"
 #include "record_rows.h"
+#include "schema.h"
 #include "sqlite_store.h"
 
 namespace posta::storage::internal {
@@ -167,3 +168,63 @@ Status SqliteStore::Backup(const std::string& dest_path,
 }
 
 }  // namespace posta::storage::internal
+
+namespace posta::storage {
+
+Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path) {
+  using internal::Connection;
+  const std::string where = "database file " + path;
+  {
+    // SQLite would open almost anything lazily; the header says at once.
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                               &std::fclose);
+    if (!file) return Status::NotFound(where, std::strerror(errno));
+    char header[16] = {};
+    size_t n = std::fread(header, 1, sizeof header, file.get());
+    if (n != sizeof header ||
+        std::memcmp(header, "SQLite format 3", sizeof header) != 0) {
+      return Status::Malformed(where, "not a posta database (not SQLite)");
+    }
+  }
+  POSTA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Connection> conn,
+      Connection::Open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, "",
+                       10000));
+  POSTA_ASSIGN_OR_RETURN(
+      int64_t version,
+      conn->QueryInt("PRAGMA user_version", "read schema version"));
+  if (version > internal::kSchemaVersion) {
+    return Status::VersionMismatch(
+        where, "schema version " + std::to_string(version) +
+                   " is newer than this posta supports (" +
+                   std::to_string(internal::kSchemaVersion) +
+                   "); use a newer posta");
+  }
+  // Before reading anything else: a damaged file says so, whatever page
+  // the damage hit.
+  POSTA_ASSIGN_OR_RETURN(std::string check,
+                         conn->QueryText("PRAGMA integrity_check", where));
+  if (check != "ok") {
+    return Status::Corruption(where, "fails integrity_check: " + check);
+  }
+  DatabaseFileInfo info;
+  info.schema_version = static_cast<int>(version);
+  auto meta = [&](std::string_view key, std::string* out) -> Status {
+    Result<std::string> value = internal::ReadMeta(*conn, key);
+    if (!value.ok()) {
+      return Status::Malformed(
+          where, "not a posta database (no " + std::string(key) + " in meta)");
+    }
+    *out = std::move(value).value();
+    return Status::Ok();
+  };
+  if (version < 1) {
+    return Status::Malformed(where, "not a posta database (no schema)");
+  }
+  POSTA_RETURN_IF_ERROR(meta(internal::kMetaNodeId, &info.node_id));
+  POSTA_RETURN_IF_ERROR(meta(internal::kMetaFacility, &info.facility));
+  POSTA_RETURN_IF_ERROR(meta(internal::kMetaRole, &info.role));
+  return info;
+}
+
+}  // namespace posta::storage

@@ -404,6 +404,7 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
     }
   }
 
+  POSTA_RETURN_IF_ERROR(CheckWriteSpace());
   std::lock_guard writer_lock(writer_mu_);
   Transaction txn(*writer_, /*immediate=*/true);
   POSTA_RETURN_IF_ERROR(txn.Begin());
@@ -657,6 +658,7 @@ Result<Conflict> SqliteStore::ResolveConflict(
   if (options_.read_only) {
     return Status::PermissionDenied(Where(), "opened read-only");
   }
+  POSTA_RETURN_IF_ERROR(CheckWriteSpace());
   std::lock_guard writer_lock(writer_mu_);
   Transaction txn(*writer_, /*immediate=*/true);
   POSTA_RETURN_IF_ERROR(txn.Begin());

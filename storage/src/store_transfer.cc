@@ -44,6 +44,7 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
                         "\" is not a facility id (1 to 64 of A-Z a-z 0-9 . _ "
                         "-)");
   }
+  POSTA_RETURN_IF_ERROR(CheckWriteSpace());
 
   std::lock_guard writer_lock(writer_mu_);
   Transaction txn(*writer_, /*immediate=*/true);

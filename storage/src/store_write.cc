@@ -146,6 +146,7 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunPrepared(
     return Status::PermissionDenied(Where(), "opened read-only");
   }
   if (ops.empty()) return std::vector<WriteOutcome>();
+  POSTA_RETURN_IF_ERROR(CheckWriteSpace());
   Writer w;
   w.ops = std::move(ops);
 

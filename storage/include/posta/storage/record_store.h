@@ -61,6 +61,18 @@ struct StoreOptions {
   base::Clock* clock = nullptr;
   // Not owned; must outlive the store. Default: an OS-seeded generator.
   base::Random* random = nullptr;
+  // The disk guard: while the file system holding the database has less
+  // than this many bytes free, writes of records (Write, WriteBatch,
+  // ApplyChanges, Transfer, ResolveConflict) are refused with NoSpace before
+  // they start, so a filling disk never gets as far as a failed commit.
+  // Reads, sessions and sync cursors still work. 0: no floor. Default: 0.
+  uint64_t min_free_bytes = 0;
+  // Where the floor is set, named in the refusal so a person knows what to
+  // change, e.g. "[storage] min_free_mb in /etc/posta/posta.toml".
+  std::string min_free_setting;
+  // Free bytes on the file system of a path. Tests say "10 MB free" here
+  // without filling a disk. Default: base::Env::Default().FreeBytes.
+  std::function<Result<uint64_t>(const std::string& path)> free_bytes;
 };
 
 enum class WriteKind {
@@ -188,6 +200,16 @@ class RecordStore {
   // The clock carried forward logically because the wall clock was behind
   // the last persisted stamp at open (a board booting in 1970).
   virtual bool wall_clock_was_behind() const = 0;
+  // The highest stamp persisted before this open, and the wall clock read
+  // at open: what wall_clock_was_behind compared. Zero on a new database.
+  virtual int64_t last_stamp_at_open_ms() const { return 0; }
+  virtual int64_t wall_clock_at_open_ms() const { return 0; }
+
+  // The disk guard (StoreOptions::min_free_bytes): Ok while there is room
+  // (or no floor, or the free space cannot be read), else NoSpace naming
+  // the free bytes, the floor and where it is set. Every record write asks
+  // this first; /health and the sync client ask it too.
+  virtual Status CheckWriteSpace() { return Status::Ok(); }
 
   // Applies one write in its own transaction. Statuses: Malformed (body is
   // not a JSON object), InvalidArgument (a rule, naming the field path, e.g.
@@ -395,6 +417,22 @@ class RecordStore {
 // writes, on failure), sets WAL mode and the synchronous level.
 Result<std::unique_ptr<RecordStore>> OpenRecordStore(
     const StoreOptions& options);
+
+// What a database file says about itself (InspectDatabaseFile).
+struct DatabaseFileInfo {
+  std::string node_id;
+  std::string facility;
+  std::string role;
+  int schema_version = 0;
+};
+
+// Reads a database file without changing it (for `posta restore` and
+// `posta doctor`): Malformed when it is not an SQLite database or holds no
+// posta meta; VersionMismatch when its schema is newer than this build;
+// Corruption with SQLite's first complaint when PRAGMA integrity_check
+// fails. REQUIRES: no process writes the file (SQLite may create its -shm
+// beside it for a WAL database).
+Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path);
 
 // Validates a resource body without storing it or resolving references.
 // Same statuses as RecordStore::Write. For `posta import --dry-run` and
