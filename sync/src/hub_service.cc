@@ -30,6 +30,11 @@ SyncReply FromStatus(const Status& status) {
       return Refuse(413, kErrorTooLarge, status.ToString());
     case Status::Code::kPermissionDenied:
       return Refuse(403, kErrorScope, status.ToString());
+    case Status::Code::kNoSpace:
+      // The hub's disk is below its floor: nothing was applied; the clinic
+      // keeps the batch and tries again later.
+      return Refuse(507, kErrorInsufficientStorage,
+                    "hub: " + status.ToString());
     default:
       return Refuse(500, "internal", "hub: " + status.ToString());
   }

@@ -56,6 +56,9 @@ Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
   if (reply.code == kErrorTooLarge) {
     return Status::TooLarge(what, reply.message);
   }
+  if (reply.code == kErrorInsufficientStorage) {
+    return Status::NoSpace(what, reply.message);
+  }
   // hello_first, gap, internal, unknown: the next attempt starts over.
   return Status::Unavailable(what, reply.message);
 }
@@ -94,6 +97,13 @@ Result<EnrollReply> Enroll(Transport& transport, const EnrollRequest& request,
   POSTA_ASSIGN_OR_RETURN(std::string body,
                          Call(transport, "enroll", Encode(request), limits));
   return DecodeEnrollReply(body, limits);
+}
+
+Result<HelloReply> SayHello(Transport& transport, const Hello& hello,
+                            const WireLimits& limits) {
+  POSTA_ASSIGN_OR_RETURN(std::string body,
+                         Call(transport, "hello", Encode(hello), limits));
+  return DecodeHelloReply(body, limits);
 }
 
 Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
@@ -248,6 +258,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // ---- Pull: everything in scope past our cursor ----
   FloorClock judge(clock_, reply.clock_ms);
   FieldMerger merger(judge, MergeOptions{options_.max_clock_skew});
+  // A clinic whose disk is below its floor pulls nothing: it could not
+  // store the batches, and downloading them would waste the link.
+  POSTA_RETURN_IF_ERROR(store_.CheckWriteSpace().WithContext("pull"));
   report("pull");
   while (true) {
     PullRequest request;

@@ -33,6 +33,9 @@ inline constexpr std::string_view kErrorVersionMismatch = "version_mismatch";
 inline constexpr std::string_view kErrorBadBatch = "bad_batch";
 inline constexpr std::string_view kErrorScope = "scope";
 inline constexpr std::string_view kErrorTooLarge = "too_large";
+// The hub's disk is below its free-space floor (HTTP 507): retry later.
+inline constexpr std::string_view kErrorInsufficientStorage =
+    "insufficient_storage";
 // Authentication (401): no credential or one the hub does not know, and a
 // revoked node. Enrollment: an unknown (401), expired (401) or used (403)
 // code.

@@ -91,4 +91,12 @@ Status StatusFromErrorReply(int http_status, const ErrorReply& reply);
 Result<EnrollReply> Enroll(Transport& transport, const EnrollRequest& request,
                            const WireLimits& limits = {});
 
+// One handshake (POST /sync/v1/hello) and nothing else, with the
+// credential set on the transport: `posta doctor` asks whether the hub is
+// reachable, trusts this node and keeps a sane clock. Errors as SyncOnce's
+// hello (PermissionDenied for a refused credential or a TLS pin that does
+// not match, Unavailable for the link).
+Result<HelloReply> SayHello(Transport& transport, const Hello& hello,
+                            const WireLimits& limits = {});
+
 }  // namespace posta::sync
