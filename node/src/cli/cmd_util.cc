@@ -127,6 +127,11 @@ Result<std::unique_ptr<storage::RecordStore>> OpenStore(
                             ? storage::StoreOptions::Synchronous::kNormal
                             : storage::StoreOptions::Synchronous::kFull;
   if (cache_bytes > 0) options.cache_bytes = cache_bytes;
+  options.min_free_bytes = config.min_free_bytes;
+  options.min_free_setting = "[storage] min_free_mb";
+  options.free_bytes = [&env](const std::string& dir) {
+    return env.FreeBytes(dir);
+  };
   return storage::OpenRecordStore(options);
 }
 

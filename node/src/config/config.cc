@@ -17,15 +17,16 @@ namespace posta::node {
 
 namespace {
 
-constexpr std::string_view kSections[] = {"node", "http", "storage", "sync",
-                                          "log"};
+constexpr std::string_view kSections[] = {"node", "http",   "storage",
+                                          "sync", "backup", "log"};
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",   "max_header_bytes",
     "read_timeout_ms", "idle_timeout_ms",  "max_connections",
     "worker_threads",  "auth",             "session_idle_min",
     "session_max_h",   "tls_cert",         "tls_key"};
-constexpr std::string_view kStorageKeys[] = {"synchronous"};
+constexpr std::string_view kStorageKeys[] = {"synchronous", "min_free_mb"};
+constexpr std::string_view kBackupKeys[] = {"dir", "every_h", "keep"};
 constexpr std::string_view kSyncKeys[] = {
     "hub_url", "interval_s",  "after_write_s", "max_clock_skew_h",
     "proxy",   "hub_ca_file", "hub_pin",       "allow_plain_http"};
@@ -89,6 +90,9 @@ constexpr IntBounds kSessionMaxH{1, 90 * 24};
 constexpr IntBounds kSyncIntervalS{10, 7 * 24 * 3600};
 constexpr IntBounds kSyncAfterWriteS{1, 3600};
 constexpr IntBounds kMaxClockSkewH{1, 24 * 365};
+constexpr IntBounds kMinFreeMb{0, int64_t{1} << 30};
+constexpr IntBounds kBackupEveryH{0, 24 * 365};
+constexpr IntBounds kBackupKeep{1, 1000};
 
 std::string Join(std::span<const std::string_view> words) {
   std::string out;
@@ -351,6 +355,9 @@ std::string NodeConfig::DatabasePath() const { return data_dir + "/posta.db"; }
 std::string NodeConfig::CredentialPath() const {
   return data_dir + "/credential";
 }
+std::string NodeConfig::BackupDir() const {
+  return backup_dir.empty() ? data_dir + "/backups" : backup_dir;
+}
 
 
 bool IsValidFacilityId(std::string_view id) {
@@ -454,6 +461,28 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
   POSTA_RETURN_IF_ERROR(storage.CheckKnown(kStorageKeys));
   POSTA_RETURN_IF_ERROR(
       storage.OneOf("synchronous", kSynchronousLevels, &c.synchronous));
+  {
+    int64_t mb = static_cast<int64_t>(c.min_free_bytes >> 20);
+    POSTA_RETURN_IF_ERROR(storage.Integer("min_free_mb", kMinFreeMb, &mb));
+    c.min_free_bytes = static_cast<uint64_t>(mb) << 20;
+  }
+
+  SectionReader backup(source, "backup", root["backup"].as_table());
+  POSTA_RETURN_IF_ERROR(backup.CheckKnown(kBackupKeys));
+  POSTA_RETURN_IF_ERROR(backup.String("dir", &c.backup_dir));
+  if (c.backup_dir.size() > kMaxDataDirBytes ||
+      c.backup_dir.find('\0') != std::string::npos) {
+    return Status::InvalidArgument(backup.Where("dir"),
+                                   "not a usable path (too long or has NUL)");
+  }
+  {
+    int64_t hours = c.backup_every.count() / 3600000;
+    POSTA_RETURN_IF_ERROR(backup.Integer("every_h", kBackupEveryH, &hours));
+    c.backup_every = std::chrono::hours(hours);
+    int64_t keep = c.backup_keep;
+    POSTA_RETURN_IF_ERROR(backup.Integer("keep", kBackupKeep, &keep));
+    c.backup_keep = static_cast<int>(keep);
+  }
 
   SectionReader sync(source, "sync", root["sync"].as_table());
   POSTA_RETURN_IF_ERROR(sync.CheckKnown(kSyncKeys));
@@ -528,6 +557,13 @@ Result<NodeConfig> LoadConfig(const std::string& path, base::Env& env) {
   // "dir/." normalizes to "dir/"; keep paths without a trailing slash.
   while (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
   config.data_dir = resolved;
+  if (!config.backup_dir.empty()) {
+    std::filesystem::path dir(config.backup_dir);
+    if (dir.is_relative()) dir = absolute.parent_path() / dir;
+    std::string normal = dir.lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+    config.backup_dir = normal;
+  }
   if (!config.tls_cert.empty()) {
     // Taken from the config's directory, like data_dir; checked now so a
     // wrong file stops the node at start, not at a clinic's first sync.
@@ -630,6 +666,12 @@ std::string RenderConfig(const NodeConfig& c) {
       "# lose the last writes on power loss. Default: " + Quote(d.synchronous) +
       ".\n";
   o += "synchronous = " + Quote(c.synchronous) + "\n";
+  o += "# The disk guard, in MiB: while the disk holding data_dir has less\n";
+  o += "# free space than this, new writes are refused (HTTP 507) and sync\n";
+  o += "# does not pull, so a full disk never corrupts anything; reads go on\n";
+  o += "# and /health says so. 0 turns it off. " + Range(kMinFreeMb) +
+       ".\n# Default: " + std::to_string(d.min_free_bytes >> 20) + ".\n";
+  o += "min_free_mb = " + std::to_string(c.min_free_bytes >> 20) + "\n";
 
   o += "\n[sync]\n";
   o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\".\n";
@@ -666,6 +708,21 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# other plain-HTTP sync is refused. Default: false.\n";
   o += std::string("allow_plain_http = ") +
        (c.allow_plain_http ? "true" : "false") + "\n";
+
+  o += "\n[backup]\n";
+  o += "# While `posta serve` runs it takes a verified backup (SQLite online\n";
+  o += "# backup, then PRAGMA integrity_check on the copy) into this\n";
+  o += "# directory. Empty: data_dir/backups. A relative path is taken from\n";
+  o += "# the directory of this file. Better on another disk. Default: \"\".\n";
+  o += "dir = " + Quote(c.backup_dir) + "\n";
+  o += "# Hours between backups; one is taken at start when the newest is\n";
+  o += "# older. 0: no scheduled backups. " + Range(kBackupEveryH) +
+       ".\n# Default: " + std::to_string(d.backup_every.count() / 3600000) +
+       ".\n";
+  o += "every_h = " + std::to_string(c.backup_every.count() / 3600000) + "\n";
+  o += "# Backups kept; older ones are removed. " + Range(kBackupKeep) +
+       ". Default: " + std::to_string(d.backup_keep) + ".\n";
+  o += "keep = " + std::to_string(c.backup_keep) + "\n";
 
   o += "\n[log]\n";
   o +=

@@ -44,6 +44,10 @@ struct NodeConfig {
   std::string tls_key;
   // [storage]
   std::string synchronous = "full";  // "full" or "normal"
+  // The disk guard: below this much free space on data_dir's file system
+  // the node refuses new record writes (507), keeps serving reads and says
+  // so in /health. Key min_free_mb; 0 turns the guard off. Default: 64 MiB.
+  uint64_t min_free_bytes = uint64_t{64} << 20;
   // [sync]
   // The hub this clinic syncs with, e.g. "http://10.0.0.5:8081"; empty: no
   // sync. Clinics only.
@@ -68,6 +72,15 @@ struct NodeConfig {
   // true and the clinic connects from loopback: for tests and demos on one
   // machine. Default: false.
   bool allow_plain_http = false;
+  // [backup] (run by `posta serve`)
+  // Directory of scheduled backups; "" means data_dir/backups. Relative
+  // paths are taken from the config file's directory.
+  std::string backup_dir;
+  // A verified backup this often (key every_h); 0: no scheduled backups.
+  // Default: 24 h.
+  std::chrono::milliseconds backup_every{24 * 3600 * 1000};
+  // Scheduled backups kept; older ones are removed. Default: 7.
+  int backup_keep = 7;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 
@@ -79,6 +92,8 @@ struct NodeConfig {
   // data_dir + "/credential": a clinic's credential from `posta enroll`,
   // mode 0600.
   std::string CredentialPath() const;
+  // backup_dir, or data_dir + "/backups" when it is empty.
+  std::string BackupDir() const;
 
   friend bool operator==(const NodeConfig&, const NodeConfig&) = default;
 };
