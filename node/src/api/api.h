@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "auth/sessions.h"
+#include "care/backups.h"
 #include "http/http_types.h"
 #include "posta/sync/hub_service.h"
 #include "syncd/sync_state.h"
@@ -49,6 +50,12 @@ struct ApiOptions {
   // A clinic's background sync, for /health and /metrics; empty when the
   // node does not sync.
   std::function<SyncState()> sync_state;
+  // The disk guard's floor ([storage] min_free_mb), shown in /health; the
+  // store enforces it.
+  uint64_t min_free_bytes = 0;
+  // Scheduled backups, for /health and /metrics; empty when `posta serve`
+  // does not run them.
+  std::function<BackupState()> backup_state;
   // A hub's sync counters, for /metrics; empty on a clinic.
   std::function<sync::HubCounters()> hub_counters;
   // Who must log in, and how long sessions last (docs/api.md,

@@ -56,7 +56,9 @@ HttpResponse HandleHealth(ApiContext& ctx) {
     database["error"] = "database check failed; reference " + id;
   }
 
-  nlohmann::json disk = {{"free_bytes", nullptr}};
+  nlohmann::json disk = {{"free_bytes", nullptr},
+                         {"floor_bytes", ctx.options.min_free_bytes},
+                         {"writes_refused", false}};
   if (!ctx.options.data_dir.empty()) {
     Result<uint64_t> free_bytes = ctx.env.FreeBytes(ctx.options.data_dir);
     if (free_bytes.ok()) {
@@ -66,9 +68,43 @@ HttpResponse HandleHealth(ApiContext& ctx) {
       warnings.push_back("free disk space unknown");
     }
   }
+  if (Status space = ctx.store.CheckWriteSpace(); !space.ok()) {
+    disk["writes_refused"] = true;
+    disk["error"] = space.ToString();
+    warnings.push_back(
+        "disk below its floor: new writes are refused, reads continue (see "
+        "disk.error)");
+  }
+
+  nlohmann::json clock = {{"status", "ok"}};
   if (ctx.store.wall_clock_was_behind()) {
+    clock["status"] = "behind_last_stamp";
+    clock["wall_clock_at_start"] =
+        storage::FormatInstant(ctx.store.wall_clock_at_open_ms());
+    clock["last_stamp"] =
+        storage::FormatInstant(ctx.store.last_stamp_at_open_ms());
     warnings.push_back(
         "wall clock was behind the last stored version at start");
+  }
+
+  nlohmann::json backup = nullptr;
+  if (ctx.options.backup_state) {
+    const BackupState b = ctx.options.backup_state();
+    auto instant = [](int64_t ms) -> nlohmann::json {
+      if (ms <= 0) return nullptr;
+      return storage::FormatInstant(ms);
+    };
+    backup = {
+        {"enabled", b.enabled},
+        {"dir", b.dir},
+        {"last_success", instant(b.last_success_ms)},
+        {"last_bytes", b.last_success_ms > 0 ? nlohmann::json(b.last_bytes)
+                                             : nlohmann::json(nullptr)},
+        {"last_attempt", instant(b.last_attempt_ms)},
+        {"last_error", b.last_error.empty() ? nlohmann::json(nullptr)
+                                            : nlohmann::json(b.last_error)},
+        {"next", b.enabled ? instant(b.next_ms) : nlohmann::json(nullptr)}};
+    if (!b.last_error.empty()) warnings.push_back("last backup failed");
   }
 
   nlohmann::json sync = nullptr;
@@ -115,6 +151,8 @@ HttpResponse HandleHealth(ApiContext& ctx) {
       {"open_conflicts", open_conflicts},
       {"sync", sync},
       {"disk", disk},
+      {"clock", clock},
+      {"backup", backup},
       {"warnings", warnings},
   };
   HttpResponse response;
@@ -191,6 +229,20 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
     out += Gauge("posta_sync_last_success_timestamp_seconds",
                  "Wall-clock time of the last successful sync (0: never).",
                  seconds);
+  }
+  if (ctx.options.backup_state) {
+    const BackupState b = ctx.options.backup_state();
+    counter("posta_backups_total", "Scheduled backups since start, by result.",
+            {{"{result=\"ok\"}", b.backups_ok},
+             {"{result=\"failed\"}", b.backups_failed}});
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f",
+                  static_cast<double>(b.last_success_ms) / 1000.0);
+    out += Gauge("posta_backup_last_success_timestamp_seconds",
+                 "Time of the newest scheduled backup (0: none).", seconds);
+    out +=
+        Gauge("posta_backup_last_bytes", "Size of the newest scheduled backup.",
+              std::to_string(b.last_bytes));
   }
   if (ctx.options.hub_counters) {
     const sync::HubCounters h = ctx.options.hub_counters();

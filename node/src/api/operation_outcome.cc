@@ -86,9 +86,20 @@ HttpResponse StatusResponse(const Status& status, base::Random& random) {
     case Status::Code::kUnavailable:
       text = "temporarily unavailable; retry later; reference " + id;
       break;
-    case Status::Code::kNoSpace:
-      text = "insufficient storage on the node; reference " + id;
+    case Status::Code::kNoSpace: {
+      // The disk guard's refusal says what a person can act on (free
+      // space, the floor, the key); its path stays in the log.
+      const std::string& m = status.message();
+      const size_t colon = m.find(": ");
+      if (m.find("below the floor") != std::string::npos &&
+          colon != std::string::npos) {
+        text = "insufficient storage on the node: " + m.substr(colon + 2) +
+               "; reference " + id;
+      } else {
+        text = "insufficient storage on the node; reference " + id;
+      }
       break;
+    }
     default:
       text = "internal error; reference " + id;
       break;

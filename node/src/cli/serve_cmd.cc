@@ -14,8 +14,11 @@
 
 #include "api/api.h"
 #include "api/metrics.h"
+#include "care/backups.h"
+#include "care/serve_lock.h"
 #include "cli/commands.h"
 #include "http/server.h"
+#include "posta/storage/record.h"
 #include "syncd/plain_sync_guard.h"
 #include "syncd/sync_runner.h"
 
@@ -100,13 +103,23 @@ Status RunServe(const ServeOptions& options, Io& io) {
       OpenedNode node,
       OpenNode(options.config_path, options.apply_config_log_level,
                /*read_only=*/false, io.env));
+  // Held until this function returns; `posta restore` refuses while it is.
+  POSTA_ASSIGN_OR_RETURN(std::unique_ptr<ServeLock> serve_lock,
+                         ServeLock::Acquire(node.config.data_dir));
   spdlog::info("opened {} ({}, facility {}, node {})",
                node.config.DatabasePath(), node.config.role,
                node.store->facility(), node.store->node_id());
   if (node.store->wall_clock_was_behind()) {
     spdlog::warn(
-        "this machine's clock is behind the last stored write; versions are "
-        "carried forward from the stored clock until the date is corrected");
+        "this machine's clock ({}) is behind the last stored stamp ({}); "
+        "versions are carried forward from the stored clock until the date "
+        "is corrected (a board without a real-time clock? set the date or "
+        "enable NTP)",
+        storage::FormatInstant(node.store->wall_clock_at_open_ms()),
+        storage::FormatInstant(node.store->last_stamp_at_open_ms()));
+  }
+  if (Status space = node.store->CheckWriteSpace(); !space.ok()) {
+    spdlog::error("disk guard: {}", space.ToString());
   }
 
   Metrics metrics;
@@ -142,6 +155,9 @@ Status RunServe(const ServeOptions& options, Io& io) {
     runner = std::make_unique<SyncRunner>(node.config, *node.store, io.clock);
     api_options.sync_state = [r = runner.get()] { return r->state(); };
   }
+  api_options.min_free_bytes = node.config.min_free_bytes;
+  BackupScheduler backups(node.config, *node.store, io.clock, io.env);
+  api_options.backup_state = [&backups] { return backups.state(); };
   Api api(*node.store, metrics, api_options, io.clock, io.env);
 
   ServerOptions server_options;
@@ -204,6 +220,12 @@ Status RunServe(const ServeOptions& options, Io& io) {
     runner->Start();
     spdlog::info("syncing with {} every {} s and soon after writes",
                  node.config.hub_url, node.config.sync_interval.count() / 1000);
+  }
+  if (node.config.backup_every.count() > 0) {
+    backups.Start();
+    spdlog::info(
+        "backing up into {} every {} h, keeping {}", node.config.BackupDir(),
+        node.config.backup_every.count() / 3600000, node.config.backup_keep);
   }
   io.out << "posta " << POSTA_VERSION << " serving " << url
          << " (stop with Ctrl-C or SIGTERM)" << std::endl;

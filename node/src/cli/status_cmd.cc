@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "care/backups.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "syncd/sync_runner.h"
@@ -47,6 +48,13 @@ Status RunStatus(const StatusOptions& options, Io& io) {
 
   int64_t live = 0;
   for (const auto& [type, count] : stats.live_records) live += count;
+  // The newest scheduled backup, from the directory (posta serve writes
+  // them; this is another process).
+  Result<std::vector<BackupFile>> backups =
+      ListBackups(node.config.BackupDir());
+  const BackupFile* newest_backup =
+      backups.ok() && !backups->empty() ? &backups->front() : nullptr;
+  const Status space = node.store->CheckWriteSpace();
 
   if (options.json) {
     nlohmann::ordered_json j;
@@ -73,6 +81,18 @@ Status RunStatus(const StatusOptions& options, Io& io) {
     }
     j["last_write_ms"] = stats.last_write_ms;
     j["wall_clock_was_behind"] = node.store->wall_clock_was_behind();
+    nlohmann::ordered_json jb;
+    jb["dir"] = node.config.BackupDir();
+    jb["every_h"] = node.config.backup_every.count() / 3600000;
+    jb["count"] = backups.ok() ? backups->size() : 0;
+    jb["last"] = newest_backup ? nlohmann::ordered_json(storage::FormatInstant(
+                                     newest_backup->taken_ms))
+                               : nlohmann::ordered_json(nullptr);
+    jb["last_bytes"] = newest_backup ? newest_backup->bytes : 0;
+    jb["last_path"] = newest_backup ? newest_backup->path : "";
+    j["backup"] = std::move(jb);
+    j["writes_refused"] = space.ok() ? nlohmann::ordered_json(nullptr)
+                                     : nlohmann::ordered_json(space.ToString());
     nlohmann::ordered_json js;
     js["hub_url"] = node.config.hub_url;
     js["hub_node_id"] = sync.has_hub ? sync.hub.node_id : "";
@@ -128,6 +148,14 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                      FormatAgo(stats.last_write_ms, now_ms) + ")"
                : "never");
   PrintRow(io.out, "change log", "seq " + std::to_string(stats.last_seq));
+  PrintRow(io.out, "last backup",
+           newest_backup
+               ? storage::FormatInstant(newest_backup->taken_ms) + " (" +
+                     FormatAgo(newest_backup->taken_ms, now_ms) + ", " +
+                     FormatBytes(static_cast<int64_t>(newest_backup->bytes)) +
+                     ", " + newest_backup->path + ")"
+               : "none in " + node.config.BackupDir());
+  if (!space.ok()) PrintRow(io.out, "writes refused", space.message());
   if (stats.role == "clinic") {
     PrintRow(
         io.out, "hub",
