@@ -201,6 +201,27 @@ int RunCli(int argc, char** argv) {
                    "New file to write (never overwritten)")
       ->required();
 
+  cli::RestoreOptions restore_opts;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "Put a backup back as the node's database (the node must be stopped)");
+  cli::AddConfigOption(restore, restore_opts.config_path);
+  restore
+      ->add_option("FILE", restore_opts.file,
+                   "A backup written by posta backup or by posta serve")
+      ->required();
+  restore->add_flag("--force-other-node", restore_opts.force_other_node,
+                    "Accept another node's or facility's backup (a box that "
+                    "replaces that node; two boxes with one node id break "
+                    "sync)");
+
+  cli::DoctorOptions doctor_opts;
+  CLI::App* doctor = app.add_subcommand(
+      "doctor",
+      "Check this node and say what is wrong and what to do; exit 0 only "
+      "when every check passes");
+  cli::AddConfigOption(doctor, doctor_opts.config_path);
+
   cli::SyncCmdOptions sync_opts;
   CLI::App* sync_cmd = app.add_subcommand(
       "sync", "Sync with the hub now: push, pull, and report what moved");
@@ -428,6 +449,8 @@ int RunCli(int argc, char** argv) {
   import_opts.apply_config_log_level = from_config;
   export_opts.apply_config_log_level = from_config;
   backup_opts.apply_config_log_level = from_config;
+  restore_opts.apply_config_log_level = from_config;
+  doctor_opts.apply_config_log_level = from_config;
   sync_opts.apply_config_log_level = from_config;
   seed_opts.apply_config_log_level = from_config;
   conflicts_list_opts.apply_config_log_level = from_config;
@@ -466,6 +489,12 @@ int RunCli(int argc, char** argv) {
   } else if (backup->parsed()) {
     command = "backup";
     result = cli::RunBackup(backup_opts, io);
+  } else if (restore->parsed()) {
+    command = "restore";
+    result = cli::RunRestore(restore_opts, io);
+  } else if (doctor->parsed()) {
+    command = "doctor";
+    result = cli::RunDoctor(doctor_opts, io);
   } else if (conflicts_list->parsed()) {
     command = "conflicts list";
     result = cli::RunConflictsList(conflicts_list_opts, io);

@@ -191,6 +191,40 @@ struct BackupOptions {
 };
 Status RunBackup(const BackupOptions& options, Io& io);
 
+// ---- posta restore ----
+struct RestoreOptions {
+  std::string config_path;
+  std::string file;  // a backup (posta backup, or a scheduled one)
+  // Accept a backup of another node or facility (a box that replaces
+  // that node).
+  bool force_other_node = false;
+  bool apply_config_log_level = true;
+};
+// Refuses (Conflict) while `posta serve` runs on the data directory;
+// refuses a file that is not a posta database (Malformed), fails
+// integrity_check (Corruption), has a newer schema (VersionMismatch), or
+// belongs to another role, facility or node (PermissionDenied, unless
+// force_other_node). The replaced database is kept as
+// posta.db.before-restore-<time> in data_dir.
+Status RunRestore(const RestoreOptions& options, Io& io);
+
+// ---- posta doctor ----
+struct DoctorOptions {
+  std::string config_path;
+  // The command asked for the service's state; tests point it at a script.
+  std::string systemctl = "systemctl";
+  // A sync older than this fails the check. Default: 24 h.
+  std::chrono::milliseconds max_sync_age{24 * 3600 * 1000};
+  // The hub's clock may differ from ours by this much. Default: 5 min.
+  std::chrono::milliseconds max_hub_clock_offset{5 * 60 * 1000};
+  bool apply_config_log_level = true;
+};
+// Checks the node and prints one line per check: its verdict (ok, FAIL or
+// skip, for a check that does not apply here), what it found, and what to
+// do. Ok only when no check failed; otherwise PreconditionFailed with the
+// number of failed checks.
+Status RunDoctor(const DoctorOptions& options, Io& io);
+
 // ---- posta version ----
 std::string VersionText();
 Status RunVersion(Io& io);
