@@ -48,7 +48,8 @@ TEST_F(OpenTest, CreatesNewDatabaseWithMeta) {
   EXPECT_EQ(stats.last_seq, 0);
   std::string node_id = store->node_id();
   store.reset();
-  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 6);
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"),
+            CurrentSchemaVersion());
   EXPECT_EQ(QueryRaw(DbPath(),
                      "SELECT count(*) FROM meta WHERE key IN "
                      "('node_id','facility','role','created_at','hlc')"),
