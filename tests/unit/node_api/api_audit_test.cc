@@ -216,6 +216,40 @@ TEST_F(AuditApiTest, FiltersPagesAndBadParameters) {
   }
 }
 
+// A write the store refuses (a patient transferred away) is a 403 like a
+// role's, and recorded like one; the transfer itself is recorded by the
+// clinician who made it.
+TEST_F(AuditApiTest, StoreRefusalsAndTransfersAreRecorded) {
+  std::string doc = Token("doc");
+  HttpResponse created = Handle(WithToken(
+      Request("POST", "/fhir/Patient", PatientJson("Diaz", "Ana")), doc));
+  ASSERT_EQ(created.status, 201);
+  const std::string id = Body(created)["id"];
+  const json to = {
+      {"resourceType", "Parameters"},
+      {"parameter", {{{"name", "facility"}, {"valueString", "fac-2"}}}}};
+  HttpResponse moved = Handle(WithToken(
+      Request("POST", "/fhir/Patient/" + id + "/$transfer", to.dump()), doc));
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  HttpResponse refused = Handle(WithToken(
+      Request("PUT", "/fhir/Patient/" + id, PatientJson("Ruiz", "Ana")), doc));
+  ASSERT_EQ(refused.status, 403) << refused.body;
+
+  json boss = Audit("?resource=Patient/" + id, Token("boss"));
+  std::vector<std::string> seen;
+  for (const json& e : boss["entries"]) {
+    seen.push_back(e["action"].get<std::string>() + " by " +
+                   e["actor"].get<std::string>());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"create by doc", "transfer by doc",
+                                            "denied by doc"}))
+      << boss.dump(1);
+  const json& denial = boss["entries"][2];
+  EXPECT_NE(denial["detail"].get<std::string>().find("transferred"),
+            std::string::npos)
+      << denial.dump();
+}
+
 TEST_F(AuditApiTest, CoordinatorsReadTheirRegionOnly) {
   ASSERT_OK(
       store_->AddFacility({.id = "fac-1", .name = "One", .region = "north"}));
