@@ -203,6 +203,37 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_user ON sessions (user);
 )sql";
 
+// Version 7: the audit trail, one hash chain per node (this node's own, and
+// on a hub the chains received from clinics), and the received chains found
+// broken. Only new tables.
+constexpr std::string_view kSchemaV7 = R"sql(
+CREATE TABLE audit_log (
+  pos            INTEGER PRIMARY KEY,
+  node_id        TEXT NOT NULL,
+  seq            INTEGER NOT NULL,
+  at_ms          INTEGER NOT NULL,
+  facility       TEXT NOT NULL,
+  actor          TEXT NOT NULL,
+  role           TEXT NOT NULL,
+  remote_address TEXT NOT NULL,
+  action         TEXT NOT NULL,
+  resource       TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  outcome        TEXT NOT NULL,
+  detail         TEXT NOT NULL,
+  prev_hash      TEXT NOT NULL,
+  hash           TEXT NOT NULL,
+  UNIQUE (node_id, seq)
+);
+CREATE INDEX audit_by_time ON audit_log (at_ms);
+CREATE TABLE audit_breaks (
+  node_id  TEXT PRIMARY KEY NOT NULL,
+  seq      INTEGER NOT NULL,
+  why      TEXT NOT NULL,
+  found_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -353,6 +384,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return conn.Exec(kSchemaV5, "create schema version 5");
     case 6:
       return conn.Exec(kSchemaV6, "create schema version 6");
+    case 7:
+      return conn.Exec(kSchemaV7, "create schema version 7");
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

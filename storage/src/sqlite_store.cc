@@ -46,6 +46,12 @@ SqliteStore::SqliteStore(const StoreOptions& options)
 }
 
 SqliteStore::~SqliteStore() {
+  // Deferred audit entries (reads) are committed before closing. A failure
+  // has no one to report to: the entries are lost as a crash would lose
+  // them.
+  if (writer_ != nullptr && !options_.read_only) {
+    [[maybe_unused]] Status flushed = FlushAudit();
+  }
   // Readers go first so the writer's close is the last one and checkpoints
   // the WAL into the main file.
   idle_readers_.clear();

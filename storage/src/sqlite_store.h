@@ -36,6 +36,9 @@ inline constexpr size_t kMaxGroupOps = 256;
 // Most pooled reader connections.
 inline constexpr size_t kMaxReaders = 4;
 
+// Inserts a complete entry (seq and hashes already set) into audit_log.
+Status InsertAuditEntry(Connection& conn, const AuditEntry& entry);
+
 // Whether `id` is in a hub's facility registry (`facilities`, schema v5).
 Result<bool> IsRegisteredFacility(Connection& conn, const std::string& id);
 
@@ -77,8 +80,10 @@ class SqliteStore final : public RecordStore {
   Result<std::string> ContentDigest() override;
   Result<std::string> ReplicaDigest(const std::string& facility) override;
   Status CheckIntegrity() override;
+  using RecordStore::Transfer;
   Result<TransferOutcome> Transfer(ResourceType type, const std::string& id,
-                                   const std::string& to_facility) override;
+                                   const std::string& to_facility,
+                                   const AuditActor* actor) override;
   Result<std::vector<std::string>> PastOwners(ResourceType type,
                                               const std::string& id) override;
 
@@ -98,6 +103,19 @@ class SqliteStore final : public RecordStore {
       const ConflictResolution& resolution) override;
   Status Backup(const std::string& dest_path,
                 const ProgressFn& progress) override;
+
+  // store_audit.cc
+  Status AppendAudit(const AuditEvent& event,
+                     AuditDurability durability) override;
+  Status FlushAudit() override;
+  Result<AuditPage> ReadAudit(const AuditFilter& filter) override;
+  Result<AuditVerification> VerifyAudit() override;
+  Result<std::vector<AuditEntry>> AuditChainSince(const std::string& node_id,
+                                                  int64_t after_seq,
+                                                  size_t limit) override;
+  Result<AuditReceipt> StoreReceivedAudit(
+      const std::string& node_id, std::span<const AuditEntry> entries) override;
+  Result<std::vector<AuditBreak>> ListAuditBreaks() override;
 
   // store_enrollment.cc
   Status AddFacility(const FacilityEntry& facility) override;
@@ -146,7 +164,10 @@ class SqliteStore final : public RecordStore {
 
   // An op after the work that needs no database: id checks and parsing.
   struct PreparedOp {
+    // Null for an audit event alone (`event`), or for an op that only
+    // carries the deferred audit entries to a commit (neither).
     const WriteOp* op = nullptr;
+    std::optional<AuditEvent> event;
     std::string id;
     Status status;  // not OK: the op fails with this, untouched
     ParsedResource parsed;
@@ -181,8 +202,10 @@ class SqliteStore final : public RecordStore {
   // Queues ops already prepared (an empty `ops` returns no outcomes).
   Result<std::vector<WriteOutcome>> RunPrepared(std::vector<PreparedOp> ops);
   void CommitGroup(const std::vector<Writer*>& group);
-  // One attempt of CommitGroup, with or without op savepoints.
-  void CommitGroupOnce(const std::vector<Writer*>& group);
+  // One attempt of CommitGroup, with or without op savepoints, appending the
+  // `deferred` audit entries first. True when it committed.
+  bool CommitGroupOnce(const std::vector<Writer*>& group,
+                       const std::vector<AuditEvent>& deferred);
   // Applies one op, inside a savepoint when op_savepoints_ is set. Sets
   // `fatal` when SQLite abandoned the whole transaction, or when the op
   // failed after its first write without a savepoint to undo it (then
@@ -235,6 +258,15 @@ class SqliteStore final : public RecordStore {
   Status FlushIndexRows();
   // Ends the deferral without writing (the transaction is rolled back).
   void DropIndexRows();
+
+  // store_audit.cc. Appends `event` to this node's chain on `conn`.
+  // REQUIRES: a write transaction is open on `conn` (the writer), under
+  // writer_mu_.
+  Status AppendAuditRow(Connection& conn, const AuditEvent& event);
+  // The deferred entries, taken by a group-commit leader; put back when its
+  // transaction failed.
+  std::vector<AuditEvent> TakePendingAudit();
+  void RequeuePendingAudit(std::vector<AuditEvent> events);
 
   // store_replication.cc. All of these run on the writer connection inside
   // an open transaction, under writer_mu_.
@@ -304,6 +336,12 @@ class SqliteStore final : public RecordStore {
 
   std::mutex queue_mu_;
   std::deque<Writer*> writers_;  // guarded by queue_mu_
+
+  // Deferred audit entries (AuditDurability::kDeferred) waiting for a
+  // commit, and when the first of them arrived.
+  std::mutex audit_mu_;
+  std::vector<AuditEvent> audit_pending_;               // guarded by audit_mu_
+  std::chrono::steady_clock::time_point audit_oldest_;  // guarded by audit_mu_
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;

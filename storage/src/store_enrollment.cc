@@ -223,7 +223,13 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
     put.BindText(7, enrolled.last_address);
     put.BindInt(8, enrolled.flagged_ms);
     put.BindText(9, enrolled.flag);
-    return put.Run();
+    POSTA_RETURN_IF_ERROR(put.Run());
+    AuditEvent event;
+    event.who.actor = "node:" + r.node_id;
+    event.who.remote_address = r.remote_address;
+    event.action = kAuditEnroll;
+    event.detail = "enrolled for facility " + facility;
+    return AppendAuditRow(conn, event);
   });
   if (!s.ok()) return s;
   return enrolled;

@@ -426,6 +426,19 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
     POSTA_RETURN_IF_ERROR(StoreConflict(incoming, /*replace=*/true));
     if (!local) ++stats.conflicts;
   }
+  if (stats.taken + stats.merged + stats.conflicts > 0) {
+    // One entry per applied batch, in its transaction: each version's own
+    // entry is in the chain of the node that made it.
+    AuditEvent event;
+    event.who.actor = "node:" + peer.node_id;
+    event.action = kAuditSyncApply;
+    event.detail = std::to_string(changes.size()) +
+                   " versions received: " + std::to_string(stats.taken) +
+                   " taken, " + std::to_string(stats.merged) + " merged, " +
+                   std::to_string(stats.ignored) + " ignored; " +
+                   std::to_string(stats.conflicts) + " new conflicts";
+    POSTA_RETURN_IF_ERROR(AppendAuditRow(*writer_, event));
+  }
   POSTA_CRASH_POINT("storage.apply.before_cursor");
   POSTA_RETURN_IF_ERROR(WritePeer(peer));
   POSTA_RETURN_IF_ERROR(WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString()));
@@ -700,6 +713,16 @@ Result<Conflict> SqliteStore::ResolveConflict(
   c.state_stamp = hlc_->Now();
   c.resolved_by = resolution.resolved_by.substr(0, 200);
   POSTA_RETURN_IF_ERROR(StoreConflict(c, /*replace=*/true));
+  AuditEvent event;
+  if (resolution.actor != nullptr) {
+    event.who = *resolution.actor;
+  } else {
+    event.who.actor = c.resolved_by;
+  }
+  event.action = kAuditResolve;
+  event.resource = RecordName(c.type, c.record_id);
+  event.detail = "conflict " + c.id + " on " + c.field + ": " + c.resolution;
+  POSTA_RETURN_IF_ERROR(AppendAuditRow(*writer_, event));
   POSTA_RETURN_IF_ERROR(WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString()));
   POSTA_RETURN_IF_ERROR(txn.Commit());
   POSTA_ASSIGN_OR_RETURN(std::optional<Conflict> out,

@@ -21,7 +21,8 @@ constexpr ResourceType kCompartmentTypes[] = {ResourceType::kEncounter,
 
 Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
                                               const std::string& id,
-                                              const std::string& to_facility) {
+                                              const std::string& to_facility,
+                                              const AuditActor* actor) {
   const std::string name = RecordName(type, id);
   if (options_.read_only) {
     return Status::PermissionDenied(Where(), "opened read-only");
@@ -133,6 +134,13 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
                      nullptr, nullptr, from)
             .status()
             .WithContext(RecordName(current.type, current.id)));
+    AuditEvent event;
+    if (actor != nullptr) event.who = *actor;
+    event.action = kAuditTransfer;
+    event.resource = RecordName(current.type, current.id);
+    event.version = next.version.ToString();
+    event.detail = "from " + from + " to " + to_facility;
+    POSTA_RETURN_IF_ERROR(AppendAuditRow(*writer_, event));
     ++out.moved[current.type];
     if (current.type == type && current.id == id) out.record = std::move(next);
   }

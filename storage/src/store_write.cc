@@ -185,19 +185,25 @@ Result<std::vector<WriteOutcome>> SqliteStore::RunPrepared(
 }
 
 void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
+  // Deferred audit entries (reads) ride on this commit; should it fail,
+  // they wait for the next one.
+  std::vector<AuditEvent> deferred = TakePendingAudit();
   // Ops run without a savepoint each (see ApplyInSavepoint). In the rare
   // case one fails after its first write, the group is rolled back and run
   // again with a savepoint per op, so that op alone is undone.
   op_savepoints_ = false;
   op_half_written_ = false;
-  CommitGroupOnce(group);
-  if (!op_half_written_) return;
-  op_savepoints_ = true;
-  CommitGroupOnce(group);
-  op_savepoints_ = false;
+  bool committed = CommitGroupOnce(group, deferred);
+  if (op_half_written_) {
+    op_savepoints_ = true;
+    committed = CommitGroupOnce(group, deferred);
+    op_savepoints_ = false;
+  }
+  if (!committed) RequeuePendingAudit(std::move(deferred));
 }
 
-void SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group) {
+bool SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group,
+                                  const std::vector<AuditEvent>& deferred) {
   for (Writer* w : group) w->outcomes.assign(w->ops.size(), WriteOutcome());
   Transaction txn(*writer_, /*immediate=*/true);
   Status status = txn.Begin();
@@ -214,6 +220,9 @@ void SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group) {
           Status::Corruption(Where(), "meta hlc: " + stamp.status().message());
     }
   }
+  for (size_t i = 0; status.ok() && i < deferred.size(); ++i) {
+    status = AppendAuditRow(*writer_, deferred[i]);
+  }
   BeginIndexRows(/*track_undo=*/op_savepoints_);
   for (Writer* w : group) {
     for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
@@ -228,16 +237,17 @@ void SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group) {
   if (status.ok())
     status = WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString());
   if (status.ok()) status = txn.Commit();
-  if (status.ok()) return;
+  if (status.ok()) return true;
   DropIndexRows();
   txn.Rollback();
-  if (op_half_written_ && !op_savepoints_) return;  // CommitGroup runs it again
+  if (op_half_written_ && !op_savepoints_) return false;  // run again
   Status failed = status.WithContext("write transaction");
   for (Writer* w : group) {
     w->txn_status = failed;
     for (WriteOutcome& out : w->outcomes)
       out = WriteOutcome{failed, {}, false, false};
   }
+  return false;
 }
 
 WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
@@ -301,6 +311,15 @@ WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
 }
 
 WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
+  if (prepared.op == nullptr) {
+    // An audit event alone, or nothing (a commit for the deferred entries).
+    WriteOutcome out;
+    if (prepared.event) {
+      op_wrote_ = true;
+      out.status = AppendAuditRow(*writer_, *prepared.event);
+    }
+    return out;
+  }
   const WriteOp& op = *prepared.op;
   const std::string& id = prepared.id;
   const std::string name = RecordName(op.type, id);
@@ -425,6 +444,16 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
                    next, bases, content_keys, &old_keys,
                    next.deleted ? nullptr : &prepared.parsed.search_keys);
   if (!stored.ok()) return fail(stored.status());
+  // The change's audit entry, in its transaction: a crash keeps both or
+  // neither.
+  AuditEvent event;
+  if (op.actor != nullptr) event.who = *op.actor;
+  event.action = op.kind == WriteKind::kDelete ? kAuditDelete
+                 : current                     ? kAuditUpdate
+                                               : kAuditCreate;
+  event.resource = name;
+  event.version = next.version.ToString();
+  if (Status s = AppendAuditRow(*writer_, event); !s.ok()) return fail(s);
 
   out.created = !current.has_value();
   out.changed = true;

@@ -102,6 +102,8 @@ struct HubService::Impl {
                   const storage::EnrolledNode& node);
   SyncReply Push(const SyncRequest& request, const storage::EnrolledNode& node);
   SyncReply Pull(const SyncRequest& request, const storage::EnrolledNode& node);
+  SyncReply Audit(const SyncRequest& request,
+                  const storage::EnrolledNode& node);
   // The peer that said hello as `node_id`, or the reply refusing it.
   Result<storage::PeerState> KnownPeer(const std::string& node_id);
   // Records that `node`'s credential looks used by two boxes: flag it in the
@@ -114,7 +116,8 @@ struct HubService::Impl {
   FieldMerger merger;
   std::atomic<int64_t> hellos{0}, push_batches{0}, push_records{0},
       pull_batches{0}, pull_records{0}, conflicts{0}, refused{0},
-      unauthenticated{0}, denied{0}, enrollments{0}, flagged{0};
+      unauthenticated{0}, denied{0}, enrollments{0}, flagged{0},
+      audit_batches{0}, audit_entries{0};
 };
 
 HubService::HubService(storage::RecordStore& store, base::Clock& clock,
@@ -136,6 +139,8 @@ HubCounters HubService::counters() const {
   c.denied = impl_->denied;
   c.enrollments = impl_->enrollments;
   c.flagged = impl_->flagged;
+  c.audit_batches = impl_->audit_batches;
+  c.audit_entries = impl_->audit_entries;
   return c;
 }
 
@@ -146,7 +151,7 @@ SyncReply HubService::Handle(const SyncRequest& request) {
     const std::string_view op = request.op;
     if (op == "enroll") {
       reply = impl_->Enroll(request);
-    } else if (op == "hello" || op == "push" || op == "pull") {
+    } else if (op == "hello" || op == "push" || op == "pull" || op == "audit") {
       std::optional<storage::EnrolledNode> node =
           impl_->Authenticate(request, reply, who);
       if (node) {
@@ -154,6 +159,8 @@ SyncReply HubService::Handle(const SyncRequest& request) {
           reply = impl_->Hello(request, *node);
         } else if (op == "push") {
           reply = impl_->Push(request, *node);
+        } else if (op == "audit") {
+          reply = impl_->Audit(request, *node);
         } else {
           reply = impl_->Pull(request, *node);
         }
@@ -161,7 +168,7 @@ SyncReply HubService::Handle(const SyncRequest& request) {
     } else {
       reply = Refuse(404, "unknown_op",
                      "no sync operation \"" + std::string(op.substr(0, 20)) +
-                         "\"; expected enroll, hello, push or pull");
+                         "\"; expected enroll, hello, push, pull or audit");
     }
   } catch (const std::exception& e) {
     reply = Refuse(500, "internal", std::string("hub: ") + e.what());
@@ -207,6 +214,8 @@ SyncReply HubService::Impl::Enroll(const SyncRequest& request) {
   redemption.facility = enroll->facility;
   redemption.credential_hash = HashSecret(*credential);
   redemption.now_ms = clock.WallNowMillis();
+  redemption.remote_address =
+      std::string(request.remote_address.substr(0, 128));
   Result<storage::EnrolledNode> node = store.RedeemEnrollmentCode(redemption);
   if (!node.ok()) {
     const Status& s = node.status();
@@ -370,6 +379,57 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
   reply.received_seq = peer.received_seq;
   reply.max_batch_bytes = options.max_batch_bytes;
   return SyncReply{200, std::string(kContentType), Encode(reply)};
+}
+
+SyncReply HubService::Impl::Audit(const SyncRequest& request,
+                                  const storage::EnrolledNode& node) {
+  Result<AuditBatch> batch = DecodeAuditBatch(request.body, options.limits);
+  if (!batch.ok()) return FromStatus(batch.status());
+  // Security: a node sends only its own chain (the decoder checked every
+  // entry names the batch's node), as its credential says.
+  if (batch->node_id != node.node_id) {
+    return Refuse(403, kErrorScope,
+                  "audit entries of node " + batch->node_id +
+                      " with the credential of node " + node.node_id +
+                      "; a node sends only its own audit chain");
+  }
+  for (const storage::AuditEntry& e : batch->entries) {
+    if (e.facility != node.facility) {
+      return Refuse(403, kErrorScope,
+                    "audit entry " + std::to_string(e.seq) +
+                        " names facility " + e.facility + "; node " +
+                        node.node_id + " is enrolled for facility " +
+                        node.facility);
+    }
+  }
+  Result<storage::AuditReceipt> held =
+      store.StoreReceivedAudit(node.node_id, {});
+  if (!held.ok()) return FromStatus(held.status());
+  if (batch->after_seq > held->received_seq) {
+    return Refuse(
+        409, "gap",
+        "audit batch starts after " + std::to_string(batch->after_seq) +
+            " but the hub holds the chain up to " +
+            std::to_string(held->received_seq) + "; send again from there");
+  }
+  Result<storage::AuditReceipt> receipt =
+      batch->entries.empty()
+          ? std::move(held)
+          : store.StoreReceivedAudit(node.node_id, batch->entries);
+  if (!receipt.ok()) return FromStatus(receipt.status());
+  ++audit_batches;
+  audit_entries += receipt->stored;
+  if (receipt->newly_broken && options.on_audit_broken) {
+    options.on_audit_broken(*receipt->broken);
+  }
+  AuditAck ack;
+  ack.received_seq = receipt->received_seq;
+  ack.stored = receipt->stored;
+  if (receipt->broken) {
+    ack.broken_seq = receipt->broken->seq;
+    ack.broken_why = receipt->broken->why;
+  }
+  return SyncReply{200, std::string(kContentType), Encode(ack)};
 }
 
 SyncReply HubService::Impl::Push(const SyncRequest& request,

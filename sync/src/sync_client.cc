@@ -298,6 +298,50 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   }
   hub.last_sync_ms = clock_.WallNowMillis();
   POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
+
+  // ---- Audit: this node's chain past where the hub's copy ends ----
+  // Last, so the entries of this very sync travel too. A hub of protocol 1
+  // takes none.
+  if (reply.protocol_version >= kAuditProtocolVersion) {
+    report("audit");
+    AuditBatch ask;
+    ask.node_id = store_.node_id();
+    POSTA_ASSIGN_OR_RETURN(
+        std::string ask_body,
+        Call(transport_, "audit", Encode(ask), options_.limits));
+    POSTA_ASSIGN_OR_RETURN(AuditAck held,
+                           DecodeAuditAck(ask_body, options_.limits));
+    int64_t audit_after = held.received_seq;
+    result.audit_broken_seq = held.broken_seq;
+    const size_t per_batch =
+        std::min<size_t>(kAuditBatchEntries, options_.limits.max_changes);
+    while (true) {
+      POSTA_ASSIGN_OR_RETURN(
+          std::vector<storage::AuditEntry> entries,
+          store_.AuditChainSince(store_.node_id(), audit_after, per_batch));
+      if (entries.empty()) break;
+      AuditBatch batch;
+      batch.node_id = store_.node_id();
+      batch.after_seq = audit_after;
+      batch.entries = std::move(entries);
+      POSTA_ASSIGN_OR_RETURN(
+          std::string ack_body,
+          Call(transport_, "audit", Encode(batch), options_.limits));
+      POSTA_ASSIGN_OR_RETURN(AuditAck ack,
+                             DecodeAuditAck(ack_body, options_.limits));
+      const int64_t sent_to = batch.entries.back().seq;
+      if (ack.received_seq < sent_to) {
+        return Status::Unavailable(
+            "audit", "the hub acknowledged " +
+                         std::to_string(ack.received_seq) + " of " +
+                         std::to_string(sent_to));
+      }
+      result.audit_pushed += ack.stored;
+      result.audit_broken_seq = ack.broken_seq;
+      audit_after = ack.received_seq;
+      if (batch.entries.size() < per_batch) break;
+    }
+  }
   report("done");
   return result;
 }

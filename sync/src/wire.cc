@@ -97,6 +97,19 @@ void save(Archive& ar, const EnrollReply& m) {
      make_nvp("clock_ms", m.clock_ms));
 }
 
+template <class Archive>
+void save(Archive& ar, const AuditBatch& m) {
+  ar(make_nvp("node_id", m.node_id), make_nvp("after_seq", m.after_seq),
+     make_nvp("entries", m.entries));
+}
+
+template <class Archive>
+void save(Archive& ar, const AuditAck& m) {
+  ar(make_nvp("received_seq", m.received_seq), make_nvp("stored", m.stored),
+     make_nvp("broken_seq", m.broken_seq),
+     make_nvp("broken_why", m.broken_why));
+}
+
 namespace {
 
 using wire_internal::BinaryOut;
@@ -241,6 +254,36 @@ void LoadEnrollReply(WireReader& r, EnrollReply& m) {
   m.clock_ms = r.I64("clock_ms");
 }
 
+void LoadAuditBatch(WireReader& r, AuditBatch& m) {
+  m.node_id = r.String("node_id");
+  CheckNodeId(r, "node_id", m.node_id);
+  m.after_seq = r.I64("after_seq");
+  CheckSeq(r, "after_seq", m.after_seq);
+  const uint64_t count = r.Count("entries", r.limits().max_changes,
+                                 wire_internal::kMinAuditEntryBytes);
+  for (uint64_t i = 0; i < count && r.ok(); ++i) {
+    wire_internal::Scope scope(r, "entries", static_cast<int64_t>(i));
+    storage::AuditEntry e;
+    wire_internal::LoadAuditEntry(r, e);
+    // The sender's own chain, in order from after_seq on.
+    r.Check(!r.ok() || e.node_id == m.node_id, "node_id",
+            "not the batch's node");
+    r.Check(!r.ok() || e.seq == m.after_seq + 1 + static_cast<int64_t>(i),
+            "seq", "not the next of the chain");
+    if (r.ok()) m.entries.push_back(std::move(e));
+  }
+}
+
+void LoadAuditAck(WireReader& r, AuditAck& m) {
+  m.received_seq = r.I64("received_seq");
+  CheckSeq(r, "received_seq", m.received_seq);
+  m.stored = r.I64("stored");
+  r.Check(m.stored >= 0, "stored", "negative");
+  m.broken_seq = r.I64("broken_seq");
+  CheckSeq(r, "broken_seq", m.broken_seq);
+  m.broken_why = r.String("broken_why");
+}
+
 // ---- Frame ----
 
 struct ZstdCCtxFree {
@@ -378,6 +421,16 @@ bool SameConflict(const storage::Conflict& a, const storage::Conflict& b) {
          a.seq == b.seq;
 }
 
+bool SameAuditEntry(const storage::AuditEntry& a,
+                    const storage::AuditEntry& b) {
+  return a.seq == b.seq && a.at_ms == b.at_ms && a.node_id == b.node_id &&
+         a.facility == b.facility && a.actor == b.actor && a.role == b.role &&
+         a.remote_address == b.remote_address && a.action == b.action &&
+         a.resource == b.resource && a.version == b.version &&
+         a.outcome == b.outcome && a.detail == b.detail &&
+         a.prev_hash == b.prev_hash && a.hash == b.hash;
+}
+
 bool SameBody(const std::vector<storage::ChangeEntry>& changes_a,
               const std::vector<storage::Conflict>& conflicts_a,
               const std::vector<storage::ChangeEntry>& changes_b,
@@ -394,6 +447,12 @@ bool operator==(const PushBatch& a, const PushBatch& b) {
   return a.node_id == b.node_id && a.after_seq == b.after_seq &&
          a.to_seq == b.to_seq &&
          SameBody(a.changes, a.conflicts, b.changes, b.conflicts);
+}
+
+bool operator==(const AuditBatch& a, const AuditBatch& b) {
+  return a.node_id == b.node_id && a.after_seq == b.after_seq &&
+         std::equal(a.entries.begin(), a.entries.end(), b.entries.begin(),
+                    b.entries.end(), SameAuditEntry);
 }
 
 bool operator==(const PullBatch& a, const PullBatch& b) {
@@ -422,6 +481,10 @@ std::string_view MessageKindName(MessageKind kind) {
       return "enroll_request";
     case MessageKind::kEnrollReply:
       return "enroll_reply";
+    case MessageKind::kAuditBatch:
+      return "audit_batch";
+    case MessageKind::kAuditAck:
+      return "audit_ack";
   }
   return "unknown";
 }
@@ -517,7 +580,7 @@ Result<MessageKind> PeekKind(std::string_view encoded) {
   }
   const auto kind = static_cast<uint8_t>(encoded[4]);
   if (kind < static_cast<uint8_t>(MessageKind::kHello) ||
-      kind > static_cast<uint8_t>(MessageKind::kEnrollReply)) {
+      kind > static_cast<uint8_t>(MessageKind::kAuditAck)) {
     return Status::Malformed(kWhat,
                              "unknown message kind " + std::to_string(kind));
   }
@@ -558,6 +621,12 @@ std::string Encode(const EnrollRequest& m, const EncodeOptions& o) {
 std::string Encode(const EnrollReply& m, const EncodeOptions& o) {
   return EncodeMessage(MessageKind::kEnrollReply, m, o);
 }
+std::string Encode(const AuditBatch& m, const EncodeOptions& o) {
+  return EncodeMessage(MessageKind::kAuditBatch, m, o);
+}
+std::string Encode(const AuditAck& m, const EncodeOptions& o) {
+  return EncodeMessage(MessageKind::kAuditAck, m, o);
+}
 
 Result<Hello> DecodeHello(std::string_view e, const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kHello, l, LoadHello);
@@ -588,6 +657,12 @@ Result<EnrollReply> DecodeEnrollReply(std::string_view e,
                                       const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kEnrollReply, l, LoadEnrollReply);
 }
+Result<AuditBatch> DecodeAuditBatch(std::string_view e, const WireLimits& l) {
+  return DecodeMessage(e, MessageKind::kAuditBatch, l, LoadAuditBatch);
+}
+Result<AuditAck> DecodeAuditAck(std::string_view e, const WireLimits& l) {
+  return DecodeMessage(e, MessageKind::kAuditAck, l, LoadAuditAck);
+}
 
 std::string ToJson(const Hello& m) { return JsonOf(MessageKind::kHello, m); }
 std::string ToJson(const HelloReply& m) {
@@ -613,6 +688,12 @@ std::string ToJson(const EnrollRequest& m) {
 }
 std::string ToJson(const EnrollReply& m) {
   return JsonOf(MessageKind::kEnrollReply, m);
+}
+std::string ToJson(const AuditBatch& m) {
+  return JsonOf(MessageKind::kAuditBatch, m);
+}
+std::string ToJson(const AuditAck& m) {
+  return JsonOf(MessageKind::kAuditAck, m);
 }
 
 namespace {
@@ -647,6 +728,10 @@ Result<std::string> DumpJson(std::string_view encoded,
       return DumpAs(DecodeEnrollRequest(encoded, limits));
     case MessageKind::kEnrollReply:
       return DumpAs(DecodeEnrollReply(encoded, limits));
+    case MessageKind::kAuditBatch:
+      return DumpAs(DecodeAuditBatch(encoded, limits));
+    case MessageKind::kAuditAck:
+      return DumpAs(DecodeAuditAck(encoded, limits));
   }
   return Status::Malformed("sync message header", "unknown message kind");
 }

@@ -17,6 +17,7 @@
 // cereal.
 #pragma once
 
+#include <algorithm>
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/cereal.hpp>
 #include <cereal/types/string.hpp>
@@ -497,9 +498,62 @@ void save(Archive& ar, const Conflict& c) {
      make_nvp("resolved_by", c.resolved_by), make_nvp("seq", c.seq));
 }
 
+// int64 seq, int64 at_ms, then strings: node_id, facility, actor, role,
+// remote_address, action, resource, version, outcome, detail, prev_hash,
+// hash (docs/sync-protocol.md, "Audit").
+template <class Archive>
+void save(Archive& ar, const AuditEntry& e) {
+  using cereal::make_nvp;
+  ar(make_nvp("seq", e.seq), make_nvp("at_ms", e.at_ms),
+     make_nvp("node_id", e.node_id), make_nvp("facility", e.facility),
+     make_nvp("actor", e.actor), make_nvp("role", e.role),
+     make_nvp("remote_address", e.remote_address), make_nvp("action", e.action),
+     make_nvp("resource", e.resource), make_nvp("version", e.version),
+     make_nvp("outcome", e.outcome), make_nvp("detail", e.detail),
+     make_nvp("prev_hash", e.prev_hash), make_nvp("hash", e.hash));
+}
+
 }  // namespace posta::storage
 
 namespace posta::sync::wire_internal {
+
+// Two int64s and twelve strings of at least their size tag.
+inline constexpr size_t kMinAuditEntryBytes = 8 + 8 + 12 * 8;
+
+inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
+  e.seq = r.I64("seq");
+  CheckSeq(r, "seq", e.seq);
+  r.Check(e.seq >= 1, "seq", "below 1");
+  e.at_ms = r.I64("at_ms");
+  e.node_id = r.String("node_id");
+  CheckNodeId(r, "node_id", e.node_id);
+  e.facility = r.String("facility");
+  CheckFacility(r, "facility", e.facility);
+  for (auto [field, value] :
+       {std::pair{"actor", &e.actor}, std::pair{"role", &e.role},
+        std::pair{"remote_address", &e.remote_address},
+        std::pair{"action", &e.action}, std::pair{"resource", &e.resource},
+        std::pair{"version", &e.version}, std::pair{"outcome", &e.outcome},
+        std::pair{"detail", &e.detail}}) {
+    *value = r.String(field);
+    // The store bounds what it writes (storage::AuditEntry); more is not
+    // an entry posta made.
+    r.Check(
+        value->size() <= (std::string_view(field) == "detail" ? 1027u : 259u),
+        field, "longer than an audit entry holds");
+  }
+  for (auto [field, value] :
+       {std::pair{"prev_hash", &e.prev_hash}, std::pair{"hash", &e.hash}}) {
+    *value = r.String(field);
+    r.Check(
+        value->size() == 64 && std::all_of(value->begin(), value->end(),
+                                           [](char c) {
+                                             return (c >= '0' && c <= '9') ||
+                                                    (c >= 'a' && c <= 'f');
+                                           }),
+        field, "not 64 lowercase hex digits");
+  }
+}
 
 inline void LoadRecord(WireReader& r, storage::Record& rec) {
   rec.type = LoadResourceType(r, "type");

@@ -108,6 +108,10 @@ inline std::string CheckBatchMessage(std::string_view data,
                                        dump);
     case MessageKind::kEnrollReply:
       return batch_internal::CheckKind(data, limits, DecodeEnrollReply, dump);
+    case MessageKind::kAuditBatch:
+      return batch_internal::CheckKind(data, limits, DecodeAuditBatch, dump);
+    case MessageKind::kAuditAck:
+      return batch_internal::CheckKind(data, limits, DecodeAuditAck, dump);
   }
   return "PeekKind returned an unknown kind";
 }

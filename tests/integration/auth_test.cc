@@ -1,6 +1,10 @@
 // A real `posta serve` with [http] auth = "required": users added with
 // `posta user add` beside it, login over HTTP, a role refused, logout, and
-// `posta user disable` ending a session of the running server.
+// `posta user disable` ending a session of the running server; the audit
+// trail of it through GET /audit and `posta audit`, and an edit of the
+// trail found by `posta audit verify`.
+#include <sqlite3.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -170,6 +174,98 @@ TEST_F(AuthServeTest, LoginRolesAndLogout) {
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_NE(list.output.find("\"name\":\"ada\""), std::string::npos);
   EXPECT_EQ(list.output.find("scrypt"), std::string::npos);
+}
+
+TEST_F(AuthServeTest, AuditTrailOfChangesReadsAndDenials) {
+  ASSERT_EQ(AddUser("ada", "admin", "admin password").exit_code, 0);
+  ASSERT_EQ(AddUser("rita", "registrar", "registrar password").exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  const std::string admin = Login("ada", "admin password");
+  const std::string rita = Login("rita", "registrar password");
+  ASSERT_FALSE(admin.empty());
+  ASSERT_FALSE(rita.empty());
+  auto created =
+      HttpCall(port_, "POST", "/fhir/Patient", kPatient, Bearer(admin));
+  ASSERT_OK(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string patient = json::parse(created->body)["id"];
+  auto read =
+      HttpCall(port_, "GET", "/fhir/Patient/" + patient, "", Bearer(rita));
+  ASSERT_OK(read);
+  ASSERT_EQ(read->status, 200);
+  // A registrar may delete a patient, not read observations.
+  auto deleted =
+      HttpCall(port_, "DELETE", "/fhir/Patient/" + patient, "", Bearer(rita));
+  ASSERT_OK(deleted);
+  ASSERT_EQ(deleted->status, 200) << deleted->body;
+  auto forbidden =
+      HttpCall(port_, "GET", "/fhir/Observation", "", Bearer(rita));
+  ASSERT_OK(forbidden);
+  ASSERT_EQ(forbidden->status, 403);
+  auto anonymous = HttpCall(port_, "GET", "/fhir/Patient/" + patient);
+  ASSERT_OK(anonymous);
+  ASSERT_EQ(anonymous->status, 401);
+
+  // Only the admin reads the trail.
+  auto not_hers = HttpCall(port_, "GET", "/audit", "", Bearer(rita));
+  ASSERT_OK(not_hers);
+  EXPECT_EQ(not_hers->status, 403) << not_hers->body;
+  auto trail = HttpCall(port_, "GET", "/audit?_count=1000", "", Bearer(admin));
+  ASSERT_OK(trail);
+  ASSERT_EQ(trail->status, 200) << trail->body;
+  json entries = json::parse(trail->body)["entries"];
+  auto has = [&](const std::string& actor, const std::string& action,
+                 const std::string& resource) {
+    for (const json& e : entries) {
+      if (e["actor"] == actor && e["action"] == action &&
+          e["resource"] == resource) {
+        EXPECT_EQ(e["address"].get<std::string>().rfind("127.0.0.1:", 0), 0u)
+            << e.dump();
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("ada", "create", "Patient/" + patient)) << trail->body;
+  EXPECT_TRUE(has("rita", "read", "Patient/" + patient)) << trail->body;
+  EXPECT_TRUE(has("rita", "delete", "Patient/" + patient)) << trail->body;
+  EXPECT_TRUE(has("rita", "denied", "Observation")) << trail->body;
+  EXPECT_TRUE(has("anonymous", "denied", "Patient/" + patient)) << trail->body;
+  EXPECT_TRUE(has("rita", "denied", "/audit")) << trail->body;
+  EXPECT_TRUE(has("ada", "login", "")) << trail->body;
+
+  // The command line reads the same trail beside the running server.
+  auto cli = testing::Run({PostaBinary(), "audit", "--config", config_,
+                           "--actor", "rita", "--action", "denied", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("\"resource\":\"Observation\""), std::string::npos)
+      << cli.output;
+  auto table = testing::Run({PostaBinary(), "audit", "--config", config_});
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("ACTOR"), std::string::npos) << table.output;
+  auto verified =
+      testing::Run({PostaBinary(), "audit", "verify", "--config", config_});
+  ASSERT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_NE(verified.output.find("0 breaks"), std::string::npos)
+      << verified.output;
+
+  // Someone with the file rewrites who deleted the patient.
+  server_.Kill();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((node_dir_ + "/posta.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE audit_log SET actor = 'ada' "
+                         "WHERE action = 'delete'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto broken =
+      testing::Run({PostaBinary(), "audit", "verify", "--config", config_});
+  EXPECT_EQ(broken.exit_code, 1) << broken.output;
+  EXPECT_NE(broken.output.find("broken at seq"), std::string::npos)
+      << broken.output;
+  EXPECT_NE(broken.output.find("audit chain of node"), std::string::npos)
+      << broken.output;
 }
 
 TEST_F(AuthServeTest, WritesModeBeyondLoopbackIsRefused) {

@@ -3,10 +3,13 @@
 // the replicas converge scope by scope, concurrent edits surface as
 // conflicts on both sides, no clinic ever holds another facility's
 // patients unless one is transferred to it, and a link that loses the
-// hub's answer loses nothing.
+// hub's answer loses nothing. The clinics' audit trails reach the hub, and
+// one edited at a clinic is flagged there.
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <cstdio>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -108,6 +111,82 @@ class SyncIntegrationTest : public ::testing::Test {
   testing::Cluster cluster_{dir_.path()};
   int hub_port_ = 0;
 };
+
+TEST_F(SyncIntegrationTest, AuditTrailReachesTheHubAndAnEditIsFlagged) {
+  InitClinic("clinic-a", hub_port_);
+  int port = 0;
+  ChildProcess clinic = ServeClinic("clinic-a", &port);
+  ASSERT_NE(port, 0);
+  const std::string id = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b99";
+  auto put = HttpCall(port, "PUT", std::string("/fhir/Patient/") + id,
+                      Patient(id, "Diaz", "female"),
+                      {{"Content-Type", "application/fhir+json"}});
+  ASSERT_OK(put);
+  ASSERT_EQ(put->status, 201) << put->body;
+  auto read = HttpCall(port, "GET", std::string("/fhir/Patient/") + id);
+  ASSERT_OK(read);
+  ASSERT_EQ(read->status, 200);
+  // The trail needs a login even where the API is open: a denial.
+  auto refused = HttpCall(port, "GET", "/audit");
+  ASSERT_OK(refused);
+  ASSERT_EQ(refused->status, 401);
+  // A clean stop commits the reads' entries.
+  clinic.Signal(SIGTERM);
+  ASSERT_OK(clinic.Wait(std::chrono::seconds(20)));
+
+  auto synced = Sync("clinic-a");
+  ASSERT_EQ(synced.exit_code, 0) << synced.output;
+  std::string node_id = OpenReadOnly("clinic-a")->node_id();
+  auto mine = OpenReadOnly("clinic-a")->AuditChainSince(node_id, 0, 1000);
+  ASSERT_OK(mine);
+  auto held = OpenReadOnly("hub")->AuditChainSince(node_id, 0, 1000);
+  ASSERT_OK(held);
+  ASSERT_EQ(held->size(), mine->size());
+  std::set<std::string> actions;
+  for (size_t i = 0; i < held->size(); ++i) {
+    EXPECT_EQ((*held)[i].hash, (*mine)[i].hash);
+    actions.insert((*held)[i].action + " " + (*held)[i].resource);
+  }
+  EXPECT_TRUE(actions.count("create Patient/" + id)) << synced.output;
+  EXPECT_TRUE(actions.count("read Patient/" + id));
+  EXPECT_TRUE(actions.count("denied /audit"));
+
+  // An entry edited at the clinic before it is sent: the hub flags the
+  // node, and says so in /health and /metrics.
+  Import("clinic-a", {Patient("0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b98", "Ruiz",
+                              "male")});
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((cluster_.Dir("clinic-a") + "/posta.db").c_str(), &db),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE audit_log SET actor = 'nobody' WHERE seq = "
+                         "(SELECT max(seq) FROM audit_log)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto again = Sync("clinic-a");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  auto health = HttpCall(hub_port_, "GET", "/health");
+  ASSERT_OK(health);
+  json broken = json::parse(health->body)["audit"]["broken_chains"];
+  ASSERT_EQ(broken.size(), 1u) << health->body;
+  EXPECT_EQ(broken[0]["node"], node_id);
+  auto metrics = HttpCall(hub_port_, "GET", "/metrics");
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("posta_audit_broken_chains 1"),
+            std::string::npos);
+  EXPECT_NE(cluster_.HubLog().find("audit chain of node " + node_id),
+            std::string::npos)
+      << cluster_.HubLog();
+  // The hub's own chain holds, with the break recorded in it; verify names
+  // the clinic's.
+  auto verify = testing::Run(
+      {PostaBinary(), "audit", "verify", "--config", cluster_.HubConfig()});
+  EXPECT_EQ(verify.exit_code, 1) << verify.output;
+  EXPECT_NE(verify.output.find("node " + node_id + ": broken at seq"),
+            std::string::npos)
+      << verify.output;
+}
 
 constexpr char kA1[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b01";
 constexpr char kA2[] = "0b6f3a10-6f0e-4b9a-9c55-1f2d3e4a5b02";

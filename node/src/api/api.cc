@@ -38,6 +38,7 @@ constexpr Route kSync = {"/sync/v1/{op}", "POST"};
 constexpr Route kLogin = {"/auth/login", "POST"};
 constexpr Route kLogout = {"/auth/logout", "POST"};
 constexpr Route kWhoami = {"/auth/whoami", "GET"};
+constexpr Route kAudit = {"/audit", "GET"};
 
 // Methods outside this set share one label.
 std::string MethodLabel(const std::string& method) {
@@ -134,13 +135,29 @@ struct Api::Impl {
         ctx{store, metrics, this->options, clock, env, random,
             authenticator} {}
 
-  HttpResponse Dispatch(const HttpRequest& request, std::string_view& route);
+  // What the audit trail needs of a request once it is answered: who
+  // asked (when a token named them, refused or not) and, for reads, what
+  // was read.
+  struct Trail {
+    std::optional<auth::Principal> who;
+    std::string action;    // "read", "search"; "" records no read
+    std::string resource;  // "Patient/<id>", "Patient", "audit", ...
+    std::string version;
+    std::string detail;
+  };
+
+  HttpResponse Dispatch(const HttpRequest& request, std::string_view& route,
+                        Trail& trail);
   HttpResponse DispatchFhir(const HttpRequest& request,
                             const RequestTarget& target,
-                            std::string_view& route);
+                            std::string_view& route, Trail& trail);
   HttpResponse DispatchConflicts(const HttpRequest& request,
                                  const RequestTarget& target,
-                                 std::string_view& route);
+                                 std::string_view& route, Trail& trail);
+  // Records a denial (every 401 and 403 but the sync API's, which the hub
+  // records itself, and a refused login, which Login records) or a read.
+  void RecordTrail(const HttpRequest& request, std::string_view route,
+                   const HttpResponse& response, const Trail& trail);
   HttpResponse DispatchSync(const HttpRequest& request,
                             const RequestTarget& target,
                             std::string_view& route);
@@ -154,7 +171,7 @@ struct Api::Impl {
 };
 
 HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
-                                 std::string_view& route) {
+                                 std::string_view& route, Trail& trail) {
   Result<RequestTarget> target = ParseRequestTarget(request.target);
   if (!target.ok()) return StatusResponse(target.status(), random);
   const std::vector<std::string>& segments = target->segments;
@@ -167,9 +184,8 @@ HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
       return MethodNotAllowed(r, request.method);
     }
     if (segments[0] == "health") return HandleHealth(ctx);
-    std::optional<auth::Principal> who;
     if (auto refused =
-            Admit(ctx, request, "metrics", auth::Access::kRead, &who)) {
+            Admit(ctx, request, "metrics", auth::Access::kRead, &trail.who)) {
       return *refused;
     }
     return HandleMetrics(ctx);
@@ -198,10 +214,28 @@ HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
     return HandleAuth(ctx, request, segments[1], target->query);
   }
   if (segments.size() >= 2 && segments[0] == "fhir") {
-    return DispatchFhir(request, *target, route);
+    return DispatchFhir(request, *target, route, trail);
   }
   if (!segments.empty() && segments[0] == "conflicts") {
-    return DispatchConflicts(request, *target, route);
+    return DispatchConflicts(request, *target, route, trail);
+  }
+  if (segments.size() == 1 && segments[0] == "audit") {
+    route = kAudit.pattern;
+    if (!MethodAllowed(kAudit, request.method)) {
+      return MethodNotAllowed(kAudit, request.method);
+    }
+    if (auto refused =
+            Admit(ctx, request, "audit", auth::Access::kRead, &trail.who)) {
+      return *refused;
+    }
+    // Reading the trail is recorded too, under its path as its refusals
+    // are.
+    trail.action = "read";
+    trail.resource = "/audit";
+    trail.detail = request.target;
+    AuditCall call{request, target->query};
+    if (trail.who) call.principal = &*trail.who;
+    return HandleAudit(ctx, call);
   }
   if (segments.size() == 3 && segments[0] == "sync" && segments[1] == "v1") {
     return DispatchSync(request, *target, route);
@@ -218,7 +252,8 @@ HttpResponse Api::Impl::NoSuchEndpoint(const HttpRequest& request,
 
 HttpResponse Api::Impl::DispatchConflicts(const HttpRequest& request,
                                           const RequestTarget& target,
-                                          std::string_view& route) {
+                                          std::string_view& route,
+                                          Trail& trail) {
   const std::vector<std::string>& segments = target.segments;
   const Route* r = nullptr;
   if (segments.size() == 1) {
@@ -234,15 +269,20 @@ HttpResponse Api::Impl::DispatchConflicts(const HttpRequest& request,
   if (!MethodAllowed(*r, request.method)) {
     return MethodNotAllowed(*r, request.method);
   }
-  std::optional<auth::Principal> who;
   if (auto refused =
           Admit(ctx, request, "conflicts",
                 r == &kResolve ? auth::Access::kWrite : auth::Access::kRead,
-                &who)) {
+                &trail.who)) {
     return *refused;
   }
   ConflictCall call{request, {}, target.query};
-  if (who) call.principal = &*who;
+  if (trail.who) call.principal = &*trail.who;
+  if (r != &kResolve) {
+    trail.action = "read";
+    trail.resource = segments.size() >= 2
+                         ? "conflicts/" + segments[1].substr(0, 64)
+                         : "conflicts";
+  }
   if (segments.size() >= 2) {
     // Not the form of an id: no such conflict, without asking the store.
     if (!IsConflictId(segments[1])) {
@@ -270,9 +310,11 @@ HttpResponse Api::Impl::DispatchSync(const HttpRequest& request,
                                      const RequestTarget& target,
                                      std::string_view& route) {
   const std::string& op = target.segments[2];
-  if (op != "enroll" && op != "hello" && op != "push" && op != "pull") {
-    return NoSuchEndpoint(request, "no such sync operation; one of enroll, "
-                                   "hello, push, pull");
+  if (op != "enroll" && op != "hello" && op != "push" && op != "pull" &&
+      op != "audit") {
+    return NoSuchEndpoint(request,
+                          "no such sync operation; one of enroll, "
+                          "hello, push, pull, audit");
   }
   route = kSync.pattern;
   if (!MethodAllowed(kSync, request.method)) {
@@ -286,7 +328,7 @@ HttpResponse Api::Impl::DispatchSync(const HttpRequest& request,
 
 HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
                                      const RequestTarget& target,
-                                     std::string_view& route) {
+                                     std::string_view& route, Trail& trail) {
   const std::vector<std::string>& segments = target.segments;
   const std::string& method = request.method;
   if (segments.size() == 2 && segments[1] == "metadata") {
@@ -294,9 +336,8 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
     if (!MethodAllowed(kMetadata, method)) {
       return MethodNotAllowed(kMetadata, method);
     }
-    std::optional<auth::Principal> who;
     if (auto refused =
-            Admit(ctx, request, "metadata", auth::Access::kRead, &who)) {
+            Admit(ctx, request, "metadata", auth::Access::kRead, &trail.who)) {
       return *refused;
     }
     if (Status s = CheckQueryParams(target.query, {}); !s.ok()) {
@@ -339,18 +380,25 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
   if (!MethodAllowed(*r, method)) return MethodNotAllowed(*r, method);
 
   // Who may: a transfer moves clinical records too, so it is its own area.
-  std::optional<auth::Principal> who;
-  if (auto refused = Admit(
-          ctx, request,
-          r == &kTransfer ? std::string_view("$transfer")
-                          : storage::ResourceTypeName(*type),
-          method == "GET" ? auth::Access::kRead : auth::Access::kWrite,
-          &who)) {
+  trail.resource = std::string(storage::ResourceTypeName(*type));
+  if (segments.size() >= 3) trail.resource += "/" + segments[2].substr(0, 64);
+  if (auto refused =
+          Admit(ctx, request,
+                r == &kTransfer ? std::string_view("$transfer")
+                                : storage::ResourceTypeName(*type),
+                method == "GET" ? auth::Access::kRead : auth::Access::kWrite,
+                &trail.who)) {
     return *refused;
   }
   FhirCall call{request, BaseUrl(options, request), *type, {}, {},
                 target.query};
-  if (who) call.principal = &*who;
+  if (trail.who) call.principal = &*trail.who;
+  if (method == "GET") {
+    trail.action = r == &kType ? "search" : "read";
+    if (r == &kType) trail.detail = request.target;
+    if (r == &kHistory) trail.detail = "history";
+    if (r == &kVersion) trail.version = segments[4].substr(0, 64);
+  }
   if (segments.size() >= 3) {
     if (!base::IsUuid(segments[2])) {
       return StatusResponse(
@@ -386,6 +434,40 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
   return HandleVread(ctx, call);
 }
 
+void Api::Impl::RecordTrail(const HttpRequest& request, std::string_view route,
+                            const HttpResponse& response, const Trail& trail) {
+  const bool denied = response.status == 401 || response.status == 403;
+  if (denied && (route == kSync.pattern || route == kLogin.pattern)) return;
+  if (!denied && (trail.action.empty() || response.status / 100 != 2)) return;
+  storage::AuditEvent event;
+  event.who = AuditActorOf(request, trail.who ? &*trail.who : nullptr);
+  event.resource = trail.resource;
+  event.version = trail.version;
+  if (denied) {
+    // Security: what was refused and why, as the answer said it; the
+    // request's own text is bounded by the store.
+    event.action = "denied";
+    event.outcome = "denied";
+    std::string path = request.target.substr(0, request.target.find('?'));
+    if (event.resource.empty()) event.resource = path;
+    event.detail = MethodLabel(request.method) + " " + path + ": " +
+                   std::to_string(response.status) + " " +
+                   OutcomeDiagnostics(response.body);
+  } else {
+    event.action = trail.action;
+    event.detail = trail.detail;
+  }
+  // A denial is committed before the answer goes out; a read's entry joins
+  // the next commit (storage::AuditDurability).
+  Status s = ctx.store.AppendAudit(
+      event, denied ? storage::AuditDurability::kCommitted
+                    : storage::AuditDurability::kDeferred);
+  if (!s.ok()) {
+    spdlog::error("audit: could not record {} of {} by {}: {}", event.action,
+                  event.resource, event.who.actor, s.ToString());
+  }
+}
+
 Api::Api(storage::RecordStore& store, Metrics& metrics,
          const ApiOptions& options, base::Clock& clock, base::Env& env)
     : impl_(std::make_unique<Impl>(store, metrics, options, clock, env)) {
@@ -399,14 +481,20 @@ HttpResponse Api::Handle(const HttpRequest& request) {
   std::string_view route = kRouteUnmatched;
   HttpResponse response;
   // The boundary: nothing thrown below reaches the server.
+  Impl::Trail trail;
   try {
-    response = impl_->Dispatch(request, route);
+    response = impl_->Dispatch(request, route, trail);
   } catch (const std::exception& e) {
     response = StatusResponse(Status::Internal("uncaught exception", e.what()),
                               impl_->random);
   } catch (...) {
-    response = StatusResponse(Status::Internal("uncaught exception"),
-                              impl_->random);
+    response =
+        StatusResponse(Status::Internal("uncaught exception"), impl_->random);
+  }
+  try {
+    impl_->RecordTrail(request, route, response, trail);
+  } catch (const std::exception& e) {
+    spdlog::error("audit: could not record a request: {}", e.what());
   }
   try {
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -29,9 +29,9 @@ class Metrics;
 class SyncEndpoint {
  public:
   virtual ~SyncEndpoint() = default;
-  // `op` is "enroll", "hello", "push" or "pull"; `request` is as received
-  // (method POST, body, Content-Type and Authorization unchecked). Exceptions are caught by
-  // Api::Handle and answered 500.
+  // `op` is "enroll", "hello", "push", "pull" or "audit"; `request` is as
+  // received (method POST, body, Content-Type and Authorization unchecked).
+  // Exceptions are caught by Api::Handle and answered 500.
   virtual HttpResponse Handle(std::string_view op,
                               const HttpRequest& request) = 0;
 };

@@ -70,6 +70,22 @@ Result<std::pair<std::string, std::string>> ParseLogin(
                         j["password"].get<std::string>());
 }
 
+// A login event in the audit trail, committed before the answer goes out.
+void RecordLogin(ApiContext& ctx, const HttpRequest& request,
+                 storage::AuditActor who, std::string_view action,
+                 std::string_view outcome) {
+  who.remote_address = request.remote_address;
+  storage::AuditEvent event;
+  event.who = std::move(who);
+  event.action = std::string(action);
+  event.outcome = std::string(outcome);
+  Status s = ctx.store.AppendAudit(event, storage::AuditDurability::kCommitted);
+  if (!s.ok()) {
+    spdlog::error("audit: could not record {} of {}: {}", action,
+                  event.who.actor, s.ToString());
+  }
+}
+
 HttpResponse Login(ApiContext& ctx, const HttpRequest& request) {
   Result<std::pair<std::string, std::string>> login = ParseLogin(request.body);
   if (!login.ok()) return StatusResponse(login.status(), ctx.random);
@@ -80,17 +96,22 @@ HttpResponse Login(ApiContext& ctx, const HttpRequest& request) {
       // was wrong.
       // Only a well-formed name is echoed into the log (no control
       // characters from the client).
-      spdlog::warn("refused login as '{}' from {}",
-                   storage::IsValidUserName(login->first)
-                       ? login->first
-                       : std::string("(not a user name)"),
+      const std::string name = storage::IsValidUserName(login->first)
+                                   ? login->first
+                                   : std::string("(not a user name)");
+      spdlog::warn("refused login as '{}' from {}", name,
                    request.remote_address);
+      RecordLogin(ctx, request, storage::AuditActor{name, "", ""},
+                  "login_failed", "denied");
       return Unauthorized(auth::kBadLogin, /*bad_token=*/false);
     }
     return StatusResponse(out.status(), ctx.random);
   }
   spdlog::info("user {} ({}) logged in from {}", out->principal.user,
                out->principal.role, request.remote_address);
+  RecordLogin(ctx, request,
+              storage::AuditActor{out->principal.user, out->principal.role, ""},
+              "login", "ok");
   nlohmann::ordered_json body;
   body["token"] = out->token;
   body["expires"] = storage::FormatInstant(out->session.expires_ms);
@@ -129,6 +150,7 @@ std::optional<HttpResponse> Admit(ApiContext& ctx, const HttpRequest& request,
     return StatusResponse(who.status(), ctx.random);
   }
   if (Status s = auth::Authorize(who->role, area, access); !s.ok()) {
+    *principal = std::move(*who);  // the refusal is recorded under their name
     return OutcomeResponse(403, "forbidden", s.message());
   }
   *principal = std::move(*who);
@@ -161,6 +183,8 @@ HttpResponse HandleAuth(ApiContext& ctx, const HttpRequest& request,
       return StatusResponse(ended, ctx.random);
     }
     spdlog::info("user {} logged out", who->user);
+    RecordLogin(ctx, request, storage::AuditActor{who->user, who->role, ""},
+                "logout", "ok");
     nlohmann::ordered_json body;
     body["user"] = who->user;
     body["loggedOut"] = true;

@@ -232,6 +232,8 @@ HttpResponse HandleResolveConflict(ApiContext& ctx, const ConflictCall& call) {
   Result<storage::ConflictResolution> resolution =
       ParseResolveBody(call.http.body, call.id);
   if (!resolution.ok()) return StatusResponse(resolution.status(), ctx.random);
+  const storage::AuditActor actor = AuditActorOf(call.http, call.principal);
+  resolution->actor = &actor;
   Result<storage::Conflict> resolved = ctx.store.ResolveConflict(*resolution);
   if (!resolved.ok()) {
     if (resolved.status().IsNotFound()) {

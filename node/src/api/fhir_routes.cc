@@ -95,6 +95,8 @@ HttpResponse HandleCreate(ApiContext& ctx, const FhirCall& call) {
   op.kind = storage::WriteKind::kCreate;
   op.type = call.type;
   op.body = call.http.body;
+  const storage::AuditActor actor = AuditActorOf(call.http, call.principal);
+  op.actor = &actor;
   storage::WriteOutcome outcome = ctx.store.Write(op);
   if (!outcome.status.ok()) return StatusResponse(outcome.status, ctx.random);
   return ResourceResponse(201, outcome.record, call);
@@ -156,6 +158,8 @@ HttpResponse HandleUpdate(ApiContext& ctx, const FhirCall& call) {
   op.kind = if_match->has_value() ? storage::WriteKind::kUpdate
                                   : storage::WriteKind::kUpsert;
   op.if_match = *if_match;
+  const storage::AuditActor actor = AuditActorOf(call.http, call.principal);
+  op.actor = &actor;
   storage::WriteOutcome outcome = ctx.store.Write(op);
   if (!outcome.status.ok()) return StatusResponse(outcome.status, ctx.random);
   return ResourceResponse(outcome.created ? 201 : 200, outcome.record, call);
@@ -172,6 +176,8 @@ HttpResponse HandleDelete(ApiContext& ctx, const FhirCall& call) {
   op.type = call.type;
   op.id = call.id;
   op.if_match = *if_match;
+  const storage::AuditActor actor = AuditActorOf(call.http, call.principal);
+  op.actor = &actor;
   storage::WriteOutcome outcome = ctx.store.Write(op);
   if (!outcome.status.ok()) return StatusResponse(outcome.status, ctx.random);
   HttpResponse response;

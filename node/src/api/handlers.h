@@ -46,6 +46,39 @@ struct FhirCall {
   const auth::Principal* principal = nullptr;
 };
 
+// audit_routes.cc: who asks, for the audit trail: the principal's user and
+// role, or "anonymous" when the API is open and no token was given; the
+// peer's address.
+storage::AuditActor AuditActorOf(const HttpRequest& request,
+                                 const auth::Principal* principal);
+
+// A request routed to GET /audit.
+struct AuditCall {
+  const HttpRequest& http;
+  const std::vector<QueryParam>& query;
+  const auth::Principal* principal = nullptr;  // as FhirCall::principal
+};
+
+// audit_routes.cc: GET /audit (docs/api.md, "Audit").
+HttpResponse HandleAudit(ApiContext& ctx, const AuditCall& call);
+
+// audit_routes.cc, shared with `posta audit`: the filter of GET /audit's
+// query (since, until, actor, action, resource, facility, node, _count,
+// _cursor); Malformed naming the first bad parameter.
+Result<storage::AuditFilter> ParseAuditFilter(
+    const std::vector<QueryParam>& query);
+// A time of `since`/`until`: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff][Z],
+// UTC, as Unix milliseconds; Malformed naming `name` otherwise.
+Result<int64_t> ParseAuditTime(std::string_view name, std::string_view text);
+// A coordinator with a region reads only the entries of the registered
+// facilities of that region: narrows filter.facilities to them
+// (PermissionDenied when none is left). Anyone else: unchanged.
+Result<storage::AuditFilter> ScopeAuditFilter(storage::RecordStore& store,
+                                              const auth::Principal& who,
+                                              storage::AuditFilter filter);
+// An entry as GET /audit (and `posta audit --json`) shows it.
+nlohmann::ordered_json AuditEntryJson(const storage::AuditEntry& entry);
+
 // fhir_routes.cc
 HttpResponse HandleCreate(ApiContext& ctx, const FhirCall& call);
 HttpResponse HandleRead(ApiContext& ctx, const FhirCall& call);
@@ -92,9 +125,10 @@ HttpResponse HandleAuth(ApiContext& ctx, const HttpRequest& request,
                         const std::vector<QueryParam>& query);
 
 // auth_routes.cc: whether `request` may have `access` to `area` (a resource
-// type name, "$transfer", "conflicts", "metrics", "metadata"). Returns the
-// refusal to send (401 with WWW-Authenticate, or 403 naming the role), or
-// nothing, with `*principal` set when a valid token was presented.
+// type name, "$transfer", "conflicts", "audit", "metrics", "metadata"). Returns
+// the refusal to send (401 with WWW-Authenticate, or 403 naming the role), or
+// nothing; `*principal` is set whenever a valid token was presented (also
+// with a 403, so the denial is recorded under the user's name).
 std::optional<HttpResponse> Admit(ApiContext& ctx, const HttpRequest& request,
                                   std::string_view area, auth::Access access,
                                   std::optional<auth::Principal>* principal);

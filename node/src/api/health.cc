@@ -138,6 +138,23 @@ HttpResponse HandleHealth(ApiContext& ctx) {
     }
   }
 
+  // Received audit chains found broken (a hub): each is a warning until a
+  // person looks (docs/sync-protocol.md, "Audit").
+  nlohmann::json audit = {{"broken_chains", nlohmann::json::array()}};
+  if (Result<std::vector<storage::AuditBreak>> breaks =
+          ctx.store.ListAuditBreaks();
+      breaks.ok()) {
+    for (const storage::AuditBreak& b : *breaks) {
+      audit["broken_chains"].push_back(
+          {{"node", b.node_id}, {"seq", b.seq}, {"why", b.why}});
+      warnings.push_back("audit chain of node " + b.node_id +
+                         " broken at seq " + std::to_string(b.seq));
+    }
+  } else {
+    audit["broken_chains"] = nullptr;
+    warnings.push_back("audit chains unknown");
+  }
+
   bool ok = stats.ok() && warnings.empty();
   nlohmann::json body = {
       {"status", ok ? "ok" : "degraded"},
@@ -150,6 +167,7 @@ HttpResponse HandleHealth(ApiContext& ctx) {
       {"last_write", last_write},
       {"open_conflicts", open_conflicts},
       {"sync", sync},
+      {"audit", audit},
       {"disk", disk},
       {"clock", clock},
       {"backup", backup},
@@ -244,6 +262,13 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
         Gauge("posta_backup_last_bytes", "Size of the newest scheduled backup.",
               std::to_string(b.last_bytes));
   }
+  if (Result<std::vector<storage::AuditBreak>> breaks =
+          ctx.store.ListAuditBreaks();
+      breaks.ok()) {
+    out += Gauge("posta_audit_broken_chains",
+                 "Received audit chains found broken (nodes).",
+                 std::to_string(breaks->size()));
+  }
   if (ctx.options.hub_counters) {
     const sync::HubCounters h = ctx.options.hub_counters();
     counter("posta_sync_batches_total", "Sync batches served, by direction.",
@@ -267,6 +292,9 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
             {{"", h.enrollments}});
     counter("posta_credentials_flagged_total",
             "Credentials flagged as used by two boxes.", {{"", h.flagged}});
+    counter("posta_audit_entries_received_total",
+            "Audit entries received from nodes and stored.",
+            {{"", h.audit_entries}});
   }
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";

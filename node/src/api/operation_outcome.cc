@@ -121,4 +121,16 @@ HttpResponse OutcomeResponse(int http_status, std::string_view issue_code,
   return response;
 }
 
+std::string OutcomeDiagnostics(std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return {};
+  auto issues = j.find("issue");
+  if (issues == j.end() || !issues->is_array() || issues->empty()) return {};
+  const nlohmann::json& first = issues->front();
+  if (!first.is_object()) return {};
+  auto diagnostics = first.find("diagnostics");
+  if (diagnostics == first.end() || !diagnostics->is_string()) return {};
+  return diagnostics->get<std::string>();
+}
+
 }  // namespace posta::node

@@ -24,6 +24,10 @@ std::string OperationOutcomeJson(std::string_view severity,
 // "write: Patient.birthDate: ..."), or "" when it names none.
 std::string FieldPathOf(std::string_view message);
 
+// The first issue's diagnostics of an OperationOutcome body, or "" when
+// `body` is not one.
+std::string OutcomeDiagnostics(std::string_view body);
+
 // A fresh error id for a 5xx answer, logged beside the full Status.
 std::string NewErrorId(base::Random& random);
 

@@ -92,8 +92,9 @@ HttpResponse HandleTransfer(ApiContext& ctx, const FhirCall& call) {
   }
   Result<std::string> facility = ParseTransferBody(call.http.body);
   if (!facility.ok()) return StatusResponse(facility.status(), ctx.random);
+  const storage::AuditActor actor = AuditActorOf(call.http, call.principal);
   Result<storage::TransferOutcome> outcome =
-      ctx.store.Transfer(call.type, call.id, *facility);
+      ctx.store.Transfer(call.type, call.id, *facility, &actor);
   if (!outcome.ok()) return StatusResponse(outcome.status(), ctx.random);
   HttpResponse response;
   response.content_type = std::string(kFhirJsonType);

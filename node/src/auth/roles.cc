@@ -12,8 +12,10 @@ struct Grant {
 
 // Registrars keep the register (who the patients are, when they come);
 // clinicians every clinical record and the conflicts sync sets aside;
-// admins everything; a hub's coordinators read everything and write
-// nothing.
+// admins everything, the audit trail ("audit") included; a hub's
+// coordinators read everything (the audit trail only for their region's
+// facilities: ScopeAuditFilter) and write nothing. Registrars and
+// clinicians never read the audit trail.
 constexpr Grant kRegistrar[] = {{"Patient", true},
                                 {"Appointment", true},
                                 {"Location", false},

@@ -1,5 +1,5 @@
 // Who may do what through the local API. A role grants read or write on
-// areas: a FHIR resource type ("Patient"), "$transfer", "conflicts",
+// areas: a FHIR resource type ("Patient"), "$transfer", "conflicts", "audit",
 // "metrics" and "metadata". docs/api.md ("Roles") has the table.
 #pragma once
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/audit_cmd.h"
 #include "cli/cli_options.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -79,6 +80,10 @@ std::string Hint(const Status& status, const std::string& command) {
     case Status::Code::kNoSpace:
       return "free some disk space and run the command again";
     case Status::Code::kCorruption:
+      if (command == "audit verify") {
+        return "entries from that seq on were changed or removed outside "
+               "posta; keep a copy of the database for investigation";
+      }
       return "stop posta and restore the latest backup (see docs/cli.md)";
     case Status::Code::kConflict:
       if (command == "conflicts resolve") {
@@ -381,6 +386,7 @@ int RunCli(int argc, char** argv) {
       ->required();
 
   std::shared_ptr<cli::UserCommands> user_cmds = cli::AddUserCommands(app);
+  std::shared_ptr<cli::AuditCommands> audit_cmds = cli::AddAuditCommands(app);
   cli::HubTlsInitOptions tls_init_opts;
   CLI::App* hub_tls = hub->add_subcommand("tls", "The hub's HTTPS certificate");
   hub_tls->require_subcommand(1);
@@ -528,6 +534,9 @@ int RunCli(int argc, char** argv) {
   } else if (cli::RunParsedUserCommand(*user_cmds, from_config, io, &command,
                                        &result)) {
     // posta user ...
+  } else if (cli::RunParsedAuditCommand(*audit_cmds, from_config, io, &command,
+                                        &result)) {
+    // posta audit ...
   } else if (tls_init->parsed()) {
     command = "hub tls init";
     result = cli::RunHubTlsInit(tls_init_opts, io);

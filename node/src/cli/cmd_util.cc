@@ -1,8 +1,10 @@
 // Helpers shared by the subcommands: config and store opening, the
 // streaming output file, and time formatting.
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -167,6 +169,59 @@ std::string FormatAgo(int64_t then_ms, int64_t now_ms) {
   if (seconds < 3600) return plural(seconds / 60, "minute");
   if (seconds < 86400) return plural(seconds / 3600, "hour");
   return plural(seconds / 86400, "day");
+}
+
+size_t DisplayWidth(std::string_view text) {
+  return static_cast<size_t>(std::count_if(
+      text.begin(), text.end(),
+      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// At most `width` characters, the last one "…" when cut; never splits a
+// UTF-8 character.
+std::string Shorten(std::string_view text, size_t width) {
+  if (DisplayWidth(text) <= width) return std::string(text);
+  std::string out;
+  size_t chars = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool starts_char = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    if (starts_char && ++chars > width - 1) break;
+    out.push_back(text[i]);
+  }
+  return out + "…";
+}
+
+std::string PadRight(std::string text, size_t width) {
+  size_t w = DisplayWidth(text);
+  if (w < width) text.append(width - w, ' ');
+  return text;
+}
+
+void PrintColumns(std::ostream& out,
+                  const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 < row.size() ? PadRight(row[i], widths[i] + 2) : row[i];
+    }
+    out << line << "\n";
+  }
+}
+
+storage::AuditActor CliActor() {
+  storage::AuditActor actor;
+  const passwd* pw = ::getpwuid(::geteuid());
+  actor.actor = "cli:" + (pw != nullptr && pw->pw_name != nullptr
+                              ? std::string(pw->pw_name)
+                              : "uid " + std::to_string(::geteuid()));
+  return actor;
 }
 
 }  // namespace posta::node::cli

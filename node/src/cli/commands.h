@@ -72,6 +72,21 @@ class OutputFile {
   virtual Status Commit() = 0;
 };
 
+// Who the audit trail names for changes made from the command line:
+// "cli:<os user>" (the effective user).
+storage::AuditActor CliActor();
+
+// Characters (not bytes) of UTF-8 text.
+size_t DisplayWidth(std::string_view text);
+// At most `width` characters, the last one "…" when cut; never splits a
+// UTF-8 character.
+std::string Shorten(std::string_view text, size_t width);
+// `text` padded with spaces to `width` characters.
+std::string PadRight(std::string text, size_t width);
+// Rows as aligned columns, two spaces apart; the first row is the header.
+void PrintColumns(std::ostream& out,
+                  const std::vector<std::vector<std::string>>& rows);
+
 // "3 minutes ago", "2 days ago", "just now", "in the future".
 std::string FormatAgo(int64_t then_ms, int64_t now_ms);
 
@@ -114,6 +129,9 @@ struct ImportSettings {
   size_t max_line_bytes = 1 << 20;    // longer lines are rejected
   bool dry_run = false;               // validate only; store is not used
   size_t max_listed_rejections = 50;  // kept in ImportSummary
+  // Who each created or updated record's audit entry names (RunImport:
+  // CliActor()); empty: unattributed.
+  storage::AuditActor actor;
 };
 
 struct LineRejection {

@@ -19,32 +19,6 @@ constexpr size_t kValueWidth = 30;
 constexpr size_t kShortId = 12;
 constexpr size_t kMaxByBytes = 200;
 
-size_t DisplayWidth(std::string_view text) {
-  return static_cast<size_t>(std::count_if(
-      text.begin(), text.end(),
-      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// At most `width` characters, the last one "…" when cut; never splits a
-// UTF-8 character.
-std::string Shorten(std::string_view text, size_t width) {
-  if (DisplayWidth(text) <= width) return std::string(text);
-  std::string out;
-  size_t chars = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool starts_char = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
-    if (starts_char && ++chars > width - 1) break;
-    out.push_back(text[i]);
-  }
-  return out + "…";
-}
-
-std::string PadRight(std::string text, size_t width) {
-  size_t w = DisplayWidth(text);
-  if (w < width) text.append(width - w, ' ');
-  return text;
-}
-
 bool IsDelete(const storage::Conflict& c) {
   return c.field == storage::kDeletedField;
 }
@@ -172,19 +146,7 @@ void PrintTable(std::ostream& out, const std::vector<storage::Conflict>& list,
                     c.winner.stamp.node + " / " + c.loser.stamp.node,
                     FormatAgo(c.state_stamp.wall_ms, now_ms)});
   }
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += i + 1 < row.size() ? PadRight(row[i], widths[i] + 2) : row[i];
-    }
-    out << line << "\n";
-  }
+  PrintColumns(out, rows);
 }
 
 std::string JsonLine(const storage::Conflict& c) {
@@ -280,6 +242,8 @@ Status RunConflictsResolve(const ConflictsResolveOptions& options, Io& io) {
                          FindConflict(*node.store, options.id));
   POSTA_ASSIGN_OR_RETURN(storage::ConflictResolution resolution,
                          ToResolution(options, found.id));
+  const storage::AuditActor actor = CliActor();
+  resolution.actor = &actor;
   POSTA_ASSIGN_OR_RETURN(storage::Conflict resolved,
                          node.store->ResolveConflict(resolution));
   std::string outcome;

@@ -255,6 +255,7 @@ class Importer {
   Status Add(int64_t line_number, std::string&& line) {
     ++summary_.read;
     Result<storage::WriteOp> op = LineToOp(std::move(line));
+    if (op.ok() && !settings_.actor.actor.empty()) op->actor = &settings_.actor;
     if (!op.ok()) {
       RejectEarly(line_number, op.status());
     } else if (settings_.dry_run) {
@@ -449,8 +450,10 @@ Status RunImport(const ImportOptions& options, std::istream& stdin_stream,
 
   spdlog::debug("import: {} into {}{}", input_name, config.DatabasePath(),
                 options.settings.dry_run ? " (dry run)" : "");
+  ImportSettings settings = options.settings;
+  settings.actor = CliActor();
   Result<ImportSummary> result =
-      ImportNdjson(store.get(), *in, options.settings, progress, on_rejection);
+      ImportNdjson(store.get(), *in, settings, progress, on_rejection);
   display.Finish();
   if (!result.ok()) return result.status().WithContext("import " + input_name);
   const ImportSummary& s = *result;
@@ -477,6 +480,20 @@ Status RunImport(const ImportOptions& options, std::istream& stdin_stream,
     io.out << "read " << s.read << " records: " << s.created << " created, "
            << s.updated << " updated, " << s.unchanged << " unchanged, "
            << s.rejected << " rejected\n";
+    // Each record has its own entry; this one says what the run was.
+    storage::AuditEvent event;
+    event.who = settings.actor;
+    event.action = "import";
+    event.resource = input_name;
+    event.outcome = s.rejected > 0 ? "partial" : "ok";
+    event.detail = std::to_string(s.read) + " read, " +
+                   std::to_string(s.created) + " created, " +
+                   std::to_string(s.updated) + " updated, " +
+                   std::to_string(s.unchanged) + " unchanged, " +
+                   std::to_string(s.rejected) + " rejected";
+    POSTA_RETURN_IF_ERROR(
+        store->AppendAudit(event, storage::AuditDurability::kCommitted)
+            .WithContext("import " + input_name + ": audit entry"));
   }
   if (s.rejected > 0) {
     std::string why =

@@ -116,6 +116,12 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
                << (result->clock_offset_ms > 0 ? "behind" : "ahead of")
                << " the hub's; set the date and time\n";
       }
+      if (result->audit_broken_seq != 0) {
+        io.out << "warning: the hub found this box's audit trail broken at "
+                  "entry "
+               << result->audit_broken_seq
+               << " (changed outside posta); run posta audit verify\n";
+      }
       return Status::Ok();
     }
     last = result.status();

@@ -39,9 +39,10 @@ Status RunTransfer(const TransferOptions& options, Io& io) {
       OpenedNode node,
       OpenNode(options.config_path, options.apply_config_log_level,
                /*read_only=*/false, io.env));
-  POSTA_ASSIGN_OR_RETURN(
-      storage::TransferOutcome outcome,
-      node.store->Transfer(storage::ResourceType::kPatient, id, options.to));
+  const storage::AuditActor actor = CliActor();
+  POSTA_ASSIGN_OR_RETURN(storage::TransferOutcome outcome,
+                         node.store->Transfer(storage::ResourceType::kPatient,
+                                              id, options.to, &actor));
   if (options.json) {
     io.out << TransferParametersJson(outcome) << "\n";
     return Status::Ok();

@@ -197,24 +197,61 @@ void SyncRunner::Run() {
   }
 }
 
+namespace {
+
+// An event of the hub's sync endpoint, committed before the answer.
+void RecordHubEvent(storage::RecordStore& store,
+                    const storage::AuditEvent& event) {
+  Status s = store.AppendAudit(event, storage::AuditDurability::kCommitted);
+  if (!s.ok()) {
+    spdlog::error("audit: could not record {} of {}: {}", event.action,
+                  event.who.actor, s.ToString());
+  }
+}
+
+}  // namespace
+
 HubEndpoint::HubEndpoint(storage::RecordStore& store, base::Clock& clock,
                          const NodeConfig& config)
     : service_(store, clock, [&] {
         sync::HubOptions options;
         options.max_clock_skew = config.max_clock_skew;
         options.software = POSTA_VERSION;
-        // Every refusal of who or what is logged; the audit log of a later
-        // version joins here.
-        options.on_denied = [](const sync::Denial& d) {
+        // Every refusal of who or what is logged and recorded in the
+        // hub's audit chain before the answer goes out.
+        options.on_denied = [&store](const sync::Denial& d) {
           spdlog::warn("sync {} {} from {} (node {}): {}", d.status, d.code,
                        d.remote_address,
                        d.node_id.empty() ? "unauthenticated" : d.node_id,
                        d.message);
+          storage::AuditEvent event;
+          event.who.actor =
+              d.node_id.empty() ? "anonymous" : "node:" + d.node_id;
+          event.who.remote_address = d.remote_address;
+          event.action = "denied";
+          event.outcome = "denied";
+          event.resource = "sync";
+          event.detail =
+              std::to_string(d.status) + " " + d.code + ": " + d.message;
+          RecordHubEvent(store, event);
         };
-        options.on_flagged = [](const std::string& node_id,
-                                const std::string& why) {
+        options.on_audit_broken = [](const storage::AuditBreak& b) {
+          // The store has flagged the node and recorded it in the hub's
+          // own chain.
+          spdlog::error("audit chain of node {} is broken at seq {}: {}",
+                        b.node_id, b.seq, b.why);
+        };
+        options.on_flagged = [&store](const std::string& node_id,
+                                      const std::string& why) {
           spdlog::warn("node {} flagged: {}; see posta hub node list", node_id,
                        why);
+          storage::AuditEvent event;
+          event.who.actor = "node:" + node_id;
+          event.action = std::string(storage::kAuditFlagged);
+          event.outcome = "denied";
+          event.resource = "sync";
+          event.detail = why;
+          RecordHubEvent(store, event);
         };
         return options;
       }()) {}

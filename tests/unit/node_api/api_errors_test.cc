@@ -270,10 +270,36 @@ class FlakyStore : public storage::RecordStore {
       std::span<const storage::WriteOp> ops) override {
     return t_.WriteBatch(ops);
   }
+  using storage::RecordStore::Transfer;
   Result<storage::TransferOutcome> Transfer(
       storage::ResourceType type, const std::string& id,
-      const std::string& to_facility) override {
-    return t_.Transfer(type, id, to_facility);
+      const std::string& to_facility,
+      const storage::AuditActor* actor) override {
+    return t_.Transfer(type, id, to_facility, actor);
+  }
+  Status AppendAudit(const storage::AuditEvent& event,
+                     storage::AuditDurability durability) override {
+    return t_.AppendAudit(event, durability);
+  }
+  Status FlushAudit() override { return t_.FlushAudit(); }
+  Result<storage::AuditPage> ReadAudit(
+      const storage::AuditFilter& filter) override {
+    return t_.ReadAudit(filter);
+  }
+  Result<storage::AuditVerification> VerifyAudit() override {
+    return t_.VerifyAudit();
+  }
+  Result<std::vector<storage::AuditEntry>> AuditChainSince(
+      const std::string& node_id, int64_t after_seq, size_t limit) override {
+    return t_.AuditChainSince(node_id, after_seq, limit);
+  }
+  Result<storage::AuditReceipt> StoreReceivedAudit(
+      const std::string& node_id,
+      std::span<const storage::AuditEntry> entries) override {
+    return t_.StoreReceivedAudit(node_id, entries);
+  }
+  Result<std::vector<storage::AuditBreak>> ListAuditBreaks() override {
+    return t_.ListAuditBreaks();
   }
   Result<std::vector<std::string>> PastOwners(storage::ResourceType type,
                                               const std::string& id) override {

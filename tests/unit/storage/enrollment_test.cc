@@ -180,19 +180,21 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE sessions; DROP TABLE users; "
-                         "DROP TABLE enrolled_nodes; DROP TABLE "
-                         "enrollment_codes; DROP TABLE facilities; "
-                         "PRAGMA user_version = 4;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(
+          db,
+          "DROP TABLE audit_log; DROP TABLE audit_breaks; DROP TABLE sessions; "
+          "DROP TABLE users; DROP TABLE enrolled_nodes; DROP TABLE "
+          "enrollment_codes; DROP TABLE facilities; "
+          "PRAGMA user_version = 4;",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
 
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, CurrentSchemaVersion());
   ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
   EXPECT_EQ(after, digest);
   ASSERT_OK(store_->Get(ResourceType::kPatient, patient).status());

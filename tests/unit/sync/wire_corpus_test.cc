@@ -131,6 +131,20 @@ std::vector<std::pair<std::string, std::string>> Seeds() {
   const std::string push = Encode(SeedPushBatch());
   std::string bad_magic = Encode(SeedHello());
   bad_magic[0] = 'Q';
+  storage::AuditEntry audit;
+  audit.node_id = "7f3a9c2e4b1d0a55";
+  audit.facility = "clinic-north";
+  audit.seq = 8;
+  audit.at_ms = 1763885524123;
+  audit.actor = "amina";
+  audit.role = "registrar";
+  audit.remote_address = "10.0.0.7:51622";
+  audit.action = "denied";
+  audit.resource = "Observation";
+  audit.outcome = "denied";
+  audit.detail = "GET /fhir/Observation: 403 role registrar: may not read";
+  audit.prev_hash = std::string(64, '0');
+  audit.hash = std::string(64, 'e');
   std::string bad_kind = Encode(PushAck{1, 1, 0, 0, 0});
   bad_kind[4] = 9;
 
@@ -145,6 +159,9 @@ std::vector<std::pair<std::string, std::string>> Seeds() {
       {"valid-pull-batch-empty", Encode(PullBatch{})},
       {"valid-error-reply",
        Encode(ErrorReply{"version_mismatch", "hub speaks 2..3, you 1"})},
+      {"valid-audit-batch",
+       Encode(AuditBatch{"7f3a9c2e4b1d0a55", 7, {audit}})},
+      {"valid-audit-ack", Encode(AuditAck{8, 1, 0, ""})},
       {"payload-push-batch", PayloadSeed(MessageKind::kPushBatch, push)},
       {"payload-pull-batch",
        PayloadSeed(MessageKind::kPullBatch, Encode(SeedPullBatch()))},

@@ -338,6 +338,51 @@ TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
                 "expected enroll_reply, got enroll_request");
 }
 
+TEST(WireTest, AuditMessagesRoundTripAndAreChecked) {
+  storage::AuditEntry e;
+  e.node_id = "0123456789abcdef";
+  e.facility = "clinic-a";
+  e.seq = 8;
+  e.at_ms = 1795000000000;
+  e.actor = "amina";
+  e.role = "registrar";
+  e.remote_address = "10.0.0.7:5000";
+  e.action = "read";
+  e.resource = "Patient/6f1c2a0e-3b7d-4c55-9a1e-2f4b8c9d0e11";
+  e.outcome = "ok";
+  e.detail = "Señora García";
+  e.prev_hash = std::string(64, '0');
+  e.hash = std::string(64, 'f');
+  AuditBatch batch{"0123456789abcdef", 7, {e, e}};
+  batch.entries[1].seq = 9;
+  ASSERT_OK_AND_ASSIGN(AuditBatch back, DecodeAuditBatch(Encode(batch)));
+  EXPECT_TRUE(back == batch);
+  ASSERT_OK_AND_ASSIGN(std::string dump, DumpJson(Encode(batch)));
+  EXPECT_EQ(nlohmann::json::parse(dump)["kind"], "audit_batch");
+  const AuditAck ack{9, 2, 4, "hash does not match the entry's content"};
+  ASSERT_OK_AND_ASSIGN(AuditAck ack_back, DecodeAuditAck(Encode(ack)));
+  EXPECT_EQ(ack_back, ack);
+  const AuditBatch empty{"0123456789abcdef", 0, {}};
+  ASSERT_OK_AND_ASSIGN(AuditBatch empty_back, DecodeAuditBatch(Encode(empty)));
+  EXPECT_TRUE(empty_back == empty);
+
+  AuditBatch bad = batch;
+  bad.entries[1].seq = 11;  // not the next of the chain
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[1].seq");
+  bad = batch;
+  bad.entries[0].node_id = "fedcba9876543210";  // another node's entry
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed,
+                "entries[0].node_id");
+  bad = batch;
+  bad.entries[0].hash = "not hex";
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].hash");
+  bad = batch;
+  bad.entries[0].detail = std::string(2000, 'x');
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].detail");
+  EXPECT_STATUS(DecodeAuditAck(Encode(batch)), kMalformed,
+                "expected audit_ack, got audit_batch");
+}
+
 TEST(WireTest, EveryZstdLevelDecodes) {
   const PullBatch b = RichPullBatch();
   for (int level : {-5, 1, 3, 19, 22}) {
@@ -409,8 +454,8 @@ TEST(WireTest, WrongKindIsRefused) {
   EXPECT_STATUS(DecodePushBatch(Encode(req)), kMalformed,
                 "expected push_batch, got pull_request");
   std::string e = Encode(req);
-  e[4] = 10;
-  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 10");
+  e[4] = 12;
+  EXPECT_STATUS(PeekKind(e), kMalformed, "unknown message kind 12");
   e = Encode(req);
   e[5] = 2;
   EXPECT_STATUS(DecodePullRequest(e), kMalformed, "unknown codec 2");

@@ -49,6 +49,9 @@ struct Redemption {
   std::string facility;
   std::string credential_hash;
   int64_t now_ms = 0;
+  // Where the request came from, for the "enroll" audit entry written in
+  // the same transaction.
+  std::string remote_address;
 };
 
 }  // namespace posta::storage

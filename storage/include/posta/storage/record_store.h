@@ -21,6 +21,7 @@
 #include "posta/base/clock.h"
 #include "posta/base/random.h"
 #include "posta/base/status.h"
+#include "posta/storage/audit.h"
 #include "posta/storage/enrollment.h"
 #include "posta/storage/users.h"
 #include "posta/storage/record.h"
@@ -94,6 +95,9 @@ struct WriteOp {
   // kUpdate, kDelete: PreconditionFailed unless the current version equals
   // it.
   std::optional<base::HlcStamp> if_match;
+  // Who asks, for the audit entry a change gets in its own transaction
+  // (kUnattributedActor when null). Not owned; must outlive the write.
+  const AuditActor* actor = nullptr;
 };
 
 struct WriteOutcome {
@@ -153,6 +157,8 @@ struct ConflictResolution {
   // kNewValue: the field's new value as JSON; nullopt removes the field.
   std::optional<std::string> value;
   std::string resolved_by;  // who decided, for the record
+  // For the audit entry (actor `resolved_by` when null). Not owned.
+  const AuditActor* actor = nullptr;
 };
 
 struct StoreStats {
@@ -238,10 +244,18 @@ class RecordStore {
   // clinic whose facility owns the patient. Statuses: InvalidArgument (not
   // a Patient, `to_facility` not a facility id or kSharedFacility, or the
   // current owner), NotFound, Gone (deleted), PermissionDenied (a shared
-  // record, a clinic that does not own it, read-only store).
+  // record, a clinic that does not own it, read-only store). Each moved
+  // record gets a "transfer" audit entry by `actor` (may be null) in the
+  // same transaction.
   virtual Result<TransferOutcome> Transfer(ResourceType type,
                                            const std::string& id,
-                                           const std::string& to_facility) = 0;
+                                           const std::string& to_facility,
+                                           const AuditActor* actor) = 0;
+  // The same, unattributed (kUnattributedActor).
+  Result<TransferOutcome> Transfer(ResourceType type, const std::string& id,
+                                   const std::string& to_facility) {
+    return Transfer(type, id, to_facility, nullptr);
+  }
 
   // Every facility that owned some stored version of the record (the hub's
   // scope check for pushed versions); empty when it is not stored here.
@@ -328,6 +342,48 @@ class RecordStore {
   // InvalidArgument when the new value does not make a valid resource.
   virtual Result<Conflict> ResolveConflict(
       const ConflictResolution& resolution) = 0;
+
+  // ---- Audit trail (audit.h) ----
+  //
+  // Changes get their entries inside their own transactions (Write,
+  // WriteBatch, Transfer, ResolveConflict, ApplyChanges,
+  // RedeemEnrollmentCode); these record everything else.
+
+  // Appends an event to this node's chain. kCommitted returns after the
+  // commit holding it (shared with queued writes); kDeferred returns at once
+  // and the entry commits with the next write, when kAuditFlushEntries are
+  // waiting, when the oldest has waited kAuditFlushAge (checked at the next
+  // append), at FlushAudit, ReadAudit or close. PermissionDenied on a
+  // read-only store.
+  virtual Status AppendAudit(const AuditEvent& event,
+                             AuditDurability durability) = 0;
+  // Commits the deferred entries now (OK when there are none).
+  virtual Status FlushAudit() = 0;
+  // Entries of every chain held here (this node's, and on a hub those
+  // received from clinics), in the order stored. InvalidArgument for a
+  // limit outside 1..1000.
+  virtual Result<AuditPage> ReadAudit(const AuditFilter& filter) = 0;
+  // Checks every chain held: seq from 1 without gaps, each prev_hash the
+  // hash of the entry before, each hash recomputed.
+  virtual Result<AuditVerification> VerifyAudit() = 0;
+
+  // Entries of `node_id`'s chain with seq > after_seq, in seq order, at most
+  // `limit` (a clinic's push of its own chain).
+  virtual Result<std::vector<AuditEntry>> AuditChainSince(
+      const std::string& node_id, int64_t after_seq, size_t limit) = 0;
+  // A hub stores entries of another node's chain, in one transaction.
+  // Entries at or below the seq held already are skipped (a replay stores
+  // nothing). The others must follow it without a gap, in order, and name
+  // `node_id` (InvalidArgument naming the seq otherwise; nothing stored).
+  // Each is checked against the one before it (prev_hash) and its own hash:
+  // the first failure marks the node's chain broken (audit_breaks) and adds
+  // a kAuditChainBroken entry to this node's own chain; the entries are
+  // stored all the same, as evidence. With no entries: only reports where
+  // the chain held here ends.
+  virtual Result<AuditReceipt> StoreReceivedAudit(
+      const std::string& node_id, std::span<const AuditEntry> entries) = 0;
+  // The received chains found broken, by node id.
+  virtual Result<std::vector<AuditBreak>> ListAuditBreaks() = 0;
 
   // ---- Enrollment (enrollment.h; used on a hub) ----
 

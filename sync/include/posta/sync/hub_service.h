@@ -25,7 +25,7 @@
 namespace posta::sync {
 
 // A request the hub refused for who sent it (401) or for what it asked
-// (403), for the log and, later, the audit log.
+// (403), for the log and the audit trail.
 struct Denial {
   int status = 0;            // 401 or 403
   std::string code;          // ErrorReply::code
@@ -46,13 +46,17 @@ struct HubOptions {
   // This hub's software version, for logs.
   std::string software;
   // Called for every 401 and 403 answer, on the request's thread (so it
-  // must be thread-safe). node/ logs a warning; the audit log of a later
-  // version will record it here. Default: none.
+  // must be thread-safe). node/ logs a warning and records a "denied"
+  // audit entry. Default: none.
   std::function<void(const Denial&)> on_denied;
   // Called when a node's credential is flagged as used by two boxes
   // (docs/sync-protocol.md), with the node and why; thread-safe as above.
   std::function<void(const std::string& node_id, const std::string& why)>
       on_flagged;
+  // Called when a node's pushed audit chain is first found broken, with
+  // the node, the seq and why; thread-safe as above. The store has flagged
+  // it already (RecordStore::StoreReceivedAudit).
+  std::function<void(const storage::AuditBreak&)> on_audit_broken;
 };
 
 // One request to the hub's sync endpoint, as node/ hands it over.
@@ -84,6 +88,8 @@ struct HubCounters {
   int64_t denied = 0;           // 403: outside the credential's scope
   int64_t enrollments = 0;      // nodes enrolled (or re-enrolled)
   int64_t flagged = 0;          // credentials flagged as used by two boxes
+  int64_t audit_batches = 0;    // audit batches received
+  int64_t audit_entries = 0;    // audit entries new here
 };
 
 // Threading: Handle may be called from many threads at once; the store
@@ -95,15 +101,16 @@ class HubService {
              HubOptions options = {});
   ~HubService();
 
-  // "enroll" needs no credential (the code stands for one); "hello", "push"
-  // and "pull" need the credential of an enrolled, unrevoked node, and the
-  // node id and facility come from it, never from the payload.
+  // "enroll" needs no credential (the code stands for one); "hello", "push",
+  // "pull" and "audit" need the credential of an enrolled, unrevoked node, and
+  // the node id and facility come from it, never from the payload.
   //   200: the encoded reply (EnrollReply, HelloReply, PushAck, PullBatch).
   //   400 bad_batch: undecodable or invalid input (nothing stored);
   //   401 not_enrolled, revoked; bad_code, code_expired (enroll);
   //   403 scope: a record of another facility, or a node id or facility
   //       that is not the credential's; code_used (enroll);
-  //   409 version_mismatch, clock_skew, hello_first, gap;
+  //   409 version_mismatch, clock_skew, hello_first, gap (an audit batch
+  //       starting past the chain's end here);
   //   404 unknown op; 413 too_large; 500 internal (retry later).
   // Every non-200 body is an encoded ErrorReply naming the problem.
   SyncReply Handle(const SyncRequest& request);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "posta/base/hlc.h"
+#include "posta/storage/audit.h"
 #include "posta/storage/replication.h"
 
 namespace posta::sync {
@@ -21,8 +22,12 @@ namespace posta::sync {
 // The protocol version this build speaks, and the oldest one it still
 // serves. A peer whose range [min_protocol_version, protocol_version] does
 // not meet ours gets ErrorReply{kErrorVersionMismatch}.
-inline constexpr uint32_t kProtocolVersion = 1;
+// Version 2 added the audit exchange (AuditBatch/AuditAck); a peer at 1
+// syncs records as before and sends no audit entries.
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr uint32_t kMinProtocolVersion = 1;
+// The first protocol version with the audit exchange.
+inline constexpr uint32_t kAuditProtocolVersion = 2;
 
 // Node roles, as in storage::StoreOptions::role.
 inline constexpr std::string_view kRoleClinic = "clinic";
@@ -126,6 +131,27 @@ struct PullBatch {
   std::vector<storage::Conflict> conflicts;
 };
 
+// Clinic → hub (protocol 2), POST /sync/v1/audit: entries of the sender's
+// own audit chain, seq after_seq + 1, after_seq + 2, ... in order. Without
+// entries it asks where the hub's copy of the chain ends.
+struct AuditBatch {
+  std::string node_id;  // the sender; every entry's node_id
+  int64_t after_seq = 0;
+  std::vector<storage::AuditEntry> entries;
+};
+
+// Hub → clinic, the answer to AuditBatch.
+struct AuditAck {
+  int64_t received_seq = 0;  // the highest seq of the chain the hub holds
+  int64_t stored = 0;        // entries new at the hub
+  // The first place the hub found the chain broken (0 and "" when it
+  // holds).
+  int64_t broken_seq = 0;
+  std::string broken_why;
+
+  friend bool operator==(const AuditAck&, const AuditAck&) = default;
+};
+
 // Clinic → hub, POST /sync/v1/enroll: "enroll me with this one-time code".
 // The only request without a credential; the code stands for one.
 struct EnrollRequest {
@@ -162,5 +188,6 @@ struct ErrorReply {
 // (storage's types define no operator==).
 bool operator==(const PushBatch& a, const PushBatch& b);
 bool operator==(const PullBatch& a, const PullBatch& b);
+bool operator==(const AuditBatch& a, const AuditBatch& b);
 
 }  // namespace posta::sync

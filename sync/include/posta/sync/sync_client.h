@@ -19,6 +19,9 @@
 
 namespace posta::sync {
 
+// Most audit entries one AuditBatch carries.
+inline constexpr size_t kAuditBatchEntries = 500;
+
 struct SyncOptions {
   // First push batch size, before compression; it halves after a slow batch
   // and doubles after a quick one, between min and max. Defaults: 256 KiB,
@@ -35,7 +38,7 @@ struct SyncOptions {
 };
 
 struct SyncProgress {
-  std::string phase;  // "hello", "push", "pull", "done"
+  std::string phase;   // "hello", "push", "pull", "audit", "done"
   int64_t pushed = 0;  // records sent and acknowledged
   int64_t pulled = 0;  // records received and stored
   uint64_t bytes_sent = 0;
@@ -51,6 +54,10 @@ struct SyncResult {
   int64_t push_batches = 0;
   int64_t pull_batches = 0;
   int64_t conflicts = 0;  // new conflicts found while pulling
+  // Audit entries the hub took (protocol 2 hubs), and where the hub found
+  // this node's chain broken (0 when it holds).
+  int64_t audit_pushed = 0;
+  int64_t audit_broken_seq = 0;
   int64_t clock_offset_ms = 0;  // hub clock minus ours at the handshake
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;

@@ -71,6 +71,8 @@ enum class MessageKind : uint8_t {
   kErrorReply = 7,
   kEnrollRequest = 8,
   kEnrollReply = 9,
+  kAuditBatch = 10,
+  kAuditAck = 11,
 };
 
 // "push_batch", "hello_reply", ...
@@ -114,6 +116,9 @@ std::string Encode(const EnrollRequest& message,
                    const EncodeOptions& options = {});
 std::string Encode(const EnrollReply& message,
                    const EncodeOptions& options = {});
+std::string Encode(const AuditBatch& message,
+                   const EncodeOptions& options = {});
+std::string Encode(const AuditAck& message, const EncodeOptions& options = {});
 
 // The kind named by the header of `encoded`. Checks the magic, kind, codec
 // and reserved bytes only; Malformed when any is wrong.
@@ -139,6 +144,10 @@ Result<EnrollRequest> DecodeEnrollRequest(std::string_view encoded,
                                           const WireLimits& limits = {});
 Result<EnrollReply> DecodeEnrollReply(std::string_view encoded,
                                       const WireLimits& limits = {});
+Result<AuditBatch> DecodeAuditBatch(std::string_view encoded,
+                                    const WireLimits& limits = {});
+Result<AuditAck> DecodeAuditAck(std::string_view encoded,
+                                const WireLimits& limits = {});
 
 // The JSON view: {"kind": "<MessageKindName>", "message": {...}} with the
 // struct's fields by name, resource types by name, stamps in their text
@@ -153,6 +162,8 @@ std::string ToJson(const PullBatch& message);
 std::string ToJson(const ErrorReply& message);
 std::string ToJson(const EnrollRequest& message);
 std::string ToJson(const EnrollReply& message);
+std::string ToJson(const AuditBatch& message);
+std::string ToJson(const AuditAck& message);
 
 // Decodes a message of whatever kind its header names and returns its JSON
 // view (`posta sync --dump FILE`). Fails as the matching Decode* does.

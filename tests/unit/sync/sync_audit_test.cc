@@ -1,0 +1,183 @@
+// Audit chains travelling to the hub: a clinic's entries arrive once (a
+// replay stores nothing), the hub checks each against the one before, and a
+// chain edited at the clinic is flagged at the hub, not silently accepted.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "sync_fixture.h"
+
+namespace posta::sync::testing {
+namespace {
+
+class SyncAuditTest : public SyncFixture {
+ protected:
+  std::vector<storage::AuditEntry> Chain(storage::RecordStore& store,
+                                         const std::string& node_id) {
+    Result<std::vector<storage::AuditEntry>> chain =
+        store.AuditChainSince(node_id, 0, 100000);
+    EXPECT_TRUE(posta::testing::IsOk(chain));
+    return chain.ok() ? *chain : std::vector<storage::AuditEntry>();
+  }
+
+  void Exec(const std::string& file, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.File(file).c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error),
+              SQLITE_OK)
+        << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  }
+};
+
+TEST_F(SyncAuditTest, ClinicChainReachesTheHubOnce) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 3; ++i) Create(*a.store, "Diaz" + std::to_string(i));
+  SyncResult first = Sync(a);
+  const std::string clinic = a.store->node_id();
+  std::vector<storage::AuditEntry> mine = Chain(*a.store, clinic);
+  ASSERT_GE(mine.size(), 3u);
+  EXPECT_EQ(first.audit_pushed, static_cast<int64_t>(mine.size()));
+  EXPECT_EQ(first.audit_broken_seq, 0);
+  std::vector<storage::AuditEntry> held = Chain(*hub_store_, clinic);
+  ASSERT_EQ(held.size(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    EXPECT_EQ(held[i].hash, mine[i].hash);
+    EXPECT_EQ(held[i].facility, "clinic-a");
+  }
+  // The hub's own chain records the push it applied.
+  ASSERT_OK_AND_ASSIGN(
+      storage::AuditPage applied,
+      hub_store_->ReadAudit({.actor = "node:" + clinic,
+                             .action = std::string(storage::kAuditSyncApply),
+                             .node_id = hub_store_->node_id()}));
+  EXPECT_EQ(applied.entries.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
+  EXPECT_EQ(v.chains, 2);
+  EXPECT_TRUE(v.breaks.empty());
+
+  // Nothing new: nothing sent. New entries: only those.
+  EXPECT_EQ(Sync(a).audit_pushed, 0);
+  Create(*a.store, "Later");
+  EXPECT_EQ(Sync(a).audit_pushed, 1);
+
+  // A replay of the whole chain stores nothing.
+  AuditBatch replay;
+  replay.node_id = clinic;
+  replay.entries = Chain(*a.store, clinic);
+  SyncReply again = As(a, "audit", Encode(replay));
+  ASSERT_EQ(again.status, 200);
+  ASSERT_OK_AND_ASSIGN(AuditAck ack, DecodeAuditAck(again.body));
+  EXPECT_EQ(ack.stored, 0);
+  EXPECT_EQ(ack.received_seq, replay.entries.back().seq);
+  EXPECT_EQ(Chain(*hub_store_, clinic).size(), replay.entries.size());
+}
+
+TEST_F(SyncAuditTest, AnEditedChainIsFlaggedAtTheHub) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Diaz");
+  Sync(a);
+  const std::string clinic = a.store->node_id();
+  const int64_t synced = Chain(*a.store, clinic).back().seq;
+  Create(*a.store, "Ruiz");
+  Create(*a.store, "Soto");
+  // Someone with the clinic's file rewrites who made the next entry.
+  Exec("clinic-a.db", "UPDATE audit_log SET actor = 'nobody' WHERE seq = " +
+                          std::to_string(synced + 1));
+  SyncResult result = Sync(a);
+  EXPECT_EQ(result.audit_broken_seq, synced + 1);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::AuditBreak> breaks,
+                       hub_store_->ListAuditBreaks());
+  ASSERT_EQ(breaks.size(), 1u);
+  EXPECT_EQ(breaks[0].node_id, clinic);
+  EXPECT_EQ(breaks[0].seq, synced + 1);
+  EXPECT_NE(breaks[0].why.find("hash"), std::string::npos);
+  // Kept as evidence, and recorded in the hub's own chain.
+  EXPECT_EQ(Chain(*hub_store_, clinic).size(), Chain(*a.store, clinic).size());
+  ASSERT_OK_AND_ASSIGN(
+      storage::AuditPage flagged,
+      hub_store_->ReadAudit(
+          {.action = std::string(storage::kAuditChainBroken)}));
+  ASSERT_EQ(flagged.entries.size(), 1u);
+  EXPECT_EQ(flagged.entries[0].node_id, hub_store_->node_id());
+  EXPECT_EQ(flagged.entries[0].actor, "node:" + clinic);
+  ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
+  ASSERT_EQ(v.breaks.size(), 1u);
+  EXPECT_EQ(v.breaks[0].node_id, clinic);
+  // The flag stays; later syncs still carry it.
+  Create(*a.store, "Vega");
+  EXPECT_EQ(Sync(a).audit_broken_seq, synced + 1);
+}
+
+TEST_F(SyncAuditTest, AChainRelinkedAtItsTailIsFlagged) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Diaz");
+  Sync(a);
+  const std::string clinic = a.store->node_id();
+  // The clinic's unsynced tail removed and a new entry written in its
+  // place: its prev_hash no longer names what the hub holds.
+  const int64_t synced = Chain(*a.store, clinic).back().seq;
+  Create(*a.store, "Ruiz");
+  Exec("clinic-a.db", "UPDATE audit_log SET prev_hash = '" +
+                          std::string(64, 'a') +
+                          "' WHERE seq = " + std::to_string(synced + 1));
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::AuditBreak> breaks,
+                       hub_store_->ListAuditBreaks());
+  ASSERT_EQ(breaks.size(), 1u);
+  EXPECT_NE(breaks[0].why.find("prev_hash"), std::string::npos);
+}
+
+TEST_F(SyncAuditTest, OnlyTheCredentialsOwnChainInOrder) {
+  Node a = Clinic("clinic-a");
+  Node b = Clinic("clinic-b");
+  Create(*b.store, "Diaz");
+  Create(*a.store, "Ruiz");
+  ASSERT_EQ(Sync(a).audit_broken_seq, 0);
+  // B's entries sent with A's credential.
+  AuditBatch forged;
+  forged.node_id = b.store->node_id();
+  forged.entries = Chain(*b.store, b.store->node_id());
+  SyncReply reply = As(a, "audit", Encode(forged));
+  EXPECT_EQ(reply.status, 403);
+  ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, kErrorScope);
+  EXPECT_TRUE(Chain(*hub_store_, b.store->node_id()).empty());
+
+  // A batch starting past what the hub holds is a gap.
+  Create(*a.store, "Soto");
+  Create(*a.store, "Vega");
+  const std::string clinic = a.store->node_id();
+  std::vector<storage::AuditEntry> chain = Chain(*a.store, clinic);
+  AuditBatch ahead;
+  ahead.node_id = clinic;
+  ahead.after_seq = chain[chain.size() - 2].seq;
+  ahead.entries = {chain.back()};
+  reply = As(a, "audit", Encode(ahead));
+  EXPECT_EQ(reply.status, 409);
+  ASSERT_OK_AND_ASSIGN(error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, "gap");
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::AuditBreak> breaks,
+                       hub_store_->ListAuditBreaks());
+  EXPECT_TRUE(breaks.empty());
+}
+
+TEST_F(SyncAuditTest, AnOlderClinicStillSyncs) {
+  Node a = Clinic("clinic-a");
+  Hello hello;
+  hello.node_id = a.store->node_id();
+  hello.facility = "clinic-a";
+  hello.role = "clinic";
+  hello.clock_ms = kNov2026;
+  hello.protocol_version = 1;
+  hello.min_protocol_version = 1;
+  SyncReply reply = As(a, "hello", Encode(hello));
+  ASSERT_EQ(reply.status, 200);
+  ASSERT_OK_AND_ASSIGN(HelloReply ok, DecodeHelloReply(reply.body));
+  EXPECT_EQ(ok.protocol_version, 1u);
+}
+
+}  // namespace
+}  // namespace posta::sync::testing
