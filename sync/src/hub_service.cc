@@ -132,8 +132,7 @@ void HubService::Impl::Account(const SyncReply& reply, const std::string& who,
   if (reply.status != 200) ++refused;
   if (reply.status == 401) ++unauthenticated;
   if (reply.status == 403) ++denied;
-  if ((reply.status == 401 || reply.status == 403) &&
-      options.on_denied) {
+  if ((reply.status == 401 || reply.status == 403) && options.on_denied) {
     Denial denial;
     denial.status = reply.status;
     denial.node_id = who;
