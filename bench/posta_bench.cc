@@ -2,7 +2,8 @@
 // the real `posta` binary. See bench/README.md for the targets.
 //
 //   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
-//               [--sync-patients N] [--only import|create|search|rss|sync|link]
+//               [--sync-patients N]
+//               [--only import|create|search|rss|sync|bundle|link]
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -584,6 +585,77 @@ void BenchLink(const std::string& scratch) {
   std::printf("  tc tbf 64 kbit/s on loopback (no delay: no netem here) "
               "%7.1f s\n", tc_s);
 }
+
+// Sync bundles (sync by USB stick) at the sync benchmark's size: a clinic's
+// records exported to a bundle file and imported at the hub; then the hub's
+// return bundle for a fresh box of the same clinic, imported there. Bytes
+// per record against zstd -3 of the records' FHIR JSON.
+void BenchBundle(const std::string& scratch, int patients) {
+  std::string file = scratch + "/bundle.ndjson";
+  MustRun({PostaBinary(), "demo", "generate", "--patients",
+           std::to_string(patients), "--seed", "13", "--out", file});
+  auto lines = ReadLines(file);
+  const double n = static_cast<double>(lines.size());
+  std::string raw;
+  for (const std::string& line : lines) raw += line + "\n";
+  std::string packed(ZSTD_compressBound(raw.size()), '\0');
+  size_t zsize = ZSTD_compress(packed.data(), packed.size(), raw.data(),
+                               raw.size(), 3);
+  if (ZSTD_isError(zsize)) Die("zstd");
+  const double zstd_per_record = static_cast<double>(zsize) / n;
+
+  posta::testing::Cluster cluster(scratch + "/bundle");
+  MustOk(cluster.InitHub("region"));
+  MustOk(cluster.StartHub());  // clinics enroll over the link, once
+  MustOk(cluster.AddClinic("bundle-clinic-a", "bench"));
+  MustOk(cluster.AddClinic("bundle-clinic-b", "bench"));
+  MustOk(cluster.StopHub());   // from here on, only the stick
+  const std::string a = cluster.Config("bundle-clinic-a");
+  const std::string b = cluster.Config("bundle-clinic-b");
+  MustRun({PostaBinary(), "import", "--config", a, file});
+  std::string b_id;
+  {
+    auto store = cluster.OpenReadOnly("bundle-clinic-b");
+    if (!store.ok()) Die(store.status().ToString());
+    b_id = (*store)->node_id();
+  }
+  auto timed = [](const std::vector<std::string>& argv) {
+    auto t0 = SteadyClock::now();
+    MustRun(argv);
+    return SecondsSince(t0);
+  };
+  auto size_of = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    return static_cast<double>(in.tellg());
+  };
+  const std::string to_hub = scratch + "/to-hub.posta-bundle";
+  const std::string to_b = scratch + "/to-b.posta-bundle";
+  const double export_s =
+      timed({PostaBinary(), "bundle", "export", "--config", a, "--to", to_hub});
+  const double import_s = timed({PostaBinary(), "bundle", "import", "--config",
+                                 cluster.HubConfig(), to_hub});
+  const double ret_export_s =
+      timed({PostaBinary(), "bundle", "export", "--config", cluster.HubConfig(),
+             "--for", "bench", "--node", b_id, "--to", to_b});
+  const double ret_import_s =
+      timed({PostaBinary(), "bundle", "import", "--config", b, to_b});
+  const double up = size_of(to_hub), down = size_of(to_b);
+
+  std::printf("bundle: %zu records (%d patients), files on local disk, "
+              "synchronous=FULL both sides\n", lines.size(), patients);
+  std::printf("  clinic export  %8.2f s  %9.0f records/s\n", export_s,
+              n / export_s);
+  std::printf("  hub import     %8.2f s  %9.0f records/s\n", import_s,
+              n / import_s);
+  std::printf("  hub export     %8.2f s  %9.0f records/s (return bundle for a "
+              "fresh box)\n", ret_export_s, n / ret_export_s);
+  std::printf("  clinic import  %8.2f s  %9.0f records/s\n", ret_import_s,
+              n / ret_import_s);
+  std::printf("  bundle per record: to the hub %.0f B, back %.0f B; zstd -3 of "
+              "the FHIR JSON %.0f B (ratio %.2fx, %.2fx)\n",
+              up / n, down / n, zstd_per_record, up / n / zstd_per_record,
+              down / n / zstd_per_record);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -605,7 +677,7 @@ int main(int argc, char** argv) {
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--sync-patients N] "
-             "[--only import|create|search|rss|sync|link]");
+             "[--only import|create|search|rss|sync|bundle|link]");
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
   posta::testing::TempDir scratch;
@@ -616,6 +688,9 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "search") BenchSearch(scratch.path(), search_patients);
   if (only.empty() || only == "rss") BenchRss(scratch.path());
   if (only.empty() || only == "sync") BenchSync(scratch.path(), sync_patients);
+  if (only.empty() || only == "bundle") {
+    BenchBundle(scratch.path(), sync_patients);
+  }
   if (only == "link") BenchLink(scratch.path());
   return 0;
 }

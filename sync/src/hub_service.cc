@@ -10,6 +10,7 @@
 #include "posta/base/crash_point.h"
 #include "posta/sync/credentials.h"
 #include "posta/sync/merge.h"
+#include "posta/sync/sync_client.h"
 
 namespace posta::sync {
 namespace {
@@ -104,6 +105,14 @@ struct HubService::Impl {
   SyncReply Pull(const SyncRequest& request, const storage::EnrolledNode& node);
   SyncReply Audit(const SyncRequest& request,
                   const storage::EnrolledNode& node);
+  Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
+                             int64_t after_seq, uint64_t max_bytes);
+  SyncReply BundleAck(std::string_view body, const storage::EnrolledNode& node);
+  // A bundle's node that never said hello gets its peer record here.
+  Status EnsurePeer(const storage::EnrolledNode& node);
+  // Counts an answer and reports a 401 or 403 to on_denied.
+  void Account(const SyncReply& reply, const std::string& who,
+               std::string_view remote_address);
   // The peer that said hello as `node_id`, or the reply refusing it.
   Result<storage::PeerState> KnownPeer(const std::string& node_id);
   // Records that `node`'s credential looks used by two boxes: flag it in the
@@ -125,6 +134,24 @@ HubService::HubService(storage::RecordStore& store, base::Clock& clock,
     : impl_(new Impl(store, clock, std::move(options))) {}
 
 HubService::~HubService() { delete impl_; }
+
+void HubService::Impl::Account(const SyncReply& reply, const std::string& who,
+                               std::string_view remote_address) {
+  if (reply.status != 200) ++refused;
+  if (reply.status == 401) ++unauthenticated;
+  if (reply.status == 403) ++denied;
+  if ((reply.status == 401 || reply.status == 403) && options.on_denied) {
+    Denial denial;
+    denial.status = reply.status;
+    denial.node_id = who;
+    denial.remote_address = std::string(remote_address.substr(0, 128));
+    if (Result<ErrorReply> error = DecodeErrorReply(reply.body); error.ok()) {
+      denial.code = error->code;
+      denial.message = error->message;
+    }
+    options.on_denied(denial);
+  }
+}
 
 HubCounters HubService::counters() const {
   HubCounters c;
@@ -173,21 +200,7 @@ SyncReply HubService::Handle(const SyncRequest& request) {
   } catch (const std::exception& e) {
     reply = Refuse(500, "internal", std::string("hub: ") + e.what());
   }
-  if (reply.status != 200) ++impl_->refused;
-  if (reply.status == 401) ++impl_->unauthenticated;
-  if (reply.status == 403) ++impl_->denied;
-  if ((reply.status == 401 || reply.status == 403) &&
-      impl_->options.on_denied) {
-    Denial denial;
-    denial.status = reply.status;
-    denial.node_id = who;
-    denial.remote_address = std::string(request.remote_address.substr(0, 128));
-    if (Result<ErrorReply> error = DecodeErrorReply(reply.body); error.ok()) {
-      denial.code = error->code;
-      denial.message = error->message;
-    }
-    impl_->options.on_denied(denial);
-  }
+  impl_->Account(reply, who, request.remote_address);
   return reply;
 }
 
@@ -455,7 +468,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                       node.facility + " but was known here for facility " +
                       peer->facility);
   }
-  if (batch->after_seq < peer->received_seq) {
+  if (batch->after_seq < peer->received_seq && !request.from_bundle) {
     // The node's log starts behind what the hub already applied from it.
     // A lost ack resent from the same place is normal; from another address
     // it is what a copy of the box (its database and credential) looks
@@ -599,28 +612,131 @@ SyncReply HubService::Impl::Pull(const SyncRequest& call,
     if (Status s = store.UpdatePeer(next); !s.ok()) return FromStatus(s);
     POSTA_CRASH_POINT("sync.hub.pull_acked");
   }
+  Result<PullBatch> read =
+      ReadPull(node, request->after_seq, request->max_bytes);
+  if (!read.ok()) return FromStatus(read.status());
+  PullBatch batch = std::move(read).value();
+  ++pull_batches;
+  pull_records += static_cast<int64_t>(batch.changes.size());
+  POSTA_CRASH_POINT("sync.hub.pull_before_reply");
+  return SyncReply{200, std::string(kContentType), Encode(batch)};
+}
+
+Result<PullBatch> HubService::Impl::ReadPull(const storage::EnrolledNode& node,
+                                             int64_t after_seq,
+                                             uint64_t max_bytes) {
   storage::ChangeFilter filter;
-  filter.after_seq = request->after_seq;
+  filter.after_seq = after_seq;
   filter.max_changes = options.limits.max_changes;
   filter.max_bytes = std::min<uint64_t>(
-      request->max_bytes == 0 ? options.max_batch_bytes : request->max_bytes,
+      max_bytes == 0 ? options.max_batch_bytes : max_bytes,
       options.max_batch_bytes);
   filter.exclude_origin = node.node_id;
   // The scope comes from the credential: whatever the cursor, only this
   // facility's records and shared ones are read.
   filter.facility = node.facility;
-  Result<storage::ChangeBatch> read = store.ReadChanges(filter);
-  if (!read.ok()) return FromStatus(read.status());
+  POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch read, store.ReadChanges(filter));
   PullBatch batch;
-  batch.after_seq = request->after_seq;
-  batch.to_seq = read->last_seq;
-  batch.more = read->more;
-  batch.changes = std::move(read->changes);
-  batch.conflicts = std::move(read->conflicts);
-  ++pull_batches;
-  pull_records += static_cast<int64_t>(batch.changes.size());
-  POSTA_CRASH_POINT("sync.hub.pull_before_reply");
-  return SyncReply{200, std::string(kContentType), Encode(batch)};
+  batch.after_seq = after_seq;
+  batch.to_seq = read.last_seq;
+  batch.more = read.more;
+  batch.changes = std::move(read.changes);
+  batch.conflicts = std::move(read.conflicts);
+  return batch;
+}
+
+Status HubService::Impl::EnsurePeer(const storage::EnrolledNode& node) {
+  Result<storage::PeerState> known = store.GetPeer(node.node_id);
+  if (known.ok() || known.status().code() != Status::Code::kNotFound) {
+    return known.status();
+  }
+  storage::PeerState peer;
+  peer.node_id = node.node_id;
+  peer.facility = node.facility;
+  peer.role = std::string(kRoleClinic);
+  return store.UpdatePeer(peer);
+}
+
+SyncReply HubService::HandleBundled(std::string_view op, std::string_view body,
+                                    const storage::EnrolledNode& node) {
+  SyncReply reply;
+  SyncRequest request{op, body, "", "", /*from_bundle=*/true};
+  try {
+    if (Status s = impl_->EnsurePeer(node); !s.ok()) {
+      reply = FromStatus(s);
+    } else if (op == "push") {
+      reply = impl_->Push(request, node);
+    } else if (op == "ack") {
+      reply = impl_->BundleAck(body, node);
+    } else {
+      reply = Refuse(404, "unknown_op",
+                     "no bundled operation \"" +
+                         std::string(op.substr(0, 20)) +
+                         "\"; expected push or ack");
+    }
+  } catch (const std::exception& e) {
+    reply = Refuse(500, "internal", std::string("hub: ") + e.what());
+  }
+  impl_->Account(reply, node.node_id, "bundle");
+  return reply;
+}
+
+SyncReply HubService::Impl::BundleAck(std::string_view body,
+                                      const storage::EnrolledNode& node) {
+  Result<PullRequest> request = DecodePullRequest(body, options.limits);
+  if (!request.ok()) return FromStatus(request.status());
+  if (request->node_id != node.node_id) {
+    return Refuse(403, kErrorScope,
+                  "a pull cursor for node " + request->node_id +
+                      " in a bundle of node " + node.node_id);
+  }
+  Result<storage::PeerState> peer = store.GetPeer(node.node_id);
+  if (!peer.ok()) return FromStatus(peer.status());
+  // Never backwards: an older bundle carried again changes nothing.
+  if (request->after_seq > peer->acked_seq) {
+    storage::PeerState next = *peer;
+    next.acked_seq = request->after_seq;
+    next.last_sync_ms = clock.WallNowMillis();
+    if (Status s = store.UpdatePeer(next); !s.ok()) return FromStatus(s);
+  }
+  PushAck ack;
+  ack.received_seq = peer->received_seq;
+  return Ok(Encode(ack));
+}
+
+Result<storage::EnrolledNode> HubService::BundleOrigin(
+    const std::string& node_id) {
+  Result<storage::EnrolledNode> node = impl_->store.GetEnrolledNode(node_id);
+  SyncReply refusal;
+  if (!node.ok()) {
+    if (node.status().code() != Status::Code::kNotFound) return node.status();
+    refusal = Refuse(401, kErrorNotEnrolled,
+                     "node " + node_id + " is not enrolled with hub " +
+                         impl_->store.node_id() + "; " +
+                         std::string(kEnrollAdvice));
+  } else if (node->revoked_ms != 0) {
+    refusal = Refuse(401, kErrorRevoked,
+                     "node " + node->node_id + " was revoked on hub " +
+                         impl_->store.node_id() + " at " +
+                         Clock(node->revoked_ms) +
+                         " (what it synced before stays); to sync again, " +
+                         std::string(kEnrollAdvice));
+  } else {
+    return node;
+  }
+  impl_->Account(refusal, node.ok() ? node->node_id : "", "bundle");
+  Result<ErrorReply> error = DecodeErrorReply(refusal.body);
+  if (!error.ok()) return error.status();
+  return StatusFromErrorReply(refusal.status, *error);
+}
+
+Result<PullBatch> HubService::ReadPull(const storage::EnrolledNode& node,
+                                       int64_t after_seq, uint64_t max_bytes) {
+  try {
+    return impl_->ReadPull(node, after_seq, max_bytes);
+  } catch (const std::exception& e) {
+    return Status::Internal("hub", e.what());
+  }
 }
 
 }  // namespace posta::sync

@@ -4,36 +4,11 @@
 #include <future>
 #include <optional>
 
+#include "floor_clock.h"
 #include "posta/base/crash_point.h"
 #include "posta/sync/merge.h"
 
 namespace posta::sync {
-namespace {
-
-// The wall clock, but never behind a floor: a board that booted in 1970
-// judges "too far in the future" against the hub's clock instead.
-class FloorClock final : public base::Clock {
- public:
-  FloorClock(base::Clock& inner, int64_t floor_ms)
-      : inner_(inner),
-        floor_ms_(floor_ms),
-        floor_set_at_(inner.MonotonicNow()) {}
-  int64_t WallNowMillis() override {
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        inner_.MonotonicNow() - floor_set_at_);
-    return std::max(inner_.WallNowMillis(), floor_ms_ + elapsed.count());
-  }
-  std::chrono::steady_clock::time_point MonotonicNow() override {
-    return inner_.MonotonicNow();
-  }
-
- private:
-  base::Clock& inner_;
-  const int64_t floor_ms_;
-  const std::chrono::steady_clock::time_point floor_set_at_;
-};
-
-}  // namespace
 
 Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
   const std::string what = "hub refused (" + std::to_string(http_status) +

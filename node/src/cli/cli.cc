@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli/audit_cmd.h"
+#include "cli/bundle_cmd.h"
 #include "cli/cli_options.h"
 #include "cli/commands.h"
 #include "cli/logging.h"
@@ -71,9 +72,11 @@ std::string Hint(const Status& status, const std::string& command) {
         return "a patient is transferred on the hub, or at the clinic that "
                "owns it";
       }
-      // The hub's refusals and TLS failures say what to do themselves.
+      // The hub's refusals, TLS failures and refused sync bundles say what
+      // to do themselves.
       if (m.find("hub refused") != std::string::npos ||
-          m.find("TLS") != std::string::npos) {
+          m.find("TLS") != std::string::npos ||
+          m.find("sync bundle") != std::string::npos) {
         return {};
       }
       return "run as the user that owns the data directory (usually posta)";
@@ -244,6 +247,36 @@ int RunCli(int argc, char** argv) {
       throw CLI::RequiredError("--config");
     }
   });
+
+  CLI::App* bundle = app.add_subcommand(
+      "bundle",
+      "Sync by USB stick: write or apply a sync bundle file (not a FHIR "
+      "Bundle)");
+  bundle->require_subcommand(1);
+  cli::BundleExportOptions bundle_export_opts;
+  CLI::App* bundle_export = bundle->add_subcommand(
+      "export",
+      "Write what the other side has not acknowledged to a bundle file");
+  cli::AddConfigOption(bundle_export, bundle_export_opts.config_path);
+  bundle_export
+      ->add_option("--to", bundle_export_opts.to,
+                   "The bundle file to write (on the stick)")
+      ->required();
+  bundle_export->add_option(
+      "--for", bundle_export_opts.facility,
+      "Hub only: the facility of the clinic the bundle is for");
+  bundle_export->add_option(
+      "--node", bundle_export_opts.node,
+      "Hub only: the clinic's node id, when its facility has several");
+  bundle_export->add_flag("--force", bundle_export_opts.force,
+                          "Replace the file if it exists");
+  cli::BundleImportOptions bundle_import_opts;
+  CLI::App* bundle_import = bundle->add_subcommand(
+      "import", "Verify a bundle file and apply it, with a progress display");
+  cli::AddConfigOption(bundle_import, bundle_import_opts.config_path);
+  bundle_import
+      ->add_option("FILE", bundle_import_opts.file, "The bundle file to apply")
+      ->required();
 
   CLI::App* conflicts = app.add_subcommand(
       "conflicts", "Values sync set aside: list, show and resolve them");
@@ -458,6 +491,8 @@ int RunCli(int argc, char** argv) {
   restore_opts.apply_config_log_level = from_config;
   doctor_opts.apply_config_log_level = from_config;
   sync_opts.apply_config_log_level = from_config;
+  bundle_export_opts.apply_config_log_level = from_config;
+  bundle_import_opts.apply_config_log_level = from_config;
   seed_opts.apply_config_log_level = from_config;
   conflicts_list_opts.apply_config_log_level = from_config;
   conflicts_show_opts.apply_config_log_level = from_config;
@@ -492,6 +527,12 @@ int RunCli(int argc, char** argv) {
   } else if (sync_cmd->parsed()) {
     command = "sync";
     result = cli::RunSync(sync_opts, io);
+  } else if (bundle_export->parsed()) {
+    command = "bundle export";
+    result = cli::RunBundleExport(bundle_export_opts, io);
+  } else if (bundle_import->parsed()) {
+    command = "bundle import";
+    result = cli::RunBundleImport(bundle_import_opts, io);
   } else if (backup->parsed()) {
     command = "backup";
     result = cli::RunBackup(backup_opts, io);

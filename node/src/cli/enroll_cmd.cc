@@ -116,6 +116,15 @@ Status RunEnroll(const EnrollOptions& options, Io& io) {
   }
   POSTA_ASSIGN_OR_RETURN(std::string warning,
                          WriteCredential(config, reply->credential, io));
+  // The hub is known from now on, so a clinic with no link can write a
+  // sync bundle for it before its first network sync.
+  if (Result<storage::PeerState> hub = store->GetPeer(reply->hub_node_id);
+      !hub.ok() && hub.status().code() == Status::Code::kNotFound) {
+    storage::PeerState peer;
+    peer.node_id = reply->hub_node_id;
+    peer.role = std::string(sync::kRoleHub);
+    POSTA_RETURN_IF_ERROR(store->UpdatePeer(peer));
+  }
   const bool config_changed = wanted.hub_url != config.hub_url ||
                               wanted.hub_ca_file != config.hub_ca_file ||
                               wanted.hub_pin != config.hub_pin;

@@ -86,6 +86,8 @@ class HubEndpoint final : public SyncEndpoint {
               const NodeConfig& config);
   HttpResponse Handle(std::string_view op, const HttpRequest& request) override;
   sync::HubCounters counters() const { return service_.counters(); }
+  // The service itself, for sync bundles (posta bundle on a hub).
+  sync::HubService& service() { return service_; }
 
  private:
   sync::HubService service_;

@@ -67,6 +67,9 @@ struct SyncRequest {
   std::string_view authorization;
   // The peer's address ("10.0.0.7:50412"), for node list and logs.
   std::string_view remote_address;
+  // True for a batch that came in a sync bundle (HandleBundled): it has no
+  // address, and an older bundle carried again is not a second box.
+  bool from_bundle = false;
 };
 
 struct SyncReply {
@@ -116,6 +119,26 @@ class HubService {
   SyncReply Handle(const SyncRequest& request);
 
   HubCounters counters() const;
+
+  // ---- Sync bundles (bundle_exchange.h) ----
+  // The enrolled node a bundle names as its origin, or PermissionDenied
+  // with the words of the network's 401s (not enrolled, revoked), counted
+  // and reported to on_denied like them.
+  Result<storage::EnrolledNode> BundleOrigin(const std::string& node_id);
+  // A message that came in a sync bundle from `node`, which the bundle's
+  // MAC authenticated in place of a credential (the caller checked that the
+  // node is enrolled and not revoked). op "push": an encoded PushBatch,
+  // with every check and the apply of a network push (scope, owners,
+  // transfers, idempotence; the peer is recorded first when the node never
+  // said hello). op "ack": an encoded PullRequest, the clinic's pull
+  // cursor, recorded as the peer's acked_seq only when it moves forward
+  // (an older bundle changes nothing). Answers as Handle does.
+  SyncReply HandleBundled(std::string_view op, std::string_view body,
+                          const storage::EnrolledNode& node);
+  // The pull batch Handle("pull") would answer for `node` from `after_seq`
+  // (the same scope), without recording it as acknowledged.
+  Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
+                             int64_t after_seq, uint64_t max_bytes);
 
  private:
   struct Impl;
