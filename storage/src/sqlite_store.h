@@ -96,8 +96,9 @@ class SqliteStore final : public RecordStore {
   Result<PeerState> GetPeer(const std::string& node_id) override;
   Result<std::vector<PeerState>> ListPeers() override;
   Status UpdatePeer(const PeerState& peer) override;
-  Result<std::vector<Conflict>> ListConflicts(bool open_only,
-                                              size_t limit) override;
+  using RecordStore::ListConflicts;
+  Result<std::vector<Conflict>> ListConflicts(
+      bool open_only, size_t limit, const OwnerScope& owners) override;
   Result<Conflict> GetConflict(const std::string& id) override;
   Result<Conflict> ResolveConflict(
       const ConflictResolution& resolution) override;
@@ -138,8 +139,7 @@ class SqliteStore final : public RecordStore {
   Status SetUserPassword(const std::string& name,
                          const std::string& password_hash,
                          int64_t now_ms) override;
-  Result<int64_t> DisableUser(const std::string& name,
-                              int64_t now_ms) override;
+  Result<int64_t> DisableUser(const std::string& name, int64_t now_ms) override;
   Status AddSession(const SessionEntry& session) override;
   Result<SessionEntry> GetSession(const std::string& token_hash) override;
   Status TouchSession(const std::string& token_hash, int64_t now_ms) override;
@@ -278,9 +278,8 @@ class SqliteStore final : public RecordStore {
                                                   const std::string& id);
   // Folds the persisted clock into hlc_ (another process may have written).
   Status ObservePersistedClock();
-  Status ApplyOneChange(const ChangeEntry& change,
-                        const ParsedResource& parsed, ChangeMerger& merger,
-                        ApplyStats& stats);
+  Status ApplyOneChange(const ChangeEntry& change, const ParsedResource& parsed,
+                        ChangeMerger& merger, ApplyStats& stats);
   // The next change-log position, shared by versions and conflicts.
   Result<int64_t> NextSharedSeq();
   // Stores `c` at a new change-log position; `replace` overwrites a stored

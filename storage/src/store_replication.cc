@@ -10,6 +10,7 @@
 #include "record_rows.h"
 #include "schema.h"
 #include "sqlite_store.h"
+#include "store_search.h"
 
 namespace posta::storage::internal {
 namespace {
@@ -638,16 +639,26 @@ Result<std::vector<PeerState>> SqliteStore::ListPeers() {
 
 // ---- Conflicts ----
 
-Result<std::vector<Conflict>> SqliteStore::ListConflicts(bool open_only,
-                                                         size_t limit) {
+Result<std::vector<Conflict>> SqliteStore::ListConflicts(
+    bool open_only, size_t limit, const OwnerScope& owners) {
+  std::string where;
+  if (open_only) where = " WHERE state = 0";
+  if (owners) {
+    // The owners arrive as one bound JSON array, never spliced.
+    where += where.empty() ? " WHERE" : " AND";
+    where +=
+        " EXISTS (SELECT 1 FROM records r WHERE r.type = conflicts.type AND "
+        "r.id = conflicts.record_id AND r.facility IN (SELECT value FROM "
+        "json_each(?2)))";
+  }
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       lease.conn().Prepare("SELECT " + std::string(kConflictColumns) +
-                           " FROM conflicts" +
-                           (open_only ? " WHERE state = 0" : "") +
+                           " FROM conflicts" + where +
                            " ORDER BY seq DESC LIMIT ?1"));
   st.BindInt(1, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  if (owners) st.BindText(2, OwnersJson(*owners));
   std::vector<Conflict> out;
   while (true) {
     POSTA_ASSIGN_OR_RETURN(bool row, st.Step());

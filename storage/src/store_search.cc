@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "record_rows.h"
 #include "sqlite_store.h"
@@ -36,7 +37,7 @@ std::string MatchSql(const std::vector<KeyRange>& ranges, bool with_after) {
 // Binds the type and ranges, and the page start when the SQL has one.
 void BindSearch(Statement& st, ResourceType type,
                 const std::vector<KeyRange>& ranges,
-                std::optional<int64_t> after_rid) {
+                std::optional<int64_t> after_rid, const OwnerScope& owners) {
   st.BindText(1, ResourceTypeName(type));
   for (size_t i = 0; i < ranges.size(); ++i) {
     int p = SearchParamBase(i);
@@ -47,39 +48,79 @@ void BindSearch(Statement& st, ResourceType type,
     }
   }
   if (after_rid) st.BindInt(SearchAfterParam(ranges.size()), *after_rid);
+  if (owners)
+    st.BindText(SearchOwnersParam(ranges.size()), OwnersJson(*owners));
 }
 
 }  // namespace
 
-std::string SearchPageSql(const std::vector<KeyRange>& ranges) {
+namespace {
+
+// " AND <column> IN (the bound owners)", or nothing when not scoped.
+std::string OwnerCondition(std::string_view column, size_t n, bool scoped) {
+  if (!scoped) return "";
+  return " AND " + std::string(column) + " IN (SELECT value FROM json_each(?" +
+         std::to_string(SearchOwnersParam(n)) + "))";
+}
+
+}  // namespace
+
+std::string SearchPageSql(const std::vector<KeyRange>& ranges, bool scoped) {
   const std::string after = std::to_string(SearchAfterParam(ranges.size()));
   const std::string limit = std::to_string(SearchLimitParam(ranges.size()));
+  const size_t n = ranges.size();
   if (ranges.empty()) {
     // A plain listing walks records in rid order from the page start; the
     // page limit bounds the walk.
     return "SELECT r.rid, " + std::string(kRecordColumns) +
            " FROM records r NOT INDEXED CROSS JOIN versions v "
            "ON v.seq = r.head WHERE r.rid > ?" +
-           after + " AND r.type = ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?" +
+           after + " AND r.type = ?1 AND r.deleted = 0" +
+           OwnerCondition("r.facility", n, scoped) + " ORDER BY r.rid LIMIT ?" +
            limit;
   }
   // The page is cut from the index's rids before any record is read: only
-  // the rows of the page are joined. Tombstones have no index rows.
-  return "SELECT r.rid, " + std::string(kRecordColumns) +
-         " FROM (SELECT rid FROM (" + MatchSql(ranges, /*with_after=*/true) +
-         ") ORDER BY rid LIMIT ?" + limit +
+  // the rows of the page are joined. Tombstones have no index rows. With a
+  // scope, each matching rid's owner is looked up (by primary key) before
+  // the cut, so a page is full whenever enough records are in scope.
+  std::string page_rids;
+  if (scoped) {
+    page_rids = "SELECT m.rid FROM (" + MatchSql(ranges, /*with_after=*/true) +
+                ") AS m CROSS JOIN records o ON o.rid = m.rid WHERE 1" +
+                OwnerCondition("o.facility", n, scoped) +
+                " ORDER BY m.rid LIMIT ?" + limit;
+  } else {
+    page_rids = "SELECT rid FROM (" + MatchSql(ranges, /*with_after=*/true) +
+                ") ORDER BY rid LIMIT ?" + limit;
+  }
+  return "SELECT r.rid, " + std::string(kRecordColumns) + " FROM (" +
+         page_rids +
          ") AS matches CROSS JOIN records r ON r.rid = matches.rid "
          "CROSS JOIN versions v ON v.seq = r.head "
          "WHERE r.deleted = 0 ORDER BY matches.rid";
 }
 
-std::string SearchCountSql(const std::vector<KeyRange>& ranges) {
+std::string SearchCountSql(const std::vector<KeyRange>& ranges, bool scoped) {
+  const size_t n = ranges.size();
   if (ranges.empty()) {
+    if (scoped) {
+      return "SELECT count(*) FROM records WHERE type = ?1 AND deleted = 0" +
+             OwnerCondition("facility", n, scoped);
+    }
     return "SELECT (SELECT count(*) FROM records WHERE type = ?1) - "
            "(SELECT count(*) FROM records WHERE type = ?1 AND deleted = 1)";
   }
+  if (scoped) {
+    return "SELECT count(*) FROM (" + MatchSql(ranges, /*with_after=*/false) +
+           ") AS m CROSS JOIN records o ON o.rid = m.rid WHERE 1" +
+           OwnerCondition("o.facility", n, scoped);
+  }
   return "SELECT count(*) FROM (" + MatchSql(ranges, /*with_after=*/false) +
          ")";
+}
+
+std::string OwnersJson(const std::vector<std::string>& owners) {
+  return nlohmann::json(owners).dump();
 }
 
 std::string EncodePageToken(int64_t rid) {
@@ -127,8 +168,10 @@ Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
   POSTA_RETURN_IF_ERROR(snapshot.Begin());
   SearchPage page;
   {
-    POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(SearchPageSql(ranges)));
-    BindSearch(st, query.type, ranges, after_rid);
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare(SearchPageSql(ranges, query.owners.has_value())));
+    BindSearch(st, query.type, ranges, after_rid, query.owners);
     // One row more than the page tells whether another page follows.
     st.BindInt(SearchLimitParam(ranges.size()),
                static_cast<int64_t>(count) + 1);
@@ -141,13 +184,16 @@ Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
         break;
       }
       last_rid = st.ColumnInt(0);
-      POSTA_ASSIGN_OR_RETURN(Record record, RecordFromRow(st, 1, /*with_stamps=*/false));
+      POSTA_ASSIGN_OR_RETURN(Record record,
+                             RecordFromRow(st, 1, /*with_stamps=*/false));
       page.records.push_back(std::move(record));
     }
   }
   if (query.want_total) {
-    POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(SearchCountSql(ranges)));
-    BindSearch(st, query.type, ranges, std::nullopt);
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare(SearchCountSql(ranges, query.owners.has_value())));
+    BindSearch(st, query.type, ranges, std::nullopt, query.owners);
     POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
     page.total = row ? st.ColumnInt(0) : 0;
   }

@@ -19,12 +19,22 @@ inline int SearchParamBase(size_t i) { return 2 + 3 * static_cast<int>(i); }
 inline int SearchAfterParam(size_t n) { return 2 + 3 * static_cast<int>(n); }
 inline int SearchLimitParam(size_t n) { return 3 + 3 * static_cast<int>(n); }
 
+// With an owner scope (`scoped`): ?(4+3n) binds the owners as a JSON array
+// of strings (OwnersJson), read through json_each, so no owner is ever
+// spliced into the SQL.
+inline int SearchOwnersParam(size_t n) { return 4 + 3 * static_cast<int>(n); }
+
 // One page of live records matching every range, by rid: columns
 // "rid, " + kRecordColumns. With no ranges, every live record of the type.
-std::string SearchPageSql(const std::vector<KeyRange>& ranges);
+// When `scoped`, only records whose current owner is one of the bound
+// owners; the owner is checked before the page is cut.
+std::string SearchPageSql(const std::vector<KeyRange>& ranges, bool scoped);
 // The number of live records matching every range: the same bindings
 // without the page start and the limit.
-std::string SearchCountSql(const std::vector<KeyRange>& ranges);
+std::string SearchCountSql(const std::vector<KeyRange>& ranges, bool scoped);
+
+// The owners of an OwnerScope as the JSON array the SQL above binds.
+std::string OwnersJson(const std::vector<std::string>& owners);
 
 // Page tokens: opaque text holding the last rid of the previous page.
 std::string EncodePageToken(int64_t rid);

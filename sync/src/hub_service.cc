@@ -83,6 +83,18 @@ std::string_view HostOf(std::string_view address) {
 constexpr std::string_view kEnrollAdvice =
     "ask the hub administrator for an enrollment code and run posta enroll";
 
+// Enroll, hello and pull requests carry a few ids and numbers: hundreds of
+// bytes. Decoded under this cap instead of the batch-sized one, a small
+// compressed body cannot make the hub allocate megabytes for them.
+inline constexpr size_t kMaxSmallRequestBytes = size_t{64} << 10;
+
+WireLimits SmallRequestLimits(const WireLimits& limits) {
+  WireLimits small = limits;
+  small.max_decoded_bytes =
+      std::min(limits.max_decoded_bytes, kMaxSmallRequestBytes);
+  return small;
+}
+
 }  // namespace
 
 struct HubService::Impl {
@@ -206,7 +218,7 @@ SyncReply HubService::Handle(const SyncRequest& request) {
 
 SyncReply HubService::Impl::Enroll(const SyncRequest& request) {
   Result<EnrollRequest> enroll =
-      DecodeEnrollRequest(request.body, options.limits);
+      DecodeEnrollRequest(request.body, SmallRequestLimits(options.limits));
   if (!enroll.ok()) return FromStatus(enroll.status());
   if (enroll->version != kEnrollVersion) {
     return Refuse(409, kErrorVersionMismatch,
@@ -319,7 +331,8 @@ Result<storage::PeerState> HubService::Impl::KnownPeer(
 
 SyncReply HubService::Impl::Hello(const SyncRequest& request,
                                   const storage::EnrolledNode& node) {
-  Result<sync::Hello> hello = DecodeHello(request.body, options.limits);
+  Result<sync::Hello> hello =
+      DecodeHello(request.body, SmallRequestLimits(options.limits));
   if (!hello.ok()) return FromStatus(hello.status());
   if (hello->node_id != node.node_id) {
     // A credential copied to a second box (or a forged hello).
@@ -536,8 +549,8 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                 ? r.facility
                 : (*owners)->front();
         return Refuse(403, kErrorScope,
-                      "node " + node.node_id + " of facility " +
-                          node.facility + " sent " +
+                      "node " + node.node_id + " of facility " + node.facility +
+                          " sent " +
                           std::string(storage::ResourceTypeName(r.type)) + "/" +
                           r.id + " of facility " + owner +
                           (owner == storage::kSharedFacility
@@ -554,10 +567,10 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
       Result<std::vector<std::string>*> owners = owners_of(c.type, c.record_id);
       if (!owners.ok()) return FromStatus(owners.status());
       if (!owned_by_peer(**owners)) {
-        return Refuse(
-            403, kErrorScope,
-            "node " + node.node_id + " of facility " + node.facility +
-                " sent conflict " + c.id + " of facility " + c.facility);
+        return Refuse(403, kErrorScope,
+                      "node " + node.node_id + " of facility " + node.facility +
+                          " sent conflict " + c.id + " of facility " +
+                          c.facility);
       }
     }
     incoming.push_back(std::move(c));
@@ -583,7 +596,8 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
 
 SyncReply HubService::Impl::Pull(const SyncRequest& call,
                                  const storage::EnrolledNode& node) {
-  Result<PullRequest> request = DecodePullRequest(call.body, options.limits);
+  Result<PullRequest> request =
+      DecodePullRequest(call.body, SmallRequestLimits(options.limits));
   if (!request.ok()) return FromStatus(request.status());
   if (request->node_id != node.node_id) {
     return Refuse(403, kErrorScope,

@@ -296,8 +296,25 @@ struct ZstdDCtxFree {
 // Inflates one zstd frame with a hard cap on output. The frame's declared
 // content size is never used: streaming compressors leave it out, and a
 // hostile sender can write anything there.
-Result<std::string> Inflate(std::string_view input, size_t max_bytes,
+Result<std::string> Inflate(std::string_view input, const WireLimits& limits,
                             std::string_view what) {
+  // The cap is the smaller of the absolute limit and the ratio's, so the
+  // output buffer never grows past what this input may honestly inflate to.
+  size_t max_bytes = limits.max_decoded_bytes;
+  std::string why = "inflates past " + std::to_string(max_bytes) + " bytes";
+  if (limits.max_inflate_ratio > 0) {
+    const size_t by_ratio =
+        input.size() > SIZE_MAX / limits.max_inflate_ratio
+            ? SIZE_MAX
+            : std::max(limits.ratio_floor_bytes,
+                       input.size() * limits.max_inflate_ratio);
+    if (by_ratio < max_bytes) {
+      max_bytes = by_ratio;
+      why = "inflates past " + std::to_string(max_bytes) + " bytes, over " +
+            std::to_string(limits.max_inflate_ratio) + " times its " +
+            std::to_string(input.size()) + " compressed bytes";
+    }
+  }
   std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> dctx(ZSTD_createDCtx());
   POSTA_CHECK(dctx != nullptr);
   // Security: bounds the decoder's window allocation, which the frame
@@ -313,10 +330,7 @@ Result<std::string> Inflate(std::string_view input, size_t max_bytes,
       const size_t room = max_bytes == SIZE_MAX ? max_bytes : max_bytes + 1;
       const size_t grown =
           std::min(room, std::max<size_t>(out.size() * 2, size_t{64} << 10));
-      if (grown == out.size()) {
-        return Status::TooLarge(
-            what, "inflates past " + std::to_string(max_bytes) + " bytes");
-      }
+      if (grown == out.size()) return Status::TooLarge(what, why);
       out.resize(grown);
     }
     ZSTD_outBuffer ob{out.data(), out.size(), produced};
@@ -329,10 +343,7 @@ Result<std::string> Inflate(std::string_view input, size_t max_bytes,
       return Status::Malformed(what,
                                std::string("zstd: ") + ZSTD_getErrorName(ret));
     }
-    if (produced > max_bytes) {
-      return Status::TooLarge(
-          what, "inflates past " + std::to_string(max_bytes) + " bytes");
-    }
+    if (produced > max_bytes) return Status::TooLarge(what, why);
     if (ret == 0) break;  // the frame is complete
     if (in.pos == in.size && ob.pos < ob.size) {
       return Status::Malformed(what, "zstd frame is truncated");
@@ -563,7 +574,7 @@ Result<std::string> DecodeFrame(std::string_view encoded, MessageKind expected,
         "sync message", "expected " + std::string(MessageKindName(expected)) +
                             ", got " + std::string(MessageKindName(kind)));
   }
-  return Inflate(encoded.substr(kWireHeaderBytes), limits.max_decoded_bytes,
+  return Inflate(encoded.substr(kWireHeaderBytes), limits,
                  std::string(MessageKindName(kind)) + " payload");
 }
 
@@ -653,8 +664,7 @@ Result<EnrollRequest> DecodeEnrollRequest(std::string_view e,
                                           const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kEnrollRequest, l, LoadEnrollRequest);
 }
-Result<EnrollReply> DecodeEnrollReply(std::string_view e,
-                                      const WireLimits& l) {
+Result<EnrollReply> DecodeEnrollReply(std::string_view e, const WireLimits& l) {
   return DecodeMessage(e, MessageKind::kEnrollReply, l, LoadEnrollReply);
 }
 Result<AuditBatch> DecodeAuditBatch(std::string_view e, const WireLimits& l) {

@@ -69,12 +69,15 @@ TEST_F(TlsProcessTest, PinnedClinicSyncsWithATlsHub) {
   ASSERT_EQ(r.exit_code, 0) << r.output << cluster_.HubLog();
   EXPECT_EQ(HubPatients(), 1);
 
-  // The hub's port speaks TLS only: plain HTTP gets no answer.
+  // The hub's port speaks TLS only: plain HTTP is told so, and served
+  // nothing else.
   RunResult plain = testing::Run(
-      {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+      {"/usr/bin/curl", "-s", "-w", " %{http_code}",
        "http://127.0.0.1:" + std::to_string(cluster_.hub_port()) + "/health"},
       std::chrono::seconds(30));
-  EXPECT_EQ(plain.output, "000") << plain.output;
+  EXPECT_EQ(plain.output,
+            "this port speaks HTTPS: use https:// instead of http://\n 400")
+      << plain.output;
 }
 
 TEST_F(TlsProcessTest, WrongPinIsRefusedAndSaysWhy) {

@@ -115,6 +115,16 @@ Status Cluster::StopHub(std::chrono::milliseconds timeout) {
   return Status::Ok();
 }
 
+Status Cluster::RegisterFacility(const std::string& facility,
+                                 const std::string& region) {
+  POSTA_RETURN_IF_ERROR(
+      MustRun({PostaBinary(), "hub", "facility", "add", "--config", HubConfig(),
+               facility, "--name", "Facility " + facility, "--region", region})
+          .status());
+  registered_.push_back(facility);
+  return Status::Ok();
+}
+
 Result<std::string> Cluster::IssueCode(const std::string& facility) {
   if (std::find(registered_.begin(), registered_.end(), facility) ==
       registered_.end()) {

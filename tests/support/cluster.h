@@ -54,6 +54,11 @@ class Cluster {
   std::string HubConfig() const { return Config("hub"); }
   std::string HubLog() const;  // the hub's log so far, for failure messages
 
+  // posta hub facility add `facility` --region `region` (before any code is
+  // issued for it; IssueCode then does not register it again).
+  Status RegisterFacility(const std::string& facility,
+                          const std::string& region);
+
   // Registers `facility` on the hub the first time, then issues a new
   // one-time code for it (valid 48 h). Works whether or not the hub serves.
   Result<std::string> IssueCode(const std::string& facility);

@@ -51,8 +51,7 @@ std::optional<std::string> BearerToken(const HttpRequest& request) {
 
 Result<std::pair<std::string, std::string>> ParseLogin(
     const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::Malformed("body", "not JSON");
+  POSTA_ASSIGN_OR_RETURN(nlohmann::json j, ParseRequestJson(body));
   if (!j.is_object()) return Status::Malformed("body", "not a JSON object");
   for (const auto& [key, value] : j.items()) {
     if (key != "user" && key != "password") {
@@ -198,6 +197,9 @@ HttpResponse HandleAuth(ApiContext& ctx, const HttpRequest& request,
   body["region"] = who->region.empty() ? nlohmann::ordered_json()
                                        : nlohmann::ordered_json(who->region);
   body["may"] = auth::DescribeRole(who->role);
+  Result<std::string> reads = DescribeScope(ctx, *who);
+  if (!reads.ok()) return StatusResponse(reads.status(), ctx.random);
+  body["reads"] = *reads;
   body["expires"] = storage::FormatInstant(session->expires_ms);
   body["idleTimeoutSeconds"] = ctx.auth.options().idle.count() / 1000;
   return JsonAnswer(200, body);

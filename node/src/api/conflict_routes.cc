@@ -16,7 +16,6 @@ constexpr size_t kDefaultCount = 50;
 constexpr size_t kMaxCount = 1000;
 // A chosen value nested deeper than this is refused before anything
 // recursive (dump, validation) walks it.
-constexpr int kMaxValueDepth = 32;
 // The store keeps at most 200 bytes of "by"; a longer note is refused
 // rather than cut (a cut could split a UTF-8 character).
 constexpr size_t kMaxByBytes = 200;
@@ -61,7 +60,8 @@ Status ConflictNotFound(const Status& status, const std::string& id) {
 
 // A positive integer, clamped to kMaxCount as search clamps _count.
 Result<size_t> ParseCount(const std::string& text) {
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+  if (text.empty() ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
     return Status::Malformed("_count", "must be a positive integer");
   }
   size_t first = text.find_first_not_of('0');
@@ -78,21 +78,7 @@ Result<size_t> ParseCount(const std::string& text) {
 // {"choose": "winner"|"loser"|"value", "value": any, "by": string}.
 Result<storage::ConflictResolution> ParseResolveBody(const std::string& body,
                                                      const std::string& id) {
-  bool too_deep = false;
-  nlohmann::json::parser_callback_t depth_check =
-      [&too_deep](int depth, nlohmann::json::parse_event_t,
-                  nlohmann::json&) {
-        if (depth > kMaxValueDepth) too_deep = true;
-        return !too_deep;
-      };
-  nlohmann::json j = nlohmann::json::parse(body, depth_check,
-                                           /*allow_exceptions=*/false);
-  if (too_deep) {
-    return Status::Malformed("body", "nested deeper than " +
-                                         std::to_string(kMaxValueDepth) +
-                                         " levels");
-  }
-  if (j.is_discarded()) return Status::Malformed("body", "not JSON");
+  POSTA_ASSIGN_OR_RETURN(nlohmann::json j, ParseRequestJson(body));
   if (!j.is_object()) return Status::Malformed("body", "not a JSON object");
   for (const auto& [key, value] : j.items()) {
     if (key != "choose" && key != "value" && key != "by") {
@@ -122,7 +108,8 @@ Result<storage::ConflictResolution> ParseResolveBody(const std::string& body,
   } else if (choice == "value") {
     resolution.choice = storage::ConflictResolution::Choice::kNewValue;
     // Absent or null: the field is removed.
-    if (value != j.end() && !value->is_null()) resolution.value = DumpJson(*value);
+    if (value != j.end() && !value->is_null())
+      resolution.value = DumpJson(*value);
   } else {
     return Status::Malformed("choose", "'" + choice.substr(0, 32) +
                                            "' is not winner, loser or value");
@@ -133,9 +120,8 @@ Result<storage::ConflictResolution> ParseResolveBody(const std::string& body,
     if (!by->is_string()) return Status::Malformed("by", "must be a string");
     const std::string& text = by->get_ref<const std::string&>();
     if (text.size() > kMaxByBytes) {
-      return Status::Malformed("by", "longer than " +
-                                         std::to_string(kMaxByBytes) +
-                                         " bytes");
+      return Status::Malformed(
+          "by", "longer than " + std::to_string(kMaxByBytes) + " bytes");
     }
     if (std::any_of(text.begin(), text.end(), [](char c) {
           return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
@@ -150,8 +136,7 @@ Result<storage::ConflictResolution> ParseResolveBody(const std::string& body,
 }  // namespace
 
 bool IsConflictId(std::string_view id) {
-  return id.size() == 32 &&
-         std::all_of(id.begin(), id.end(), [](char c) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }
@@ -161,8 +146,8 @@ nlohmann::ordered_json ConflictJson(const storage::Conflict& conflict) {
   nlohmann::ordered_json j;
   // Null members are kept so every conflict has the same shape.
   j["id"] = conflict.id;
-  j["kind"] =
-      conflict.field == storage::kDeletedField ? "delete-vs-edit" : "field-edit";
+  j["kind"] = conflict.field == storage::kDeletedField ? "delete-vs-edit"
+                                                       : "field-edit";
   j["resourceType"] = storage::ResourceTypeName(conflict.type);
   j["recordId"] = conflict.record_id;
   j["facility"] = conflict.facility;
@@ -187,8 +172,8 @@ HttpResponse HandleListConflicts(ApiContext& ctx, const ConflictCall& call) {
   for (const QueryParam& param : call.query) {
     if (param.name == "state") {
       if (param.value != "open" && param.value != "all") {
-        return StatusResponse(
-            Status::Malformed("state", "must be open or all"), ctx.random);
+        return StatusResponse(Status::Malformed("state", "must be open or all"),
+                              ctx.random);
       }
       open_only = param.value == "open";
     } else if (param.name == "_count") {
@@ -197,8 +182,10 @@ HttpResponse HandleListConflicts(ApiContext& ctx, const ConflictCall& call) {
       count = *parsed;
     }
   }
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
   Result<std::vector<storage::Conflict>> conflicts =
-      ctx.store.ListConflicts(open_only, count);
+      ctx.store.ListConflicts(open_only, count, *scope);
   if (!conflicts.ok()) return StatusResponse(conflicts.status(), ctx.random);
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const storage::Conflict& conflict : *conflicts) {
@@ -221,6 +208,22 @@ HttpResponse HandleGetConflict(ApiContext& ctx, const ConflictCall& call) {
                             ctx.random);
     }
     return StatusResponse(conflict.status(), ctx.random);
+  }
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
+  if (scope->has_value()) {
+    // In scope by the record's current owner, as the list is; out of scope
+    // answers as no conflict at all.
+    Result<storage::Record> record =
+        ctx.store.Get(conflict->type, conflict->record_id);
+    if (!record.ok() && !record.status().IsNotFound()) {
+      return StatusResponse(record.status(), ctx.random);
+    }
+    if (!record.ok() || !InScope(*scope, record->facility)) {
+      return StatusResponse(
+          ConflictNotFound(Status::NotFound("conflict " + call.id), call.id),
+          ctx.random);
+    }
   }
   return JsonResponse(ConflictJson(*conflict));
 }

@@ -34,12 +34,18 @@ HttpResponse ResourceResponse(int status, const storage::Record& record,
   return response;
 }
 
+// The one answer for a record that is not there and for one the caller may
+// not see, so ids cannot be probed.
+HttpResponse NoSuchRecord(ApiContext& ctx, const FhirCall& call) {
+  return StatusResponse(Status::NotFound(Ref(call), "no such record"),
+                        ctx.random);
+}
+
 HttpResponse GoneResponse(ApiContext& ctx, const FhirCall& call,
                           const storage::Record& record) {
   HttpResponse response = StatusResponse(
-      Status::Gone(Ref(call), "deleted at " +
-                                  storage::FormatInstant(
-                                      record.last_updated_ms)),
+      Status::Gone(Ref(call), "deleted at " + storage::FormatInstant(
+                                                  record.last_updated_ms)),
       ctx.random);
   response.headers.emplace_back("ETag", VersionTag(record.version));
   return response;
@@ -106,14 +112,15 @@ HttpResponse HandleRead(ApiContext& ctx, const FhirCall& call) {
   if (Status s = CheckQueryParams(call.query, {}); !s.ok()) {
     return StatusResponse(s, ctx.random);
   }
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
   Result<storage::Record> record = ctx.store.Get(call.type, call.id);
   if (!record.ok()) {
-    if (record.status().IsNotFound()) {
-      return StatusResponse(Status::NotFound(Ref(call), "no such record"),
-                            ctx.random);
-    }
+    if (record.status().IsNotFound()) return NoSuchRecord(ctx, call);
     return StatusResponse(record.status(), ctx.random);
   }
+  // Out of scope looks exactly like absent (deleted ones too).
+  if (!InScope(*scope, record->facility)) return NoSuchRecord(ctx, call);
   if (record->deleted) return GoneResponse(ctx, call, *record);
   return ResourceResponse(200, *record, call);
 }
@@ -128,15 +135,26 @@ HttpResponse HandleVread(ApiContext& ctx, const FhirCall& call) {
         Status::Malformed("version id", "not a version id of this server"),
         ctx.random);
   }
+  auto no_such_version = [&] {
+    return StatusResponse(Status::NotFound(Ref(call) + "/_history/" + call.vid,
+                                           "no such version"),
+                          ctx.random);
+  };
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
+  if (scope->has_value()) {
+    // The record's current owner decides, as for a read.
+    Result<storage::Record> current = ctx.store.Get(call.type, call.id);
+    if (!current.ok()) {
+      if (current.status().IsNotFound()) return no_such_version();
+      return StatusResponse(current.status(), ctx.random);
+    }
+    if (!InScope(*scope, current->facility)) return no_such_version();
+  }
   Result<storage::Record> record =
       ctx.store.GetVersion(call.type, call.id, *version);
   if (!record.ok()) {
-    if (record.status().IsNotFound()) {
-      return StatusResponse(
-          Status::NotFound(Ref(call) + "/_history/" + call.vid,
-                           "no such version"),
-          ctx.random);
-    }
+    if (record.status().IsNotFound()) return no_such_version();
     return StatusResponse(record.status(), ctx.random);
   }
   if (record->deleted) return GoneResponse(ctx, call, *record);
@@ -194,27 +212,26 @@ HttpResponse HandleHistory(ApiContext& ctx, const FhirCall& call) {
     return StatusResponse(s, ctx.random);
   }
   // _count is the only parameter the history takes besides _format.
-  Result<ParsedSearch> parsed = ParseSearchQuery(
-      call.type, call.query, ctx.options.max_page_size);
+  Result<ParsedSearch> parsed =
+      ParseSearchQuery(call.type, call.query, ctx.options.max_page_size);
   if (!parsed.ok()) return StatusResponse(parsed.status(), ctx.random);
-  bool count_given = std::any_of(
-      call.query.begin(), call.query.end(),
-      [](const QueryParam& p) { return p.name == "_count"; });
+  bool count_given =
+      std::any_of(call.query.begin(), call.query.end(),
+                  [](const QueryParam& p) { return p.name == "_count"; });
   size_t limit = count_given ? parsed->query.count : ctx.options.max_page_size;
 
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
   // One more than the limit tells whether the history was cut.
   Result<std::vector<storage::Record>> versions =
       ctx.store.History(call.type, call.id, limit + 1);
   if (!versions.ok()) {
-    if (versions.status().IsNotFound()) {
-      return StatusResponse(Status::NotFound(Ref(call), "no such record"),
-                            ctx.random);
-    }
+    if (versions.status().IsNotFound()) return NoSuchRecord(ctx, call);
     return StatusResponse(versions.status(), ctx.random);
   }
-  if (versions->empty()) {
-    return StatusResponse(Status::NotFound(Ref(call), "no such record"),
-                          ctx.random);
+  // Newest first: the first version's owner is the record's current one.
+  if (versions->empty() || !InScope(*scope, versions->front().facility)) {
+    return NoSuchRecord(ctx, call);
   }
   bool complete = versions->size() <= limit;
   if (!complete) versions->resize(limit);
@@ -231,6 +248,9 @@ HttpResponse HandleSearch(ApiContext& ctx, const FhirCall& call) {
   Result<ParsedSearch> parsed =
       ParseSearchQuery(call.type, call.query, ctx.options.max_page_size);
   if (!parsed.ok()) return StatusResponse(parsed.status(), ctx.random);
+  Result<storage::OwnerScope> scope = ReadScope(ctx, call.principal);
+  if (!scope.ok()) return StatusResponse(scope.status(), ctx.random);
+  parsed->query.owners = std::move(*scope);
   Result<storage::SearchPage> page = ctx.store.Search(parsed->query);
   if (!page.ok()) {
     // A value the store cannot use, or a page token it did not issue for

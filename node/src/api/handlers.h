@@ -133,6 +133,18 @@ std::optional<HttpResponse> Admit(ApiContext& ctx, const HttpRequest& request,
                                   std::string_view area, auth::Access access,
                                   std::optional<auth::Principal>* principal);
 
+// read_scope.cc: the records `who` may read, by current owner. Every
+// record (nullopt) but for a hub's coordinator: the facilities of their
+// region and shared reference data (only the latter without a region).
+// Reads of a record out of scope answer 404, as for no record, so ids
+// cannot be probed; searches and lists leave such records out in SQL.
+Result<storage::OwnerScope> ReadScope(ApiContext& ctx,
+                                      const auth::Principal* who);
+// True when `scope` lets a record owned by `owner` be read.
+bool InScope(const storage::OwnerScope& scope, std::string_view owner);
+// What `who` reads, for /auth/whoami.
+Result<std::string> DescribeScope(ApiContext& ctx, const auth::Principal& who);
+
 // capability.cc: GET /fhir/metadata.
 HttpResponse HandleMetadata(ApiContext& ctx, const std::string& base_url);
 

@@ -15,9 +15,7 @@ namespace {
 // {"resourceType":"Parameters","parameter":[{"name":"facility",
 // "valueString":"clinic-b"}]}: the one parameter this operation takes.
 Result<std::string> ParseTransferBody(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr,
-                                           /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::Malformed("body", "not JSON");
+  POSTA_ASSIGN_OR_RETURN(nlohmann::json j, ParseRequestJson(body));
   auto type = j.is_object() ? j.find("resourceType") : j.end();
   if (!j.is_object() || type == j.end() || *type != "Parameters") {
     return Status::Malformed(

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "cli/commands.h"
+#include "config/config_edit.h"
 #include "posta/sync/credentials.h"
 #include "posta/sync/http_transport.h"
 #include "posta/sync/sync_client.h"
@@ -46,21 +48,36 @@ Result<std::string> WriteCredential(const NodeConfig& config,
   return std::string();
 }
 
-// Rewrites the config file with the hub URL, CA file and pin given.
+// Records the hub URL, CA file and pin given in the config file, editing
+// only their lines: the technician's comments and settings stay as written.
 Status RecordInConfig(const NodeConfig& loaded, const EnrollOptions& options,
                       Io& io) {
   POSTA_ASSIGN_OR_RETURN(std::string text,
                          io.env.ReadFile(loaded.source_path, kMaxConfigBytes));
-  // Re-parsed from the text so data_dir stays as written (relative or not).
   POSTA_ASSIGN_OR_RETURN(NodeConfig config,
                          ParseConfig(text, loaded.source_path));
-  if (!options.hub_url.empty()) config.hub_url = options.hub_url;
-  if (!options.ca_file.empty()) config.hub_ca_file = options.ca_file;
-  if (!options.pin.empty()) config.hub_pin = options.pin;
-  const std::string rendered = RenderConfig(config);
+  std::string edited = text;
+  const std::pair<const std::string*, std::string NodeConfig::*> settings[] = {
+      {&options.hub_url, &NodeConfig::hub_url},
+      {&options.ca_file, &NodeConfig::hub_ca_file},
+      {&options.pin, &NodeConfig::hub_pin}};
+  const char* keys[] = {"hub_url", "hub_ca_file", "hub_pin"};
+  for (size_t i = 0; i < 3; ++i) {
+    if (settings[i].first->empty()) continue;
+    config.*settings[i].second = *settings[i].first;
+    edited = SetConfigString(edited, "sync", keys[i], *settings[i].first);
+  }
   // Checked before it is written: a bad URL or pin leaves the file alone.
-  POSTA_RETURN_IF_ERROR(ParseConfig(rendered, "the new config").status());
-  return io.env.WriteFileAtomic(loaded.source_path, rendered, 0640);
+  Result<NodeConfig> reparsed = ParseConfig(edited, "the new config");
+  if (!reparsed.ok() || reparsed->hub_url != config.hub_url ||
+      reparsed->hub_ca_file != config.hub_ca_file ||
+      reparsed->hub_pin != config.hub_pin) {
+    // A file whose [sync] the line edit cannot reach (a dotted key, an
+    // inline table) is written whole instead, as `posta init` would.
+    edited = RenderConfig(config);
+    POSTA_RETURN_IF_ERROR(ParseConfig(edited, "the new config").status());
+  }
+  return io.env.WriteFileAtomic(loaded.source_path, edited, 0640);
 }
 
 }  // namespace

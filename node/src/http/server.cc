@@ -30,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -44,11 +45,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "api/operation_outcome.h"
@@ -73,6 +76,21 @@ constexpr std::chrono::milliseconds kAcceptRetry{100};
 constexpr size_t kReadChunk = 4096;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
+// The content type of a TLS handshake record, the first byte a TLS client
+// sends.
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
+
+// The whole answer to plain HTTP on the HTTPS port.
+const std::string& PlainHttpHint() {
+  static const std::string hint = [] {
+    const std::string body =
+        "this port speaks HTTPS: use https:// instead of http://\n";
+    return "HTTP/1.1 400 Bad Request\r\nServer: posta\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  return hint;
+}
 
 // What the server needs of a connection, whatever its stream.
 class SessionBase {
@@ -84,8 +102,8 @@ class SessionBase {
 };
 
 bool IsHttpParseError(const error_code& ec) {
-  return ec.category() == http::make_error_code(http::error::bad_target)
-                              .category();
+  return ec.category() ==
+         http::make_error_code(http::error::bad_target).category();
 }
 
 bool IsValidHeader(const std::string& name, const std::string& value) {
@@ -135,7 +153,7 @@ struct Core {
   // Set before the first accept, when the server speaks HTTPS.
   std::unique_ptr<ssl::context> tls;
   asio::io_context ioc;
-  tcp::acceptor acceptor;       // on its own strand
+  tcp::acceptor acceptor;           // on its own strand
   asio::steady_timer accept_retry;  // same strand as the acceptor
   asio::thread_pool workers;
   std::vector<std::thread> io_threads;
@@ -199,22 +217,60 @@ class Session final : public SessionBase,
 
   // TLS first, within read_timeout from accept: a client that stalls the
   // handshake holds its slot no longer than one that stalls a request.
+  // The first byte tells a TLS client (a handshake record, 0x16) from one
+  // speaking plain HTTP to this port, which is told so in plain HTTP
+  // instead of getting an empty reply; the byte is then handed to the
+  // handshake.
   void Handshake() {
     if constexpr (kTls) {
       Lowest().expires_after(core_.options.read_timeout);
-      stream_.async_handshake(
-          ssl::stream_base::server,
-          [self = this->shared_from_this()](const error_code& ec) {
-            if (ec) {
-              spdlog::debug("http: {} TLS handshake failed: {}", self->remote_,
-                            ec.message());
-              return self->CloseNow();
+      Lowest().async_read_some(
+          asio::buffer(&first_byte_, 1),
+          [self = this->shared_from_this()](const error_code& ec, size_t n) {
+            if (ec || n != 1) return self->CloseNow();
+            if (self->first_byte_ != kTlsHandshakeRecord) {
+              return self->RefusePlainHttp();
             }
-            self->Begin();
+            self->stream_.async_handshake(
+                ssl::stream_base::server, asio::buffer(&self->first_byte_, 1),
+                [self](const error_code& ec2, size_t) {
+                  if (ec2) {
+                    spdlog::debug("http: {} TLS handshake failed: {}",
+                                  self->remote_, ec2.message());
+                    return self->CloseNow();
+                  }
+                  self->Begin();
+                });
           });
     } else {
       Begin();
     }
+  }
+
+  // Plain HTTP on the HTTPS port: one plain-text 400 saying so, then the
+  // usual lingering close (bounded), so the client reads it.
+  void RefusePlainHttp() {
+    phase_ = Phase::kClosing;
+    spdlog::debug("http: {} spoke plain HTTP to the HTTPS port", remote_);
+    asio::async_write(
+        Lowest(), asio::buffer(PlainHttpHint()),
+        [self = this->shared_from_this()](const error_code& ec, size_t) {
+          if (ec) return self->CloseNow();
+          error_code ignored;
+          self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+          self->Lowest().expires_after(
+              std::min(self->core_.options.read_timeout, kMaxLinger));
+          self->DrainPlain();
+        });
+  }
+
+  void DrainPlain() {
+    Lowest().async_read_some(
+        asio::buffer(drain_buf_),
+        [self = this->shared_from_this()](const error_code& ec, size_t) {
+          if (ec) return self->CloseNow();
+          self->DrainPlain();
+        });
   }
 
   void Begin() {
@@ -268,9 +324,8 @@ class Session final : public SessionBase,
   void ReadHeader() {
     phase_ = Phase::kReading;
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(
-        std::min<size_t>(core_.options.max_header_bytes,
-                         std::numeric_limits<uint32_t>::max())));
+    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(
+        core_.options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     // Security: a Content-Length above this fails in the header phase, so
     // an oversized body is refused before any of it is read or allocated.
     parser_->body_limit(static_cast<uint64_t>(core_.options.max_body_bytes));
@@ -286,6 +341,9 @@ class Session final : public SessionBase,
       OnReadError(ec);
       return;
     }
+    if (std::optional<std::pair<int, std::string>> refused = CheckHeader()) {
+      return Fail(refused->first, refused->second);
+    }
     if (parser_->is_done()) return Dispatch();
     if (EqualsIgnoreCase(parser_->get()[http::field::expect], "100-continue")) {
       asio::async_write(
@@ -296,6 +354,31 @@ class Session final : public SessionBase,
       return;
     }
     ReadBody();
+  }
+
+  // Refusals decided by the header alone, before any body byte is read.
+  std::optional<std::pair<int, std::string>> CheckHeader() const {
+    const auto& header = parser_->get();
+    const size_t fields =
+        static_cast<size_t>(std::distance(header.begin(), header.end()));
+    if (fields > core_.options.max_header_fields) {
+      return std::pair<int, std::string>(
+          431, "more than " + std::to_string(core_.options.max_header_fields) +
+                   " header fields");
+    }
+    // Security: nothing here inflates a body, so a compressed one would be
+    // taken for its bytes; refusing it says so, and no gzip or deflate bomb
+    // is ever inflated. Sync messages carry their own bounded zstd.
+    for (const auto& field : header) {
+      if (field.name() != http::field::content_encoding) continue;
+      if (!EqualsIgnoreCase(field.value(), "identity")) {
+        return std::pair<int, std::string>(
+            415, "Content-Encoding '" +
+                     std::string(field.value().substr(0, 64)) +
+                     "' not accepted: send the body uncompressed");
+      }
+    }
+    return std::nullopt;
   }
 
   void ReadBody() {
@@ -331,8 +414,11 @@ class Session final : public SessionBase,
     HttpResponse response;
     response.status = status;
     response.content_type = kFhirJson;
-    response.body = OperationOutcomeJson(
-        "error", status == 400 ? "structure" : "too-costly", diagnostics);
+    response.body = OperationOutcomeJson("error",
+                                         status == 400   ? "structure"
+                                         : status == 415 ? "not-supported"
+                                                         : "too-costly",
+                                         diagnostics);
     Reply(std::move(response), /*keep_alive=*/false);
   }
 
@@ -358,17 +444,17 @@ class Session final : public SessionBase,
     // The work guard keeps the io_context running while the handler runs,
     // so the answer always has a thread to be written on.
     auto work = asio::make_work_guard(core_.ioc);
-    asio::post(core_.workers, [self = this->shared_from_this(),
-                               request = std::move(request),
-                               work = std::move(work)]() mutable {
-      HttpResponse response = self->core_.RunHandler(request);
-      asio::any_io_executor strand = self->executor();
-      asio::post(strand, [self = std::move(self),
-                          response = std::move(response),
-                          work = std::move(work)]() mutable {
-        self->Reply(std::move(response), self->keep_alive_);
-      });
-    });
+    asio::post(core_.workers,
+               [self = this->shared_from_this(), request = std::move(request),
+                work = std::move(work)]() mutable {
+                 HttpResponse response = self->core_.RunHandler(request);
+                 asio::any_io_executor strand = self->executor();
+                 asio::post(strand, [self = std::move(self),
+                                     response = std::move(response),
+                                     work = std::move(work)]() mutable {
+                   self->Reply(std::move(response), self->keep_alive_);
+                 });
+               });
   }
 
   void Reply(HttpResponse response, bool keep_alive) {
@@ -461,6 +547,8 @@ class Session final : public SessionBase,
   Core& core_;
   Stream stream_;
   beast::flat_buffer buffer_;
+  unsigned char first_byte_ = 0;       // TLS: the connection's first byte
+  std::array<char, 512> drain_buf_{};  // plain HTTP refused on TLS
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   std::string remote_;
@@ -473,11 +561,10 @@ class Session final : public SessionBase,
 };
 
 void Core::DoAccept() {
-  acceptor.async_accept(
-      asio::make_strand(ioc),
-      [this](const error_code& ec, tcp::socket socket) {
-        OnAccept(ec, std::move(socket));
-      });
+  acceptor.async_accept(asio::make_strand(ioc),
+                        [this](const error_code& ec, tcp::socket socket) {
+                          OnAccept(ec, std::move(socket));
+                        });
 }
 
 void Core::OnAccept(const error_code& ec, tcp::socket socket) {
@@ -547,8 +634,8 @@ HttpResponse Core::RunHandler(const HttpRequest& request) {
   HttpResponse response;
   response.status = 500;
   response.content_type = kFhirJson;
-  response.body = OperationOutcomeJson(
-      "error", "exception", "internal error; reference " + id);
+  response.body = OperationOutcomeJson("error", "exception",
+                                       "internal error; reference " + id);
   return response;
 }
 

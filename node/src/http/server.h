@@ -27,10 +27,13 @@
 namespace posta::node {
 
 struct ServerOptions {
-  std::string address = "127.0.0.1";  // Default: loopback only
+  std::string address = "127.0.0.1";   // Default: loopback only
   uint16_t port = 0;                   // 0 picks a free port
   size_t max_body_bytes = 1 << 20;     // Default: 1 MiB
   size_t max_header_bytes = 16 << 10;  // Default: 16 KiB
+  // Header fields of one request (each already within max_header_bytes);
+  // more is 431. Default: 100.
+  size_t max_header_fields = 100;
   // The whole request from its first byte (or from accept, on a new
   // connection), and separately the writing of each answer.
   std::chrono::milliseconds read_timeout{30000};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "api_fixture.h"
 #include "auth/password.h"
@@ -82,17 +83,25 @@ class AuthApiTest : public ApiTest {
     options.auth.mode = mode;
     options.auth.stand_in = auth::kTestOnlyScrypt;
     Open(options);
+    // This node's facility is in region north, the coordinator's.
+    if (!store_->GetUser("admin").ok()) {
+      ASSERT_OK(store_->AddFacility({"fac-1", "Clinic One", "north", 1}));
+    }
     for (const char* role :
          {"registrar", "clinician", "admin", "coordinator"}) {
       // Reopened on the same file: the users are there already.
-      if (!store_->GetUser(role).ok()) AddUser(role, role);
+      if (!store_->GetUser(role).ok()) {
+        AddUser(role, role, role == std::string("coordinator") ? "north" : "");
+      }
     }
   }
 
-  void AddUser(const std::string& name, const std::string& role) {
+  void AddUser(const std::string& name, const std::string& role,
+               const std::string& region = "") {
     storage::UserEntry user;
     user.name = name;
     user.role = role;
+    user.region = region;
     auto hash = auth::HashPassword(kPassword, auth::kTestOnlyScrypt);
     ASSERT_OK(hash);
     user.password_hash = *hash;
@@ -308,6 +317,168 @@ TEST_F(AuthApiTest, RoleMatrix) {
       }
     }
   }
+}
+
+// A coordinator reads the records owned by the facilities of their region,
+// decided in the store's query: other regions' records answer 404 exactly
+// as absent ones do, and searches leave them out before paging.
+TEST_F(AuthApiTest, CoordinatorsReadOnlyTheirRegion) {
+  ASSERT_OK(store_->AddFacility({"north-2", "North Two", "north", 1}));
+  ASSERT_OK(store_->AddFacility({"south-1", "South One", "south", 1}));
+  AddUser("coord-south", "coordinator", "south");
+  AddUser("coord-none", "coordinator");
+  const std::string admin = Token("admin");
+  // p1 stays with fac-1 (north), p2 moves to north-2, p3 to south-1.
+  std::vector<std::string> ids;
+  for (const char* given : {"Uno", "Dos", "Tres"}) {
+    HttpResponse r = Handle(WithToken(
+        Request("POST", "/fhir/Patient", PatientJson("Scope", given)), admin));
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(Body(r).value("id", ""));
+  }
+  ASSERT_OK(
+      store_->Transfer(storage::ResourceType::kPatient, ids[1], "north-2"));
+  ASSERT_OK(
+      store_->Transfer(storage::ResourceType::kPatient, ids[2], "south-1"));
+  const std::string before = Digest();
+
+  auto found = [&](const std::string& token, const std::string& query,
+                   int64_t* total) {
+    std::set<std::string> seen;
+    std::string target = "/fhir/Patient?_count=1" + query;
+    while (!target.empty()) {
+      HttpResponse r = Handle(WithToken(Request("GET", target), token));
+      EXPECT_EQ(r.status, 200) << r.body;
+      json bundle = Body(r);
+      if (bundle.contains("total")) *total = bundle["total"];
+      for (const json& e : bundle.value("entry", json::array())) {
+        seen.insert(e["resource"].value("id", ""));
+      }
+      target.clear();
+      for (const json& link : bundle["link"]) {
+        if (link["relation"] == "next") {
+          std::string url = link["url"];
+          target = url.substr(url.find("/fhir/"));
+        }
+      }
+    }
+    return seen;
+  };
+  using Ids = std::set<std::string>;
+  int64_t total = -1;
+  const std::string north = Token("coordinator");
+  const std::string south = Token("coord-south");
+  const std::string none = Token("coord-none");
+  EXPECT_EQ(found(north, "", &total), (Ids{ids[0], ids[1]}));
+  EXPECT_EQ(total, 2);
+  EXPECT_EQ(found(south, "", &total), (Ids{ids[2]}));
+  EXPECT_EQ(total, 1);
+  EXPECT_EQ(found(south, "&name=scope", &total), (Ids{ids[2]}));
+  EXPECT_EQ(found(south, "&name=uno", &total), Ids{});
+  EXPECT_EQ(total, 0);
+  EXPECT_EQ(found(none, "", &total), Ids{});
+  EXPECT_EQ(total, 0);
+  EXPECT_EQ(found(admin, "&name=scope", &total), (Ids{ids[0], ids[1], ids[2]}));
+  EXPECT_EQ(total, 3);
+
+  // Read, history and vread of another region's record look exactly like
+  // those of a record that does not exist.
+  const std::string absent = "7e57a11d-0000-4000-8000-000000000000";
+  HttpResponse admin_read =
+      Handle(WithToken(Request("GET", "/fhir/Patient/" + ids[0]), admin));
+  ASSERT_EQ(admin_read.status, 200);
+  const std::string vid = Body(admin_read)["meta"].value("versionId", "");
+  auto without_id = [](std::string text, const std::string& id) {
+    for (size_t at; (at = text.find(id)) != std::string::npos;) {
+      text.replace(at, id.size(), "ID");
+    }
+    return text;
+  };
+  for (const std::string& suffix :
+       {std::string(), std::string("/_history"), "/_history/" + vid}) {
+    SCOPED_TRACE(suffix);
+    HttpResponse hidden = Handle(
+        WithToken(Request("GET", "/fhir/Patient/" + ids[0] + suffix), south));
+    HttpResponse missing = Handle(
+        WithToken(Request("GET", "/fhir/Patient/" + absent + suffix), south));
+    EXPECT_TRUE(IsOutcome(hidden, 404, "not-found")) << hidden.body;
+    EXPECT_EQ(without_id(Diagnostics(hidden), ids[0]),
+              without_id(Diagnostics(missing), absent));
+    HttpResponse none_read = Handle(
+        WithToken(Request("GET", "/fhir/Patient/" + ids[0] + suffix), none));
+    EXPECT_TRUE(IsOutcome(none_read, 404, "not-found"));
+    HttpResponse own = Handle(
+        WithToken(Request("GET", "/fhir/Patient/" + ids[0] + suffix), north));
+    EXPECT_EQ(own.status, 200) << own.body;
+  }
+  EXPECT_EQ(Digest(), before);
+  // A deleted record of another region is 404 too, not 410.
+  ASSERT_EQ(
+      Handle(WithToken(Request("DELETE", "/fhir/Patient/" + ids[0]), admin))
+          .status,
+      200);
+  EXPECT_TRUE(IsOutcome(
+      Handle(WithToken(Request("GET", "/fhir/Patient/" + ids[0]), south)),
+      404));
+  EXPECT_TRUE(IsOutcome(
+      Handle(WithToken(Request("GET", "/fhir/Patient/" + ids[0]), north)),
+      410));
+  EXPECT_EQ(Body(Handle(WithToken(Request("GET", "/conflicts"), south)))
+                .value("total", -1),
+            0);
+
+  // whoami says what each one reads.
+  auto reads = [&](const std::string& token) {
+    return Body(Handle(WithToken(Request("GET", "/auth/whoami"), token)))
+        .value("reads", "");
+  };
+  EXPECT_EQ(reads(north),
+            "records of region north (fac-1, north-2) and shared reference "
+            "data");
+  EXPECT_EQ(reads(south),
+            "records of region south (south-1) and shared reference data");
+  EXPECT_EQ(reads(none),
+            "no facility's records, only shared reference data: this "
+            "coordinator has no region (add the user again with --region)");
+  EXPECT_EQ(reads(admin), "every record of this node");
+}
+
+// Deeply nested JSON bodies are refused while parsing, on every endpoint
+// that takes JSON, with one message, and store nothing.
+TEST_F(AuthApiTest, DeeplyNestedBodiesAre400) {
+  Seed();
+  const std::string admin = Token("admin");
+  const std::string before = Digest();
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string nested_member =
+      R"({"user":)" + std::string(33, '[') + std::string(33, ']') + "}";
+  struct Case {
+    std::string target, body, content_type;
+  };
+  for (const Case& c : {
+           Case{"/auth/login", deep, "application/json"},
+           Case{"/auth/login", nested_member, "application/json"},
+           Case{"/fhir/Patient", "{\"a\":" + deep + "}",
+                "application/fhir+json"},
+           Case{std::string("/fhir/Patient/") + kPatient + "/$transfer",
+                "{\"parameter\":" + deep + "}", "application/fhir+json"},
+           Case{"/conflicts/" + std::string(32, 'a') + "/resolve",
+                R"({"choose":"value","value":)" + deep + "}",
+                "application/json"},
+       }) {
+    SCOPED_TRACE(c.target);
+    HttpResponse r = Handle(
+        WithToken(Request("POST", c.target, c.body, c.content_type), admin));
+    EXPECT_TRUE(IsOutcome(r, 400)) << r.body.substr(0, 300);
+    EXPECT_EQ(Diagnostics(r), "body: nested deeper than 32 levels");
+    EXPECT_EQ(Digest(), before);
+  }
+  // 32 levels are parsed (the login then fails on its shape).
+  HttpResponse shallow = Handle(
+      Request("POST", "/auth/login",
+              R"({"user":)" + std::string(31, '[') + std::string(31, ']') + "}",
+              "application/json"));
+  EXPECT_EQ(Diagnostics(shallow), "user: missing or not a string");
 }
 
 TEST_F(AuthApiTest, OtherAreasByRole) {

@@ -423,9 +423,11 @@ class FlakyStore : public storage::RecordStore {
                               const std::string& flag) override {
     return t_.NoteEnrolledNodeSeen(node_id, now_ms, address, flag);
   }
-  Result<std::vector<storage::Conflict>> ListConflicts(bool open_only,
-                                                       size_t limit) override {
-    return t_.ListConflicts(open_only, limit);
+  using storage::RecordStore::ListConflicts;
+  Result<std::vector<storage::Conflict>> ListConflicts(
+      bool open_only, size_t limit,
+      const storage::OwnerScope& owners) override {
+    return t_.ListConflicts(open_only, limit, owners);
   }
   Result<storage::Conflict> GetConflict(const std::string& id) override {
     return t_.GetConflict(id);

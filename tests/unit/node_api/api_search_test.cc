@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 #include "api_fixture.h"
 #include "posta/storage/record.h"
@@ -92,7 +93,8 @@ TEST_F(ApiTest, SearchCountAboveMaximumIsClamped) {
   ApiOptions options;
   options.max_page_size = 3;
   Open(options);
-  for (int i = 0; i < 4; ++i) CreatePatient("Boateng", "Ama" + std::to_string(i));
+  for (int i = 0; i < 4; ++i)
+    CreatePatient("Boateng", "Ama" + std::to_string(i));
   json bundle = Body(Handle(Request("GET", "/fhir/Patient?_count=500")));
   EXPECT_EQ(bundle["entry"].size(), 3u);
   EXPECT_NE(LinkOf(bundle, "next").find("_count=3"), std::string::npos);
@@ -100,7 +102,8 @@ TEST_F(ApiTest, SearchCountAboveMaximumIsClamped) {
 }
 
 TEST_F(ApiTest, SearchDefaultsToTwentyPerPage) {
-  for (int i = 0; i < 21; ++i) CreatePatient("Diallo", "Awa" + std::to_string(i));
+  for (int i = 0; i < 21; ++i)
+    CreatePatient("Diallo", "Awa" + std::to_string(i));
   json bundle = Body(Handle(Request("GET", "/fhir/Patient")));
   EXPECT_EQ(bundle["entry"].size(), 20u);
   EXPECT_EQ(bundle["total"], 21);
@@ -178,11 +181,11 @@ TEST_F(ApiTest, BadSearchParametersAre400AndChangeNothing) {
            "name=",                   // empty value
            "name=a,b",                // OR lists
            "_count=0", "_count=-1", "_count=abc", "_count=1&_count=2",
-           "_page=zzz",               // token not from this store
+           "_page=zzz",  // token not from this store
            "_format=xml",
-           "name=%zz",                // invalid percent escape
-           "name=%4",                 // truncated escape
-           "name=a%00b",              // encoded NUL
+           "name=%zz",    // invalid percent escape
+           "name=%4",     // truncated escape
+           "name=a%00b",  // encoded NUL
        }) {
     HttpResponse response =
         Handle(Request("GET", std::string("/fhir/Patient?") + query));
@@ -191,10 +194,84 @@ TEST_F(ApiTest, BadSearchParametersAre400AndChangeNothing) {
   EXPECT_EQ(Digest(), digest);
 }
 
+// Hostile query strings: every value is bound, never spliced into SQL, and
+// '%' or '_' are not wildcards (prefixes are index ranges, not LIKE). Each
+// is a 400 naming the parameter or an honest result, and the database is
+// unchanged and still whole.
+TEST_F(ApiTest, SqlShapedSearchParametersAreOnlyValues) {
+  const std::string ada = CreatePatient("Okafor", "Ada");
+  const std::string pct = CreatePatient("Cien%", "Por_ciento");
+  const std::string digest = Digest();
+  struct Case {
+    std::string query;
+    int status;
+    std::string diagnostics;    // 400: the exact message
+    std::set<std::string> ids;  // 200: exactly these
+  };
+  const std::string long_value(1025, 'a');
+  const std::vector<Case> cases = {
+      {"name=%27%20OR%201%3D1%20--", 200, "", {}},
+      {"name=x%27%3B%20DROP%20TABLE%20records%3B%20--", 200, "", {}},
+      {"identifier=x%22%3B%20DROP%20TABLE%20search_index", 200, "", {}},
+      {"gender=female%27%20OR%20%271%27%3D%271", 200, "", {}},
+      {"name=%25", 200, "", {}},         // '%' alone matches no name
+      {"name=_", 200, "", {}},           // nor does '_'
+      {"name=cien%25", 200, "", {pct}},  // but is a literal character
+      {"name=por_", 200, "", {pct}},
+      {"name=o%25", 200, "", {}},  // not "o followed by anything"
+      {"_id=x%22%3B%20DROP%20TABLE",
+       400,
+       "_id: unknown search parameter for Patient; supported: name, "
+       "identifier, birthdate, gender, _count, _page, _format",
+       {}},
+      {"name=a%00b", 400, "request target: encoded NUL", {}},
+      {"name=" + long_value, 400, "name: value longer than 1024 bytes", {}},
+      {"birthdate=ge1990%27%20OR%20%271%27%3D%271",
+       400,
+       "birthdate: not an ISO dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
+       "YYYY-MM-DDThh:mm:ss[.fff] with Z or \u00b1hh:mm)",
+       {}},
+      {"patient=Patient%2Fx%27%20OR%201%3D1",
+       400,
+       "patient: \"x' OR 1=1\" is not a Patient id (a UUID)",
+       {}},
+      {"_count=1%20OR%201%3D1", 400, "_count: must be a positive integer", {}},
+      // Far above the cap: clamped to it, as any large page size.
+      {"_count=99999999999999999999999", 200, "", {ada, pct}},
+      {"_sort=name%3B%20DROP%20TABLE%20records",
+       400,
+       "_sort: unknown search parameter for Patient; supported: name, "
+       "identifier, birthdate, gender, _count, _page, _format",
+       {}},
+      {"_page=p1%27%20OR%201%3D1",
+       400,
+       "page_token: not a token from this store",
+       {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.query);
+    const std::string type =
+        c.query.rfind("patient=", 0) == 0 ? "Encounter" : "Patient";
+    HttpResponse r = Handle(Request("GET", "/fhir/" + type + "?" + c.query));
+    ASSERT_EQ(r.status, c.status) << r.body;
+    if (c.status == 200) {
+      EXPECT_EQ(IdsOf(Body(r)), c.ids);
+    } else {
+      EXPECT_TRUE(IsOutcome(r, 400));
+      EXPECT_EQ(Body(r)["issue"][0].value("diagnostics", ""), c.diagnostics);
+    }
+  }
+  EXPECT_EQ(Digest(), digest);
+  // Still whole: both patients are found as before.
+  EXPECT_EQ(IdsOf(Body(Handle(Request("GET", "/fhir/Patient?_count=10")))),
+            (std::set<std::string>{ada, pct}));
+}
+
 TEST_F(ApiTest, UnknownSearchParameterNamesTheSupportedOnes) {
   json body = Body(Handle(Request("GET", "/fhir/Patient?nickname=ada")));
   std::string diagnostics = body["issue"][0]["diagnostics"];
-  for (const auto& info : storage::SearchParams(storage::ResourceType::kPatient)) {
+  for (const auto& info :
+       storage::SearchParams(storage::ResourceType::kPatient)) {
     EXPECT_NE(diagnostics.find(std::string(info.name)), std::string::npos)
         << diagnostics;
   }
@@ -219,10 +296,9 @@ TEST_F(ApiTest, MetadataListsExactlyTheStoreSearchParameters) {
     for (const json& interaction : resource["interaction"]) {
       interactions.insert(interaction["code"].get<std::string>());
     }
-    EXPECT_EQ(interactions,
-              (std::set<std::string>{"read", "vread", "update", "delete",
-                                     "create", "search-type",
-                                     "history-instance"}));
+    EXPECT_EQ(interactions, (std::set<std::string>{
+                                "read", "vread", "update", "delete", "create",
+                                "search-type", "history-instance"}));
     std::vector<std::pair<std::string, std::string>> listed;
     for (const json& param : resource["searchParam"]) {
       listed.emplace_back(param["name"], param["type"]);
@@ -231,10 +307,18 @@ TEST_F(ApiTest, MetadataListsExactlyTheStoreSearchParameters) {
     for (const auto& info : storage::SearchParams(type)) {
       const char* kind = "";
       switch (info.kind) {
-        case storage::SearchParamInfo::Kind::kString: kind = "string"; break;
-        case storage::SearchParamInfo::Kind::kToken: kind = "token"; break;
-        case storage::SearchParamInfo::Kind::kDate: kind = "date"; break;
-        case storage::SearchParamInfo::Kind::kReference: kind = "reference"; break;
+        case storage::SearchParamInfo::Kind::kString:
+          kind = "string";
+          break;
+        case storage::SearchParamInfo::Kind::kToken:
+          kind = "token";
+          break;
+        case storage::SearchParamInfo::Kind::kDate:
+          kind = "date";
+          break;
+        case storage::SearchParamInfo::Kind::kReference:
+          kind = "reference";
+          break;
       }
       expected.emplace_back(std::string(info.name), kind);
     }

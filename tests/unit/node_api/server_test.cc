@@ -60,8 +60,8 @@ class Client {
   bool Send(const std::string& data) {
     size_t done = 0;
     while (done < data.size()) {
-      ssize_t n = ::send(fd_, data.data() + done, data.size() - done,
-                         MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
       if (n <= 0) return false;
       done += static_cast<size_t>(n);
     }
@@ -128,8 +128,7 @@ class Client {
     }
     size_t body_start = header_end + 4;
     if (response.status == 100 || head) length = 0;
-    if (length > 0 &&
-        !ReadUntil([&](const std::string& b) {
+    if (length > 0 && !ReadUntil([&](const std::string& b) {
           return b.size() >= body_start + length;
         })) {
       return std::nullopt;
@@ -232,9 +231,9 @@ TEST_F(ServerTest, PostBodyAndExpectContinue) {
   options_.read_timeout = milliseconds(5000);
   Start();
   Client client(server_->port());
-  ASSERT_TRUE(client.Send(
-      "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-      "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                  "Expect: 100-continue\r\n\r\n"));
   auto interim = client.ReadResponse();
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
@@ -268,10 +267,10 @@ TEST_F(ServerTest, LyingContentLengthIs413BeforeTheBodyIsSent) {
     return Echo(r);
   });
   Client client(server_->port());
-  ASSERT_TRUE(client.Send(
-      "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n"
-      "Content-Type: application/fhir+json\r\n"
-      "Content-Length: 1000000000000\r\n\r\n"));
+  ASSERT_TRUE(
+      client.Send("POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Type: application/fhir+json\r\n"
+                  "Content-Length: 1000000000000\r\n\r\n"));
   auto response = client.ReadResponse();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 413);
@@ -287,7 +286,8 @@ TEST_F(ServerTest, ChunkedBodyOverTheLimitIs413) {
   std::string chunk(800, 'x');
   ASSERT_TRUE(client.Send(
       "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
+      "320\r\n" +
+      chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
   auto response = client.ReadResponse();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 413);
@@ -304,6 +304,90 @@ TEST_F(ServerTest, OversizedHeadersAre431) {
   EXPECT_EQ(response->status, 431);
   EXPECT_NE(response->body.find("OperationOutcome"), std::string::npos);
   EXPECT_TRUE(client.WaitClosed());
+}
+
+TEST_F(ServerTest, OverlongRequestLineIs431) {
+  std::atomic<int> calls{0};
+  Start([&](const HttpRequest& r) {
+    ++calls;
+    return Echo(r);
+  });
+  Client client(server_->port());
+  ASSERT_TRUE(client.Send("GET /fhir/Patient?name=" + std::string(4000, 'a') +
+                          " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_NE(response->body.find("request header larger than 1024 bytes"),
+            std::string::npos)
+      << response->body;
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(ServerTest, TooManyHeaderFieldsAre431) {
+  options_.max_header_bytes = 16 << 10;
+  std::atomic<int> calls{0};
+  Start([&](const HttpRequest& r) {
+    ++calls;
+    return Echo(r);
+  });
+  std::string many;
+  for (int i = 0; i < 101; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  Client client(server_->port());
+  ASSERT_TRUE(client.Send("GET / HTTP/1.1\r\n" + many + "\r\n"));
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_NE(response->body.find("more than 100 header fields"),
+            std::string::npos)
+      << response->body;
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_EQ(calls.load(), 0);
+  // 100 are fine.
+  many.clear();
+  for (int i = 0; i < 99; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  Client ok(server_->port());
+  ASSERT_TRUE(ok.Send("GET / HTTP/1.1\r\nHost: x\r\n" + many + "\r\n"));
+  response = ok.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+}
+
+// Nothing inflates request bodies, so a compressed one (a gzip or deflate
+// bomb included) is refused from its header, before a byte of it is read.
+TEST_F(ServerTest, CompressedBodiesAre415BeforeTheBodyIsRead) {
+  std::atomic<int> calls{0};
+  Start([&](const HttpRequest& r) {
+    ++calls;
+    return Echo(r);
+  });
+  for (const char* encoding : {"gzip", "deflate", "br", "zstd", "gzip, gzip"}) {
+    SCOPED_TRACE(encoding);
+    Client client(server_->port());
+    ASSERT_TRUE(client.Send(std::string("POST /fhir/Patient HTTP/1.1\r\n"
+                                        "Host: x\r\nContent-Encoding: ") +
+                            encoding +
+                            "\r\nContent-Type: application/fhir+json\r\n"
+                            "Content-Length: 1000\r\n\r\n"));
+    auto response = client.ReadResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 415);
+    EXPECT_NE(response->body.find("Content-Encoding '" + std::string(encoding) +
+                                  "' not accepted: send the body "
+                                  "uncompressed"),
+              std::string::npos)
+        << response->body;
+    EXPECT_TRUE(client.WaitClosed());
+  }
+  EXPECT_EQ(calls.load(), 0);
+  Client identity(server_->port());
+  ASSERT_TRUE(identity.Send(
+      "POST /p HTTP/1.1\r\nHost: x\r\nContent-Encoding: identity\r\n"
+      "Content-Length: 2\r\n\r\n{}"));
+  auto response = identity.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
 }
 
 TEST_F(ServerTest, MalformedRequestIs400AndClosed) {
@@ -337,8 +421,9 @@ TEST_F(ServerTest, SlowHeaderIsClosedAfterReadTimeout) {
 TEST_F(ServerTest, SlowBodyIsClosedAfterReadTimeout) {
   Start();
   Client client(server_->port());
-  ASSERT_TRUE(client.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-                          "\r\nabc"));
+  ASSERT_TRUE(
+      client.Send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                  "\r\nabc"));
   EXPECT_TRUE(client.WaitClosed(kWait));
 }
 
@@ -486,10 +571,10 @@ TEST_F(ServerApiTest, CreateAndReadOverHttp) {
   ASSERT_OK(server);
   Client client((*server)->port());
   std::string body = PatientJson("Okafor", "Ada");
-  ASSERT_TRUE(client.Send(
-      "POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-      "Content-Type: application/fhir+json\r\nContent-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      client.Send("POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Type: application/fhir+json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
   auto created = client.ReadResponse();
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
@@ -579,13 +664,28 @@ TEST_F(TlsServerTest, AnotherKeyIsRefusedByTheClientNamingThePin) {
       << response.status().ToString();
 }
 
-TEST_F(TlsServerTest, PlainHttpGetsNoAnswer) {
-  Start();
+TEST_F(TlsServerTest, PlainHttpIsToldThePortSpeaksHttps) {
+  options_.read_timeout = milliseconds(5000);
+  std::atomic<int> calls{0};
+  Start([&](const HttpRequest& r) {
+    ++calls;
+    return Echo(r);
+  });
   Client client(server_->port());
   ASSERT_TRUE(client.connected());
   ASSERT_TRUE(client.Send(Get("/", /*close=*/true)));
-  EXPECT_FALSE(client.ReadResponse().has_value());
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 400);
+  EXPECT_EQ(response->headers["content-type"], "text/plain; charset=utf-8");
+  EXPECT_EQ(response->body,
+            "this port speaks HTTPS: use https:// instead of http://\n");
   EXPECT_TRUE(client.WaitClosed());
+  EXPECT_EQ(calls.load(), 0);
+  // TLS clients are unaffected.
+  auto ok = PostWithPin(pin_);
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->status, 200);
 }
 
 TEST_F(TlsServerTest, StalledHandshakeIsClosedAfterReadTimeout) {

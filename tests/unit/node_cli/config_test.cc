@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/config_edit.h"
 #include "test_util.h"
 
 namespace posta::node {
@@ -202,8 +203,8 @@ TEST(ConfigTest, RenderedFileCommentsEveryKey) {
        {"role = ", "facility = ", "data_dir = ", "listen = ",
         "max_body_bytes = ", "max_header_bytes = ", "read_timeout_ms = ",
         "idle_timeout_ms = ", "max_connections = ", "worker_threads = ",
-        "auth = ", "session_idle_min = ", "session_max_h = ",
-        "synchronous = ", "level = "}) {
+        "auth = ", "session_idle_min = ", "session_max_h = ", "synchronous = ",
+        "level = "}) {
     size_t at = text.find(std::string("\n") + key);
     ASSERT_NE(at, std::string::npos) << key;
     // The line before each key is a comment.
@@ -231,12 +232,11 @@ TEST(ConfigTest, AuthSettings) {
   EXPECT_EQ(defaults.session_idle, std::chrono::hours(12));
   EXPECT_EQ(defaults.session_max, std::chrono::hours(7 * 24));
   ASSERT_OK_AND_ASSIGN(
-      NodeConfig c,
-      ParseConfig(std::string(kMinimal) +
-                      "[http]\nlisten = \"0.0.0.0:8080\"\nauth = "
-                      "\"required\"\nsession_idle_min = 45\n"
-                      "session_max_h = 48\n",
-                      "t.toml"));
+      NodeConfig c, ParseConfig(std::string(kMinimal) +
+                                    "[http]\nlisten = \"0.0.0.0:8080\"\nauth = "
+                                    "\"required\"\nsession_idle_min = 45\n"
+                                    "session_max_h = 48\n",
+                                "t.toml"));
   EXPECT_EQ(c.auth, "required");
   EXPECT_EQ(c.session_idle, std::chrono::minutes(45));
   EXPECT_EQ(c.session_max, std::chrono::hours(48));
@@ -325,6 +325,47 @@ TEST(ConfigTest, FacilityIds) {
   EXPECT_FALSE(IsValidFacilityId("a b"));
   EXPECT_FALSE(IsValidFacilityId("a/b"));
   EXPECT_FALSE(IsValidFacilityId("José"));
+}
+
+// posta enroll records the hub in the config by editing its lines only: a
+// technician's comments and other settings stay as written.
+TEST(ConfigEditTest, SetsOneKeyAndKeepsEverythingElse) {
+  const std::string text =
+      "# Clinic 7, installed by Joe; call 555-0100.\n"
+      "[node]\n"
+      "role = \"clinic\"  # never change\n"
+      "\n"
+      "[sync]\n"
+      "# the district hub\n"
+      "hub_url = \"http://10.0.0.5:8081\"\n"
+      "interval_s = 600   # slow link\n"
+      "\n"
+      "[log]\n"
+      "level = \"info\"\n";
+  EXPECT_EQ(SetConfigString(text, "sync", "hub_url", "https://10.0.0.9:8081"),
+            "# Clinic 7, installed by Joe; call 555-0100.\n"
+            "[node]\n"
+            "role = \"clinic\"  # never change\n"
+            "\n"
+            "[sync]\n"
+            "# the district hub\n"
+            "hub_url = \"https://10.0.0.9:8081\"\n"
+            "interval_s = 600   # slow link\n"
+            "\n"
+            "[log]\n"
+            "level = \"info\"\n");
+  // A key the table lacks goes after its last line; a comment naming the
+  // key is not the key.
+  const std::string pinned =
+      SetConfigString("[sync]\n# hub_pin = \"old\"\nhub_url = \"x\"\n\n[log]\n",
+                      "sync", "hub_pin", "sha256//AAAA");
+  EXPECT_EQ(pinned,
+            "[sync]\n# hub_pin = \"old\"\nhub_url = \"x\"\n"
+            "hub_pin = \"sha256//AAAA\"\n\n[log]\n");
+  // hub_url in another table is not touched; a missing table is added.
+  EXPECT_EQ(
+      SetConfigString("[other]\nhub_url = \"a\"", "sync", "hub_url", "b\"c"),
+      "[other]\nhub_url = \"a\"\n\n[sync]\nhub_url = \"b\\\"c\"\n");
 }
 
 }  // namespace

@@ -385,6 +385,18 @@ TEST_F(ReplicationTest, ResolvingWithANewValueValidatesIt) {
   ASSERT_OK(b_->ApplyChanges(batch.changes, {}, merger_, PeerA(1)));
   ASSERT_OK_AND_ASSIGN(auto open, b_->ListConflicts(/*open_only=*/true, 10));
   ASSERT_EQ(open.size(), 1u);
+  // Scoped by the record's current owner, in the query.
+  ASSERT_OK_AND_ASSIGN(
+      auto in_scope,
+      b_->ListConflicts(true, 10, std::vector<std::string>{"x", kFacility}));
+  EXPECT_EQ(in_scope.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(
+      auto other_scope,
+      b_->ListConflicts(true, 10, std::vector<std::string>{"clinic-b", "*"}));
+  EXPECT_TRUE(other_scope.empty());
+  ASSERT_OK_AND_ASSIGN(auto no_scope,
+                       b_->ListConflicts(true, 10, std::vector<std::string>{}));
+  EXPECT_TRUE(no_scope.empty());
   ConflictResolution resolution;
   resolution.id = open[0].id;
   resolution.choice = ConflictResolution::Choice::kNewValue;

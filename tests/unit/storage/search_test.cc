@@ -241,6 +241,62 @@ std::vector<std::string> Plan(sqlite3* db, const std::string& sql) {
   return lines;
 }
 
+// An owner scope is applied in SQL before the page is cut: pages are full,
+// totals count only records in scope, and the scope follows a transfer.
+TEST_F(SearchTest, OwnerScopeFiltersBeforePaging) {
+  // jose_ and ana_ move to clinic-b; maria_ and joseph_ stay.
+  ASSERT_OK(store_->Transfer(ResourceType::kPatient, jose_, "clinic-b"));
+  ASSERT_OK(store_->Transfer(ResourceType::kPatient, ana_, "clinic-b"));
+  auto find = [&](std::vector<SearchCondition> conditions, OwnerScope owners,
+                  size_t count, int64_t* total) {
+    SearchQuery query;
+    query.conditions = std::move(conditions);
+    query.count = count;
+    query.owners = std::move(owners);
+    query.want_total = true;
+    Ids ids;
+    while (true) {
+      auto page = store_->Search(query);
+      EXPECT_TRUE(posta::testing::IsOk(page));
+      if (!page.ok()) break;
+      // A page is short only when it is the last.
+      if (!page->next_page_token.empty()) {
+        EXPECT_EQ(page->records.size(), count);
+      }
+      if (page->total) *total = *page->total;
+      for (const Record& r : page->records) ids.insert(r.id);
+      if (page->next_page_token.empty()) break;
+      query.page_token = page->next_page_token;
+      query.want_total = false;
+    }
+    return ids;
+  };
+  const std::vector<std::string> b = {"clinic-b"};
+  int64_t total = -1;
+  EXPECT_EQ(find({}, b, 1, &total), (Ids{jose_, ana_}));
+  EXPECT_EQ(total, 2);
+  EXPECT_EQ(find({}, std::vector<std::string>{kFacility, "*"}, 1, &total),
+            (Ids{maria_, joseph_}));
+  EXPECT_EQ(total, 2);
+  EXPECT_EQ(find({{"gender", SearchOp::kDefault, "male"}}, b, 1, &total),
+            (Ids{jose_}));
+  EXPECT_EQ(total, 1);
+  EXPECT_EQ(find({{"name", SearchOp::kDefault, "jo"}},
+                 std::vector<std::string>{kFacility}, 1, &total),
+            (Ids{joseph_}));
+  EXPECT_EQ(total, 1);
+  // An empty scope sees nothing; no scope sees everything.
+  EXPECT_EQ(find({}, std::vector<std::string>{}, 5, &total), Ids{});
+  EXPECT_EQ(total, 0);
+  EXPECT_EQ(find({}, std::nullopt, 1, &total),
+            (Ids{jose_, maria_, ana_, joseph_}));
+  EXPECT_EQ(total, 4);
+  // Owners that look like SQL are only values.
+  EXPECT_EQ(find({}, std::vector<std::string>{"' OR 1=1 --", "x\") OR (\"1"}, 5,
+                 &total),
+            Ids{});
+}
+
 void ExpectNoTableScan(sqlite3* db, const std::string& sql) {
   std::vector<std::string> plan = Plan(db, sql);
   ASSERT_FALSE(plan.empty());
@@ -276,15 +332,20 @@ TEST_F(SearchTest, PlansUseIndexesOnly) {
       ASSERT_OK(range);
       ranges.push_back(*range);
     }
-    ExpectNoTableScan(db, internal::SearchPageSql(ranges));
-    ExpectNoTableScan(db, internal::SearchCountSql(ranges));
+    for (bool scoped : {false, true}) {
+      ExpectNoTableScan(db, internal::SearchPageSql(ranges, scoped));
+      ExpectNoTableScan(db, internal::SearchCountSql(ranges, scoped));
+    }
   }
   // A listing without conditions walks records by rid from the page start.
-  std::vector<std::string> listing = Plan(db, internal::SearchPageSql({}));
-  ASSERT_FALSE(listing.empty());
-  EXPECT_EQ(listing[0].rfind("SEARCH r USING INTEGER PRIMARY KEY", 0), 0u)
-      << listing[0];
-  ExpectNoTableScan(db, internal::SearchCountSql({}));
+  for (bool scoped : {false, true}) {
+    std::vector<std::string> listing =
+        Plan(db, internal::SearchPageSql({}, scoped));
+    ASSERT_FALSE(listing.empty());
+    EXPECT_EQ(listing[0].rfind("SEARCH r USING INTEGER PRIMARY KEY", 0), 0u)
+        << listing[0];
+    ExpectNoTableScan(db, internal::SearchCountSql({}, scoped));
+  }
   sqlite3_close(db);
 }
 

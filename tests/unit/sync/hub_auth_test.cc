@@ -2,6 +2,7 @@
 // scope come from the credential, never from the payload. Every refusal is
 // checked for its status, its message, and that nothing stored changed.
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <cctype>
 #include <mutex>
@@ -52,6 +53,32 @@ class HubAuthTest : public SyncFixture {
   std::mutex mu_;
   std::vector<Denial> denials_;
 };
+
+// A sync message of `kind` whose zstd frame inflates to `zeros` zero bytes
+// and does not declare its size: a few KiB on the wire.
+std::string ZstdBomb(MessageKind kind, size_t zeros) {
+  std::string message(kWireMagic);
+  message += static_cast<char>(kind);
+  message += static_cast<char>(kCodecZstd);
+  message += std::string(2, '\0');
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  const std::string chunk(1 << 20, '\0');
+  std::string out(ZSTD_CStreamOutSize(), '\0');
+  for (size_t done = 0; done < zeros;) {
+    const size_t n = std::min(chunk.size(), zeros - done);
+    done += n;
+    ZSTD_inBuffer in{chunk.data(), n, 0};
+    const auto mode = done == zeros ? ZSTD_e_end : ZSTD_e_continue;
+    size_t left;
+    do {
+      ZSTD_outBuffer ob{out.data(), out.size(), 0};
+      left = ZSTD_compressStream2(cctx, &ob, &in, mode);
+      message.append(out.data(), ob.pos);
+    } while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
+  }
+  ZSTD_freeCCtx(cctx);
+  return message;
+}
 
 TEST(CredentialsTest, CodesAreTypeableAndCredentialsLong) {
   ASSERT_OK_AND_ASSIGN(std::string code, NewEnrollmentCode());
@@ -123,6 +150,61 @@ TEST_F(HubAuthTest, ANodeWithoutACredentialIsNotEnrolled) {
   EXPECT_EQ(Denials()[0].status, 401);
   EXPECT_EQ(Denials()[0].code, kErrorNotEnrolled);
   EXPECT_EQ(Denials()[0].remote_address, a.transport->address);
+}
+
+// Compression bombs from an enrolled node: refused as too_large once the
+// output passes its cap (64 KiB for hello, pull and enroll; for a push, 100
+// times the compressed size), nothing applied.
+TEST_F(HubAuthTest, CompressionBombsAreRefusedAndApplyNothing) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Alpha");
+  Sync(a);
+  Create(*a.store, "Beta");
+  const std::string before = HubState();
+  struct Case {
+    std::string op;
+    MessageKind kind;
+    std::string message;
+  };
+  const std::string push = ZstdBomb(MessageKind::kPushBatch, size_t{1} << 30);
+  ASSERT_LT(push.size(), size_t{64} << 10);
+  for (const Case& c : {
+           Case{"hello", MessageKind::kHello,
+                "hello payload: inflates past 65536 bytes"},
+           Case{"pull", MessageKind::kPullRequest,
+                "pull_request payload: inflates past 65536 bytes"},
+           Case{"push", MessageKind::kPushBatch,
+                "push_batch payload: inflates past " +
+                    std::to_string(std::max<size_t>(size_t{1} << 20,
+                                                    (push.size() - 8) * 100)) +
+                    " bytes, over 100 times its " +
+                    std::to_string(push.size() - 8) + " compressed bytes"},
+       }) {
+    SCOPED_TRACE(c.op);
+    const std::string bomb = c.kind == MessageKind::kPushBatch
+                                 ? push
+                                 : ZstdBomb(c.kind, size_t{64} << 20);
+    SyncReply reply = As(a, c.op, bomb);
+    EXPECT_EQ(reply.status, 413);
+    ErrorReply error = ErrorOf(reply);
+    EXPECT_EQ(error.code, "too_large");
+    EXPECT_NE(error.message.find(c.message), std::string::npos)
+        << error.message;
+    EXPECT_EQ(HubState(), before);
+  }
+  // The enroll request, the one without a credential, too.
+  SyncReply enroll = hub_->Handle(SyncRequest{
+      "enroll", ZstdBomb(MessageKind::kEnrollRequest, size_t{64} << 20), "",
+      "10.0.0.9:1"});
+  EXPECT_EQ(enroll.status, 413);
+  EXPECT_NE(ErrorOf(enroll).message.find(
+                "enroll_request payload: inflates past 65536 bytes"),
+            std::string::npos)
+      << ErrorOf(enroll).message;
+  EXPECT_EQ(HubState(), before);
+  // The node still syncs.
+  Sync(a);
+  EXPECT_NE(HubState(), before);
 }
 
 TEST_F(HubAuthTest, ForgedOriginIsRefusedWholeAndLogged) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -314,8 +315,7 @@ TEST(WireTest, EnrollMessagesRoundTripAndAreChecked) {
   EXPECT_EQ(dump.find(req.code), std::string::npos) << dump;
   EXPECT_NE(dump.find("(secret, 24 characters)"), std::string::npos) << dump;
   ASSERT_OK_AND_ASSIGN(std::string reply_dump, DumpJson(Encode(reply)));
-  EXPECT_EQ(reply_dump.find(reply.credential), std::string::npos)
-      << reply_dump;
+  EXPECT_EQ(reply_dump.find(reply.credential), std::string::npos) << reply_dump;
   EXPECT_NE(reply_dump.find("(secret, 64 characters)"), std::string::npos)
       << reply_dump;
 
@@ -571,9 +571,64 @@ TEST(WireTest, DecompressionBombIsCappedWithoutTrustingTheFrame) {
   ASSERT_LT(bomb.size(), 64u << 10);
   EXPECT_EQ(ZSTD_getFrameContentSize(bomb.data() + 8, bomb.size() - 8),
             ZSTD_CONTENTSIZE_UNKNOWN);
-  EXPECT_STATUS(DecodePushBatch(bomb), kTooLarge,
+  // The absolute cap, with the ratio check off.
+  WireLimits absolute;
+  absolute.max_inflate_ratio = 0;
+  EXPECT_STATUS(DecodePushBatch(bomb, absolute), kTooLarge,
                 "push_batch payload: inflates past 67108864 bytes");
   EXPECT_STATUS(DumpJson(bomb), kTooLarge, "inflates past");
+}
+
+// Peak resident memory of this process (VmHWM) in bytes, after resetting
+// it; nullopt where /proc does not allow the reset.
+std::optional<int64_t> ResetPeakRss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return std::nullopt;
+  bool ok = std::fputs("5", f) >= 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return std::nullopt;
+  return 0;
+}
+int64_t PeakRssBytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  int64_t kb = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %" SCNd64 " kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+// A frame that would inflate to 1 GiB is refused once its output passes 100
+// times its compressed size, without the decoder growing its buffer any
+// further: the process's peak memory grows by a few MiB, not a GiB.
+TEST(WireTest, CompressionBombIsRefusedByRatioWithinSmallMemory) {
+  const std::string bomb =
+      Header(MessageKind::kPushBatch) + StreamedZeros(size_t{1} << 30);
+  const size_t compressed = bomb.size() - kWireHeaderBytes;
+  ASSERT_LT(compressed, size_t{1} << 20);
+  if (!ResetPeakRss()) GTEST_SKIP() << "/proc/self/clear_refs not writable";
+  const int64_t before = PeakRssBytes();
+  ASSERT_GT(before, 0);
+  EXPECT_STATUS(
+      DecodePushBatch(bomb), kTooLarge,
+      "over 100 times its " + std::to_string(compressed) + " compressed bytes");
+  const int64_t grown = PeakRssBytes() - before;
+  std::printf("bomb: %zu compressed bytes for 1 GiB; peak RSS grew by %" PRId64
+              " KiB\n",
+              compressed, grown / 1024);
+  // The cap is max(1 MiB, 100 x compressed) (a few MiB here); the buffer
+  // doubles up to it, so twice the cap bounds it with room to spare.
+  EXPECT_LT(grown, int64_t{24} << 20);
+  // Below the floor the ratio does not apply: small messages never trip it.
+  const std::string small =
+      Header(MessageKind::kPushBatch) + StreamedZeros(size_t{512} << 10);
+  Result<PushBatch> decoded = DecodePushBatch(small);
+  EXPECT_FALSE(!decoded.ok() &&
+               decoded.status().code() == Status::Code::kTooLarge)
+      << decoded.status().ToString();
 }
 
 TEST(WireTest, OversizedZstdWindowIsRefused) {

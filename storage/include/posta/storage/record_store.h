@@ -23,9 +23,9 @@
 #include "posta/base/status.h"
 #include "posta/storage/audit.h"
 #include "posta/storage/enrollment.h"
-#include "posta/storage/users.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
+#include "posta/storage/users.h"
 
 namespace posta::storage {
 
@@ -127,14 +127,23 @@ struct TransferOutcome {
   std::map<ResourceType, int64_t> moved;
 };
 
+// Which records a reader may see, by each record's current owner
+// (Record::facility): every record (nullopt), or only those whose owner is
+// one of the listed facilities (kSharedFacility included only when listed;
+// an empty list sees nothing). A hub's coordinator reads through the
+// facilities of their region. Applied in the query itself, before paging.
+using OwnerScope = std::optional<std::vector<std::string>>;
+
 struct SearchQuery {
   ResourceType type = ResourceType::kPatient;
   std::vector<SearchCondition> conditions;  // all must hold
-  size_t count = 20;  // page size, 1..1000
+  size_t count = 20;                        // page size, 1..1000
   // Opaque token from the previous page; empty for the first page.
   std::string page_token;
   // Count all matches (one extra indexed query).
   bool want_total = false;
+  // Only records of these owners match (and count); nullopt: every owner.
+  OwnerScope owners;
 };
 
 struct SearchPage {
@@ -331,9 +340,15 @@ class RecordStore {
   virtual Result<std::vector<PeerState>> ListPeers() = 0;
   virtual Status UpdatePeer(const PeerState& peer) = 0;
 
-  // Conflicts, newest change first; open ones only when `open_only`.
-  virtual Result<std::vector<Conflict>> ListConflicts(bool open_only,
-                                                      size_t limit) = 0;
+  // Conflicts, newest change first; open ones only when `open_only`; only
+  // those of records whose current owner is in `owners`, when set (a
+  // conflict of a record no longer stored is then left out).
+  virtual Result<std::vector<Conflict>> ListConflicts(
+      bool open_only, size_t limit, const OwnerScope& owners) = 0;
+  // Every owner's conflicts.
+  Result<std::vector<Conflict>> ListConflicts(bool open_only, size_t limit) {
+    return ListConflicts(open_only, limit, std::nullopt);
+  }
   // NotFound when there is no such conflict.
   virtual Result<Conflict> GetConflict(const std::string& id) = 0;
   // Closes an open conflict, writing the chosen value onto the record as a

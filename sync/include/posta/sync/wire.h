@@ -85,6 +85,13 @@ struct WireLimits {
   size_t max_encoded_bytes = size_t{16} << 20;
   // The inflated payload. Default: 64 MiB.
   size_t max_decoded_bytes = size_t{64} << 20;
+  // The inflated payload may be at most this many times the compressed
+  // bytes, once past ratio_floor_bytes: a small body that would inflate to
+  // gigabytes is refused after ratio × its size, long before
+  // max_decoded_bytes. Real batches of FHIR JSON compress 5 to 15 times.
+  // Default: 100; 0 turns the check off.
+  size_t max_inflate_ratio = 100;
+  size_t ratio_floor_bytes = size_t{1} << 20;
   // Changes in one batch, and separately conflicts. Default: 100000.
   size_t max_changes = 100000;
   // One string (a record's content, a message). Default: 1 MiB.
