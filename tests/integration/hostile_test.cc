@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cluster.h"
+#include "posta/storage/audit.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -123,17 +124,48 @@ class HostileTest : public ::testing::Test {
     return out;
   }
 
-  // The one place a test asserts a refusal: the status, the message, and
-  // that the hub's stored data is what it was.
+  // The one place a test asserts a refusal: the status, the message, that
+  // the hub's stored data is what it was, and that the node which refused
+  // (`node`: "hub" or a clinic's name) recorded the denial in its audit
+  // trail, with the answer's message (a 404 that hides a record out of
+  // scope too).
   void ExpectRefusedAndUnchanged(const Result<testing::HttpResult>& r,
                                  int status, const std::string& message,
-                                 const std::string& hub_before) {
+                                 const std::string& hub_before,
+                                 const std::string& node = "hub") {
     ASSERT_OK(r);
     EXPECT_EQ(r->status, status) << r->body;
     json body = json::parse(r->body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << r->body;
     EXPECT_EQ(body["issue"][0].value("diagnostics", ""), message) << r->body;
     EXPECT_EQ(HubDigest(), hub_before);
+    EXPECT_TRUE(DenialAudited(node, std::to_string(status) + " " + message))
+        << "no denied entry in " << node << "'s audit trail with \""
+        << status << " " << message << "\"";
+  }
+
+  // True when `node`'s own audit trail holds a denial whose detail names
+  // `what`.
+  bool DenialAudited(const std::string& node, const std::string& what) {
+    auto store = cluster_.OpenReadOnly(node);
+    EXPECT_OK(store);
+    if (!store.ok()) return false;
+    storage::AuditFilter filter;
+    filter.action = "denied";
+    filter.limit = 1000;
+    for (;;) {
+      auto page = (*store)->ReadAudit(filter);
+      EXPECT_OK(page);
+      if (!page.ok()) return false;
+      for (const storage::AuditEntry& e : page->entries) {
+        if (e.outcome == "denied" &&
+            e.detail.find(what) != std::string::npos) {
+          return true;
+        }
+      }
+      if (page->next_cursor == 0) return false;
+      filter.after_cursor = page->next_cursor;
+    }
   }
 
   // `name` as a clinic of `facility`, enrolled, with `families` synced up.
@@ -312,7 +344,8 @@ TEST_F(HostileTest, RoleViolationsOverHttp) {
     }
     ExpectRefusedAndUnchanged(HttpCall(c.on_hub ? hub_port : *clinic_port,
                                        c.method, c.target, c.body, headers),
-                              403, c.message, hub_before);
+                              403, c.message, hub_before,
+                              c.on_hub ? "hub" : "north-1");
     EXPECT_EQ(clinic_digest(), clinic_before);
   }
 }

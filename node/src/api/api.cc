@@ -436,7 +436,9 @@ HttpResponse Api::Impl::DispatchFhir(const HttpRequest& request,
 
 void Api::Impl::RecordTrail(const HttpRequest& request, std::string_view route,
                             const HttpResponse& response, const Trail& trail) {
-  const bool denied = response.status == 401 || response.status == 403;
+  const bool hidden = !response.hidden_denial.empty();
+  const bool denied =
+      response.status == 401 || response.status == 403 || hidden;
   if (denied && (route == kSync.pattern || route == kLogin.pattern)) return;
   if (!denied && (trail.action.empty() || response.status / 100 != 2)) return;
   storage::AuditEvent event;
@@ -453,6 +455,7 @@ void Api::Impl::RecordTrail(const HttpRequest& request, std::string_view route,
     event.detail = MethodLabel(request.method) + " " + path + ": " +
                    std::to_string(response.status) + " " +
                    OutcomeDiagnostics(response.body);
+    if (hidden) event.detail += " (answered as absent: " + response.hidden_denial + ")";
   } else {
     event.action = trail.action;
     event.detail = trail.detail;

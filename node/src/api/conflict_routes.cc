@@ -220,9 +220,15 @@ HttpResponse HandleGetConflict(ApiContext& ctx, const ConflictCall& call) {
       return StatusResponse(record.status(), ctx.random);
     }
     if (!record.ok() || !InScope(*scope, record->facility)) {
-      return StatusResponse(
+      HttpResponse absent = StatusResponse(
           ConflictNotFound(Status::NotFound("conflict " + call.id), call.id),
           ctx.random);
+      if (record.ok()) {
+        absent.hidden_denial = "a conflict of a record owned by " +
+                               record->facility +
+                               ", outside the reader's region";
+      }
+      return absent;
     }
   }
   return JsonResponse(ConflictJson(*conflict));

@@ -41,6 +41,14 @@ HttpResponse NoSuchRecord(ApiContext& ctx, const FhirCall& call) {
                         ctx.random);
 }
 
+// NoSuchRecord for a record that exists but is owned outside the caller's
+// scope: the same answer, with the refusal kept for the audit trail.
+HttpResponse OutOfScope(HttpResponse absent, std::string_view owner) {
+  absent.hidden_denial =
+      "owned by " + std::string(owner) + ", outside the reader's region";
+  return absent;
+}
+
 HttpResponse GoneResponse(ApiContext& ctx, const FhirCall& call,
                           const storage::Record& record) {
   HttpResponse response = StatusResponse(
@@ -120,7 +128,9 @@ HttpResponse HandleRead(ApiContext& ctx, const FhirCall& call) {
     return StatusResponse(record.status(), ctx.random);
   }
   // Out of scope looks exactly like absent (deleted ones too).
-  if (!InScope(*scope, record->facility)) return NoSuchRecord(ctx, call);
+  if (!InScope(*scope, record->facility)) {
+    return OutOfScope(NoSuchRecord(ctx, call), record->facility);
+  }
   if (record->deleted) return GoneResponse(ctx, call, *record);
   return ResourceResponse(200, *record, call);
 }
@@ -149,7 +159,9 @@ HttpResponse HandleVread(ApiContext& ctx, const FhirCall& call) {
       if (current.status().IsNotFound()) return no_such_version();
       return StatusResponse(current.status(), ctx.random);
     }
-    if (!InScope(*scope, current->facility)) return no_such_version();
+    if (!InScope(*scope, current->facility)) {
+      return OutOfScope(no_such_version(), current->facility);
+    }
   }
   Result<storage::Record> record =
       ctx.store.GetVersion(call.type, call.id, *version);
@@ -230,8 +242,9 @@ HttpResponse HandleHistory(ApiContext& ctx, const FhirCall& call) {
     return StatusResponse(versions.status(), ctx.random);
   }
   // Newest first: the first version's owner is the record's current one.
-  if (versions->empty() || !InScope(*scope, versions->front().facility)) {
-    return NoSuchRecord(ctx, call);
+  if (versions->empty()) return NoSuchRecord(ctx, call);
+  if (!InScope(*scope, versions->front().facility)) {
+    return OutOfScope(NoSuchRecord(ctx, call), versions->front().facility);
   }
   bool complete = versions->size() <= limit;
   if (!complete) versions->resize(limit);

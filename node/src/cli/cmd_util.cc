@@ -153,8 +153,15 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Open(
     return std::unique_ptr<OutputFile>(new StreamOutput(stdout_stream));
   }
   const std::string partial = path + ".partial";
-  int fd =
-      ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  // O_NOFOLLOW: a symbolic link planted at the temporary name (on a shared
+  // USB stick, say) must not redirect the write somewhere else.
+  int fd = ::open(partial.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0 && errno == ELOOP) {
+    return Status::InvalidArgument(
+        partial, "is a symbolic link; refusing to write through it (remove "
+                 "it and run the command again)");
+  }
   if (fd < 0) return ErrnoStatus(partial, errno);
   return std::unique_ptr<OutputFile>(new PartialFileOutput(path, fd));
 }

@@ -33,6 +33,10 @@ struct HttpResponse {
   // dropped (and logged) rather than sent.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Not sent. Set when the answer hides a refusal (a record out of a
+  // coordinator's region answered as absent, so ids cannot be probed): why
+  // it was refused, for the audit trail, which records it as a denial.
+  std::string hidden_denial;
 };
 
 // True when `a` and `b` are equal ignoring ASCII case.

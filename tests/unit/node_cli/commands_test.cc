@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -145,6 +147,23 @@ TEST_F(CommandsTest, SeedStatusExportImportBackup) {
   ASSERT_OK(
       RunExport({.config_path = a + "/posta.toml", .out_path = file}, io));
   EXPECT_FALSE(base::Env::Default().FileExists(file + ".partial"));
+  {
+    // A symbolic link planted at the temporary name is not written through.
+    const std::string victim = tmp_.File("victim.txt");
+    { std::ofstream(victim) << "keep me"; }
+    const std::string trap = tmp_.File("trap.ndjson");
+    std::filesystem::create_symlink(victim, trap + ".partial");
+    Status refused =
+        RunExport({.config_path = a + "/posta.toml", .out_path = trap}, io);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.ToString().find("symbolic link"), std::string::npos)
+        << refused.ToString();
+    std::ifstream in(victim);
+    std::string kept((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    EXPECT_EQ(kept, "keep me");
+    EXPECT_FALSE(base::Env::Default().FileExists(trap));
+  }
   std::istringstream no_stdin;
   ASSERT_OK(RunImport({.config_path = b + "/posta.toml", .input_path = file},
                       no_stdin, io));
