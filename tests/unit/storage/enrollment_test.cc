@@ -181,6 +181,8 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE node_reports; DROP TABLE "
+                         "report_counts; DROP TABLE report_facts; "
                          "DROP TABLE sessions; DROP TABLE users; "
                          "DROP TABLE enrolled_nodes; DROP TABLE "
                          "enrollment_codes; DROP TABLE facilities; "
@@ -192,7 +194,7 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
   EXPECT_EQ(after, digest);
   ASSERT_OK(store_->Get(ResourceType::kPatient, patient).status());

@@ -30,7 +30,7 @@ TEST_F(MaintenanceTest, StatsCountByType) {
   EXPECT_EQ(stats.node_id, store_->node_id());
   EXPECT_EQ(stats.facility, kFacility);
   EXPECT_EQ(stats.role, "clinic");
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   EXPECT_EQ(stats.live_records[ResourceType::kPatient], 2);
   EXPECT_EQ(stats.live_records[ResourceType::kEncounter], 1);
   EXPECT_EQ(stats.live_records.count(ResourceType::kObservation), 0u);

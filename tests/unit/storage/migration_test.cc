@@ -96,7 +96,7 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   EXPECT_EQ(store->node_id(), "0123456789abcdef");
   EXPECT_EQ(store->facility(), "clinic-old");
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   EXPECT_EQ(stats.live_records[ResourceType::kPatient], 2);
   EXPECT_EQ(stats.live_records[ResourceType::kEncounter], 1);
   EXPECT_EQ(stats.deleted_records, 1);
@@ -166,7 +166,7 @@ TEST_F(MigrationTest, UpgradesInPlace) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 6);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 7);
   sqlite3_finalize(st);
   sqlite3_close(db);
   ASSERT_OK_AND_ASSIGN(auto again, OpenRecordStore(ReopenOptions()));
@@ -190,7 +190,7 @@ TEST_F(MigrationTest, UpgradesAVersionThreeDatabase) {
   }
   ASSERT_OK_AND_ASSIGN(auto store, OpenRecordStore(ReopenOptions()));
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   EXPECT_EQ(stats.last_seq, 6);
   ASSERT_OK_AND_ASSIGN(auto history,
                        store->History(ResourceType::kPatient, kLucia, 10));

@@ -44,11 +44,11 @@ TEST_F(OpenTest, CreatesNewDatabaseWithMeta) {
   EXPECT_FALSE(store->wall_clock_was_behind());
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->Stats());
   EXPECT_EQ(stats.role, "clinic");
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   EXPECT_EQ(stats.last_seq, 0);
   std::string node_id = store->node_id();
   store.reset();
-  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 6);
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 7);
   EXPECT_EQ(QueryRaw(DbPath(),
                      "SELECT count(*) FROM meta WHERE key IN "
                      "('node_id','facility','role','created_at','hlc')"),
@@ -92,13 +92,13 @@ TEST_F(OpenTest, CreateNeedsFacility) {
 
 TEST_F(OpenTest, NewerSchemaIsRefused) {
   OpenStore().reset();
-  ExecRaw(DbPath(), "PRAGMA user_version = 7");
+  ExecRaw(DbPath(), "PRAGMA user_version = 8");
   auto store = OpenRecordStore(Options(DbPath()));
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kVersionMismatch);
   EXPECT_EQ(store.status().message(),
             "database " + DbPath() +
-                ": schema version 7 is newer than this posta supports (6); "
+                ": schema version 8 is newer than this posta supports (7); "
                 "upgrade posta");
 }
 

@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsSix) { EXPECT_EQ(CurrentSchemaVersion(), 6); }
+TEST(SchemaVersionTest, IsSeven) { EXPECT_EQ(CurrentSchemaVersion(), 7); }
 
 }  // namespace
 }  // namespace posta::storage

@@ -141,6 +141,8 @@ TEST_F(UsersStoreTest, UpgradesAVersionFiveDatabase) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE node_reports; DROP TABLE "
+                           "report_counts; DROP TABLE report_facts; "
                            "DROP TABLE sessions; DROP TABLE users; "
                            "PRAGMA user_version = 5",
                            nullptr, nullptr, nullptr),
@@ -150,7 +152,7 @@ TEST_F(UsersStoreTest, UpgradesAVersionFiveDatabase) {
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
-  EXPECT_EQ(stats.schema_version, 6);
+  EXPECT_EQ(stats.schema_version, 7);
   ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
   EXPECT_EQ(after, digest);
   ASSERT_OK(store_->AddUser(User("amina", "registrar")));
@@ -166,6 +168,8 @@ TEST_F(UsersStoreTest, MigrationIsOneTransaction) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE node_reports; DROP TABLE "
+                           "report_counts; DROP TABLE report_facts; "
                            "DROP TABLE sessions; DROP TABLE users; "
                            "PRAGMA user_version = 5",
                            nullptr, nullptr, nullptr),
