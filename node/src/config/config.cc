@@ -17,8 +17,8 @@ namespace posta::node {
 
 namespace {
 
-constexpr std::string_view kSections[] = {"node", "http", "storage", "sync",
-                                          "log"};
+constexpr std::string_view kSections[] = {"node", "http",    "storage",
+                                          "sync", "reports", "log"};
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",   "max_header_bytes",
@@ -89,6 +89,8 @@ constexpr IntBounds kSessionMaxH{1, 90 * 24};
 constexpr IntBounds kSyncIntervalS{10, 7 * 24 * 3600};
 constexpr IntBounds kSyncAfterWriteS{1, 3600};
 constexpr IntBounds kMaxClockSkewH{1, 24 * 365};
+constexpr IntBounds kReportHours{1, 24 * 366};
+constexpr std::string_view kReportsKeys[] = {"fresh_h", "late_h"};
 
 std::string Join(std::span<const std::string_view> words) {
   std::string out;
@@ -495,6 +497,20 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
     POSTA_RETURN_IF_ERROR(
         sync.Integer("max_clock_skew_h", kMaxClockSkewH, &hours));
     c.max_clock_skew = std::chrono::hours(hours);
+  }
+
+  SectionReader reports(source, "reports", root["reports"].as_table());
+  POSTA_RETURN_IF_ERROR(reports.CheckKnown(kReportsKeys));
+  POSTA_RETURN_IF_ERROR(
+      reports.Integer("fresh_h", kReportHours, &c.reports_fresh_h));
+  POSTA_RETURN_IF_ERROR(
+      reports.Integer("late_h", kReportHours, &c.reports_late_h));
+  if (c.reports_late_h < c.reports_fresh_h) {
+    return Status::InvalidArgument(
+        reports.Where("late_h"),
+        std::to_string(c.reports_late_h) + " is below fresh_h (" +
+            std::to_string(c.reports_fresh_h) +
+            "); a facility is late only after it stops being fresh");
   }
 
   SectionReader log(source, "log", root["log"].as_table());

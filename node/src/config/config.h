@@ -68,6 +68,11 @@ struct NodeConfig {
   // true and the clinic connects from loopback: for tests and demos on one
   // machine. Default: false.
   bool allow_plain_http = false;
+  // [reports] (a hub): a facility whose last completed sync is at most
+  // `fresh_h` hours old is fresh, at most `late_h` late, else silent.
+  // Defaults: 48 and 168 (2 and 7 days).
+  int64_t reports_fresh_h = 48;
+  int64_t reports_late_h = 168;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 
