@@ -683,6 +683,16 @@ std::string RenderConfig(const NodeConfig& c) {
   o += std::string("allow_plain_http = ") +
        (c.allow_plain_http ? "true" : "false") + "\n";
 
+  o += "\n[reports]\n";
+  o += "# A hub's freshness report: a facility whose last completed sync is\n";
+  o += "# at most this many hours old is fresh. Default: " +
+       std::to_string(d.reports_fresh_h) + ".\n";
+  o += "fresh_h = " + std::to_string(c.reports_fresh_h) + "\n";
+  o += "# ... at most this many hours old is late; older, or never, silent.\n";
+  o += "# Not below fresh_h. Default: " + std::to_string(d.reports_late_h) +
+       ".\n";
+  o += "late_h = " + std::to_string(c.reports_late_h) + "\n";
+
   o += "\n[log]\n";
   o +=
       "# Least severe messages logged to stderr: trace, debug, info, warn or\n";
