@@ -62,7 +62,9 @@ h1{font-size:1.5rem;margin:.2rem 0 .4rem}
 h2{font-size:1.2rem;margin:1.2rem 0 .4rem}
 .asof{color:var(--mute);margin:.2rem 0 1rem}
 .pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1rem;align-items:start}
+figure{margin:0}
 .chart svg{width:100%;height:auto;display:block}
+td[data-k=period],td[data-k=last_sync],td[data-k=last_record]{white-space:nowrap}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid var(--line);padding:.35rem .5rem;text-align:left;vertical-align:top}
@@ -134,7 +136,13 @@ struct Bar {
 // A horizontal bar chart: one row per bar, label, bar and value, readable
 // at a phone's width and on a projector (it scales with its box).
 std::string BarChart(std::string_view title, const std::vector<Bar>& bars) {
-  constexpr int kWidth = 640, kRow = 30, kLabel = 190, kValue = 70, kTop = 34;
+  constexpr int kWidth = 480, kRow = 30, kValue = 70, kTop = 34;
+  // As wide as the longest label needs (about 9 units a character at this
+  // font size), so short labels leave the bars room on a phone.
+  size_t longest = 1;
+  for (const Bar& b : bars)
+    longest = std::max(longest, std::min<size_t>(b.label.size(), 26));
+  const int kLabel = 16 + 9 * static_cast<int>(longest);
   const int height = kTop + std::max<int>(1, bars.size()) * kRow + 8;
   double max = 0;
   for (const Bar& b : bars) max = std::max(max, b.value);

@@ -365,7 +365,15 @@ Result<ActivityView> LoadActivity(ApiContext& ctx, const ReportViewer& viewer,
                                   : std::string("not registered on this hub"));
     }
   }
-  POSTA_ASSIGN_OR_RETURN(view.report, ctx.store.ReportActivity(view.query));
+  Result<storage::ActivityReport> report = ctx.store.ReportActivity(view.query);
+  if (!report.ok()) {
+    // A date or range the store refuses came in the query: a bad request.
+    if (report.status().code() == Status::Code::kInvalidArgument) {
+      return Status::Malformed(report.status().message());
+    }
+    return report.status();
+  }
+  view.report = std::move(report).value();
   return view;
 }
 
