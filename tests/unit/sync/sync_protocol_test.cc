@@ -56,7 +56,6 @@ TEST_F(SyncProtocolTest, TheHubRecordsWhatEachSyncSaid) {
   ASSERT_EQ(first.rows.size(), 1u);
   EXPECT_EQ(first.rows[0].facility, "clinic-a");
   EXPECT_EQ(first.rows[0].pending_changes, 3);  // said before pushing them
-  EXPECT_FALSE(first.rows[0].software.empty());
   EXPECT_EQ(first.rows[0].last_sync_ms, hub_clock_.WallNowMillis());
   EXPECT_EQ(first.rows[0].last_record_ms, clinic_clock_.WallNowMillis());
 
