@@ -2,8 +2,8 @@
 // the real `posta` binary. See bench/README.md for the targets.
 //
 //   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
-//               [--sync-patients N]
-//               [--only import|create|search|rss|sync|bundle|link]
+//               [--sync-patients N] [--report-encounters N]
+//               [--only import|create|search|rss|sync|bundle|link|reports]
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -77,9 +77,10 @@ std::vector<std::string> ReadLines(const std::string& path) {
   return lines;
 }
 
-// A node in a temp dir, created with `posta init`.
+// A node in a temp dir, created with `posta init` (unless `existing`).
 struct Node {
-  explicit Node(const std::string& dir) : dir(dir) {
+  explicit Node(const std::string& dir, bool existing = false) : dir(dir) {
+    if (existing) return;
     MustRun({PostaBinary(), "init", "--dir", dir, "--role", "clinic",
              "--facility", "bench", "--listen", "127.0.0.1:0"});
   }
@@ -656,11 +657,126 @@ void BenchBundle(const std::string& scratch, int patients) {
               up / n, down / n, zstd_per_record, up / n / zstd_per_record,
               down / n / zstd_per_record);
 }
+
+// The hub's coordinator reports (docs/reports.md) at `encounters`
+// generated encounters spread over 100 facilities. The demo records are
+// imported into a hub (all at its own facility), then each record is
+// given one of 100 registered facilities straight in SQLite and the report
+// tables are dropped, so that opening the hub runs the real schema 8
+// backfill over them; then the report endpoints and pages are timed.
+void BenchReports(const std::string& scratch, int64_t encounters) {
+  constexpr int kFacilities = 100;
+  // posta demo makes 1.65 encounters per patient on average.
+  const int64_t patients = std::max<int64_t>(10, encounters * 100 / 165);
+  const std::string file = scratch + "/reports.ndjson";
+  const std::string as_of = "2026-06-30";
+  auto t0 = SteadyClock::now();
+  MustRun({PostaBinary(), "demo", "generate", "--patients",
+           std::to_string(patients), "--seed", "5", "--as-of", as_of, "--out",
+           file});
+  std::printf("reports: %lld patients generated in %.1f s\n",
+              static_cast<long long>(patients), SecondsSince(t0));
+  const std::string dir = scratch + "/reports-hub";
+  MustRun({PostaBinary(), "init", "--dir", dir, "--role", "hub", "--facility",
+           "hub", "--listen", "127.0.0.1:0"});
+  const std::string config = dir + "/posta.toml";
+  for (int f = 0; f < kFacilities; ++f) {
+    char id[16];
+    std::snprintf(id, sizeof id, "f%03d", f);
+    MustRun({PostaBinary(), "hub", "facility", "add", "--config", config, id,
+             "--name", std::string("Facility ") + id, "--region",
+             "region-" + std::to_string(f / 10)});
+  }
+  t0 = SteadyClock::now();
+  MustRun({PostaBinary(), "import", "--config", config, file});
+  std::printf("reports: imported into the hub in %.1f s\n", SecondsSince(t0));
+
+  // Spread the records over the facilities, by patient compartment would be
+  // truer, by row id is enough for the figures' sizes.
+  t0 = SteadyClock::now();
+  {
+    sqlite3* db = nullptr;
+    if (sqlite3_open((dir + "/posta.db").c_str(), &db) != SQLITE_OK) {
+      Die("open hub database");
+    }
+    const char* sql =
+        "BEGIN;"
+        "UPDATE records SET facility = printf('f%03d', rid % 100) "
+        "WHERE facility = 'hub';"
+        "UPDATE versions SET facility = (SELECT r.facility FROM records r "
+        "WHERE r.rid = versions.rid) WHERE facility = 'hub';"
+        "DROP TABLE report_facts; DROP TABLE report_counts; "
+        "DROP TABLE node_reports; PRAGMA user_version = 7; COMMIT;";
+    char* error = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      Die(std::string("spread facilities: ") + (error ? error : "?"));
+    }
+    sqlite3_close(db);
+  }
+  Node node(dir, /*existing=*/true);
+  t0 = SteadyClock::now();
+  Server server(node, scratch);  // opening migrates: the backfill
+  std::printf("reports: schema 8 backfill (open of the hub) %.1f s\n",
+              SecondsSince(t0));
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2((dir + "/posta.db").c_str(), &db, SQLITE_OPEN_READONLY,
+                    nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT (SELECT count(*) FROM records WHERE type = "
+                       "'Encounter' AND deleted = 0), (SELECT count(*) FROM "
+                       "records), (SELECT count(*) FROM report_counts)",
+                       -1, &st, nullptr);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      std::printf("reports: %lld encounters, %lld records, %lld count rows, "
+                  "%d facilities\n",
+                  static_cast<long long>(sqlite3_column_int64(st, 0)),
+                  static_cast<long long>(sqlite3_column_int64(st, 1)),
+                  static_cast<long long>(sqlite3_column_int64(st, 2)),
+                  kFacilities);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  const std::string year = "from=2025-07-01&to=2026-06-30";
+  const std::vector<std::pair<std::string, std::string>> targets = {
+      {"freshness JSON", "/reports/freshness"},
+      {"freshness page", "/ui/freshness"},
+      {"activity JSON, months, a year", "/reports/activity?period=month&" + year},
+      {"activity JSON, weeks, a year", "/reports/activity?period=week&" + year},
+      {"activity page, months, a year", "/ui/activity?period=month&" + year},
+      {"activity CSV, weeks, a year", "/reports/activity.csv?period=week&" + year},
+      {"activity JSON, one facility", "/reports/activity?facility=f042&" + year},
+  };
+  for (const auto& [label, target] : targets) {
+    std::vector<double> ms;
+    size_t bytes = 0;
+    for (int i = 0; i < 100; ++i) {
+      auto s = SteadyClock::now();
+      auto r = HttpCall(server.port, "GET", target, "", {},
+                        std::chrono::seconds(60));
+      ms.push_back(SecondsSince(s) * 1000);
+      if (!r.ok() || r->status != 200) {
+        Die("report failed: " + target + ": " +
+            (r.ok() ? r->body.substr(0, 300) : r.status().ToString()));
+      }
+      bytes = r->body.size();
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("  %-32s p50 %7.2f ms   p95 %7.2f ms   max %7.2f ms   "
+                "(%zu KB; target p95 < 300 ms)\n",
+                label.c_str(), ms[ms.size() / 2], ms[ms.size() * 95 / 100],
+                ms.back(), bytes / 1024);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int patients = 20000, search_patients = 100000, creates = 8000;
   int sync_patients = 11400;  // about 100k records
+  int64_t report_encounters = 1000000;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -670,14 +786,17 @@ int main(int argc, char** argv) {
     };
     if (a == "--quick") {
       patients = 200; search_patients = 500; creates = 200; sync_patients = 100;
+      report_encounters = 500;
     } else if (a == "--patients") patients = std::stoi(next());
     else if (a == "--search-patients") search_patients = std::stoi(next());
     else if (a == "--creates") creates = std::stoi(next());
     else if (a == "--sync-patients") sync_patients = std::stoi(next());
+    else if (a == "--report-encounters") report_encounters = std::stoll(next());
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--sync-patients N] "
-             "[--only import|create|search|rss|sync|bundle|link]");
+             "[--report-encounters N] "
+             "[--only import|create|search|rss|sync|bundle|link|reports]");
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
   posta::testing::TempDir scratch;
@@ -692,5 +811,6 @@ int main(int argc, char** argv) {
     BenchBundle(scratch.path(), sync_patients);
   }
   if (only == "link") BenchLink(scratch.path());
+  if (only == "reports") BenchReports(scratch.path(), report_encounters);
   return 0;
 }

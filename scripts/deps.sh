@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libssl-dev libzstd-dev nlohmann-json3-dev
   libcli11-dev libtomlplusplus-dev libspdlog-dev
   sqlite3 curl time
+  chromium
 )
 
 missing=()

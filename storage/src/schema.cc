@@ -6,6 +6,7 @@
 #include "posta/storage/record_store.h"
 #include "posta/storage/replication.h"
 #include "record_rows.h"
+#include "report_facts.h"
 #include "resources/resources.h"
 
 namespace posta::storage {
@@ -234,6 +235,50 @@ CREATE TABLE audit_breaks (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 8: a hub's report tables (docs/reports.md). report_facts holds
+// what each live record counts for (one row per record, by its rid);
+// report_counts the sums per facility, period ("W"/"M" + its first day) and
+// metric that the reports read by range. node_reports keeps what each clinic
+// said at its last hello and when its last sync completed. Only new tables.
+constexpr std::string_view kSchemaV8 = R"sql(
+CREATE TABLE report_facts (
+  rid        INTEGER PRIMARY KEY,
+  facility   TEXT NOT NULL,
+  day        TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  metrics    TEXT NOT NULL
+);
+CREATE INDEX report_facts_created ON report_facts (facility, created_ms);
+CREATE TABLE report_counts (
+  facility TEXT NOT NULL,
+  period   TEXT NOT NULL,
+  metric   TEXT NOT NULL,
+  n        INTEGER NOT NULL,
+  PRIMARY KEY (facility, period, metric)
+) WITHOUT ROWID;
+CREATE TABLE node_reports (
+  node_id         TEXT PRIMARY KEY NOT NULL,
+  facility        TEXT NOT NULL,
+  software        TEXT NOT NULL,
+  pending_changes INTEGER NOT NULL,
+  hello_ms        INTEGER NOT NULL,
+  synced_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// The report tables are kept on a hub only; a hub's existing records are
+// counted now. (A new database has no meta rows yet, and no records.)
+Status MigrateToV8(Connection& conn) {
+  POSTA_RETURN_IF_ERROR(conn.Exec(kSchemaV8, "create schema version 8"));
+  Result<std::string> role = ReadMeta(conn, kMetaRole);
+  if (!role.ok()) {
+    if (role.status().code() == Status::Code::kNotFound) return Status::Ok();
+    return role.status();
+  }
+  if (*role != "hub") return Status::Ok();
+  return BackfillReportFacts(conn);
+}
+
 // Copies versions_v2/records_v2/search_index_v2 into the version 3 tables,
 // keeping every rid and seq, then drops the old tables.
 Status MigrateToV3(Connection& conn) {
@@ -386,6 +431,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return conn.Exec(kSchemaV6, "create schema version 6");
     case 7:
       return conn.Exec(kSchemaV7, "create schema version 7");
+    case 8:
+      return MigrateToV8(conn);
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

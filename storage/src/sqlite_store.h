@@ -133,6 +133,14 @@ class SqliteStore final : public RecordStore {
   Status NoteEnrolledNodeSeen(const std::string& node_id, int64_t now_ms,
                               const std::string& address,
                               const std::string& flag) override;
+  // store_reports.cc
+  Result<FreshnessReport> ReportFreshness(
+      const ReportScope& scope) override;
+  Result<ActivityReport> ReportActivity(const ActivityQuery& query) override;
+  Status NoteNodeReport(const NodeReport& report) override;
+  Status NoteSyncCompleted(const std::string& node_id,
+                           const std::string& facility,
+                           int64_t now_ms) override;
   Status AddUser(const UserEntry& user) override;
   Result<UserEntry> GetUser(const std::string& name) override;
   Result<std::vector<UserEntry>> ListUsers() override;

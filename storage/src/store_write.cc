@@ -5,6 +5,7 @@
 
 #include "posta/storage/replication.h"
 #include "record_rows.h"
+#include "report_facts.h"
 #include "schema.h"
 #include "sqlite_store.h"
 
@@ -526,6 +527,11 @@ Result<int64_t> SqliteStore::StoreVersion(
   }
   if (search_keys != nullptr) {
     POSTA_RETURN_IF_ERROR(IndexRecord(next.type, rid, *search_keys));
+  }
+  if (role_ == "hub") {
+    // The coordinators' reports count what the hub holds (report_facts.h).
+    POSTA_RETURN_IF_ERROR(UpdateReportFacts(*writer_, rid, !was_deleted, next,
+                                            next.version.wall_ms));
   }
   return seq;
 }

@@ -395,6 +395,13 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
       !s.ok()) {
     return FromStatus(s);
   }
+  storage::NodeReport said;
+  said.node_id = node.node_id;
+  said.facility = node.facility;
+  said.software = hello->software;
+  said.pending_changes = hello->pending_changes.value_or(-1);
+  said.hello_ms = now;
+  if (Status s = store.NoteNodeReport(said); !s.ok()) return FromStatus(s);
   ++hellos;
   HelloReply reply;
   reply.protocol_version = std::min(hello->protocol_version, kProtocolVersion);
@@ -630,6 +637,15 @@ SyncReply HubService::Impl::Pull(const SyncRequest& call,
       ReadPull(node, request->after_seq, request->max_bytes);
   if (!read.ok()) return FromStatus(read.status());
   PullBatch batch = std::move(read).value();
+  if (!batch.more) {
+    // The last pull of a sync: the node is up to date with the hub (the
+    // freshness report's "last sync").
+    if (Status s = store.NoteSyncCompleted(node.node_id, node.facility,
+                                           clock.WallNowMillis());
+        !s.ok()) {
+      return FromStatus(s);
+    }
+  }
   ++pull_batches;
   pull_records += static_cast<int64_t>(batch.changes.size());
   POSTA_CRASH_POINT("sync.hub.pull_before_reply");

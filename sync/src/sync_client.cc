@@ -106,10 +106,31 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   hello.role = std::string(kRoleClinic);
   hello.clock_ms = clock_.WallNowMillis();
   hello.software = options_.software;
+  {
+    // What waits to be pushed: this node's own versions after what the hub
+    // acknowledged last time (counted in SQL, nothing read).
+    storage::ChangeFilter pending;
+    pending.only_origin = store_.node_id();
+    POSTA_ASSIGN_OR_RETURN(std::vector<storage::PeerState> peers,
+                           store_.ListPeers());
+    for (const storage::PeerState& peer : peers) {
+      if (peer.role == kRoleHub) pending.after_seq = peer.acked_seq;
+    }
+    POSTA_ASSIGN_OR_RETURN(int64_t count, store_.CountChanges(pending));
+    hello.pending_changes = count;
+  }
   POSTA_CRASH_POINT("sync.client.before_hello");
-  POSTA_ASSIGN_OR_RETURN(std::string hello_body,
-                         Call(transport_, "hello", Encode(hello),
-                              options_.limits));
+  Result<std::string> hello_answer =
+      Call(transport_, "hello", Encode(hello), options_.limits);
+  if (!hello_answer.ok() && hello.pending_changes &&
+      hello_answer.status().code() == Status::Code::kInvalidArgument &&
+      hello_answer.status().message().find("bytes after the message") !=
+          std::string::npos) {
+    // A hub older than the Hello extension: say hello as it knows.
+    hello.pending_changes.reset();
+    hello_answer = Call(transport_, "hello", Encode(hello), options_.limits);
+  }
+  POSTA_ASSIGN_OR_RETURN(std::string hello_body, std::move(hello_answer));
   POSTA_ASSIGN_OR_RETURN(HelloReply reply,
                          DecodeHelloReply(hello_body, options_.limits));
   POSTA_CRASH_POINT("sync.client.after_hello");

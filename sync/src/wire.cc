@@ -28,6 +28,9 @@ void save(Archive& ar, const Hello& m) {
      make_nvp("node_id", m.node_id), make_nvp("facility", m.facility),
      make_nvp("role", m.role), make_nvp("clock_ms", m.clock_ms),
      make_nvp("hlc", m.hlc), make_nvp("software", m.software));
+  if (m.pending_changes) {
+    ar(make_nvp("pending_changes", *m.pending_changes));
+  }
 }
 
 template <class Archive>
@@ -159,6 +162,11 @@ void LoadHello(WireReader& r, Hello& m) {
   m.clock_ms = r.I64("clock_ms");
   m.hlc = LoadStamp(r, "hlc", /*allow_zero=*/true);
   m.software = r.String("software");
+  // The extension, when the sender wrote it.
+  if (r.ok() && r.remaining() > 0) {
+    m.pending_changes = r.I64("pending_changes");
+    r.Check(*m.pending_changes >= 0, "pending_changes", "negative");
+  }
 }
 
 void LoadHelloReply(WireReader& r, HelloReply& m) {

@@ -10,6 +10,7 @@
 #include "api/handlers.h"
 #include "api/metrics.h"
 #include "api/operation_outcome.h"
+#include "api/report_views.h"
 #include "posta/base/random.h"
 
 namespace posta::node {
@@ -239,6 +240,9 @@ HttpResponse Api::Impl::Dispatch(const HttpRequest& request,
   }
   if (segments.size() == 3 && segments[0] == "sync" && segments[1] == "v1") {
     return DispatchSync(request, *target, route);
+  }
+  if (!segments.empty() && (segments[0] == "reports" || segments[0] == "ui")) {
+    return HandleReportRequest(ctx, request, *target, route);
   }
   return NoSuchEndpoint(request, "no such endpoint; the FHIR API is under "
                                  "/fhir");

@@ -5,6 +5,7 @@
 // /health and /metrics. No Beast here: the server adapts HTTP.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -61,6 +62,11 @@ struct ApiOptions {
   // Who must log in, and how long sessions last (docs/api.md,
   // "Authentication"). Default: open, as on loopback with auth = "auto".
   auth::AuthOptions auth;
+  // A hub's freshness thresholds ([reports] in the config, docs/reports.md):
+  // a facility whose last completed sync is at most this old is fresh, then
+  // late, then silent.
+  std::chrono::hours fresh_after{48};
+  std::chrono::hours late_after{168};
 };
 
 // Threading: Handle may be called from many threads at once.

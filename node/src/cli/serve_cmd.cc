@@ -130,6 +130,8 @@ Status RunServe(const ServeOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(api_options.auth.mode,
                          auth::ResolveAuthMode(node.config.auth,
                                                node.config.listen_address));
+  api_options.fresh_after = std::chrono::hours(node.config.reports_fresh_h);
+  api_options.late_after = std::chrono::hours(node.config.reports_late_h);
   api_options.auth.idle = node.config.session_idle;
   api_options.auth.absolute = node.config.session_max;
   if (api_options.auth.mode != auth::AuthMode::kOpen) {

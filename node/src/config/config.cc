@@ -17,8 +17,8 @@ namespace posta::node {
 
 namespace {
 
-constexpr std::string_view kSections[] = {"node", "http",   "storage",
-                                          "sync", "backup", "log"};
+constexpr std::string_view kSections[] = {"node", "http",    "storage", "sync",
+                                          "backup", "reports", "log"};
 constexpr std::string_view kNodeKeys[] = {"role", "facility", "data_dir"};
 constexpr std::string_view kHttpKeys[] = {
     "listen",          "max_body_bytes",   "max_header_bytes",
@@ -93,6 +93,8 @@ constexpr IntBounds kMaxClockSkewH{1, 24 * 365};
 constexpr IntBounds kMinFreeMb{0, int64_t{1} << 30};
 constexpr IntBounds kBackupEveryH{0, 24 * 365};
 constexpr IntBounds kBackupKeep{1, 1000};
+constexpr IntBounds kReportHours{1, 24 * 366};
+constexpr std::string_view kReportsKeys[] = {"fresh_h", "late_h"};
 
 std::string Join(std::span<const std::string_view> words) {
   std::string out;
@@ -526,6 +528,20 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
     c.max_clock_skew = std::chrono::hours(hours);
   }
 
+  SectionReader reports(source, "reports", root["reports"].as_table());
+  POSTA_RETURN_IF_ERROR(reports.CheckKnown(kReportsKeys));
+  POSTA_RETURN_IF_ERROR(
+      reports.Integer("fresh_h", kReportHours, &c.reports_fresh_h));
+  POSTA_RETURN_IF_ERROR(
+      reports.Integer("late_h", kReportHours, &c.reports_late_h));
+  if (c.reports_late_h < c.reports_fresh_h) {
+    return Status::InvalidArgument(
+        reports.Where("late_h"),
+        std::to_string(c.reports_late_h) + " is below fresh_h (" +
+            std::to_string(c.reports_fresh_h) +
+            "); a facility is late only after it stops being fresh");
+  }
+
   SectionReader log(source, "log", root["log"].as_table());
   POSTA_RETURN_IF_ERROR(log.CheckKnown(kLogKeys));
   POSTA_RETURN_IF_ERROR(log.OneOf("level", kLogLevels, &c.log_level));
@@ -723,6 +739,15 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# Backups kept; older ones are removed. " + Range(kBackupKeep) +
        ". Default: " + std::to_string(d.backup_keep) + ".\n";
   o += "keep = " + std::to_string(c.backup_keep) + "\n";
+  o += "\n[reports]\n";
+  o += "# A hub's freshness report: a facility whose last completed sync is\n";
+  o += "# at most this many hours old is fresh. Default: " +
+       std::to_string(d.reports_fresh_h) + ".\n";
+  o += "fresh_h = " + std::to_string(c.reports_fresh_h) + "\n";
+  o += "# ... at most this many hours old is late; older, or never, silent.\n";
+  o += "# Not below fresh_h. Default: " + std::to_string(d.reports_late_h) +
+       ".\n";
+  o += "late_h = " + std::to_string(c.reports_late_h) + "\n";
 
   o += "\n[log]\n";
   o +=

@@ -81,6 +81,11 @@ struct NodeConfig {
   std::chrono::milliseconds backup_every{24 * 3600 * 1000};
   // Scheduled backups kept; older ones are removed. Default: 7.
   int backup_keep = 7;
+  // [reports] (a hub): a facility whose last completed sync is at most
+  // `fresh_h` hours old is fresh, at most `late_h` late, else silent.
+  // Defaults: 48 and 168 (2 and 7 days).
+  int64_t reports_fresh_h = 48;
+  int64_t reports_late_h = 168;
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error
 

@@ -423,6 +423,22 @@ class FlakyStore : public storage::RecordStore {
                               const std::string& flag) override {
     return t_.NoteEnrolledNodeSeen(node_id, now_ms, address, flag);
   }
+  Result<storage::FreshnessReport> ReportFreshness(
+      const storage::ReportScope& scope) override {
+    return t_.ReportFreshness(scope);
+  }
+  Result<storage::ActivityReport> ReportActivity(
+      const storage::ActivityQuery& query) override {
+    return t_.ReportActivity(query);
+  }
+  Status NoteNodeReport(const storage::NodeReport& report) override {
+    return t_.NoteNodeReport(report);
+  }
+  Status NoteSyncCompleted(const std::string& node_id,
+                           const std::string& facility,
+                           int64_t now_ms) override {
+    return t_.NoteSyncCompleted(node_id, facility, now_ms);
+  }
   using storage::RecordStore::ListConflicts;
   Result<std::vector<storage::Conflict>> ListConflicts(
       bool open_only, size_t limit,

@@ -84,6 +84,12 @@ TEST(ConfigTest, EveryBadKeyOrValueNamesFileAndKey) {
        "known keys: synchronous"},
       {"[log]\nlevels = \"info\"\n", false, "t.toml: log.levels",
        "unknown key"},
+      {"[reports]\nfresh_h = 0\n", false, "t.toml: reports.fresh_h",
+       "must be between 1 and 8784"},
+      {"[reports]\nfresh_h = 72\nlate_h = 24\n", false,
+       "t.toml: reports.late_h", "below fresh_h (72)"},
+      {"[reports]\nstale_h = 1\n", false, "t.toml: reports.stale_h",
+       "unknown key; known keys: fresh_h, late_h"},
       {"[node]\nrole = \"server\"\nfacility = \"f\"\ndata_dir = \"d\"\n", true,
        "t.toml: node.role", "not one of clinic, hub"},
       {"[node]\nrole = 1\nfacility = \"f\"\ndata_dir = \"d\"\n", true,
@@ -183,6 +189,8 @@ TEST(ConfigTest, RenderThenParseGivesTheSameConfig) {
   c.tls_cert = "tls/hub cert.pem";
   c.tls_key = "/etc/posta/hub-key.pem";
   c.allow_plain_http = true;
+  c.reports_fresh_h = 12;
+  c.reports_late_h = 36;
   ASSERT_OK_AND_ASSIGN(NodeConfig back, ParseConfig(RenderConfig(c), "r.toml"));
   EXPECT_EQ(back, c);
 
@@ -203,8 +211,8 @@ TEST(ConfigTest, RenderedFileCommentsEveryKey) {
        {"role = ", "facility = ", "data_dir = ", "listen = ",
         "max_body_bytes = ", "max_header_bytes = ", "read_timeout_ms = ",
         "idle_timeout_ms = ", "max_connections = ", "worker_threads = ",
-        "auth = ", "session_idle_min = ", "session_max_h = ", "synchronous = ",
-        "level = "}) {
+        "auth = ", "session_idle_min = ", "session_max_h = ",
+        "synchronous = ", "fresh_h = ", "late_h = ", "level = "}) {
     size_t at = text.find(std::string("\n") + key);
     ASSERT_NE(at, std::string::npos) << key;
     // The line before each key is a comment.

@@ -350,9 +350,11 @@ TEST_F(AuditTest, UpgradesAVersionSixDatabase) {
   testing::StoreFixture::AddPatient(*store_);
   ASSERT_OK_AND_ASSIGN(std::string digest, store_->ContentDigest());
   store_.reset();
-  Exec(
-      DbPath(),
-      "DROP TABLE audit_log; DROP TABLE audit_breaks; PRAGMA user_version = 6");
+  // The later versions' tables go too, so the file is a true version 6.
+  Exec(DbPath(),
+       "DROP TABLE node_reports; DROP TABLE report_counts; "
+       "DROP TABLE report_facts; DROP TABLE audit_log; DROP TABLE audit_breaks; "
+       "PRAGMA user_version = 6");
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());

@@ -183,6 +183,7 @@ TEST_F(EnrollmentStoreTest, UpgradesAVersionFourDatabase) {
   ASSERT_EQ(
       sqlite3_exec(
           db,
+          "DROP TABLE node_reports; DROP TABLE report_counts; DROP TABLE report_facts; "
           "DROP TABLE audit_log; DROP TABLE audit_breaks; DROP TABLE sessions; "
           "DROP TABLE users; DROP TABLE enrolled_nodes; DROP TABLE "
           "enrollment_codes; DROP TABLE facilities; "

@@ -141,7 +141,9 @@ TEST_F(UsersStoreTest, UpgradesAVersionFiveDatabase) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE audit_log; DROP TABLE audit_breaks; "
+                           "DROP TABLE node_reports; DROP TABLE report_counts; "
+                           "DROP TABLE report_facts; DROP TABLE audit_log; "
+                           "DROP TABLE audit_breaks; "
                            "DROP TABLE sessions; "
                            "DROP TABLE users; PRAGMA user_version = 5",
                            nullptr, nullptr, nullptr),
@@ -167,7 +169,9 @@ TEST_F(UsersStoreTest, MigrationIsOneTransaction) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE audit_log; DROP TABLE audit_breaks; "
+                           "DROP TABLE node_reports; DROP TABLE report_counts; "
+                           "DROP TABLE report_facts; DROP TABLE audit_log; "
+                           "DROP TABLE audit_breaks; "
                            "DROP TABLE sessions; "
                            "DROP TABLE users; PRAGMA user_version = 5",
                            nullptr, nullptr, nullptr),

@@ -45,6 +45,29 @@ TEST_F(SyncProtocolTest, PushThenPullConvergesAndRespectsScope) {
   EXPECT_EQ(peer.received_seq, stats.last_seq);
 }
 
+// The hub's freshness report learns from each sync: the clinic's pending
+// changes and version at hello, and when its sync completed.
+TEST_F(SyncProtocolTest, TheHubRecordsWhatEachSyncSaid) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 3; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(storage::FreshnessReport first,
+                       hub_store_->ReportFreshness({}));
+  ASSERT_EQ(first.rows.size(), 1u);
+  EXPECT_EQ(first.rows[0].facility, "clinic-a");
+  EXPECT_EQ(first.rows[0].pending_changes, 3);  // said before pushing them
+  EXPECT_EQ(first.rows[0].last_sync_ms, hub_clock_.WallNowMillis());
+  EXPECT_EQ(first.rows[0].last_record_ms, clinic_clock_.WallNowMillis());
+
+  Create(*a.store, "Later");
+  hub_clock_.Advance(std::chrono::minutes(5));
+  Sync(a);
+  ASSERT_OK_AND_ASSIGN(storage::FreshnessReport second,
+                       hub_store_->ReportFreshness({}));
+  EXPECT_EQ(second.rows[0].pending_changes, 1);
+  EXPECT_EQ(second.rows[0].last_sync_ms, hub_clock_.WallNowMillis());
+}
+
 TEST_F(SyncProtocolTest, AReplacedBoxPullsItsFacilityBack) {
   Node a = Clinic("clinic-a");
   for (int i = 0; i < 20; ++i) Create(*a.store, "Alpha" + std::to_string(i));

@@ -233,6 +233,23 @@ TEST(WireTest, HelloRoundTrips) {
   EXPECT_EQ(fresh_back, fresh);
 }
 
+// The extension after the frozen fields: present when the clinic says it,
+// absent from an older clinic's Hello (whose bytes are exactly those of a
+// Hello without it).
+TEST(WireTest, HelloPendingChangesIsAnOptionalExtension) {
+  Hello said = SampleHello();
+  said.pending_changes = 42;
+  ASSERT_OK_AND_ASSIGN(Hello back, DecodeHello(Encode(said)));
+  EXPECT_EQ(back.pending_changes, std::optional<int64_t>(42));
+  Hello older = SampleHello();
+  ASSERT_OK_AND_ASSIGN(Hello old_back, DecodeHello(Encode(older)));
+  EXPECT_FALSE(old_back.pending_changes.has_value());
+  EXPECT_LT(PayloadOf(Encode(older), MessageKind::kHello).size(),
+            PayloadOf(Encode(said), MessageKind::kHello).size());
+  said.pending_changes = -1;
+  EXPECT_STATUS(DecodeHello(Encode(said)), kMalformed, "pending_changes");
+}
+
 TEST(WireTest, HelloReplyRoundTrips) {
   HelloReply r;
   r.node_id = "hub";

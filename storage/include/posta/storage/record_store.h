@@ -25,6 +25,7 @@
 #include "posta/storage/enrollment.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
+#include "posta/storage/reports.h"
 #include "posta/storage/users.h"
 
 namespace posta::storage {
@@ -442,6 +443,24 @@ class RecordStore {
                                       int64_t now_ms,
                                       const std::string& address,
                                       const std::string& flag) = 0;
+
+  // ---- Reports (reports.h; kept on a hub) ----
+
+  // One row per registered facility in scope, by id. On a clinic: no
+  // facilities, so no rows.
+  virtual Result<FreshnessReport> ReportFreshness(
+      const ReportScope& scope) = 0;
+  // Counts per facility and period over the query's range. InvalidArgument
+  // (naming the field) for a date that does not parse, `to` before `from`,
+  // or a range over 3660 days.
+  virtual Result<ActivityReport> ReportActivity(const ActivityQuery& query) = 0;
+  // Records what a clinic said at hello (replacing what it said before;
+  // when it last completed a sync is kept).
+  virtual Status NoteNodeReport(const NodeReport& report) = 0;
+  // Records that the node completed a sync at `now_ms`.
+  virtual Status NoteSyncCompleted(const std::string& node_id,
+                                   const std::string& facility,
+                                   int64_t now_ms) = 0;
 
   // ---- Users and sessions (users.h) ----
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +69,12 @@ struct Hello {
   std::string role;      // kRoleClinic or kRoleHub
   int64_t clock_ms = 0;  // the sender's wall clock when it sent this
   base::HlcStamp hlc;    // the sender's last stamp; zero on a new node
-  std::string software;  // version text, for logs ("posta 0.1.0")
+  std::string software;  // version text, for logs and reports ("posta 0.1.0")
+  // Extension, after the frozen fields (absent from an older clinic's
+  // Hello): how many changes made here the sender has not yet had
+  // acknowledged, for the hub's freshness report. A hub that predates it
+  // refuses the trailing bytes; the client then says hello without it.
+  std::optional<int64_t> pending_changes;
 
   friend bool operator==(const Hello&, const Hello&) = default;
 };

@@ -1,0 +1,69 @@
+// The hub's report tables (docs/storage-format.md, schema 7): one
+// report_facts row per live record that a report counts, and report_counts,
+// the per-facility, per-period sums of those rows that the reports read.
+// Both change with every stored version, in its transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "posta/base/status.h"
+#include "posta/storage/record.h"
+#include "posta/storage/reports.h"
+#include "sqlite_util.h"
+
+namespace posta::storage::internal {
+
+// Metric names of report_counts.metric.
+inline constexpr std::string_view kMetricPatients = "patients";
+inline constexpr std::string_view kMetricEncounters = "encounters";
+inline constexpr std::string_view kMetricChapterPrefix = "chapter:";
+inline constexpr std::string_view kMetricFever = "fever";
+inline constexpr std::string_view kMetricHighSystolic = "high_systolic";
+inline constexpr std::string_view kMetricAppointments = "appointments";
+inline constexpr std::string_view kMetricKept = "kept";
+inline constexpr std::string_view kMetricMissed = "missed";
+inline constexpr std::string_view kMetricCancelled = "cancelled";
+
+// What one record adds to the reports.
+struct ReportFact {
+  std::string day;                   // "YYYY-MM-DD"
+  std::vector<std::string> metrics;  // each counted once
+  friend bool operator==(const ReportFact&, const ReportFact&) = default;
+};
+
+// The fact of a live record's stored content (JSON without resourceType
+// and id); nullopt when no report counts it (a Location, an Observation in
+// range, anything entered in error). `created_ms` dates a Patient, and any
+// record whose own date is missing.
+std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
+                                 int64_t created_ms);
+
+// report_counts.period of a day: "W" + its week's Monday or "M" + its
+// month's first day.
+std::string PeriodKey(ReportPeriod period, std::string_view period_start);
+
+// The first day of the period after the one starting on `period_start`.
+// REQUIRES: `period_start` is a valid date.
+std::string NextPeriodStart(ReportPeriod period, std::string_view period_start);
+
+// Days from `from` to `to` (negative when `to` is earlier); InvalidArgument
+// naming the field when either is not a date.
+Result<int64_t> DaysBetween(std::string_view from, std::string_view to);
+
+// Replaces the report rows of record `rid` after a new version: removes
+// what the previous version counted, then counts `next` (when live, under
+// its owner). A record new here (`is_new`) is dated by `wall_ms`; an
+// existing one keeps the date its first counted version had. REQUIRES: a
+// write transaction is open on `conn`.
+Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
+                         const Record& next, int64_t wall_ms);
+
+// Fills both tables from the live records (the migration to schema 7, on a
+// hub). REQUIRES: a write transaction, both tables empty.
+Status BackfillReportFacts(Connection& conn);
+
+}  // namespace posta::storage::internal
