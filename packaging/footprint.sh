@@ -30,7 +30,7 @@ wait_port() {  # wait_port FILE: the port once the server wrote it
     [ -s "$1" ] && { cat "$1"; return; }
     sleep 0.1
   done
-  echo "footprint: no port in $1" >&2; exit 1
+  echo "footprint: no port in $1" >&2; return 1
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -40,11 +40,15 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 "${qemu[@]}" "$arm" serve --config "$work/idle/posta.toml" \
   --port-file "$work/idle.port" >/dev/null 2>&1 &
 pid=$!; pids+=("$pid")
-port=$(wait_port "$work/idle.port")
-curl -sf "http://127.0.0.1:$port/health" >/dev/null
-sleep 2
-echo "idle RSS of posta serve under qemu: $(rss_kb "$pid") kB"
-kill -TERM "$pid"; wait "$pid" || true
+if port=$(wait_port "$work/idle.port"); then
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null
+  sleep 2
+  echo "idle RSS of posta serve under qemu: $(rss_kb "$pid") kB"
+  kill -TERM "$pid"; wait "$pid" || true
+else
+  echo "idle RSS: posta serve did not listen within 30 s under qemu (RSS $(rss_kb "$pid") kB)"
+  kill -KILL "$pid"; wait "$pid" || true
+fi
 
 # A hub holding one clinic's records, pulled by a fresh arm64 box.
 "$native" init --dir "$work/hub" --role hub --facility region-f \
@@ -69,7 +73,7 @@ code() {
 "${qemu[@]}" "$arm" init --dir "$work/b" --facility clinic-f --hub "$hub" >/dev/null
 "${qemu[@]}" "$arm" enroll --config "$work/b/posta.toml" --code "$(code)" >/dev/null
 /usr/bin/time -f "%M %e" -o "$work/pull.time" \
-  "${qemu[@]}" "$arm" sync --config "$work/b/posta.toml" >/dev/null 2>&1
+  timeout "${POSTA_PULL_TIMEOUT:-300}" "${qemu[@]}" "$arm" sync --config "$work/b/posta.toml" >/dev/null 2>&1
 records=$("$native" status --config "$work/b/posta.toml" --json |
   sed -n 's/.*"live_records":\([0-9]*\).*/\1/p')
 read -r peak secs <"$work/pull.time"
