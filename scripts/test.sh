@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: installs what is missing, builds everything with warnings as
 # errors and with crash points (POSTA_CRASH_POINTS), and runs the whole
-# test suite (unit, integration, fault).
+# test suite (unit, integration, fault, and the package install test when
+# run as root).
 # Usage: ./scripts/test.sh [ctest args...]   e.g. ./scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -53,7 +53,9 @@ std::string Hint(const Status& status, const std::string& command) {
         std::string db = m.substr(0, m.find(": "));
         std::string dir = std::filesystem::path(db).parent_path().string();
         return "run `posta init --dir " + dir +
-               " --role clinic --facility ID` first, or fix [node] data_dir";
+               " --role clinic --facility ID` first (`posta init --config "
+               "FILE` for a config written beforehand), or fix [node] "
+               "data_dir";
       }
       if (m.rfind("config", 0) == 0) {
         return "pass the file written by `posta init` (DIR/posta.toml)";
@@ -138,23 +140,46 @@ int RunCli(int argc, char** argv) {
   cli::InitOptions init_opts;
   CLI::App* init = app.add_subcommand(
       "init", "Create a node: DIR/posta.toml and an empty database");
-  init->add_option("--dir", init_opts.dir, "Directory to create (mode 0750)")
-      ->required();
-  init->add_option("--role", init_opts.role, "clinic or hub")
-      ->check(CLI::IsMember({"clinic", "hub"}))
-      ->capture_default_str();
-  init->add_option("--facility", init_opts.facility,
-                   "This facility's id: 1-64 of A-Z a-z 0-9 . _ -")
-      ->required()
-      ->check(FacilityId());
-  init->add_option("--listen", init_opts.listen, "Local API address")
-      ->check(Listen())
-      ->capture_default_str();
-  init->add_option("--hub", init_opts.hub_url,
-                   "The hub a clinic syncs with, e.g. http://10.0.0.5:8081");
-  init->add_flag(
+  CLI::Option* init_dir = init->add_option("--dir", init_opts.dir,
+                                           "Directory to create (mode 0750)");
+  CLI::Option* init_role =
+      init->add_option("--role", init_opts.role, "clinic or hub")
+          ->check(CLI::IsMember({"clinic", "hub"}))
+          ->capture_default_str();
+  CLI::Option* init_facility =
+      init->add_option("--facility", init_opts.facility,
+                       "This facility's id: 1-64 of A-Z a-z 0-9 . _ -")
+          ->check(FacilityId());
+  CLI::Option* init_listen =
+      init->add_option("--listen", init_opts.listen, "Local API address")
+          ->check(Listen())
+          ->capture_default_str();
+  CLI::Option* init_hub = init->add_option(
+      "--hub", init_opts.hub_url,
+      "The hub a clinic syncs with, e.g. http://10.0.0.5:8081");
+  CLI::Option* init_force = init->add_flag(
       "--force", init_opts.force,
       "Rewrite an existing posta.toml (a database is never replaced)");
+  init->add_option("--config", init_opts.config_path,
+                   "Instead of --dir: a posta.toml that already exists "
+                   "(e.g. the package's /etc/posta/posta.toml); creates its "
+                   "data_dir and database")
+      ->excludes(init_dir)
+      ->excludes(init_facility)
+      ->excludes(init_role)
+      ->excludes(init_listen)
+      ->excludes(init_hub)
+      ->excludes(init_force);
+  // --dir with --facility, or --config alone; usage errors (exit 2) either
+  // way.
+  init->parse_complete_callback([&init_opts] {
+    if (init_opts.config_path.empty()) {
+      if (init_opts.dir.empty()) {
+        throw CLI::RequiredError("--dir (or --config FILE)");
+      }
+      if (init_opts.facility.empty()) throw CLI::RequiredError("--facility");
+    }
+  });
 
   cli::ServeOptions serve_opts;
   CLI::App* serve = app.add_subcommand("serve", "Run the node's HTTP API");

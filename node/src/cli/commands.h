@@ -98,6 +98,10 @@ struct InitOptions {
   std::string listen = "127.0.0.1:8080";
   std::string hub_url;  // clinics: the hub to sync with
   bool force = false;   // rewrite an existing posta.toml (never a database)
+  // Instead of all of the above: a config that already exists (a package's
+  // /etc/posta/posta.toml, edited by hand). Its data_dir is created and its
+  // database made with its role and facility; the file is not written.
+  std::string config_path;
 };
 Status RunInit(const InitOptions& options, Io& io);
 

@@ -47,6 +47,17 @@ run init_again 1 "$posta" init --dir "$work/a" --role clinic --facility clinic-a
 grep -q "posta: .*posta.db: a database already exists" "$work/init_again.err" ||
   fail "second init: no clear message"
 run init_bad_facility 2 "$posta" init --dir "$work/x" --facility "no spaces"
+run init_nothing 2 "$posta" init
+grep -q -- "--dir" "$work/init_nothing.err" || fail "init alone: no mention of --dir"
+run init_no_facility 2 "$posta" init --dir "$work/x"
+run init_config_and_dir 2 "$posta" init --config "$work/a/posta.toml" --dir "$work/x"
+# A config written beforehand (a package's /etc/posta/posta.toml).
+sed -e "s|^data_dir = .*|data_dir = \"$work/c-data\"|" \
+  -e 's|^facility = .*|facility = "clinic-c"|' "$work/a/posta.toml" >"$work/c.toml"
+run init_config 0 "$posta" init --config "$work/c.toml"
+[ -f "$work/c-data/posta.db" ] || fail "init --config made no database"
+grep -q "posta serve --config $work/c.toml" "$work/init_config.out" ||
+  fail "init --config does not print the next command"
 
 run seed 0 "$posta" demo seed --config "$work/a/posta.toml" --patients 40 --seed 7
 grep -q " 0 rejected" "$work/seed.out" || fail "demo seed rejected records"

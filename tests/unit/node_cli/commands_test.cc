@@ -100,6 +100,58 @@ TEST_F(CommandsTest, InitValidatesItsArguments) {
           .ok());
 }
 
+// A package ships the config in /etc and the data elsewhere: init takes
+// role, facility and data_dir from the file and leaves it as it is.
+TEST_F(CommandsTest, InitFromAnExistingConfigCreatesItsDataDirOnly) {
+  const std::string cfg = tmp_.File("etc/posta.toml");
+  const std::string data = tmp_.File("var/lib/posta");
+  ASSERT_EQ(::mkdir(tmp_.File("etc").c_str(), 0755), 0);
+  NodeConfig written{.role = "hub", .facility = "region-9", .data_dir = data};
+  const std::string text = "# edited by hand\n" + RenderConfig(written);
+  std::ofstream(cfg) << text;
+
+  Io io = MakeIo();
+  ASSERT_OK(RunInit({.config_path = cfg}, io));
+  EXPECT_EQ(Mode(data), 0750u);
+  std::string out = Out();
+  EXPECT_NE(out.find("created " + data + "/posta.db (hub, facility region-9"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("posta hub tls init --config " + cfg), std::string::npos)
+      << out;
+  std::ifstream in(cfg);
+  std::stringstream after;
+  after << in.rdbuf();
+  EXPECT_EQ(after.str(), text) << "init --config must not rewrite the file";
+
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, LoadConfig(cfg));
+  EXPECT_OK(RunStatus({.config_path = cfg}, io));
+  EXPECT_NE(Out().find("region-9"), std::string::npos);
+
+  // Never over an existing database.
+  Status again = RunInit({.config_path = cfg}, io);
+  EXPECT_EQ(again.code(), Status::Code::kConflict);
+  EXPECT_NE(again.message().find(c.DatabasePath()), std::string::npos);
+}
+
+TEST_F(CommandsTest, InitFromConfigRefusesAnIncompleteFileAndMixedOptions) {
+  Io io = MakeIo();
+  // The package's file before the technician has set the facility.
+  const std::string cfg = tmp_.File("posta.toml");
+  std::ofstream(cfg) << "[node]\nfacility = \"\"\ndata_dir = \"data\"\n";
+  Status s = RunInit({.config_path = cfg}, io);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("facility"), std::string::npos) << s.message();
+  EXPECT_FALSE(std::ifstream(tmp_.File("data/posta.db")));
+
+  EXPECT_TRUE(RunInit({.config_path = tmp_.File("missing.toml")}, io)
+                  .IsNotFound());
+  Status mixed =
+      RunInit({.facility = "f", .config_path = tmp_.File("posta.toml")}, io);
+  EXPECT_EQ(mixed.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(mixed.message().find("--config"), std::string::npos);
+}
+
 TEST_F(CommandsTest, CommandsOnAMissingDatabaseSayRunInit) {
   const std::string cfg = tmp_.File("posta.toml");
   std::ofstream(cfg) << "[node]\nfacility = \"f\"\ndata_dir = \"nowhere\"\n";
