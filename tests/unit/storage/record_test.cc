@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsSeven) { EXPECT_EQ(CurrentSchemaVersion(), 7); }
+TEST(SchemaVersionTest, IsEight) { EXPECT_EQ(CurrentSchemaVersion(), 8); }
 
 }  // namespace
 }  // namespace posta::storage
