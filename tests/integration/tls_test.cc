@@ -143,6 +143,18 @@ TEST_F(TlsProcessTest, PlainHubRefusesSyncUnlessAllowedOnLoopback) {
   EXPECT_EQ(r.output.find("retrying"), std::string::npos) << r.output;
   EXPECT_EQ(HubPatients(), 0);
   EXPECT_NE(cluster_.HubLog().find("refused plain-HTTP"), std::string::npos);
+  // Each refusal is a denial in the hub's audit trail.
+  auto hub = cluster_.OpenReadOnly("hub");
+  ASSERT_TRUE(testing::IsOk(hub));
+  storage::AuditFilter denied;
+  denied.action = "denied";
+  auto page = (*hub)->ReadAudit(denied);
+  ASSERT_TRUE(testing::IsOk(page));
+  ASSERT_FALSE(page->entries.empty());
+  EXPECT_EQ(page->entries.front().resource, "sync");
+  EXPECT_NE(page->entries.front().detail.find("403 tls_required"),
+            std::string::npos)
+      << page->entries.front().detail;
 }
 
 }  // namespace

@@ -186,9 +186,11 @@ Status RunServe(const ServeOptions& options, Io& io) {
   }
   auto server = HttpServer::Start(
       server_options,
-      [&api, &runner, tls, allow_plain, is_hub](const HttpRequest& request) {
+      [&api, &runner, tls, allow_plain, is_hub,
+       store = node.store.get()](const HttpRequest& request) {
         if (is_hub) {
-          if (auto refusal = PlainSyncRefusal(tls, allow_plain, request)) {
+          if (auto refusal =
+                  PlainSyncRefusal(tls, allow_plain, request, store)) {
             return *std::move(refusal);
           }
         }

@@ -10,7 +10,8 @@ namespace posta::node {
 
 std::optional<HttpResponse> PlainSyncRefusal(bool serves_tls,
                                              bool allow_plain_http,
-                                             const HttpRequest& request) {
+                                             const HttpRequest& request,
+                                             storage::RecordStore* store) {
   if (serves_tls) return std::nullopt;
   const std::string_view target = request.target;
   if (target.rfind("/sync/v1/", 0) != 0) return std::nullopt;
@@ -32,6 +33,23 @@ std::optional<HttpResponse> PlainSyncRefusal(bool serves_tls,
   }
   spdlog::warn("sync: refused plain-HTTP {} from {}: no TLS certificate",
                target.substr(0, 64), request.remote_address);
+  if (store != nullptr) {
+    storage::AuditEvent event;
+    event.who.actor = "anonymous";
+    event.who.remote_address = request.remote_address;
+    event.action = "denied";
+    event.outcome = "denied";
+    event.resource = "sync";
+    event.detail = "403 " + error.code + ": plain-HTTP " +
+                   std::string(target.substr(0, 64)) + " refused; " +
+                   error.message;
+    if (Status s =
+            store->AppendAudit(event, storage::AuditDurability::kCommitted);
+        !s.ok()) {
+      spdlog::error("audit: could not record a plain-HTTP sync refusal: {}",
+                    s.ToString());
+    }
+  }
   HttpResponse response;
   response.status = 403;
   response.content_type = std::string(sync::kContentType);

@@ -224,16 +224,16 @@ TEST(PlainSyncRefusalTest, SyncOverPlainHttpOnlyFromLoopbackWhenAllowed) {
   health.remote_address = "10.0.0.9:40000";
 
   // A hub with TLS serves everything.
-  EXPECT_FALSE(PlainSyncRefusal(true, false, remote));
+  EXPECT_FALSE(PlainSyncRefusal(true, false, remote, nullptr));
   // Not sync: never refused here.
-  EXPECT_FALSE(PlainSyncRefusal(false, false, health));
+  EXPECT_FALSE(PlainSyncRefusal(false, false, health, nullptr));
   // Loopback passes only when allowed; another machine never.
-  EXPECT_FALSE(PlainSyncRefusal(false, true, loop));
-  EXPECT_FALSE(PlainSyncRefusal(false, true, loop6));
+  EXPECT_FALSE(PlainSyncRefusal(false, true, loop, nullptr));
+  EXPECT_FALSE(PlainSyncRefusal(false, true, loop6, nullptr));
   for (const auto& [allow, request] :
        {std::pair{false, loop}, std::pair{true, remote},
         std::pair{false, remote}, std::pair{false, loop6}}) {
-    auto refusal = PlainSyncRefusal(false, allow, request);
+    auto refusal = PlainSyncRefusal(false, allow, request, nullptr);
     ASSERT_TRUE(refusal.has_value()) << request.remote_address;
     EXPECT_EQ(refusal->status, 403);
     EXPECT_EQ(refusal->content_type, sync::kContentType);
