@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster.h"
+#include "posta/storage/audit.h"
 #include "posta/storage/record_store.h"
 #include "process.h"
 #include "test_util.h"
@@ -195,6 +196,27 @@ TEST_F(EnrollTest, EnrollSyncRevokeAndEnrollAgain) {
   r = Posta({"status", "--config", cluster_.Config("a")});
   EXPECT_EQ(r.output.find("sync refused"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("enrolled      yes"), std::string::npos) << r.output;
+
+  // Every refusal above is a denial in the hub's audit trail, and each
+  // enrollment an entry of its own.
+  auto hub = cluster_.OpenReadOnly("hub");
+  ASSERT_OK(hub);
+  storage::AuditFilter filter;
+  filter.limit = 1000;
+  ASSERT_OK_AND_ASSIGN(storage::AuditPage page, (*hub)->ReadAudit(filter));
+  std::string denials;
+  int enrollments = 0;
+  for (const storage::AuditEntry& e : page.entries) {
+    if (e.action == "denied") denials += e.detail + "\n";
+    if (e.action == "enroll") ++enrollments;
+  }
+  for (const char* refusal :
+       {"401 not_enrolled", "401 bad_code", "403 code_used", "401 revoked"}) {
+    EXPECT_NE(denials.find(refusal), std::string::npos)
+        << refusal << " not among the hub's denials:\n"
+        << denials;
+  }
+  EXPECT_EQ(enrollments, 2);
 }
 
 }  // namespace
