@@ -87,6 +87,8 @@ posta hub and clinic are running. Open:
   hub     $hub_url/health
   hub     $hub_url/fhir/Patient?_count=10     the same records, gathered at the hub
   hub     $hub_url/conflicts
+  hub     $hub_url/ui/freshness            coordinators: which clinics synced, which went quiet
+  hub     $hub_url/ui/activity             coordinators: patients, encounters, vitals, appointments by month
 The hub speaks HTTPS with a self-signed certificate: a browser warns once;
 with curl, pin its key: curl --insecure --pinnedpubkey '$pin' $hub_url/health
 Write to the clinic and it syncs to the hub about ten seconds later. Stop with Ctrl-C.
