@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "hasher.h"
+#include "posta/base/file_sync.h"
 #include "record_rows.h"
 #include "schema.h"
 #include "sqlite_store.h"
@@ -40,16 +41,6 @@ void RemoveCopy(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     ::unlink((path + suffix).c_str());
   }
-}
-
-Status SyncPath(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path, std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError(path, std::strerror(err));
-  return Status::Ok();
 }
 
 std::string DirName(const std::string& path) {
@@ -157,10 +148,10 @@ Status SqliteStore::Backup(const std::string& dest_path,
     if (PathExists(partial + "-wal")) {
       return Status::IOError(where, "the copy's WAL was not checkpointed");
     }
-    POSTA_RETURN_IF_ERROR(SyncPath(partial, O_RDONLY).WithContext(where));
+    POSTA_RETURN_IF_ERROR(base::SyncPath(partial, O_RDONLY).WithContext(where));
     POSTA_RETURN_IF_ERROR(
         RenameNoReplace(partial, dest_path).WithContext("backup"));
-    return SyncPath(DirName(dest_path), O_RDONLY | O_DIRECTORY)
+    return base::SyncPath(DirName(dest_path), O_RDONLY | O_DIRECTORY)
         .WithContext(where);
   }();
   if (!status.ok()) RemoveCopy(partial);

@@ -12,20 +12,11 @@
 #include "care/backups.h"
 #include "care/serve_lock.h"
 #include "cli/commands.h"
+#include "posta/base/file_sync.h"
 
 namespace posta::node::cli {
 
 namespace {
-
-Status FsyncPath(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path, std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError(path, std::strerror(err));
-  return Status::Ok();
-}
 
 void RemoveWithSidecars(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
@@ -171,13 +162,14 @@ Status RunRestore(const RestoreOptions& options, Io& io) {
     std::error_code ec;
     std::filesystem::remove(copy + sidecar, ec);
   }
-  POSTA_RETURN_IF_ERROR(FsyncPath(copy, O_RDONLY));
+  POSTA_RETURN_IF_ERROR(base::SyncPath(copy, O_RDONLY));
   {
     std::error_code ec;
     std::filesystem::rename(copy, target, ec);
     if (ec) return Status::IOError(target, ec.message());
   }
-  POSTA_RETURN_IF_ERROR(FsyncPath(config.data_dir, O_RDONLY | O_DIRECTORY));
+  POSTA_RETURN_IF_ERROR(
+      base::SyncPath(config.data_dir, O_RDONLY | O_DIRECTORY));
 
   io.out << "restored " << options.file << " (node " << incoming->node_id
          << ", facility " << incoming->facility << ", schema version "
