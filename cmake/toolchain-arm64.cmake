@@ -15,6 +15,11 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(PKG_CONFIG_EXECUTABLE aarch64-linux-gnu-pkg-config CACHE FILEPATH
     "pkg-config for the arm64 libraries")
 
+# `-L /`: the loader and libc are the multiarch libc6:arm64 ones in
+# /lib/aarch64-linux-gnu, the same build as every other :arm64 library.
+# With `-L /usr/aarch64-linux-gnu` the cross toolchain's own ld.so (another
+# build of glibc 2.36) loads the multiarch libc.so.6, and the mixed pair
+# hangs at the first pthread_create: every threaded test and `posta serve`
+# did, even a five-line C program.
 find_program(POSTA_QEMU_AARCH64 qemu-aarch64-static REQUIRED)
-set(CMAKE_CROSSCOMPILING_EMULATOR
-    "${POSTA_QEMU_AARCH64};-L;/usr/aarch64-linux-gnu")
+set(CMAKE_CROSSCOMPILING_EMULATOR "${POSTA_QEMU_AARCH64};-L;/")

@@ -37,12 +37,6 @@ bool PathExists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-void RemoveCopy(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    ::unlink((path + suffix).c_str());
-  }
-}
-
 std::string DirName(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -100,7 +94,7 @@ Status SqliteStore::Backup(const std::string& dest_path,
     return Status::InvalidArgument("backup", "no destination");
   if (PathExists(dest_path)) return Status::Conflict(where, "file exists");
   const std::string partial = dest_path + ".partial";
-  RemoveCopy(partial);  // left by an earlier attempt that died
+  RemoveDatabaseFiles(partial);  // left by an earlier attempt that died
 
   Status status = [&]() -> Status {
     POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
@@ -154,13 +148,19 @@ Status SqliteStore::Backup(const std::string& dest_path,
     return base::SyncPath(DirName(dest_path), O_RDONLY | O_DIRECTORY)
         .WithContext(where);
   }();
-  if (!status.ok()) RemoveCopy(partial);
+  if (!status.ok()) RemoveDatabaseFiles(partial);
   return status;
 }
 
 }  // namespace posta::storage::internal
 
 namespace posta::storage {
+
+void RemoveDatabaseFiles(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    ::unlink((path + suffix).c_str());
+  }
+}
 
 Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path) {
   using internal::Connection;

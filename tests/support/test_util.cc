@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,26 @@ TempDir::~TempDir() {
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Seeds ReadCorpus(const std::string& dir) {
+  Seeds seeds;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    seeds.emplace_back(entry.path().filename().string(),
+                       ReadWholeFile(entry.path().string()));
+  }
+  std::sort(seeds.begin(), seeds.end());
+  return seeds;
+}
+
+Status WriteCorpus(const std::string& dir, const Seeds& seeds) {
+  for (const auto& [name, bytes] : seeds) {
+    const std::string path = dir + "/" + name;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.good()) return Status::IOError(path, "could not write the seed");
+  }
+  return Status::Ok();
 }
 
 std::string TempDir::File(const std::string& name) const {

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "posta/base/status.h"
 
@@ -29,6 +31,16 @@ class TempDir {
 // The whole content of `path` as bytes; "" when it cannot be read. For
 // replaying fuzz seed corpora.
 std::string ReadWholeFile(const std::string& path);
+
+// A fuzz seed corpus: file name and bytes.
+using Seeds = std::vector<std::pair<std::string, std::string>>;
+
+// Every file of the corpus directory `dir`, in name order.
+Seeds ReadCorpus(const std::string& dir);
+
+// Writes each seed into `dir` as a file of its name (the corpus tests'
+// WriteSeeds tool, after a format change). Stops at the first failure.
+Status WriteCorpus(const std::string& dir, const Seeds& seeds);
 
 inline ::testing::AssertionResult IsOk(const Status& s) {
   if (s.ok()) return ::testing::AssertionSuccess();

@@ -18,13 +18,6 @@ namespace posta::node::cli {
 
 namespace {
 
-void RemoveWithSidecars(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    std::error_code ec;
-    std::filesystem::remove(path + suffix, ec);
-  }
-}
-
 // Renames `from` (and its -wal) to `to`, dropping its -shm (SQLite rebuilds
 // it). Missing files are skipped.
 Status MoveDatabase(const std::string& from, const std::string& to) {
@@ -57,7 +50,7 @@ Status RunRestore(const RestoreOptions& options, Io& io) {
   if (!lock.ok()) return lock.status().WithContext("restore refused");
   const std::string target = config.DatabasePath();
   const std::string copy = target + ".restoring";
-  RemoveWithSidecars(copy);  // left by a restore that died
+  storage::RemoveDatabaseFiles(copy);  // left by a restore that died
 
   // The backup is checked as a copy in data_dir: the original may sit on a
   // read-only stick, and SQLite may need to write a -shm beside the file.
@@ -67,7 +60,7 @@ Status RunRestore(const RestoreOptions& options, Io& io) {
         options.file, copy, std::filesystem::copy_options::overwrite_existing,
         ec);
     if (ec) {
-      RemoveWithSidecars(copy);
+      storage::RemoveDatabaseFiles(copy);
       return Status::IOError(
           options.file,
           "cannot copy into " + config.data_dir + ": " + ec.message());
@@ -76,7 +69,7 @@ Status RunRestore(const RestoreOptions& options, Io& io) {
   Result<storage::DatabaseFileInfo> incoming =
       storage::InspectDatabaseFile(copy);
   if (!incoming.ok()) {
-    RemoveWithSidecars(copy);
+    storage::RemoveDatabaseFiles(copy);
     const Status& s = incoming.status();
     // The checks ran on the copy; name the file the person gave.
     std::string why = s.message();
@@ -104,7 +97,7 @@ Status RunRestore(const RestoreOptions& options, Io& io) {
     return refused.WithContext("restore refused");
   }
   auto refuse = [&](Status status) {
-    RemoveWithSidecars(copy);
+    storage::RemoveDatabaseFiles(copy);
     return status.WithContext("restore refused");
   };
   if (incoming->role != config.role) {

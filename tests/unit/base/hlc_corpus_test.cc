@@ -5,7 +5,6 @@
 
 #include "test_util.h"
 
-#include <filesystem>
 #include <string>
 
 #include "hlc_stamp_fuzz_entry.h"
@@ -15,12 +14,9 @@ namespace posta::base {
 namespace {
 
 TEST(HlcCorpusTest, SeedsRoundTrip) {
-  const std::filesystem::path dir(POSTA_HLC_STAMP_CORPUS_DIR);
   int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& [name, data] : ::posta::testing::ReadCorpus(POSTA_HLC_STAMP_CORPUS_DIR)) {
     SCOPED_TRACE(name);
-    const std::string data = ::posta::testing::ReadWholeFile(entry.path().string());
     ++seeds;
     EXPECT_EQ(fuzz::CheckHlcStampInput(data), "");
     const bool parses = HlcStamp::Parse(data).ok();

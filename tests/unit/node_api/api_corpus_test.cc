@@ -6,8 +6,6 @@
 
 #include "test_util.h"
 
-#include <algorithm>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -18,19 +16,14 @@ namespace posta::node {
 namespace {
 
 TEST(ApiCorpusTest, EveryAnswerKeepsTheApiContract) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(POSTA_API_CORPUS_DIR)) {
-    files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
+  const ::posta::testing::Seeds files =
+      ::posta::testing::ReadCorpus(POSTA_API_CORPUS_DIR);
   ASSERT_GE(files.size(), 10u);
 
   fuzz::ApiFuzzTarget target;
   int errors = 0;
-  for (const auto& path : files) {
-    SCOPED_TRACE(path.filename().string());
-    const std::string data = ::posta::testing::ReadWholeFile(path.string());
+  for (const auto& [name, data] : files) {
+    SCOPED_TRACE(name);
     ASSERT_LE(data.size(), fuzz::kMaxApiInputBytes);
     const HttpResponse response = target.Handle(data);
     EXPECT_GE(response.status, 200);

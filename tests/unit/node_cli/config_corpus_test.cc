@@ -6,7 +6,6 @@
 
 #include "test_util.h"
 
-#include <filesystem>
 #include <string>
 
 #include "config/config.h"
@@ -16,12 +15,9 @@ namespace posta::node {
 namespace {
 
 TEST(ConfigCorpusTest, SeedsPassTheFuzzCheck) {
-  const std::filesystem::path dir(POSTA_CONFIG_CORPUS_DIR);
   int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& [name, data] : ::posta::testing::ReadCorpus(POSTA_CONFIG_CORPUS_DIR)) {
     SCOPED_TRACE(name);
-    const std::string data = ::posta::testing::ReadWholeFile(entry.path().string());
     ASSERT_FALSE(data.empty());
     ++seeds;
     EXPECT_EQ(fuzz::CheckConfigInput(data), "");

@@ -2,7 +2,6 @@
 // so a seed that crashes fails here too; "valid-*" seeds must be accepted.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <string>
 
 #include "posta/storage/record.h"
@@ -13,13 +12,9 @@ namespace posta::storage::internal {
 namespace {
 
 TEST(FuzzCorpusTest, SeedsDoNotCrash) {
-  const std::filesystem::path dir(POSTA_RESOURCE_CORPUS_DIR);
   int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& [name, data] : ::posta::testing::ReadCorpus(POSTA_RESOURCE_CORPUS_DIR)) {
     SCOPED_TRACE(name);
-    const std::string data =
-        ::posta::testing::ReadWholeFile(entry.path().string());
     ASSERT_FALSE(data.empty());
     ++seeds;
     const ResourceType type = static_cast<ResourceType>(

@@ -10,7 +10,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -60,7 +59,7 @@ PushBatch SeedPush() {
   return b;
 }
 
-std::vector<std::pair<std::string, std::string>> Seeds() {
+::posta::testing::Seeds Seeds() {
   const BundleHeader to_hub = fuzz::FuzzHeader();
   BundleHeader to_clinic = to_hub;
   to_clinic.direction = BundleDirection::kHubToClinic;
@@ -137,13 +136,10 @@ std::string Shape(const std::string& data) {
 }
 
 TEST(BundleCorpusTest, SeedsPassTheFuzzCheck) {
-  const std::filesystem::path dir(POSTA_BUNDLE_CORPUS_DIR);
   int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& [name, data] :
+       ::posta::testing::ReadCorpus(POSTA_BUNDLE_CORPUS_DIR)) {
     SCOPED_TRACE(name);
-    const std::string data =
-        ::posta::testing::ReadWholeFile(entry.path().string());
     ++seeds;
     EXPECT_EQ(fuzz::CheckBundleInput(data), "");
     const std::string shape = Shape(data);
@@ -179,12 +175,7 @@ TEST(BundleCorpusTest, WriteSeeds) {
     GTEST_SKIP() << "a tool, not a check: set POSTA_WRITE_SEEDS=1 to rewrite "
                     "the seed corpus";
   }
-  const std::filesystem::path dir(POSTA_BUNDLE_CORPUS_DIR);
-  for (const auto& [name, bytes] : Seeds()) {
-    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << name;
-  }
+  ASSERT_OK(::posta::testing::WriteCorpus(POSTA_BUNDLE_CORPUS_DIR, Seeds()));
 }
 
 }  // namespace

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,7 +111,7 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
 }
 
 // Every seed, by file name.
-std::vector<std::pair<std::string, std::string>> Seeds() {
+::posta::testing::Seeds Seeds() {
   Hello fresh = SeedHello();
   fresh.hlc = {};
   HelloReply reply;
@@ -182,13 +181,10 @@ std::vector<std::pair<std::string, std::string>> Seeds() {
 }
 
 TEST(WireCorpusTest, SeedsPassTheFuzzCheck) {
-  const std::filesystem::path dir(POSTA_BATCH_CORPUS_DIR);
   int seeds = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const auto& [name, data] :
+       ::posta::testing::ReadCorpus(POSTA_BATCH_CORPUS_DIR)) {
     SCOPED_TRACE(name);
-    const std::string data =
-        ::posta::testing::ReadWholeFile(entry.path().string());
     ++seeds;
     EXPECT_EQ(fuzz::CheckBatchInput(data), "");
     if (name.starts_with("valid-")) {
@@ -231,12 +227,7 @@ TEST(WireCorpusTest, WriteSeeds) {
     GTEST_SKIP() << "a tool, not a check: set POSTA_WRITE_SEEDS=1 to rewrite "
                     "the seed corpus";
   }
-  const std::filesystem::path dir(POSTA_BATCH_CORPUS_DIR);
-  for (const auto& [name, bytes] : Seeds()) {
-    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << name;
-  }
+  ASSERT_OK(::posta::testing::WriteCorpus(POSTA_BATCH_CORPUS_DIR, Seeds()));
 }
 
 }  // namespace

@@ -524,6 +524,11 @@ struct DatabaseFileInfo {
 // beside it for a WAL database).
 Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path);
 
+// Deletes a database file that no process has open, with its -wal, -shm and
+// -journal beside it; missing ones are skipped. For copies left by a backup
+// or restore that died.
+void RemoveDatabaseFiles(const std::string& path);
+
 // Validates a resource body without storing it or resolving references.
 // Same statuses as RecordStore::Write. For `posta import --dry-run` and
 // fuzzing.
