@@ -24,11 +24,12 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// PRAGMA quick_check: Corruption with SQLite's first complaint.
+// PRAGMA quick_check: Corruption with SQLite's first complaint (IOError
+// when a page could not be read).
 Status QuickCheck(Connection& conn, std::string_view where) {
   POSTA_ASSIGN_OR_RETURN(std::string first,
                          conn.QueryText("PRAGMA quick_check", "quick_check"));
-  if (first != "ok") return Status::Corruption(where, first);
+  if (first != "ok") return CheckComplaintStatus(where, "", first);
   return Status::Ok();
 }
 

@@ -1,5 +1,8 @@
 #include "sqlite_util.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace posta::storage::internal {
 
 Status SqliteStatus(int rc, std::string_view what, std::string_view path,
@@ -29,6 +32,28 @@ Status SqliteStatus(int rc, std::string_view what, std::string_view path,
     default:
       return Status::IOError(where, detail);
   }
+}
+
+Status CheckComplaintStatus(std::string_view where, std::string_view prefix,
+                            std::string_view complaint) {
+  std::string detail(prefix);
+  detail.append(complaint);
+  // SQLite's integrity check reports a page it could not read as text, with
+  // the result code of the read.
+  constexpr std::string_view kUnreadable =
+      "unable to get the page. error code=";
+  const size_t at = complaint.find(kUnreadable);
+  if (at != std::string_view::npos) {
+    const int rc = std::atoi(
+        std::string(complaint.substr(at + kUnreadable.size(), 12)).c_str());
+    if ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB) {
+      return Status::IOError(
+          where, "could not read every page to check it (" + detail +
+                     "): a disk or memory error, not known damage; check the "
+                     "disk and retry");
+    }
+  }
+  return Status::Corruption(where, detail);
 }
 
 // ---- Statement ----

@@ -26,6 +26,13 @@ namespace posta::storage::internal {
 Status SqliteStatus(int rc, std::string_view what, std::string_view path,
                     std::string_view detail);
 
+// What an integrity_check or quick_check answer other than "ok" means:
+// Corruption(where, prefix + complaint), unless the check could not read a
+// page because of an I/O error ("unable to get the page. error code=266"),
+// which says nothing about the file: then IOError, saying so.
+Status CheckComplaintStatus(std::string_view where, std::string_view prefix,
+                            std::string_view complaint);
+
 class Connection;
 
 // A prepared statement borrowed from a Connection's cache. Resets and clears

@@ -136,8 +136,9 @@ Status SqliteStore::Backup(const std::string& dest_path,
 
     POSTA_ASSIGN_OR_RETURN(std::string check,
                            copy.QueryText("PRAGMA integrity_check", where));
-    if (check != "ok")
-      return Status::Corruption(where, "copy fails integrity_check: " + check);
+    if (check != "ok") {
+      return CheckComplaintStatus(where, "copy fails integrity_check: ", check);
+    }
     dest->reset();  // closes the copy, folding any WAL into the file
     if (PathExists(partial + "-wal")) {
       return Status::IOError(where, "the copy's WAL was not checkpointed");
@@ -196,7 +197,8 @@ Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path) {
   POSTA_ASSIGN_OR_RETURN(std::string check,
                          conn->QueryText("PRAGMA integrity_check", where));
   if (check != "ok") {
-    return Status::Corruption(where, "fails integrity_check: " + check);
+    return internal::CheckComplaintStatus(where, "fails integrity_check: ",
+                                          check);
   }
   DatabaseFileInfo info;
   info.schema_version = static_cast<int>(version);

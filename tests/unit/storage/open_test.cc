@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sqlite_util.h"
 #include "store_test_util.h"
 
 namespace posta::storage::testing {
@@ -208,6 +209,29 @@ TEST_F(OpenTest, SynchronousNormalIsAccepted) {
   options.synchronous = StoreOptions::Synchronous::kNormal;
   ASSERT_OK_AND_ASSIGN(auto store, OpenRecordStore(options));
   AddPatient(*store);
+}
+
+// A page quick_check could not read because of an I/O error is no proof of
+// damage: the open says so as an IOError, not as Corruption (which tells a
+// person to restore a backup).
+TEST(CheckComplaintTest, UnreadablePagesAreIOErrorsNotCorruption) {
+  const std::string unreadable =
+      "*** in database main ***\nPage 30: unable to get the page. error "
+      "code=266";
+  Status io = internal::CheckComplaintStatus("database x.db", "", unreadable);
+  EXPECT_EQ(io.code(), Status::Code::kIOError) << io.ToString();
+  EXPECT_NE(io.message().find("check the disk"), std::string::npos);
+  EXPECT_NE(io.message().find("Page 30"), std::string::npos);
+
+  Status corrupt = internal::CheckComplaintStatus(
+      "database x.db", "fails integrity_check: ",
+      "*** in database main ***\nPage 30: unable to get the page. error "
+      "code=11");
+  EXPECT_EQ(corrupt.code(), Status::Code::kCorruption) << corrupt.ToString();
+  Status index = internal::CheckComplaintStatus(
+      "database x.db", "", "row 3 missing from index records_by_type");
+  EXPECT_EQ(index.code(), Status::Code::kCorruption);
+  EXPECT_NE(index.message().find("row 3 missing"), std::string::npos);
 }
 
 }  // namespace
