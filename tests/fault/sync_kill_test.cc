@@ -6,7 +6,11 @@
 // has one entry per clinic version), and both databases pass an integrity
 // check.
 //
-// POSTA_SYNC_KILL_CYCLES sets the number of cycles (default 12).
+// POSTA_SYNC_KILL_CYCLES sets the number of cycles (default 200) and
+// POSTA_SYNC_KILL_RECORDS the records imported before each (default 150:
+// enough that a sync is often still under way when the kill comes, few
+// enough that a soak of thousands of cycles stays in hours). Prints the
+// kill -9 figures line (kill_figures.h).
 #include <signal.h>
 
 #include <cstdlib>
@@ -82,9 +86,13 @@ class SyncKillTest : public ::testing::Test {
 };
 
 TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
-  int cycles = 12;
+  int cycles = 200;
   if (const char* env = std::getenv("POSTA_SYNC_KILL_CYCLES")) {
     cycles = std::max(1, std::atoi(env));
+  }
+  int per_cycle = 150;
+  if (const char* env = std::getenv("POSTA_SYNC_KILL_RECORDS")) {
+    per_cycle = std::max(1, std::atoi(env));
   }
   int port = StartHub();
   ASSERT_GT(port, 0);
@@ -94,9 +102,10 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   int next = 0;
   int hub_kills = 0;
   int clinic_kills = 0;
+  int mid_sync = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    AddPatients(next, 400);
-    next += 400;
+    AddPatients(next, per_cycle);
+    next += per_cycle;
     auto sync =
         ChildProcess::Start({PostaBinary(), "sync", "--config",
                              dir_.File("clinic/posta.toml"), "--attempts", "1"},
@@ -104,6 +113,8 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
     ASSERT_OK(sync);
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<>(5, 250)(rng)));
+    // Did the kill cut a sync short, or come after it ended?
+    if (!sync->Wait(std::chrono::milliseconds(0)).ok()) ++mid_sync;
     if (rng() % 2 == 0) {
       cluster_.KillHub();
       ++hub_kills;
@@ -176,9 +187,9 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   EXPECT_EQ(hub_stats.live_records[storage::ResourceType::kPatient], next);
   EXPECT_EQ(hub_stats.last_seq, clinic_stats.last_seq);
   std::printf(
-      "sync kill test: %d cycles (%d hub kills, %d clinic kills), "
-      "%d records\n",
-      cycles, hub_kills, clinic_kills, next);
+      "sync kill test: %d cycles (%d hub kills, %d clinic kills; %d during "
+      "a sync, the others after it ended), %d records\n",
+      cycles, hub_kills, clinic_kills, mid_sync, next);
   testing::PrintKillFigures("posta sync and hub serve", figures);
   (void)cluster_.StopHub(std::chrono::seconds(20));
 }
