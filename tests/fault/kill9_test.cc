@@ -5,7 +5,7 @@
 // and pass an integrity check.
 //
 // POSTA_KILL_CYCLES sets the number of cycles (default 200; a soak runs
-// thousands).
+// thousands). Prints the kill -9 figures line (kill_figures.h).
 #include <signal.h>
 
 #include <atomic>
@@ -13,12 +13,12 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "kill_figures.h"
 #include "posta/storage/record_store.h"
 #include "process.h"
 #include "test_util.h"
@@ -91,14 +91,15 @@ void Writer(int port, int thread, uint64_t seed, std::atomic<bool>& stop,
   std::vector<std::string> mine;
   int n = 0;
   while (!stop.load()) {
-    std::string family = "F" + std::to_string(thread) + "-" + std::to_string(n++);
+    std::string family =
+        "F" + std::to_string(thread) + "-" + std::to_string(n++);
     bool update = !mine.empty() && rng() % 10 < 3;
     std::string id = update ? mine[rng() % mine.size()] : "";
     Result<testing::HttpResult> r =
-        update ? HttpCall(port, "PUT", "/fhir/Patient/" + id, PatientBody(id, family),
-                          {}, std::chrono::seconds(5))
-               : HttpCall(port, "POST", "/fhir/Patient", PatientBody("", family), {},
-                          std::chrono::seconds(5));
+        update ? HttpCall(port, "PUT", "/fhir/Patient/" + id,
+                          PatientBody(id, family), {}, std::chrono::seconds(5))
+               : HttpCall(port, "POST", "/fhir/Patient",
+                          PatientBody("", family), {}, std::chrono::seconds(5));
     if (!r.ok()) continue;  // the server is gone: not acknowledged
     if (r->status != 200 && r->status != 201) continue;
     json body = json::parse(r->body, nullptr, false);
@@ -117,8 +118,9 @@ int Cycles() {
 TEST(Kill9Test, EveryAcknowledgedWriteSurvivesSigkill) {
   TempDir dir;
   std::string node = dir.File("clinic");
-  auto init = testing::Run({PostaBinary(), "init", "--dir", node, "--role", "clinic",
-                   "--facility", "clinic-k", "--listen", "127.0.0.1:0"});
+  auto init =
+      testing::Run({PostaBinary(), "init", "--dir", node, "--role", "clinic",
+                    "--facility", "clinic-k", "--listen", "127.0.0.1:0"});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   std::string config = node + "/posta.toml";
   std::string port_file = dir.File("port");
@@ -126,7 +128,7 @@ TEST(Kill9Test, EveryAcknowledgedWriteSurvivesSigkill) {
   Ledger ledger;
   std::mt19937_64 rng(20261123);
   const int cycles = Cycles();
-  int64_t checked_versions = 0;
+  testing::KillFigures figures;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     ::unlink(port_file.c_str());
     auto child = ChildProcess::Start(
@@ -140,7 +142,8 @@ TEST(Kill9Test, EveryAcknowledgedWriteSurvivesSigkill) {
     std::atomic<bool> stop{false};
     std::vector<std::thread> writers;
     for (int t = 0; t < 4; ++t)
-      writers.emplace_back(Writer, *port, t, rng(), std::ref(stop), std::ref(ledger));
+      writers.emplace_back(Writer, *port, t, rng(), std::ref(stop),
+                           std::ref(ledger));
     // Kill after a random number of acknowledgements, mid-stream.
     int64_t target = ledger.acks() + 5 + static_cast<int64_t>(rng() % 40);
     bool reached = ledger.WaitForAcks(target, std::chrono::seconds(60));
@@ -154,38 +157,58 @@ TEST(Kill9Test, EveryAcknowledgedWriteSurvivesSigkill) {
     options.read_only = true;
     auto store = storage::OpenRecordStore(options);
     ASSERT_OK(store) << "cycle " << cycle;
-    ASSERT_OK((*store)->CheckIntegrity());
+    if (Status s = (*store)->CheckIntegrity(); !s.ok()) {
+      ++figures.integrity_failures;
+      ADD_FAILURE() << "cycle " << cycle << ": " << s.ToString();
+    }
 
     for (const auto& [id, acked] : ledger.latest()) {
       auto rec = (*store)->Get(storage::ResourceType::kPatient, id);
-      ASSERT_OK(rec) << "cycle " << cycle << ": acknowledged " << id << " lost";
-      ASSERT_FALSE(rec->deleted);
+      if (!rec.ok() || rec->deleted) {
+        ++figures.lost;
+        ADD_FAILURE() << "cycle " << cycle << ": acknowledged " << id
+                      << " lost";
+        continue;
+      }
       std::string stored = rec->version.ToString();
       // A later, unacknowledged update may have committed before the kill.
-      ASSERT_GE(stored, acked.version) << id;
-      if (stored == acked.version) {
+      if (stored < acked.version) {
+        ++figures.lost;
+        ADD_FAILURE() << "cycle " << cycle << ": " << id << " is at " << stored
+                      << ", older than the acknowledged " << acked.version;
+      } else if (stored == acked.version) {
         json content = json::parse(rec->content);
-        ASSERT_EQ(content["name"][0]["family"], acked.family) << id;
+        if (content["name"][0]["family"] != acked.family) {
+          ++figures.lost;
+          ADD_FAILURE() << "cycle " << cycle << ": " << id << "@" << stored
+                        << " does not hold the acknowledged content";
+        }
       }
     }
     auto changes = (*store)->ChangesSince(0, 10'000'000);
     ASSERT_OK(changes);
-    std::set<std::string> logged;
+    std::map<std::string, int> logged;
     int64_t prev_seq = 0;
     for (const auto& c : *changes) {
       ASSERT_GT(c.seq, prev_seq);
       prev_seq = c.seq;
-      logged.insert(c.id + "@" + c.version.ToString());
+      if (++logged[c.id + "@" + c.version.ToString()] == 2) {
+        ++figures.duplicated;
+        ADD_FAILURE() << "cycle " << cycle << ": " << c.id << "@"
+                      << c.version.ToString() << " logged twice";
+      }
     }
-    auto acked_versions = ledger.all_versions();
-    for (const auto& v : acked_versions)
-      ASSERT_TRUE(logged.count(v)) << "cycle " << cycle << ": no change-log entry for " << v;
-    checked_versions = static_cast<int64_t>(acked_versions.size());
+    for (const auto& v : ledger.all_versions()) {
+      if (logged.count(v) == 0) {
+        ++figures.lost;
+        ADD_FAILURE() << "cycle " << cycle << ": no change-log entry for " << v;
+      }
+    }
+    figures.cycles = cycle + 1;
+    if (HasFailure()) break;
   }
-  std::printf("kill -9: %d cycles, %lld acknowledged writes, %lld versions checked, lost 0\n",
-              cycles, static_cast<long long>(ledger.acks()),
-              static_cast<long long>(checked_versions));
+  figures.acknowledged = ledger.acks();
+  testing::PrintKillFigures("serve, local writes", figures);
 }
-
 }  // namespace
 }  // namespace posta

@@ -6,18 +6,23 @@
 // has one entry per clinic version), and both databases pass an integrity
 // check.
 //
-// POSTA_SYNC_KILL_CYCLES sets the number of cycles (default 12).
+// POSTA_SYNC_KILL_CYCLES sets the number of cycles (default 200) and
+// POSTA_SYNC_KILL_RECORDS the records imported before each (default 150:
+// enough that a sync is often still under way when the kill comes, few
+// enough that a soak of thousands of cycles stays in hours). Prints the
+// kill -9 figures line (kill_figures.h).
 #include <signal.h>
 
 #include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "cluster.h"
+#include "kill_figures.h"
 #include "posta/base/env.h"
 #include "posta/storage/record_store.h"
-#include "cluster.h"
 #include "process.h"
 #include "test_util.h"
 
@@ -81,9 +86,13 @@ class SyncKillTest : public ::testing::Test {
 };
 
 TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
-  int cycles = 12;
+  int cycles = 200;
   if (const char* env = std::getenv("POSTA_SYNC_KILL_CYCLES")) {
     cycles = std::max(1, std::atoi(env));
+  }
+  int per_cycle = 150;
+  if (const char* env = std::getenv("POSTA_SYNC_KILL_RECORDS")) {
+    per_cycle = std::max(1, std::atoi(env));
   }
   int port = StartHub();
   ASSERT_GT(port, 0);
@@ -93,16 +102,19 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   int next = 0;
   int hub_kills = 0;
   int clinic_kills = 0;
+  int mid_sync = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
-    AddPatients(next, 400);
-    next += 400;
-    auto sync = ChildProcess::Start(
-        {PostaBinary(), "sync", "--config", dir_.File("clinic/posta.toml"),
-         "--attempts", "1"},
-        dir_.File("sync.log"));
+    AddPatients(next, per_cycle);
+    next += per_cycle;
+    auto sync =
+        ChildProcess::Start({PostaBinary(), "sync", "--config",
+                             dir_.File("clinic/posta.toml"), "--attempts", "1"},
+                            dir_.File("sync.log"));
     ASSERT_OK(sync);
-    std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<>(5, 250)(rng)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<>(5, 250)(rng)));
+    // Did the kill cut a sync short, or come after it ended?
+    if (!sync->Wait(std::chrono::milliseconds(0)).ok()) ++mid_sync;
     if (rng() % 2 == 0) {
       cluster_.KillHub();
       ++hub_kills;
@@ -117,15 +129,55 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
     PointClinicAt(port);
   }
   // The link heals: one sync to the end.
-  auto done = testing::Run({PostaBinary(), "sync", "--config",
-                            dir_.File("clinic/posta.toml")},
-                           std::chrono::seconds(300));
+  auto done = testing::Run(
+      {PostaBinary(), "sync", "--config", dir_.File("clinic/posta.toml")},
+      std::chrono::seconds(300));
   ASSERT_EQ(done.exit_code, 0) << done.output;
 
+  testing::KillFigures figures;
+  figures.cycles = cycles;
+  figures.acknowledged = next;  // each import exited 0: acknowledged
   auto clinic = OpenReadOnly("clinic");
   auto hub = OpenReadOnly("hub");
-  ASSERT_OK(clinic->CheckIntegrity());
-  ASSERT_OK(hub->CheckIntegrity());
+  for (auto* store : {&clinic, &hub}) {
+    if (Status s = (*store)->CheckIntegrity(); !s.ok()) {
+      ++figures.integrity_failures;
+      ADD_FAILURE() << s.ToString();
+    }
+  }
+  for (const char* node : {"clinic", "hub"}) {
+    auto verify = testing::Run({PostaBinary(), "audit", "verify", "--config",
+                                dir_.File(std::string(node) + "/posta.toml")});
+    if (verify.exit_code != 0) {
+      ++figures.integrity_failures;
+      ADD_FAILURE() << node << ": posta audit verify: " << verify.output;
+    }
+  }
+  // Every clinic version is in the hub's log exactly once.
+  auto Logged = [](storage::RecordStore& store) {
+    std::map<std::string, int> logged;
+    auto changes = store.ChangesSince(0, 100'000'000);
+    EXPECT_OK(changes);
+    if (changes.ok()) {
+      for (const auto& c : *changes)
+        ++logged[c.id + "@" + c.version.ToString()];
+    }
+    return logged;
+  };
+  const std::map<std::string, int> clinic_log = Logged(*clinic);
+  const std::map<std::string, int> hub_log = Logged(*hub);
+  for (const auto& [version, count] : hub_log) {
+    if (count > 1) {
+      figures.duplicated += count - 1;
+      ADD_FAILURE() << "the hub logged " << version << " " << count << " times";
+    }
+  }
+  for (const auto& [version, count] : clinic_log) {
+    if (hub_log.count(version) == 0) {
+      ++figures.lost;
+      ADD_FAILURE() << "the hub lacks " << version;
+    }
+  }
   ASSERT_OK_AND_ASSIGN(std::string clinic_digest,
                        clinic->ReplicaDigest("clinic-k"));
   ASSERT_OK_AND_ASSIGN(std::string hub_digest, hub->ReplicaDigest("clinic-k"));
@@ -133,11 +185,12 @@ TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
   ASSERT_OK_AND_ASSIGN(storage::StoreStats clinic_stats, clinic->Stats());
   ASSERT_OK_AND_ASSIGN(storage::StoreStats hub_stats, hub->Stats());
   EXPECT_EQ(hub_stats.live_records[storage::ResourceType::kPatient], next);
-  // Every clinic version is in the hub's log exactly once.
   EXPECT_EQ(hub_stats.last_seq, clinic_stats.last_seq);
-  std::printf("sync kill test: %d cycles (%d hub kills, %d clinic kills), "
-              "%d records, hub and clinic equal\n",
-              cycles, hub_kills, clinic_kills, next);
+  std::printf(
+      "sync kill test: %d cycles (%d hub kills, %d clinic kills; %d during "
+      "a sync, the others after it ended), %d records\n",
+      cycles, hub_kills, clinic_kills, mid_sync, next);
+  testing::PrintKillFigures("posta sync and hub serve", figures);
   (void)cluster_.StopHub(std::chrono::seconds(20));
 }
 
