@@ -1,6 +1,7 @@
 #include "sim_world.h"
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -127,17 +128,29 @@ class World {
   void Count(const std::string& fault) { ++result_.stats.faults[fault]; }
   void Trace(const std::string& line) { result_.trace.push_back(line); }
   bool hub_down = false;
-  sync::HubService* hub() { return hub_.get(); }
+  // The hub died: its files are kept as they are now, for its restart.
+  void CrashHub() {
+    hub_down = true;
+    KeepFiles("hub.db");
+  }
 
  private:
   std::unique_ptr<storage::RecordStore> OpenStore(const std::string& file,
                                                   const std::string& facility,
                                                   const std::string& role,
                                                   base::Clock& clock);
+  // A crash leaves the files as the OS holds them, but here the crashed
+  // node's objects are still destroyed, and a store's close commits its
+  // deferred audit entries and checkpoints the WAL, as a killed process
+  // never would. So the files are copied aside when the crash unwinds
+  // (committed work only: the open transaction rolled back) and put back
+  // after the close, before the restart reopens them.
+  void KeepFiles(const std::string& file);
+  void PutBackFiles(const std::string& file);
   void StartHub();
   void RestartHub(const std::string& why);
   void StartClinic(ClinicNode& c);
-  void RestartClinic(size_t i, const std::string& why);
+  void RestartClinic(size_t i, const std::string& why, bool crashed = false);
   bool AddClinic(const std::string& facility);
   void LocalWrite(int who);
   std::string NewBody(const storage::Record* before);
@@ -171,7 +184,7 @@ Result<sync::HttpResponse> FaultLink::Deliver(std::string_view path,
   try {
     return loop_->Post(path, sync::kContentType, body);
   } catch (const SimCrash& crash) {
-    world_.hub_down = true;
+    world_.CrashHub();
     world_.Count("crash " + PointName(crash.point));
     world_.Trace("  hub crashed at " + PointName(crash.point));
     return Status::Unavailable("hub", "connection reset (hub crashed)");
@@ -240,6 +253,34 @@ std::unique_ptr<storage::RecordStore> World::OpenStore(
   return std::move(store).value();
 }
 
+void World::KeepFiles(const std::string& file) {
+  namespace fs = std::filesystem;
+  for (const char* suffix : {"", "-wal"}) {
+    const fs::path live = dir_.File(file) + suffix;
+    const fs::path kept = dir_.File(file) + suffix + ".crash";
+    std::error_code ec;
+    fs::remove(kept, ec);
+    if (fs::exists(live)) fs::copy_file(live, kept, ec);
+    if (ec) Fail("keep " + live.string() + ": " + ec.message());
+  }
+}
+
+void World::PutBackFiles(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal"}) {
+    const fs::path live = dir_.File(file) + suffix;
+    const fs::path kept = dir_.File(file) + suffix + ".crash";
+    if (fs::exists(kept)) {
+      fs::rename(kept, live, ec);
+    } else {
+      fs::remove(live, ec);
+    }
+    if (ec) Fail("put back " + live.string() + ": " + ec.message());
+  }
+  fs::remove(dir_.File(file) + "-shm", ec);  // rebuilt from the WAL
+}
+
 void World::StartHub() {
   hub_store_ = OpenStore("hub.db", kHubFacility, "hub", hub_clock_);
   if (hub_store_ == nullptr) return;
@@ -250,8 +291,10 @@ void World::StartHub() {
 
 void World::RestartHub(const std::string& why) {
   Trace("  hub restarts (" + why + ")");
+  const bool crashed = hub_down;
   hub_.reset();
   hub_store_.reset();
+  if (crashed) PutBackFiles("hub.db");
   StartHub();
 }
 
@@ -267,11 +310,12 @@ void World::StartClinic(ClinicNode& c) {
       std::make_unique<sync::SyncClient>(*c.store, *c.link, *c.clock, options);
 }
 
-void World::RestartClinic(size_t i, const std::string& why) {
+void World::RestartClinic(size_t i, const std::string& why, bool crashed) {
   Trace("  " + Name(i) + " restarts (" + why + ")");
   ClinicNode& c = *clinics_[i];
   c.client.reset();
   c.store.reset();
+  if (crashed) PutBackFiles(c.file);
   StartClinic(c);
 }
 
@@ -444,7 +488,8 @@ void World::SyncStep(size_t i) {
   } catch (const SimCrash& crash) {
     ++result_.stats.failed_syncs;
     Count("crash " + PointName(crash.point));
-    RestartClinic(i, "crashed at " + PointName(crash.point));
+    KeepFiles(c.file);
+    RestartClinic(i, "crashed at " + PointName(crash.point), true);
   }
   g_armed = Armed();
   c.link->Heal();
