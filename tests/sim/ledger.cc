@@ -67,6 +67,19 @@ Result<std::vector<storage::AuditEntry>> WholeChain(
   }
 }
 
+// Where `node`'s cursors at the hub stand, for a failure message.
+std::string PeerNote(const NodeView& node) {
+  Result<std::vector<storage::PeerState>> peers = node.store->ListPeers();
+  if (!peers.ok()) return "";
+  std::string note;
+  for (const storage::PeerState& p : *peers) {
+    note += "; its cursor at " + p.role + ": received " +
+            std::to_string(p.received_seq) + ", acked " +
+            std::to_string(p.acked_seq);
+  }
+  return note;
+}
+
 }  // namespace
 
 std::string Ledger::RecordWrite(const std::string& node,
@@ -289,7 +302,11 @@ void Ledger::CheckReplicas(const NodeView& hub, const NodeView& clinic,
         out.push_back("I4: conflict " + hc.id + " on " +
                       Key(hc.type, hc.record_id) + " field " + hc.field +
                       (cc.ok() ? " is in another state" : " is missing") +
-                      " on " + clinic.node_id);
+                      " on " + clinic.node_id + " (hub: seq " +
+                      std::to_string(hc.seq) + ", loser @" +
+                      hc.loser.stamp.ToString() + ", winner @" +
+                      hc.winner.stamp.ToString() + ", state @" +
+                      hc.state_stamp.ToString() + ")" + PeerNote(clinic));
       }
     }
   }

@@ -547,7 +547,20 @@ bool World::Heal() {
     c->clock->SetWall(hub_clock_.WallNowMillis() +
                       static_cast<int64_t>(rng_.Uniform(60000)));
   }
+  // Quiet: a round in which the hub did not change (so every clinic pulled
+  // all it holds) and no clinic pushed, pulled or found anything. A batch
+  // may carry conflicts alone, which the counts of records miss, hence the
+  // hub's newest conflict too.
+  auto hub_state = [&]() -> std::string {
+    Result<std::string> digest = hub_store_->ContentDigest();
+    Result<std::vector<storage::Conflict>> newest =
+        hub_store_->ListConflicts(/*open_only=*/false, 1);
+    return (digest.ok() ? *digest : digest.status().ToString()) + "|" +
+           (newest.ok() && !newest->empty() ? std::to_string((*newest)[0].seq)
+                                            : "-");
+  };
   for (int round = 0; round < 12; ++round) {
+    const std::string before = hub_state();
     bool moved = false;
     for (size_t i = 0; i < clinics_.size(); ++i) {
       Result<sync::SyncResult> r = clinics_[i]->client->SyncOnce();
@@ -556,8 +569,9 @@ bool World::Heal() {
              " cannot sync: " + r.status().ToString());
         return false;
       }
-      if (r->pushed > 0 || r->pulled > 0) moved = true;
+      if (r->pushed > 0 || r->pulled > 0 || r->conflicts > 0) moved = true;
     }
+    if (hub_state() != before) moved = true;
     hub_clock_.Advance(std::chrono::seconds(1));
     for (auto& c : clinics_) c->clock->Advance(std::chrono::seconds(1));
     if (!moved) return true;
@@ -631,6 +645,15 @@ SimResult World::Run() {
   }
   base::SetCrashPointHandler(nullptr);
   result_.stats.seeds = 1;
+  result_.stats.failed_seeds = result_.failures.empty() ? 0 : 1;
+  for (const std::string& f : result_.failures) {
+    if (f.find(" twice") != std::string::npos) {
+      ++result_.stats.duplicated;
+    } else if (f.rfind("I1", 0) == 0 || f.rfind("I4: Patient", 0) == 0 ||
+               f.rfind("I2: the hub lacks", 0) == 0) {
+      ++result_.stats.lost;
+    }
+  }
   result_.stats.tainted_records =
       static_cast<int64_t>(ledger_.tainted_records());
   return result_;
@@ -646,6 +669,9 @@ void SimStats::Add(const SimStats& o) {
   failed_syncs += o.failed_syncs;
   tainted_records += o.tainted_records;
   for (const auto& [k, v] : o.faults) faults[k] += v;
+  failed_seeds += o.failed_seeds;
+  lost += o.lost;
+  duplicated += o.duplicated;
 }
 
 std::string SimStats::Summary() const {
@@ -661,7 +687,8 @@ std::string SimStats::Summary() const {
       s << " [" << k << "]=" << v;
     }
   }
-  s << " [crash]=" << crashes;
+  s << " [crash]=" << crashes << " lost=" << lost
+    << " duplicated=" << duplicated << " failed_seeds=" << failed_seeds;
   return s.str();
 }
 

@@ -29,6 +29,11 @@ struct SimStats {
   int64_t failed_syncs = 0;     // of those, the ones that did not finish
   int64_t tainted_records = 0;  // records given a far-future stamp
   std::map<std::string, int64_t> faults;  // injected, by kind
+  // Seeds that failed, and failures that were an acknowledged value lost
+  // (I1, I2, I4) or a version stored twice (I2), over all seeds.
+  int64_t failed_seeds = 0;
+  int64_t lost = 0;
+  int64_t duplicated = 0;
   void Add(const SimStats& other);
   std::string Summary() const;
 };
