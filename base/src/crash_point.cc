@@ -50,9 +50,15 @@ CrashTarget ParseTarget() {
 
 std::atomic<long> hits[kCrashPoints.size()];
 
+std::atomic<CrashPointHandler> handler{nullptr};
+
 }  // namespace
 
 void CrashPointHit(size_t index) {
+  if (CrashPointHandler h = handler.load(); h != nullptr) {
+    h(index);  // may throw: an in-process crash (tests/sim)
+    return;
+  }
   static const CrashTarget target = ParseTarget();
   if (index != target.index) return;
   if (hits[index].fetch_add(1) + 1 != target.hit) return;
@@ -65,3 +71,9 @@ void CrashPointHit(size_t index) {
 }
 
 }  // namespace posta::base::internal
+
+namespace posta::base {
+
+void SetCrashPointHandler(CrashPointHandler h) { internal::handler.store(h); }
+
+}  // namespace posta::base

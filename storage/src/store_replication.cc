@@ -482,8 +482,11 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
     st.BindInt(5, clock_->WallNowMillis());
     POSTA_RETURN_IF_ERROR(st.Run());
   }
-  // A stamp from a clock too far ahead must not drag this clock along.
-  if (outcome.future_stamps.empty()) hlc_->Observe(remote.version);
+  // A stamp from a clock too far ahead must not drag this clock along,
+  // whether a field's or the version's own.
+  if (outcome.future_stamps.empty() && !outcome.future_version) {
+    hlc_->Observe(remote.version);
+  }
 
   for (const Conflict& c : outcome.conflicts) {
     POSTA_ASSIGN_OR_RETURN(std::optional<Conflict> known,

@@ -99,6 +99,7 @@ class FieldMerge {
     fields.insert(std::string(kFacilityField));
     for (const std::string& field : fields) MergeField(field);
     if (deleted_) CheckDeleteRacingEdit();
+    out_.future_version = IsFuture(remote_entry_.record.version);
     return Finish();
   }
 
@@ -206,7 +207,8 @@ class FieldMerge {
     const Record* local = local_.record;
     const Record& remote = remote_entry_.record;
     // A record new here keeps the remote's owner unless a stamp said more.
-    if (facility_.empty()) facility_ = local ? local->facility : remote.facility;
+    if (facility_.empty())
+      facility_ = local ? local->facility : remote.facility;
     if (local && local_.valid && deleted_ == local->deleted &&
         facility_ == local->facility && stamps_ == local->field_stamps &&
         content_ == local_.content) {
@@ -216,8 +218,9 @@ class FieldMerge {
       out_.field_stamps = local->field_stamps;
       out_.deleted = local->deleted;
     } else if (remote_.valid && out_.restamp_fields.empty() &&
-               deleted_ == remote.deleted && facility_ == remote.facility &&
-               stamps_ == remote.field_stamps && content_ == remote_.content) {
+               !out_.future_version && deleted_ == remote.deleted &&
+               facility_ == remote.facility && stamps_ == remote.field_stamps &&
+               content_ == remote_.content) {
       out_.action = ChangeMerger::Action::kTakeRemote;
       out_.facility = remote.facility;
       out_.content = remote.content;
@@ -264,7 +267,7 @@ ChangeMerger::Outcome FieldMerger::Merge(const Record* local, History& history,
   const Record& r = remote.record;
 
   // Most incoming versions are of records new here: take them unparsed.
-  if (!local) {
+  if (!local && !(r.version.wall_ms > horizon_ms)) {
     bool any_future = std::any_of(
         r.field_stamps.begin(), r.field_stamps.end(), [&](const auto& entry) {
           return !entry.second.IsZero() && entry.second.wall_ms > horizon_ms;

@@ -11,8 +11,8 @@
 namespace posta::sync {
 
 Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
-  const std::string what = "hub refused (" + std::to_string(http_status) +
-                           " " + reply.code + ")";
+  const std::string what =
+      "hub refused (" + std::to_string(http_status) + " " + reply.code + ")";
   if (reply.code == kErrorVersionMismatch) {
     return Status::VersionMismatch(what, reply.message);
   }
@@ -57,10 +57,10 @@ Result<std::string> Call(Transport& transport, std::string_view op,
   if (response.status == 200) return std::move(response.body);
   Result<ErrorReply> error = DecodeErrorReply(response.body, limits);
   if (!error.ok()) {
-    return Status::Unavailable(
-        "hub answered " + std::to_string(response.status) + " to " +
-            std::string(op),
-        "not a sync error reply (a proxy in the way?)");
+    return Status::Unavailable("hub answered " +
+                                   std::to_string(response.status) + " to " +
+                                   std::string(op),
+                               "not a sync error reply (a proxy in the way?)");
   }
   return StatusFromErrorReply(response.status, *error);
 }
@@ -149,9 +149,13 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       return known.status();
     }
   }
-  size_t batch_bytes = std::clamp(options_.batch_bytes,
-                                  options_.min_batch_bytes,
-                                  options_.max_batch_bytes);
+  // What the hub says it applied is delivered, even when the ack of the
+  // push that carried it was lost after the hub's commit: otherwise a sync
+  // with nothing new to push would leave those changes counted as pending
+  // (status, bundles) until the next push. Saved with the pull's cursor.
+  if (reply.received_seq > hub.acked_seq) hub.acked_seq = reply.received_seq;
+  size_t batch_bytes = std::clamp(
+      options_.batch_bytes, options_.min_batch_bytes, options_.max_batch_bytes);
   size_t max_bytes = options_.max_batch_bytes;
   if (reply.max_batch_bytes > 0) {
     max_bytes = std::min<size_t>(max_bytes, reply.max_batch_bytes);
@@ -263,9 +267,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     request.node_id = store_.node_id();
     request.after_seq = hub.received_seq;
     request.max_bytes = max_bytes;
-    POSTA_ASSIGN_OR_RETURN(std::string body,
-                           Call(transport_, "pull", Encode(request),
-                                options_.limits));
+    POSTA_ASSIGN_OR_RETURN(
+        std::string body,
+        Call(transport_, "pull", Encode(request), options_.limits));
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
                            DecodePullBatch(body, options_.limits));
     if (batch.after_seq != request.after_seq ||

@@ -444,6 +444,34 @@ TEST_F(MergeTest, FutureStampOnNewRecordIsMergedNotTaken) {
   EXPECT_EQ(out.field_stamps.at("gender"), T(1, "b"));
 }
 
+// A node whose clock ran ahead merges older values: its version stamp is
+// far ahead though no field stamp is. Taking that version as is would hand
+// its stamp to the store (and drag the store's clock ahead with it).
+TEST_F(MergeTest, FutureVersionOfPastFieldsIsMergedNotTaken) {
+  Record remote = Rec(R"({"gender":"male","name":"Ana"})",
+                      {{"gender", T(1, "b")}, {"name", T(2, "c")}});
+  remote.version = S(kNow + 10 * kDay, 0, "b");
+  auto fresh = Merge(nullptr, Entry(remote));
+  EXPECT_EQ(fresh.action, Action::kMerged);
+  EXPECT_TRUE(fresh.future_version);
+  EXPECT_TRUE(fresh.future_stamps.empty());
+  EXPECT_EQ(fresh.content, remote.content);
+  EXPECT_EQ(fresh.field_stamps, remote.field_stamps);
+
+  Record local = Rec(R"({"gender":"female","name":"Ana"})",
+                     {{"gender", T(0, "a")}, {"name", T(2, "c")}});
+  auto over = Merge(&local, Entry(remote, {{"gender", T(0, "a")}}));
+  EXPECT_EQ(over.action, Action::kMerged);
+  EXPECT_TRUE(over.future_version);
+  EXPECT_EQ(over.field_stamps, remote.field_stamps);
+
+  // Within the bound the version is taken as before.
+  remote.version = S(kNow + kDay, 0, "b");
+  auto near = Merge(nullptr, Entry(remote));
+  EXPECT_EQ(near.action, Action::kTakeRemote);
+  EXPECT_FALSE(near.future_version);
+}
+
 TEST_F(MergeTest, SkewBoundIsInclusiveAndReadFromTheClockEachTime) {
   Record local = Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}});
   Record remote =
@@ -540,9 +568,9 @@ const std::string kOwner(storage::kFacilityField);
 
 TEST_F(MergeTest, ANewerTransferIsTakenWithoutConflict) {
   Record local = Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}});
-  Record remote = Rec(R"({"name":"Ana"})",
-                      {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
-                      "fac-b");
+  Record remote =
+      Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}, {kOwner, T(5, "h")}},
+          false, "fac-b");
   auto out = Merge(&local, Entry(remote));
   EXPECT_EQ(out.action, Action::kTakeRemote);
   EXPECT_EQ(out.facility, "fac-b");
@@ -550,12 +578,12 @@ TEST_F(MergeTest, ANewerTransferIsTakenWithoutConflict) {
 }
 
 TEST_F(MergeTest, ConcurrentTransfersKeepTheNewestOwnerWithoutConflict) {
-  Record local = Rec(R"({"name":"Ana"})",
-                     {{"name", T(1, "a")}, {kOwner, T(7, "a")}}, false,
-                     "fac-b");
-  Record older = Rec(R"({"name":"Ana"})",
-                     {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
-                     "fac-c");
+  Record local =
+      Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}, {kOwner, T(7, "a")}},
+          false, "fac-b");
+  Record older =
+      Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}, {kOwner, T(5, "h")}},
+          false, "fac-c");
   auto out = Merge(&local, Entry(older));
   EXPECT_EQ(out.action, Action::kIgnore);
   EXPECT_EQ(out.facility, "fac-b");
@@ -571,9 +599,9 @@ TEST_F(MergeTest, ConcurrentTransfersKeepTheNewestOwnerWithoutConflict) {
 TEST_F(MergeTest, AnEditRacingATransferMergesUnderTheNewOwner) {
   // Here: moved to fac-b at 5. There: the old owner edited the name at 8,
   // without knowing of the move.
-  Record local = Rec(R"({"name":"Ana"})",
-                     {{"name", T(1, "a")}, {kOwner, T(5, "h")}}, false,
-                     "fac-b");
+  Record local =
+      Rec(R"({"name":"Ana"})", {{"name", T(1, "a")}, {kOwner, T(5, "h")}},
+          false, "fac-b");
   Record edit = Rec(R"({"name":"Ana Maria"})", {{"name", T(8, "a")}});
   auto out = Merge(&local, Entry(edit, {{"name", T(1, "a")}}));
   EXPECT_EQ(out.action, Action::kMerged);

@@ -44,6 +44,24 @@ inline std::string EncounterBody(const std::string& patient_id,
          patient_id + R"("},"period":{"start":"2026-11-01T10:00:00Z"}})";
 }
 
+// A one-time enrollment code for `facility` (which the hub must know),
+// stored at `hub` as an operator's `posta enroll` would, valid `valid` from
+// `clock`'s now.
+inline std::string IssueEnrollmentCode(
+    storage::RecordStore& hub, base::Clock& clock, const std::string& facility,
+    std::chrono::milliseconds valid = std::chrono::hours(48)) {
+  Result<std::string> code = NewEnrollmentCode();
+  EXPECT_TRUE(posta::testing::IsOk(code));
+  if (!code.ok()) return "";
+  storage::EnrollmentCode stored;
+  stored.code_hash = HashSecret(*NormalizeEnrollmentCode(*code));
+  stored.facility = facility;
+  stored.created_ms = clock.WallNowMillis();
+  stored.expires_ms = stored.created_ms + valid.count();
+  EXPECT_TRUE(posta::testing::IsOk(hub.AddEnrollmentCode(stored)));
+  return *code;
+}
+
 // Calls the hub directly. `drop_request` loses the next request before the
 // hub sees it; `drop_answer` lets the hub commit and loses its answer.
 // `address` is the remote address the hub sees.
@@ -142,15 +160,7 @@ class SyncFixture : public ::testing::Test {
       EXPECT_TRUE(posta::testing::IsOk(hub_store_->AddFacility(
           {facility, "Facility " + facility, "", hub_clock_.WallNowMillis()})));
     }
-    Result<std::string> code = NewEnrollmentCode();
-    EXPECT_TRUE(posta::testing::IsOk(code));
-    storage::EnrollmentCode stored;
-    stored.code_hash = HashSecret(*NormalizeEnrollmentCode(*code));
-    stored.facility = facility;
-    stored.created_ms = hub_clock_.WallNowMillis();
-    stored.expires_ms = stored.created_ms + valid.count();
-    EXPECT_TRUE(posta::testing::IsOk(hub_store_->AddEnrollmentCode(stored)));
-    return *code;
+    return IssueEnrollmentCode(*hub_store_, hub_clock_, facility, valid);
   }
 
   // Enrolls the node's store through the enroll exchange and gives its

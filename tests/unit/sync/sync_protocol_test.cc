@@ -76,8 +76,8 @@ TEST_F(SyncProtocolTest, AReplacedBoxPullsItsFacilityBack) {
   Node fresh = Clinic("clinic-a");
   fresh.store.reset();
   fresh.store = Open("clinic-a-new.db", "clinic-a", "clinic", &clinic_clock_);
-  fresh.client = std::make_unique<SyncClient>(
-      *fresh.store, *fresh.transport, clinic_clock_, SyncOptions{});
+  fresh.client = std::make_unique<SyncClient>(*fresh.store, *fresh.transport,
+                                              clinic_clock_, SyncOptions{});
   Enroll(fresh);
   SyncResult r = Sync(fresh);
   EXPECT_EQ(r.pulled, 20);
@@ -176,6 +176,31 @@ TEST_F(SyncProtocolTest, LostAnswersAndRequestsLoseAndDuplicateNothing) {
   EXPECT_FALSE(a.client->SyncOnce().ok());
   EXPECT_EQ(Sync(a).pushed, 1);
   EXPECT_EQ(Digest(*hub_store_, "clinic-a"), Digest(*a.store, "clinic-a"));
+}
+
+TEST_F(SyncProtocolTest, ALostPushAckIsMadeGoodByTheNextHandshake) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Alpha");
+  Create(*a.store, "Beta");
+  // The hub commits the push; its answer is lost, and so is everything
+  // after it in that sync.
+  int pushes = 0;
+  a.transport->tamper = [&](std::string_view op, std::string&) {
+    if (op == "push" && ++pushes == 1) a.transport->drop_answer = 1;
+  };
+  ASSERT_FALSE(a.client->SyncOnce().ok());
+  a.transport->tamper = nullptr;
+  // Nothing new to push: the handshake alone says the hub holds both.
+  EXPECT_EQ(Sync(a).pushed, 0);
+  ASSERT_OK_AND_ASSIGN(auto peers, a.store->ListPeers());
+  ASSERT_EQ(peers.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, a.store->Stats());
+  EXPECT_EQ(peers[0].acked_seq, stats.last_seq);
+  storage::ChangeFilter pending;
+  pending.only_origin = a.store->node_id();
+  pending.after_seq = peers[0].acked_seq;
+  ASSERT_OK_AND_ASSIGN(int64_t left, a.store->CountChanges(pending));
+  EXPECT_EQ(left, 0);
 }
 
 TEST_F(SyncProtocolTest, ReplayedBatchesChangeNothing) {

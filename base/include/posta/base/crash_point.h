@@ -69,6 +69,20 @@ namespace internal {
 void CrashPointHit(size_t index);
 }  // namespace internal
 
+// In-process crashes, for a simulation that runs a hub and its clinics in
+// one process (tests/sim): instead of SIGKILL, a hit calls the installed
+// handler, which may throw to unwind the "crashed" node's call stack; the
+// caller then drops that node's objects and reopens it from its files. The
+// exception must not derive from std::exception, so that no catch on the
+// way (the hub's 500 path) swallows it; RAII transactions roll back as the
+// stack unwinds, as a killed process's would. With a handler installed,
+// POSTA_CRASH_AT is ignored. Only test builds call it (the macro is nothing
+// without POSTA_CRASH_POINTS); `index` is the point's index in kCrashPoints.
+// Pass nullptr to remove it. Not thread-safe against hits in flight:
+// install before the nodes run.
+using CrashPointHandler = void (*)(size_t index);
+void SetCrashPointHandler(CrashPointHandler handler);
+
 // True when this build has crash points (POSTA_CRASH_POINTS).
 constexpr bool kCrashPointsBuilt =
 #ifdef POSTA_CRASH_POINTS

@@ -125,6 +125,12 @@ class ChangeMerger {
     // Each remote stamp found too far ahead of this node's clock, by field,
     // for the store to flag.
     std::vector<std::pair<std::string, base::HlcStamp>> future_stamps;
+    // The remote version's own stamp is too far ahead of this node's clock
+    // (a merge made on a node whose clock ran ahead, its fields stamped
+    // earlier): the store must not let it move this node's clock. Such a
+    // version is never kTakeRemote, so what is stored carries a stamp of
+    // this node's.
+    bool future_version = false;
     // Conflicts found, fully filled in (id, both sides, state_stamp).
     std::vector<Conflict> conflicts;
   };

@@ -19,6 +19,11 @@
 //   - Ls > Rs: the local value stays. When Lv != Rv, Rs is not zero and
 //     history.HasSeen(field, Rs) is false (the remote write is concurrent,
 //     not stale), a conflict is opened with the remote as loser.
+// The remote version's own stamp is judged too: when it is too far in the
+// future (a node whose clock ran ahead merged older field values), it is
+// reported as Outcome::future_version and the result is never kTakeRemote,
+// so the store stamps the version itself and its clock is not dragged
+// ahead.
 // Content fields keep merging under a tombstone, so a revival brings back
 // every edit. When the result is deleted, the side whose tombstone won is D
 // and the other side E is live, and E holds a content field with a stamp
@@ -54,7 +59,7 @@ struct MergeOptions {
 // Outcome, beyond what storage::ChangeMerger::Outcome states:
 //   - kTakeRemote: content, field_stamps and deleted are remote.record's,
 //     unchanged. Returned without parsing any JSON when `local` is null and
-//     no remote stamp is in the future.
+//     no remote stamp (field or version) is in the future.
 //   - kMerged: content is the winning values as a compact JSON object with
 //     sorted keys; field_stamps holds the winning non-zero stamps, including
 //     those of removed fields. A field in restamp_fields carries its future
