@@ -1,6 +1,7 @@
 #include "schema.h"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "posta/storage/record.h"
 #include "posta/storage/record_store.h"
@@ -266,6 +267,36 @@ CREATE TABLE node_reports (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 9: tiers (hubs syncing to hubs, docs/sync-protocol.md "Tiers").
+// `versions.via` is the peer a version was received from as it was made
+// ('' for this node's own writes and merges), so a hub leaves out of a
+// pull, and of a push to its own upstream hub, what it received from that
+// very peer. `region` on codes and enrolled nodes marks a hub node's
+// credential and the region its scope covers. Only added columns; existing
+// rows take '' (versions received before this version are sent back to
+// their sender at most once more, and ignored there). A column already
+// there is left as it is, so the step stands alone whatever ran before it.
+Status MigrateToV9(Connection& conn) {
+  constexpr std::pair<std::string_view, std::string_view> kAdded[] = {
+      {"versions", "via"},
+      {"enrollment_codes", "region"},
+      {"enrolled_nodes", "region"}};
+  for (const auto& [table, column] : kAdded) {
+    POSTA_ASSIGN_OR_RETURN(
+        int64_t present,
+        conn.QueryInt("SELECT count(*) FROM pragma_table_info('" +
+                          std::string(table) + "') WHERE name = '" +
+                          std::string(column) + "'",
+                      "schema version 9: columns of " + std::string(table)));
+    if (present != 0) continue;
+    POSTA_RETURN_IF_ERROR(conn.Exec("ALTER TABLE " + std::string(table) +
+                                        " ADD COLUMN " + std::string(column) +
+                                        " TEXT NOT NULL DEFAULT ''",
+                                    "create schema version 9"));
+  }
+  return Status::Ok();
+}
+
 // The report tables are kept on a hub only; a hub's existing records are
 // counted now. (A new database has no meta rows yet, and no records.)
 Status MigrateToV8(Connection& conn) {
@@ -433,6 +464,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return conn.Exec(kSchemaV7, "create schema version 7");
     case 8:
       return MigrateToV8(conn);
+    case 9:
+      return MigrateToV9(conn);
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

@@ -233,7 +233,8 @@ class SqliteStore final : public RecordStore {
                                const std::vector<std::string>& content_keys,
                                const std::vector<SearchKey>* old_keys,
                                const std::vector<SearchKey>* search_keys,
-                               std::string_view moved_from = {});
+                               std::string_view moved_from = {},
+                               std::string_view via = {});
   // The index keys a stored version has: none for a tombstone.
   Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
   Status UnindexRecord(ResourceType type, int64_t rid,
@@ -286,8 +287,11 @@ class SqliteStore final : public RecordStore {
                                                   const std::string& id);
   // Folds the persisted clock into hlc_ (another process may have written).
   Status ObservePersistedClock();
+  // `from` is the peer the change came from: a version taken as it came
+  // records it (versions.via).
   Status ApplyOneChange(const ChangeEntry& change, const ParsedResource& parsed,
-                        ChangeMerger& merger, ApplyStats& stats);
+                        ChangeMerger& merger, const std::string& from,
+                        ApplyStats& stats);
   // The next change-log position, shared by versions and conflicts.
   Result<int64_t> NextSharedSeq();
   // Stores `c` at a new change-log position; `replace` overwrites a stored

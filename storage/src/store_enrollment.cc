@@ -18,7 +18,7 @@ bool IsHashHex(std::string_view hash) {
 
 constexpr std::string_view kNodeColumns =
     "SELECT node_id, facility, credential_hash, enrolled_ms, revoked_ms, "
-    "last_seen_ms, last_address, flagged_ms, flag FROM enrolled_nodes";
+    "last_seen_ms, last_address, flagged_ms, flag, region FROM enrolled_nodes";
 
 EnrolledNode NodeFromRow(const Statement& st) {
   EnrolledNode node;
@@ -31,6 +31,7 @@ EnrolledNode NodeFromRow(const Statement& st) {
   node.last_address = st.ColumnText(6);
   node.flagged_ms = st.ColumnInt(7);
   node.flag = st.ColumnText(8);
+  node.region = st.ColumnText(9);
   return node;
 }
 
@@ -123,6 +124,10 @@ Status SqliteStore::AddEnrollmentCode(const EnrollmentCode& code) {
     return Status::InvalidArgument("enrollment code hash",
                                    "not 64 lowercase hex digits");
   }
+  if (code.region.size() > 64) {
+    return Status::InvalidArgument("enrollment code region",
+                                   "longer than 64 bytes");
+  }
   return InWriteTransaction([&](Connection& conn) -> Status {
     POSTA_ASSIGN_OR_RETURN(bool exists,
                            IsRegisteredFacility(conn, code.facility));
@@ -140,12 +145,13 @@ Status SqliteStore::AddEnrollmentCode(const EnrollmentCode& code) {
     POSTA_ASSIGN_OR_RETURN(
         Statement st,
         conn.Prepare("INSERT INTO enrollment_codes (code_hash, facility, "
-                     "created_ms, expires_ms, used_ms, used_by) "
-                     "VALUES (?1, ?2, ?3, ?4, 0, '')"));
+                     "created_ms, expires_ms, used_ms, used_by, region) "
+                     "VALUES (?1, ?2, ?3, ?4, 0, '', ?5)"));
     st.BindText(1, code.code_hash);
     st.BindText(2, code.facility);
     st.BindInt(3, code.created_ms);
     st.BindInt(4, code.expires_ms);
+    st.BindText(5, code.region);
     return st.Run();
   });
 }
@@ -161,7 +167,7 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
   Status s = InWriteTransaction([&](Connection& conn) -> Status {
     POSTA_ASSIGN_OR_RETURN(
         Statement code,
-        conn.Prepare("SELECT facility, expires_ms, used_ms, used_by "
+        conn.Prepare("SELECT facility, expires_ms, used_ms, used_by, region "
                      "FROM enrollment_codes WHERE code_hash = ?1"));
     code.BindText(1, r.code_hash);
     POSTA_ASSIGN_OR_RETURN(bool found, code.Step());
@@ -170,6 +176,7 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
     const int64_t expires_ms = code.ColumnInt(1);
     const int64_t used_ms = code.ColumnInt(2);
     const std::string used_by = code.ColumnText(3);
+    const std::string region = code.ColumnText(4);
     if (used_ms != 0) {
       return Status::Conflict(
           "enrollment code",
@@ -205,6 +212,7 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
     enrolled = existing.value_or(EnrolledNode{});
     enrolled.node_id = r.node_id;
     enrolled.facility = facility;
+    enrolled.region = region;
     enrolled.credential_hash = r.credential_hash;
     enrolled.enrolled_ms = r.now_ms;
     enrolled.revoked_ms = 0;
@@ -212,8 +220,8 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
         Statement put,
         conn.Prepare("INSERT OR REPLACE INTO enrolled_nodes (node_id, "
                      "facility, credential_hash, enrolled_ms, revoked_ms, "
-                     "last_seen_ms, last_address, flagged_ms, flag) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+                     "last_seen_ms, last_address, flagged_ms, flag, region) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
     put.BindText(1, enrolled.node_id);
     put.BindText(2, enrolled.facility);
     put.BindText(3, enrolled.credential_hash);
@@ -223,12 +231,14 @@ Result<EnrolledNode> SqliteStore::RedeemEnrollmentCode(const Redemption& r) {
     put.BindText(7, enrolled.last_address);
     put.BindInt(8, enrolled.flagged_ms);
     put.BindText(9, enrolled.flag);
+    put.BindText(10, enrolled.region);
     POSTA_RETURN_IF_ERROR(put.Run());
     AuditEvent event;
     event.who.actor = "node:" + r.node_id;
     event.who.remote_address = r.remote_address;
     event.action = kAuditEnroll;
-    event.detail = "enrolled for facility " + facility;
+    event.detail = "enrolled for facility " + facility +
+                   (region.empty() ? "" : " as a hub for region " + region);
     return AppendAuditRow(conn, event);
   });
   if (!s.ok()) return s;

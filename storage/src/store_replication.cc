@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::string_view kChangeColumns =
     "v.seq, v.bases, r.type, r.id, v.facility, v.content, v.version, "
-    "v.stamps, v.deleted, v.moved_from, v.rid";
+    "v.stamps, v.deleted, v.moved_from, v.rid, v.via";
 
 constexpr std::string_view kConflictColumns =
     "cid, type, record_id, facility, field, winner_value, winner_stamp, "
@@ -138,6 +138,12 @@ class StoredHistory final : public ChangeMerger::History {
   Status status_;
 };
 
+// The facilities a filter's scope names; empty for every facility.
+std::vector<std::string> ScopeOf(const ChangeFilter& filter) {
+  if (!filter.facility.empty()) return {filter.facility};
+  return filter.facilities;
+}
+
 }  // namespace
 
 Result<int64_t> SqliteStore::NextSharedSeq() {
@@ -226,17 +232,24 @@ Result<int64_t> SqliteStore::CountChanges(const ChangeFilter& filter) {
            ") AND substr(v.version, -length(" + p + ")) = " + p + ")";
   };
   std::string origin;
-  if (!filter.exclude_origin.empty()) origin += " AND NOT " + made_by("?2");
+  if (!filter.exclude_origin.empty()) {
+    origin += " AND NOT " + made_by("?2") + " AND v.via != ?6";
+  }
   if (!filter.only_origin.empty()) origin += " AND " + made_by("?3");
   std::string sql =
       "SELECT (SELECT count(*) FROM versions v WHERE v.seq > ?1" + origin;
-  if (!filter.facility.empty()) {
-    // The scope, then the history that comes with each move into it: the
-    // versions before the last move in after the cursor, outside the scope.
+  const std::vector<std::string> scope = ScopeOf(filter);
+  if (!scope.empty()) {
+    // The scope (?4: a JSON array of facilities), then the history that
+    // comes with each move into it: the versions before the last move in
+    // after the cursor, outside the scope.
     constexpr std::string_view kScope =
-        "(v.facility IN (?4, ?5) OR v.moved_from = ?4)";
+        "(v.facility = ?5 OR v.facility IN (SELECT value FROM json_each(?4)) "
+        "OR v.moved_from IN (SELECT value FROM json_each(?4)))";
     constexpr std::string_view kMoveIn =
-        "m.seq > ?1 AND m.facility = ?4 AND m.moved_from NOT IN ('', ?4)";
+        "m.seq > ?1 AND m.facility IN (SELECT value FROM json_each(?4)) AND "
+        "m.moved_from != '' AND m.moved_from NOT IN (SELECT value FROM "
+        "json_each(?4))";
     sql += " AND " + std::string(kScope) +
            ") + (SELECT count(*) FROM versions v WHERE v.rid IN (SELECT "
            "m.rid FROM versions m WHERE " +
@@ -249,11 +262,13 @@ Result<int64_t> SqliteStore::CountChanges(const ChangeFilter& filter) {
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
   POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(sql));
   st.BindInt(1, filter.after_seq);
-  if (!filter.exclude_origin.empty())
+  if (!filter.exclude_origin.empty()) {
     st.BindText(2, "." + filter.exclude_origin);
+    st.BindText(6, filter.exclude_origin);
+  }
   if (!filter.only_origin.empty()) st.BindText(3, "." + filter.only_origin);
-  if (!filter.facility.empty()) {
-    st.BindText(4, filter.facility);
+  if (!scope.empty()) {
+    st.BindText(4, nlohmann::json(scope).dump());
     st.BindText(5, kSharedFacility);
   }
   POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -286,13 +301,21 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
       return version.size() > suffix.size() &&
              version.substr(version.size() - suffix.size()) == suffix;
     };
-    return (!filter.exclude_origin.empty() && made_by(origin_suffix)) ||
+    return (!filter.exclude_origin.empty() &&
+            (made_by(origin_suffix) ||
+             st.ColumnView(11) == filter.exclude_origin)) ||
            (!filter.only_origin.empty() && !made_by(only_suffix));
+  };
+  const std::vector<std::string> scope_list = ScopeOf(filter);
+  const std::set<std::string, std::less<>> scope(scope_list.begin(),
+                                                 scope_list.end());
+  auto scoped = [&](std::string_view facility) {
+    return scope.find(facility) != scope.end();
   };
   auto in_scope = [&](const Statement& st) {
     const std::string_view owner = st.ColumnView(4);
-    return filter.facility.empty() || owner == filter.facility ||
-           owner == kSharedFacility || st.ColumnView(9) == filter.facility;
+    return scope.empty() || scoped(owner) || owner == kSharedFacility ||
+           scoped(st.ColumnView(9));
   };
   {
     POSTA_ASSIGN_OR_RETURN(Statement st, conn.Prepare(kSql));
@@ -309,9 +332,9 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
       // along, so the receiving clinic holds its history. They travel just
       // before the move, as one unit labelled with its seq.
       std::vector<ChangeEntry> unit;
-      const bool moved_in =
-          !filter.facility.empty() && st.ColumnView(4) == filter.facility &&
-          !st.ColumnView(9).empty() && st.ColumnView(9) != filter.facility;
+      const bool moved_in = !scope.empty() && scoped(st.ColumnView(4)) &&
+                            !st.ColumnView(9).empty() &&
+                            !scoped(st.ColumnView(9));
       if (moved_in) {
         const int64_t seq = st.ColumnInt(0);
         POSTA_ASSIGN_OR_RETURN(
@@ -359,7 +382,7 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
       POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       POSTA_ASSIGN_OR_RETURN(Conflict c, ConflictFromRow(st));
-      if (!filter.facility.empty() && c.facility != filter.facility) continue;
+      if (!scope.empty() && !scoped(c.facility)) continue;
       batch.conflicts.push_back(std::move(c));
     }
   }
@@ -413,7 +436,8 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   ApplyStats stats;
   BeginIndexRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (Status s = ApplyOneChange(changes[i], parsed[i], merger, stats);
+    if (Status s =
+            ApplyOneChange(changes[i], parsed[i], merger, peer.node_id, stats);
         !s.ok()) {
       DropIndexRows();
       return s;
@@ -459,7 +483,8 @@ Status SqliteStore::ObservePersistedClock() {
 
 Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
                                    const ParsedResource& parsed,
-                                   ChangeMerger& merger, ApplyStats& stats) {
+                                   ChangeMerger& merger,
+                                   const std::string& from, ApplyStats& stats) {
   const Record& remote = change.record;
   const std::string name = RecordName(remote.type, remote.id);
   POSTA_ASSIGN_OR_RETURN(std::optional<StoredRecord> local,
@@ -559,6 +584,11 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
              next.deleted ? nullptr : &keys_from->search_keys,
              local && local->record.facility != next.facility
                  ? std::string_view(local->record.facility)
+                 : std::string_view(),
+             // A merge is this node's own version; a version taken as it
+             // came is the sender's.
+             outcome.action == ChangeMerger::Action::kTakeRemote
+                 ? std::string_view(from)
                  : std::string_view())
       .status()
       .WithContext(name);

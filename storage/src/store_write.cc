@@ -466,7 +466,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     int64_t rid, std::optional<bool> was_deleted, const Record& next,
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
-    const std::vector<SearchKey>* search_keys, std::string_view moved_from) {
+    const std::vector<SearchKey>* search_keys, std::string_view moved_from,
+    std::string_view via) {
   op_wrote_ = true;
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
@@ -484,8 +485,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     POSTA_ASSIGN_OR_RETURN(
         Statement st,
         writer_->Prepare("INSERT INTO versions (rid, version, content, stamps, "
-                         "bases, deleted, facility, moved_from) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+                         "bases, deleted, facility, moved_from, via) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
     st.BindInt(1, rid);
     st.BindText(2, next.version.ToString());
     st.BindText(3, next.content);
@@ -496,6 +497,7 @@ Result<int64_t> SqliteStore::StoreVersion(
     st.BindInt(6, next.deleted ? 1 : 0);
     st.BindText(7, next.facility);
     st.BindText(8, moved_from);
+    st.BindText(9, via);
     POSTA_RETURN_IF_ERROR(st.Run());
     seq = sqlite3_last_insert_rowid(writer_->db());
   }

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "posta/base/crash_point.h"
 #include "posta/sync/credentials.h"
@@ -130,6 +131,10 @@ struct HubService::Impl {
   // Records that `node`'s credential looks used by two boxes: flag it in the
   // store (posta hub node list shows it) and count it.
   void Flag(const storage::EnrolledNode& node, const std::string& why);
+  // The facilities `node`'s credential covers: its own, and for a hub node
+  // every facility registered here with its region (read now, so a
+  // facility added to the region later joins the scope).
+  Result<std::vector<std::string>> ScopeOf(const storage::EnrolledNode& node);
 
   storage::RecordStore& store;
   base::Clock& clock;
@@ -361,9 +366,22 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
             std::to_string(kMinProtocolVersion) + ".." +
             std::to_string(kProtocolVersion) + "; upgrade the older one");
   }
-  if (hello->role != kRoleClinic) {
-    return Refuse(400, kErrorBadBatch,
-                  "only clinics sync to a hub (role " + hello->role + ")");
+  // A hub syncs upstream only with a hub's credential (one with a region),
+  // and a hub's credential serves nothing but a hub: the role, like the
+  // scope, comes from the credential.
+  if (hello->role == kRoleHub && node.region.empty()) {
+    return Refuse(403, kErrorScope,
+                  "node " + node.node_id + " is enrolled as a clinic of " +
+                      "facility " + node.facility +
+                      ", but says it is a hub; a hub syncs upstream with a "
+                      "hub's enrollment code (posta hub enroll-code "
+                      "--region)");
+  }
+  if (hello->role != kRoleHub && !node.region.empty()) {
+    return Refuse(403, kErrorScope,
+                  "node " + node.node_id + " is enrolled as a hub for " +
+                      "region " + node.region + ", but says it is a " +
+                      hello->role + "; a clinic enrolls with a clinic's code");
   }
   const int64_t now = clock.WallNowMillis();
   if (hello->clock_ms > now + options.max_clock_skew.count()) {
@@ -386,7 +404,10 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
   } else {
     peer.node_id = hello->node_id;
     peer.facility = hello->facility;
-    peer.role = hello->role;
+    // The side of the link, not the node's kind: a hub node syncing here
+    // is downstream like a clinic ("hub" is kept for this node's own
+    // upstream hub). posta hub node list shows its region.
+    peer.role = std::string(kRoleClinic);
   }
   peer.last_sync_ms = now;
   if (Status s = store.UpdatePeer(peer); !s.ok()) return FromStatus(s);
@@ -519,7 +540,17 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   // owned at some version the hub holds (an edit made offline while the
   // record was transferred away merges, and the owner stays the newer one);
   // a record new to the hub must first come as its own. Never a shared
-  // record.
+  // record. A hub node (a district hub) likewise for any facility of its
+  // region, and shared records too: it edits reference data as a hub.
+  Result<std::vector<std::string>> scope = ScopeOf(node);
+  if (!scope.ok()) return FromStatus(scope.status());
+  const bool hub_node = !node.region.empty();
+  auto in_scope = [&](const std::string& facility) {
+    return std::find(scope->begin(), scope->end(), facility) != scope->end();
+  };
+  const std::string pusher =
+      "node " + node.node_id + " of " +
+      (hub_node ? "region " + node.region : "facility " + node.facility);
   std::map<std::pair<storage::ResourceType, std::string>,
            std::vector<std::string>>
       past_owners;
@@ -536,8 +567,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     return &it->second;
   };
   auto owned_by_peer = [&](const std::vector<std::string>& owners) {
-    return std::find(owners.begin(), owners.end(), node.facility) !=
-           owners.end();
+    return std::any_of(owners.begin(), owners.end(), in_scope);
   };
   std::vector<storage::ChangeEntry> changes;
   changes.reserve(batch->changes.size());
@@ -545,39 +575,41 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     const storage::Record& r = change.record;
     Result<std::vector<std::string>*> owners = owners_of(r.type, r.id);
     if (!owners.ok()) return FromStatus(owners.status());
-    if (r.facility == storage::kSharedFacility || !owned_by_peer(**owners)) {
+    const bool shared = r.facility == storage::kSharedFacility;
+    if (shared && hub_node) {
+      // Reference data a hub node edits: merged like the hub's own.
+    } else if (shared || !owned_by_peer(**owners)) {
       // A record new here belongs to the facility that created it, and is
       // that facility's from then on (a later version in the same batch
       // may transfer it).
-      const bool new_here = (*owners)->empty() && r.facility == node.facility;
+      const bool new_here = (*owners)->empty() && in_scope(r.facility);
       if (!new_here) {
         const std::string& owner =
             (*owners)->empty() || r.facility == storage::kSharedFacility
                 ? r.facility
                 : (*owners)->front();
         return Refuse(403, kErrorScope,
-                      "node " + node.node_id + " of facility " + node.facility +
-                          " sent " +
+                      pusher + " sent " +
                           std::string(storage::ResourceTypeName(r.type)) + "/" +
                           r.id + " of facility " + owner +
                           (owner == storage::kSharedFacility
                                ? " (shared reference data is edited at the hub)"
                                : ", which it never owned"));
       }
-      (*owners)->push_back(node.facility);
+      (*owners)->push_back(r.facility);
     }
     if (change.seq > peer->received_seq) changes.push_back(std::move(change));
   }
   std::vector<storage::Conflict> incoming;
   for (storage::Conflict& c : batch->conflicts) {
-    if (c.facility != node.facility) {
+    const bool shared_ok = hub_node && c.facility == storage::kSharedFacility;
+    if (!in_scope(c.facility) && !shared_ok) {
       Result<std::vector<std::string>*> owners = owners_of(c.type, c.record_id);
       if (!owners.ok()) return FromStatus(owners.status());
       if (!owned_by_peer(**owners)) {
-        return Refuse(403, kErrorScope,
-                      "node " + node.node_id + " of facility " + node.facility +
-                          " sent conflict " + c.id + " of facility " +
-                          c.facility);
+        return Refuse(
+            403, kErrorScope,
+            pusher + " sent conflict " + c.id + " of facility " + c.facility);
       }
     }
     incoming.push_back(std::move(c));
@@ -661,10 +693,17 @@ Result<PullBatch> HubService::Impl::ReadPull(const storage::EnrolledNode& node,
   filter.max_bytes = std::min<uint64_t>(
       max_bytes == 0 ? options.max_batch_bytes : max_bytes,
       options.max_batch_bytes);
+  // Neither what the node made nor what it sent (a hub node relays its
+  // clinics' versions: they are not sent back to it).
   filter.exclude_origin = node.node_id;
   // The scope comes from the credential: whatever the cursor, only this
-  // facility's records and shared ones are read.
-  filter.facility = node.facility;
+  // facility's records (a hub node's: its region's) and shared ones are
+  // read.
+  if (node.region.empty()) {
+    filter.facility = node.facility;
+  } else {
+    POSTA_ASSIGN_OR_RETURN(filter.facilities, ScopeOf(node));
+  }
   POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch read, store.ReadChanges(filter));
   PullBatch batch;
   batch.after_seq = after_seq;
@@ -683,8 +722,22 @@ Status HubService::Impl::EnsurePeer(const storage::EnrolledNode& node) {
   storage::PeerState peer;
   peer.node_id = node.node_id;
   peer.facility = node.facility;
-  peer.role = std::string(kRoleClinic);
+  peer.role = std::string(kRoleClinic);  // downstream, as in Hello
   return store.UpdatePeer(peer);
+}
+
+Result<std::vector<std::string>> HubService::Impl::ScopeOf(
+    const storage::EnrolledNode& node) {
+  std::vector<std::string> scope{node.facility};
+  if (node.region.empty()) return scope;
+  POSTA_ASSIGN_OR_RETURN(std::vector<storage::FacilityEntry> facilities,
+                         store.ListFacilities());
+  for (const storage::FacilityEntry& f : facilities) {
+    if (f.region == node.region && f.id != node.facility) {
+      scope.push_back(f.id);
+    }
+  }
+  return scope;
 }
 
 SyncReply HubService::HandleBundled(std::string_view op, std::string_view body,

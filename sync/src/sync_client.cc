@@ -103,18 +103,27 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   Hello hello;
   hello.node_id = store_.node_id();
   hello.facility = store_.facility();
-  hello.role = std::string(kRoleClinic);
+  // A hub syncing upstream to another hub (docs/sync-protocol.md "Tiers")
+  // says so; its credential must be a hub's.
+  const bool relay = stats.role == kRoleHub;
+  hello.role = std::string(relay ? kRoleHub : kRoleClinic);
   hello.clock_ms = clock_.WallNowMillis();
   hello.software = options_.software;
   {
     // What waits to be pushed: this node's own versions after what the hub
-    // acknowledged last time (counted in SQL, nothing read).
+    // acknowledged last time (counted in SQL, nothing read); for a hub,
+    // everything but what came from its upstream hub.
     storage::ChangeFilter pending;
     pending.only_origin = store_.node_id();
     POSTA_ASSIGN_OR_RETURN(std::vector<storage::PeerState> peers,
                            store_.ListPeers());
     for (const storage::PeerState& peer : peers) {
-      if (peer.role == kRoleHub) pending.after_seq = peer.acked_seq;
+      if (peer.role != kRoleHub) continue;
+      pending.after_seq = peer.acked_seq;
+      if (relay) {
+        pending.only_origin.clear();
+        pending.exclude_origin = peer.node_id;
+      }
     }
     POSTA_ASSIGN_OR_RETURN(int64_t count, store_.CountChanges(pending));
     hello.pending_changes = count;
@@ -179,12 +188,20 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     size_t changes = 0;
     std::string body;
   };
-  auto read_batch = [this](int64_t from, size_t bytes) -> Result<Outgoing> {
+  const std::string upstream = reply.node_id;
+  auto read_batch = [this, relay, upstream](int64_t from,
+                                            size_t bytes) -> Result<Outgoing> {
     storage::ChangeFilter filter;
     filter.after_seq = from;
     filter.max_changes = options_.limits.max_changes;
     filter.max_bytes = bytes;
-    filter.only_origin = store_.node_id();
+    if (relay) {
+      // A hub relays: its own versions and merges, and those its clinics
+      // sent it; never what it pulled from this hub (echo suppression).
+      filter.exclude_origin = upstream;
+    } else {
+      filter.only_origin = store_.node_id();
+    }
     POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch batch,
                            store_.ReadChanges(filter));
     Outgoing out;

@@ -421,6 +421,10 @@ int RunCli(int argc, char** argv) {
                    "The facility the box will belong to")
       ->required()
       ->check(FacilityId());
+  enroll_code->add_option(
+      "--region", code_opts.region,
+      "For a hub's box (a district hub syncing up to this one): the region "
+      "whose facilities it serves");
   enroll_code
       ->add_option("--expires", code_opts.expires,
                    "How long the code stays valid: 30m, 48h, 7d (at most "

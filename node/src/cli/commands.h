@@ -378,6 +378,10 @@ inline constexpr std::chrono::hours kMaxEnrollCodeLife{24 * 30};
 struct HubEnrollCodeOptions {
   std::string config_path;
   std::string facility;
+  // Set for a code that enrolls a hub (a district hub syncing upstream to
+  // this one): its scope is `facility` and every facility registered here
+  // with this region. Empty for a clinic's code.
+  std::string region;
   std::string expires = "48h";  // "<n>m", "<n>h" or "<n>d"
   bool apply_config_log_level = true;
 };

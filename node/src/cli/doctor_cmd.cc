@@ -270,7 +270,9 @@ Status RunDoctor(const DoctorOptions& options, Io& io) {
     // ---- the hub: one handshake answers reachability, the pin, the
     // credential and the hub's clock ----
     const bool is_hub = config.role == "hub";
-    const bool syncs = !is_hub && !config.hub_url.empty();
+    // A hub with a hub above it (a district hub) checks its upstream link
+    // as a clinic checks its hub.
+    const bool syncs = !config.hub_url.empty();
     std::optional<Result<sync::HelloReply>> hello;
     int64_t hello_sent_ms = 0;
     Result<std::string> credential = std::string();
@@ -287,7 +289,7 @@ Status RunDoctor(const DoctorOptions& options, Io& io) {
         sync::Hello h;
         h.node_id = store ? store->node_id() : std::string("unknown");
         h.facility = config.facility;
-        h.role = std::string(sync::kRoleClinic);
+        h.role = std::string(is_hub ? sync::kRoleHub : sync::kRoleClinic);
         hello_sent_ms = io.clock.WallNowMillis();
         h.clock_ms = hello_sent_ms;
         h.software = POSTA_VERSION;
@@ -351,7 +353,8 @@ Status RunDoctor(const DoctorOptions& options, Io& io) {
     }
 
     // ---- hub reachable ----
-    const std::string not_syncing = is_hub ? "this node is the hub"
+    const std::string not_syncing = is_hub ? "this node is the top hub "
+                                             "(no [sync] hub_url)"
                                            : "no [sync] hub_url: this clinic "
                                              "does not sync";
     {

@@ -87,13 +87,9 @@ Status RunEnroll(const EnrollOptions& options, Io& io) {
       NodeConfig config,
       LoadNodeConfig(options.config_path, options.apply_config_log_level,
                      io.env));
-  if (config.role != "clinic") {
-    return Status::InvalidArgument(
-        config.source_path + ": node.role",
-        "this node is a " + config.role +
-            "; posta enroll runs on a clinic's box (on the hub, issue codes "
-            "with posta hub enroll-code)");
-  }
+  // A clinic enrolls with its hub; a hub enrolls with the hub above it
+  // (docs/sync-protocol.md, "Tiers") using a hub's code, and the upstream
+  // hub refuses a clinic's code at its first hello.
   // The code's form is checked before anything goes out.
   POSTA_RETURN_IF_ERROR(sync::NormalizeEnrollmentCode(options.code)
                             .status()

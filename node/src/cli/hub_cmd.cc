@@ -2,6 +2,7 @@
 // facilities, issues one-time enrollment codes, lists and revokes enrolled
 // nodes. Each opens the hub's database beside a running `posta serve`
 // (SQLite's locking and the busy timeout serialize the writes).
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -133,19 +134,42 @@ Status RunHubEnrollCode(const HubEnrollCodeOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(
       OpenedNode hub,
       OpenHub(options.config_path, options.apply_config_log_level, false, io));
+  if (!options.region.empty()) {
+    // A mistyped region would enroll a hub that receives nothing.
+    POSTA_ASSIGN_OR_RETURN(std::vector<storage::FacilityEntry> facilities,
+                           hub.store->ListFacilities());
+    const bool known = std::any_of(facilities.begin(), facilities.end(),
+                                   [&](const storage::FacilityEntry& f) {
+                                     return f.region == options.region;
+                                   });
+    if (!known) {
+      return Status::InvalidArgument(
+          "--region " + options.region.substr(0, 64),
+          "no facility registered here is in this region; register the "
+          "district's facilities first (posta hub facility add --region " +
+              options.region.substr(0, 64) + ")");
+    }
+  }
   POSTA_ASSIGN_OR_RETURN(std::string code, sync::NewEnrollmentCode());
   POSTA_ASSIGN_OR_RETURN(std::string canonical,
                          sync::NormalizeEnrollmentCode(code));
   storage::EnrollmentCode stored;
   stored.code_hash = sync::HashSecret(canonical);
   stored.facility = options.facility;
+  stored.region = options.region;
   stored.created_ms = io.clock.WallNowMillis();
   stored.expires_ms = stored.created_ms + life.count();
   POSTA_RETURN_IF_ERROR(hub.store->AddEnrollmentCode(stored));
-  io.out << "enrollment code for facility " << options.facility << ": " << code
-         << "\n"
+  io.out << "enrollment code for "
+         << (options.region.empty() ? "" : "the hub of ") << "facility "
+         << options.facility;
+  if (!options.region.empty()) {
+    io.out << " (serving region " << options.region << ")";
+  }
+  io.out << ": " << code << "\n"
          << "valid once, until " << storage::FormatInstant(stored.expires_ms)
-         << "; it is not shown again. On the clinic's box run:\n"
+         << "; it is not shown again. On the "
+         << (options.region.empty() ? "clinic's" : "hub's") << " box run:\n"
          << "  posta enroll --config /etc/posta/posta.toml --hub <this hub's "
             "URL> --code "
          << code << "\n";
@@ -163,6 +187,7 @@ Status RunHubNodeList(const HubListOptions& options, Io& io) {
       nlohmann::ordered_json j;
       j["node_id"] = n.node_id;
       j["facility"] = n.facility;
+      j["region"] = n.region;  // "" for a clinic; a hub node's scope
       j["enrolled"] = InstantJson(n.enrolled_ms);
       j["last_seen"] = InstantJson(n.last_seen_ms);
       j["last_address"] = n.last_address;
@@ -188,6 +213,7 @@ Status RunHubNodeList(const HubListOptions& options, Io& io) {
                                           : std::string("never");
     std::string state = n.revoked_ms > 0 ? "revoked " + Instant(n.revoked_ms)
                                          : std::string("active");
+    if (!n.region.empty()) state += "; hub of region " + n.region;
     if (n.flagged_ms > 0) {
       state += "; FLAGGED " + Instant(n.flagged_ms) + ": " + n.flag;
     }

@@ -100,9 +100,6 @@ Status RunInit(const InitOptions& options, Io& io) {
   }
   POSTA_ASSIGN_OR_RETURN(ListenAddress listen,
                          ParseListenAddress(options.listen, /*min_port=*/0));
-  if (!options.hub_url.empty() && options.role == "hub") {
-    return Status::InvalidArgument("--hub", "a hub does not sync to a hub");
-  }
 
   std::error_code ec;
   const std::string dir =

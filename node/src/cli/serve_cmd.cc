@@ -146,14 +146,16 @@ Status RunServe(const ServeOptions& options, Io& io) {
           node.config.source_path);
     }
   }
-  // A hub answers sync; a clinic with a hub syncs in the background.
+  // A hub answers sync; a node with a hub above it (a clinic, or a
+  // district hub) syncs to it in the background.
   std::unique_ptr<HubEndpoint> hub;
   std::unique_ptr<SyncRunner> runner;
   if (node.config.role == "hub") {
     hub = std::make_unique<HubEndpoint>(*node.store, io.clock, node.config);
     api_options.sync = hub.get();
     api_options.hub_counters = [h = hub.get()] { return h->counters(); };
-  } else if (!node.config.hub_url.empty()) {
+  }
+  if (!node.config.hub_url.empty()) {
     runner = std::make_unique<SyncRunner>(node.config, *node.store, io.clock);
     api_options.sync_state = [r = runner.get()] { return r->state(); };
   }

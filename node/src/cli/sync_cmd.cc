@@ -44,7 +44,9 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   if (config.hub_url.empty()) {
     return Status::InvalidArgument(
         config.source_path + ": sync.hub_url",
-        config.role == "hub" ? "this node is a hub; clinics sync to it"
+        config.role == "hub" ? "this hub has no hub above it (clinics sync "
+                               "to it); a district hub names its upstream "
+                               "hub here"
                              : "no hub configured; set [sync] hub_url");
   }
   // A one-off sync keeps its memory small: a modest page cache and 1 MiB

@@ -494,10 +494,6 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
         sync.Where("hub_url"),
         "\"" + c.hub_url.substr(0, 80) + "\" is not an http:// or https:// URL");
   }
-  if (!c.hub_url.empty() && c.role == "hub") {
-    return Status::InvalidArgument(sync.Where("hub_url"),
-                                   "a hub does not sync to another hub yet");
-  }
   POSTA_RETURN_IF_ERROR(sync.String("proxy", &c.sync_proxy));
   POSTA_RETURN_IF_ERROR(sync.String("hub_ca_file", &c.hub_ca_file));
   if (!c.hub_ca_file.empty() && c.hub_ca_file.front() != '/') {
@@ -690,8 +686,10 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "min_free_mb = " + std::to_string(c.min_free_bytes >> 20) + "\n";
 
   o += "\n[sync]\n";
-  o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\".\n";
-  o += "# Empty: this node does not sync (a hub, or a clinic on its own).\n";
+  o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\";\n";
+  o += "# on a hub, the hub above it (a district hub syncing upward).\n";
+  o += "# Empty: this node does not sync (a top hub, or a clinic on its\n";
+  o += "# own).\n";
   o += "hub_url = " + Quote(c.hub_url) + "\n";
   o += "# Seconds between syncs when nothing else starts one.\n";
   o += "# " + Range(kSyncIntervalS) + ". Default: " +

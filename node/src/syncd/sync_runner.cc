@@ -29,6 +29,12 @@ Result<SyncSummary> SummarizeSync(storage::RecordStore& store,
     filter.after_seq = out.has_hub ? out.hub.acked_seq : 0;
     filter.only_origin = store.node_id();
     POSTA_ASSIGN_OR_RETURN(out.pending, store.CountChanges(filter));
+  } else if (out.has_hub) {
+    // A hub with a hub above it relays everything but what came from there.
+    storage::ChangeFilter filter;
+    filter.after_seq = out.hub.acked_seq;
+    filter.exclude_origin = out.hub.node_id;
+    POSTA_ASSIGN_OR_RETURN(out.pending, store.CountChanges(filter));
   }
   return out;
 }

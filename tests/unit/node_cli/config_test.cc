@@ -150,6 +150,19 @@ TEST(ConfigTest, EveryBadKeyOrValueNamesFileAndKey) {
   }
 }
 
+// A hub may name a hub above it (a district hub syncing to a national
+// hub, docs/sync-protocol.md "Tiers").
+TEST(ConfigTest, AHubMayNameAHubAboveIt) {
+  Result<NodeConfig> c = ParseConfig(
+      "[node]\nrole = \"hub\"\nfacility = \"district-n\"\n"
+      "data_dir = \"/var/lib/posta\"\n"
+      "[sync]\nhub_url = \"https://10.0.0.1:8081\"\n",
+      "t.toml");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->role, "hub");
+  EXPECT_EQ(c->hub_url, "https://10.0.0.1:8081");
+}
+
 TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
   Status s =
       ParseConfig("[node]\nfacility = \"f\"\ndata_dir = oops\n", "t.toml")

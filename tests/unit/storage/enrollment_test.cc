@@ -171,6 +171,76 @@ TEST_F(EnrollmentStoreTest, SeenAndFlagAreRecorded) {
             Status::Code::kNotFound);
 }
 
+// A hub's code carries its region to the node it enrolls (the scope of a
+// district hub's credential); a clinic's code carries none.
+TEST_F(EnrollmentStoreTest, AHubCodeGivesTheNodeItsRegion) {
+  EnrollmentCode hub;
+  hub.code_hash = Hash('1');
+  hub.facility = "clinic-a";
+  hub.region = "north";
+  hub.created_ms = kMarch2024;
+  hub.expires_ms = kMarch2024 + 3600000;
+  ASSERT_OK(store_->AddEnrollmentCode(hub));
+  Issue('2', "clinic-b", kMarch2024 + 3600000);
+  ASSERT_OK_AND_ASSIGN(EnrolledNode node,
+                       store_->RedeemEnrollmentCode(Redeem('1', kNode1, 'c')));
+  EXPECT_EQ(node.region, "north");
+  ASSERT_OK_AND_ASSIGN(node, store_->GetEnrolledNode(kNode1));
+  EXPECT_EQ(node.region, "north");
+  ASSERT_OK_AND_ASSIGN(node,
+                       store_->RedeemEnrollmentCode(Redeem('2', kNode2, 'd')));
+  EXPECT_EQ(node.region, "");
+  hub.code_hash = Hash('3');
+  hub.region = std::string(65, 'r');
+  EXPECT_EQ(store_->AddEnrollmentCode(hub).code(),
+            Status::Code::kInvalidArgument);
+}
+
+// A version 8 database (made by dropping the version 9 columns) is upgraded
+// at open: its records and enrollments stay, and the new columns work.
+TEST_F(EnrollmentStoreTest, UpgradesAVersionEightDatabase) {
+  const std::string patient = AddPatient(*store_);
+  Issue('1', "clinic-a", kMarch2024 + 3600000);
+  ASSERT_OK(store_->RedeemEnrollmentCode(Redeem('1', kNode1, 'c')).status());
+  ASSERT_OK_AND_ASSIGN(std::string digest, store_->ContentDigest());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE versions DROP COLUMN via; "
+                         "ALTER TABLE enrollment_codes DROP COLUMN region; "
+                         "ALTER TABLE enrolled_nodes DROP COLUMN region; "
+                         "PRAGMA user_version = 8;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
+  EXPECT_EQ(stats.schema_version, CurrentSchemaVersion());
+  ASSERT_OK_AND_ASSIGN(std::string after, store_->ContentDigest());
+  EXPECT_EQ(after, digest);
+  ASSERT_OK(store_->Get(ResourceType::kPatient, patient).status());
+  ASSERT_OK_AND_ASSIGN(EnrolledNode node, store_->GetEnrolledNode(kNode1));
+  EXPECT_EQ(node.region, "");
+  EnrollmentCode hub;
+  hub.code_hash = Hash('2');
+  hub.facility = "clinic-b";
+  hub.region = "north";
+  hub.created_ms = kMarch2024;
+  hub.expires_ms = kMarch2024 + 3600000;
+  ASSERT_OK(store_->AddEnrollmentCode(hub));
+  ASSERT_OK_AND_ASSIGN(node,
+                       store_->RedeemEnrollmentCode(Redeem('2', kNode2, 'd')));
+  EXPECT_EQ(node.region, "north");
+  // Existing versions were made or received before: they count as local.
+  ChangeFilter filter;
+  filter.exclude_origin = kNode2;
+  ASSERT_OK_AND_ASSIGN(ChangeBatch batch, store_->ReadChanges(filter));
+  EXPECT_EQ(batch.changes.size(), 1u);
+}
+
 // A version 4 database (made by dropping the version 5 and 6 tables) is
 // upgraded at open in one transaction: its records stay, the new tables
 // work.

@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsEight) { EXPECT_EQ(CurrentSchemaVersion(), 8); }
+TEST(SchemaVersionTest, IsNine) { EXPECT_EQ(CurrentSchemaVersion(), 9); }
 
 }  // namespace
 }  // namespace posta::storage

@@ -20,6 +20,9 @@ struct FacilityEntry {
 struct EnrollmentCode {
   std::string code_hash;  // SHA-256 (hex) of the normalized code
   std::string facility;   // the facility a node enrolled with it joins
+  // For a hub node (a district hub syncing upstream): the region whose
+  // facilities its credential covers besides its own; "" for a clinic.
+  std::string region;
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   int64_t used_ms = 0;  // 0 while unused
@@ -29,6 +32,10 @@ struct EnrollmentCode {
 struct EnrolledNode {
   std::string node_id;
   std::string facility;
+  // "" for a clinic. For a hub node: its credential's scope is its own
+  // facility and every facility registered here with this region
+  // (docs/sync-protocol.md, "Tiers"). Taken from the code it enrolled with.
+  std::string region;
   std::string credential_hash;  // SHA-256 (hex) of the node's credential
   int64_t enrolled_ms = 0;      // last (re-)enrollment
   int64_t revoked_ms = 0;       // 0 unless revoked

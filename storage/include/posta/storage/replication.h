@@ -161,7 +161,9 @@ struct ChangeFilter {
   // Stop before the total content size would pass this (at least one
   // change is returned when any is left).
   size_t max_bytes = 1 << 20;
-  // Skip versions made by this node (they came from it).
+  // Skip versions made by this node or received from it (it has them):
+  // what a hub leaves out of a pull, and what a hub pushing to its own
+  // upstream hub leaves out (what it pulled from there).
   std::string exclude_origin;
   // When set, only versions made by this node (what a node pushes: its own
   // writes and merges, not what it received).
@@ -174,6 +176,11 @@ struct ChangeFilter {
   // just before it and labelled with its seq. Conflicts of this facility's
   // records.
   std::string facility;
+  // A scope of several facilities (a hub node's credential covering a
+  // region, docs/sync-protocol.md "Tiers"): the same rules as `facility`,
+  // with "this facility" read as "any of these". Used when `facility` is
+  // empty; both empty means every facility.
+  std::vector<std::string> facilities;
 };
 
 struct ChangeBatch {
