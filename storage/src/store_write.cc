@@ -121,6 +121,9 @@ SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
     prepared.status = parsed.status();
   } else {
     prepared.parsed = std::move(parsed).value();
+    if (role_ == "hub") {
+      prepared.report_fact = ContentFactOf(op.type, prepared.parsed.content);
+    }
   }
   return prepared;
 }
@@ -439,11 +442,11 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
     if (!keys.ok()) return fail(keys.status());
     old_keys = std::move(keys).value();
   }
-  Result<int64_t> stored =
-      StoreVersion(rid, current ? std::optional<bool>(current->deleted)
-                                : std::nullopt,
-                   next, bases, content_keys, &old_keys,
-                   next.deleted ? nullptr : &prepared.parsed.search_keys);
+  Result<int64_t> stored = StoreVersion(
+      rid, current ? std::optional<bool>(current->deleted) : std::nullopt, next,
+      bases, content_keys, &old_keys,
+      next.deleted ? nullptr : &prepared.parsed.search_keys,
+      /*moved_from=*/{}, next.deleted ? nullptr : &prepared.report_fact);
   if (!stored.ok()) return fail(stored.status());
   // The change's audit entry, in its transaction: a crash keeps both or
   // neither.
@@ -466,7 +469,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     int64_t rid, std::optional<bool> was_deleted, const Record& next,
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
-    const std::vector<SearchKey>* search_keys, std::string_view moved_from) {
+    const std::vector<SearchKey>* search_keys, std::string_view moved_from,
+    const std::optional<ReportFact>* report_fact) {
   op_wrote_ = true;
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
@@ -489,9 +493,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     st.BindInt(1, rid);
     st.BindText(2, next.version.ToString());
     st.BindText(3, next.content);
-    st.BindText(4,
-                EncodeCompactStamps(next.field_stamps, next.version,
-                                    content_keys));
+    st.BindText(
+        4, EncodeCompactStamps(next.field_stamps, next.version, content_keys));
     st.BindText(5, EncodeStampMap(bases));
     st.BindInt(6, next.deleted ? 1 : 0);
     st.BindText(7, next.facility);
@@ -531,7 +534,7 @@ Result<int64_t> SqliteStore::StoreVersion(
   if (role_ == "hub") {
     // The coordinators' reports count what the hub holds (report_facts.h).
     POSTA_RETURN_IF_ERROR(UpdateReportFacts(*writer_, rid, !was_deleted, next,
-                                            next.version.wall_ms));
+                                            next.version.wall_ms, report_fact));
   }
   return seq;
 }
