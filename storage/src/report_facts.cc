@@ -257,7 +257,12 @@ std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
 std::optional<ReportFact> ContentFactOf(ResourceType type,
                                         std::string_view content) {
   Json json = Json::parse(content, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  if (json.is_discarded()) return std::nullopt;
+  return DocumentFactOf(type, json);
+}
+
+std::optional<ReportFact> DocumentFactOf(ResourceType type, const Json& json) {
+  if (!json.is_object()) return std::nullopt;
   const std::string status = StatusOf(json);
   if (status == "entered-in-error") return std::nullopt;
   ReportFact fact;

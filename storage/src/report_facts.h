@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,9 @@ std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
 // path computes it while preparing an op, outside the write transaction.
 std::optional<ReportFact> ContentFactOf(ResourceType type,
                                         std::string_view content);
+// The same, of the content's parsed document.
+std::optional<ReportFact> DocumentFactOf(ResourceType type,
+                                         const nlohmann::json& content);
 
 // report_counts.period of a day: "W" + its week's Monday or "M" + its
 // month's first day.

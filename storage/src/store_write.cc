@@ -116,14 +116,21 @@ SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
   if (op.kind == WriteKind::kDelete) return prepared;
   // A create without an id ignores any id in the body, as a FHIR create does.
   std::string_view expected_id = op.id.empty() ? std::string_view() : op.id;
-  Result<ParsedResource> parsed = ParseResource(op.type, op.body, expected_id);
+  // On a hub, the record's report fact is read from the document parsed
+  // here, not from its text again in the write transaction.
+  std::function<void(const nlohmann::json&)> visit;
+  if (role_ == "hub") {
+    visit = [&](const nlohmann::json& doc) {
+      prepared.report_fact = DocumentFactOf(op.type, doc);
+    };
+  }
+  Result<ParsedResource> parsed =
+      ParseResource(op.type, op.body, expected_id, visit);
   if (!parsed.ok()) {
     prepared.status = parsed.status();
+    prepared.report_fact.reset();
   } else {
     prepared.parsed = std::move(parsed).value();
-    if (role_ == "hub") {
-      prepared.report_fact = ContentFactOf(op.type, prepared.parsed.content);
-    }
   }
   return prepared;
 }
