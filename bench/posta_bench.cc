@@ -90,9 +90,11 @@ struct Node {
   std::string dir;
 };
 
-// A running `posta serve` on an ephemeral port.
+// A running `posta serve` on an ephemeral port. `wait`: how long it may take
+// to open its store (a migration's backfill can take minutes).
 struct Server {
-  Server(const Node& node, const std::string& scratch) {
+  Server(const Node& node, const std::string& scratch,
+         std::chrono::seconds wait = std::chrono::seconds(60)) {
     std::string port_file = scratch + "/port";
     ::unlink(port_file.c_str());
     auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
@@ -100,7 +102,7 @@ struct Server {
                                  scratch + "/serve.log");
     if (!c.ok()) Die(c.status().ToString());
     child = std::move(c).value();
-    auto p = posta::testing::WaitForPortFile(port_file, std::chrono::seconds(60));
+    auto p = posta::testing::WaitForPortFile(port_file, wait);
     if (!p.ok()) Die(p.status().ToString());
     port = *p;
   }
@@ -744,7 +746,7 @@ void BenchReports(const std::string& scratch, int64_t encounters,
   Node node(dir, /*existing=*/true);
   t0 = SteadyClock::now();
   // The first open after the spread migrates: the backfill.
-  Server server(node, scratch);
+  Server server(node, scratch, std::chrono::hours(2));
   std::printf("reports: open of the hub (the schema 8 backfill the first "
               "time) %.1f s\n",
               SecondsSince(t0));
