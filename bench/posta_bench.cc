@@ -3,6 +3,7 @@
 //
 //   posta_bench [--patients N] [--search-patients N] [--creates N] [--quick]
 //               [--sync-patients N] [--report-encounters N]
+//               [--report-dir DIR]
 //               [--only import|create|search|rss|sync|bundle|link|reports]
 #include <signal.h>
 #include <sqlite3.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -88,9 +90,11 @@ struct Node {
   std::string dir;
 };
 
-// A running `posta serve` on an ephemeral port.
+// A running `posta serve` on an ephemeral port. `wait`: how long it may take
+// to open its store (a migration's backfill can take minutes).
 struct Server {
-  Server(const Node& node, const std::string& scratch) {
+  Server(const Node& node, const std::string& scratch,
+         std::chrono::seconds wait = std::chrono::seconds(60)) {
     std::string port_file = scratch + "/port";
     ::unlink(port_file.c_str());
     auto c = ChildProcess::Start({PostaBinary(), "serve", "--config",
@@ -98,7 +102,7 @@ struct Server {
                                  scratch + "/serve.log");
     if (!c.ok()) Die(c.status().ToString());
     child = std::move(c).value();
-    auto p = posta::testing::WaitForPortFile(port_file, std::chrono::seconds(60));
+    auto p = posta::testing::WaitForPortFile(port_file, wait);
     if (!p.ok()) Die(p.status().ToString());
     port = *p;
   }
@@ -664,37 +668,61 @@ void BenchBundle(const std::string& scratch, int patients) {
 // given one of 100 registered facilities straight in SQLite and the report
 // tables are dropped, so that opening the hub runs the real schema 8
 // backfill over them; then the report endpoints and pages are timed.
-void BenchReports(const std::string& scratch, int64_t encounters) {
+// With `keep` (--report-dir), the data lives there and each finished step
+// leaves a mark (the NDJSON file itself, `imported`, `spread`), so a later
+// run with the same directory starts at the first step not done: the
+// million-encounter setup is made once and timed many times.
+void BenchReports(const std::string& scratch, int64_t encounters,
+                  const std::string& keep) {
   constexpr int kFacilities = 100;
+  const std::string data = keep.empty() ? scratch : keep;
+  if (!keep.empty()) std::filesystem::create_directories(keep);
+  auto done = [&](const std::string& mark) {
+    return !keep.empty() && std::filesystem::exists(data + "/" + mark);
+  };
+  auto mark = [&](const std::string& mark) {
+    if (!keep.empty()) std::ofstream(data + "/" + mark) << "done\n";
+  };
   // posta demo makes 1.65 encounters per patient on average.
   const int64_t patients = std::max<int64_t>(10, encounters * 100 / 165);
-  const std::string file = scratch + "/reports.ndjson";
+  const std::string file = data + "/reports.ndjson";
   const std::string as_of = "2026-06-30";
   auto t0 = SteadyClock::now();
-  MustRun({PostaBinary(), "demo", "generate", "--patients",
-           std::to_string(patients), "--seed", "5", "--as-of", as_of, "--out",
-           file});
-  std::printf("reports: %lld patients generated in %.1f s\n",
-              static_cast<long long>(patients), SecondsSince(t0));
-  const std::string dir = scratch + "/reports-hub";
-  MustRun({PostaBinary(), "init", "--dir", dir, "--role", "hub", "--facility",
-           "hub", "--listen", "127.0.0.1:0"});
-  const std::string config = dir + "/posta.toml";
-  for (int f = 0; f < kFacilities; ++f) {
-    char id[16];
-    std::snprintf(id, sizeof id, "f%03d", f);
-    MustRun({PostaBinary(), "hub", "facility", "add", "--config", config, id,
-             "--name", std::string("Facility ") + id, "--region",
-             "region-" + std::to_string(f / 10)});
+  if (done("reports.ndjson")) {
+    std::printf("reports: reusing %s\n", file.c_str());
+  } else {
+    MustRun({PostaBinary(), "demo", "generate", "--patients",
+             std::to_string(patients), "--seed", "5", "--as-of", as_of,
+             "--out", file});
+    std::printf("reports: %lld patients generated in %.1f s\n",
+                static_cast<long long>(patients), SecondsSince(t0));
   }
-  t0 = SteadyClock::now();
-  MustRun({PostaBinary(), "import", "--config", config, file});
-  std::printf("reports: imported into the hub in %.1f s\n", SecondsSince(t0));
+  const std::string dir = data + "/reports-hub";
+  const std::string config = dir + "/posta.toml";
+  if (done("imported")) {
+    std::printf("reports: reusing the hub in %s\n", dir.c_str());
+  } else {
+    std::filesystem::remove_all(dir);  // an import cut short
+    MustRun({PostaBinary(), "init", "--dir", dir, "--role", "hub",
+             "--facility", "hub", "--listen", "127.0.0.1:0"});
+    for (int f = 0; f < kFacilities; ++f) {
+      char id[16];
+      std::snprintf(id, sizeof id, "f%03d", f);
+      MustRun({PostaBinary(), "hub", "facility", "add", "--config", config, id,
+               "--name", std::string("Facility ") + id, "--region",
+               "region-" + std::to_string(f / 10)});
+    }
+    t0 = SteadyClock::now();
+    MustRun({PostaBinary(), "import", "--config", config, file});
+    std::printf("reports: imported into the hub in %.1f s\n",
+                SecondsSince(t0));
+    mark("imported");
+  }
 
   // Spread the records over the facilities, by patient compartment would be
   // truer, by row id is enough for the figures' sizes.
   t0 = SteadyClock::now();
-  {
+  if (!done("spread")) {
     sqlite3* db = nullptr;
     if (sqlite3_open((dir + "/posta.db").c_str(), &db) != SQLITE_OK) {
       Die("open hub database");
@@ -712,11 +740,15 @@ void BenchReports(const std::string& scratch, int64_t encounters) {
       Die(std::string("spread facilities: ") + (error ? error : "?"));
     }
     sqlite3_close(db);
+    std::printf("reports: facilities spread in %.1f s\n", SecondsSince(t0));
+    mark("spread");
   }
   Node node(dir, /*existing=*/true);
   t0 = SteadyClock::now();
-  Server server(node, scratch);  // opening migrates: the backfill
-  std::printf("reports: schema 8 backfill (open of the hub) %.1f s\n",
+  // The first open after the spread migrates: the backfill.
+  Server server(node, scratch, std::chrono::hours(2));
+  std::printf("reports: open of the hub (the schema 8 backfill the first "
+              "time) %.1f s\n",
               SecondsSince(t0));
   {
     sqlite3* db = nullptr;
@@ -777,7 +809,7 @@ int main(int argc, char** argv) {
   int patients = 20000, search_patients = 100000, creates = 8000;
   int sync_patients = 11400;  // about 100k records
   int64_t report_encounters = 1000000;
-  std::string only;
+  std::string only, report_dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -792,10 +824,11 @@ int main(int argc, char** argv) {
     else if (a == "--creates") creates = std::stoi(next());
     else if (a == "--sync-patients") sync_patients = std::stoi(next());
     else if (a == "--report-encounters") report_encounters = std::stoll(next());
+    else if (a == "--report-dir") report_dir = next();
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--sync-patients N] "
-             "[--report-encounters N] "
+             "[--report-encounters N] [--report-dir DIR] "
              "[--only import|create|search|rss|sync|bundle|link|reports]");
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures appear as measured
@@ -811,6 +844,6 @@ int main(int argc, char** argv) {
     BenchBundle(scratch.path(), sync_patients);
   }
   if (only == "link") BenchLink(scratch.path());
-  if (only == "reports") BenchReports(scratch.path(), report_encounters);
+  if (only == "reports") BenchReports(scratch.path(), report_encounters, report_dir);
   return 0;
 }

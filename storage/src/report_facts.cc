@@ -249,14 +249,26 @@ std::string EncounterChapter(const Json& content) {
 
 std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
                                  int64_t created_ms) {
+  std::optional<ReportFact> fact = ContentFactOf(type, content);
+  if (fact && fact->day.empty()) fact->day = DayOf(created_ms);
+  return fact;
+}
+
+std::optional<ReportFact> ContentFactOf(ResourceType type,
+                                        std::string_view content) {
   Json json = Json::parse(content, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  if (json.is_discarded()) return std::nullopt;
+  return DocumentFactOf(type, json);
+}
+
+std::optional<ReportFact> DocumentFactOf(ResourceType type, const Json& json) {
+  if (!json.is_object()) return std::nullopt;
   const std::string status = StatusOf(json);
   if (status == "entered-in-error") return std::nullopt;
   ReportFact fact;
   switch (type) {
     case ResourceType::kPatient:
-      fact.day = DayOf(created_ms);
+      // Dated by its creation here (FactOf).
       fact.metrics.emplace_back(kMetricPatients);
       return fact;
     case ResourceType::kEncounter: {
@@ -268,7 +280,7 @@ std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
           day = DateField(*start);
         }
       }
-      fact.day = day ? *day : DayOf(created_ms);
+      if (day) fact.day = *day;
       fact.metrics.emplace_back(kMetricEncounters);
       fact.metrics.push_back(std::string(kMetricChapterPrefix) +
                              EncounterChapter(json));
@@ -312,7 +324,7 @@ std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
           day = DateField(*start);
         }
       }
-      fact.day = day ? *day : DayOf(created_ms);
+      if (day) fact.day = *day;
       return fact;
     }
     case ResourceType::kAppointment: {
@@ -320,7 +332,7 @@ std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
       if (auto start = json.find("start"); start != json.end()) {
         day = DateField(*start);
       }
-      fact.day = day ? *day : DayOf(created_ms);
+      if (day) fact.day = *day;
       fact.metrics.emplace_back(kMetricAppointments);
       if (status == "fulfilled" || status == "arrived" ||
           status == "checked-in") {
@@ -436,7 +448,8 @@ Status InsertFact(Connection& conn, int64_t rid, const std::string& facility,
 }  // namespace
 
 Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
-                         const Record& next, int64_t wall_ms) {
+                         const Record& next, int64_t wall_ms,
+                         const std::optional<ReportFact>* content_fact) {
   int64_t created_ms = wall_ms;
   std::optional<std::pair<std::string, ReportFact>> old;
   if (!is_new) {
@@ -453,7 +466,11 @@ Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
     }
   }
   std::optional<ReportFact> now;
-  if (!next.deleted) now = FactOf(next.type, next.content, created_ms);
+  if (!next.deleted) {
+    now = content_fact != nullptr ? *content_fact
+                                  : ContentFactOf(next.type, next.content);
+    if (now && now->day.empty()) now->day = DayOf(created_ms);
+  }
   if (old && now && old->first == next.facility && old->second == *now) {
     return Status::Ok();  // counted the same way: nothing to change
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,15 @@ struct ReportFact {
 std::optional<ReportFact> FactOf(ResourceType type, std::string_view content,
                                  int64_t created_ms);
 
+// FactOf before the record's creation time is known: the same fact, with
+// an empty `day` when the record is to be dated by its creation. The write
+// path computes it while preparing an op, outside the write transaction.
+std::optional<ReportFact> ContentFactOf(ResourceType type,
+                                        std::string_view content);
+// The same, of the content's parsed document.
+std::optional<ReportFact> DocumentFactOf(ResourceType type,
+                                         const nlohmann::json& content);
+
 // report_counts.period of a day: "W" + its week's Monday or "M" + its
 // month's first day.
 std::string PeriodKey(ReportPeriod period, std::string_view period_start);
@@ -57,10 +67,12 @@ Result<int64_t> DaysBetween(std::string_view from, std::string_view to);
 // Replaces the report rows of record `rid` after a new version: removes
 // what the previous version counted, then counts `next` (when live, under
 // its owner). A record new here (`is_new`) is dated by `wall_ms`; an
-// existing one keeps the date its first counted version had. REQUIRES: a
-// write transaction is open on `conn`.
-Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
-                         const Record& next, int64_t wall_ms);
+// existing one keeps the date its first counted version had. `content_fact`,
+// when given, is ContentFactOf(next) computed beforehand; otherwise it is
+// computed here. REQUIRES: a write transaction is open on `conn`.
+Status UpdateReportFacts(
+    Connection& conn, int64_t rid, bool is_new, const Record& next,
+    int64_t wall_ms, const std::optional<ReportFact>* content_fact = nullptr);
 
 // Fills both tables from the live records (the migration to schema 7, on a
 // hub). REQUIRES: a write transaction, both tables empty.

@@ -25,6 +25,7 @@
 #include "posta/base/hlc.h"
 #include "posta/storage/record_store.h"
 #include "record_rows.h"
+#include "report_facts.h"
 #include "resources/resources.h"
 #include "sqlite_util.h"
 
@@ -134,8 +135,7 @@ class SqliteStore final : public RecordStore {
                               const std::string& address,
                               const std::string& flag) override;
   // store_reports.cc
-  Result<FreshnessReport> ReportFreshness(
-      const ReportScope& scope) override;
+  Result<FreshnessReport> ReportFreshness(const ReportScope& scope) override;
   Result<ActivityReport> ReportActivity(const ActivityQuery& query) override;
   Status NoteNodeReport(const NodeReport& report) override;
   Status NoteSyncCompleted(const std::string& node_id,
@@ -179,6 +179,9 @@ class SqliteStore final : public RecordStore {
     std::string id;
     Status status;  // not OK: the op fails with this, untouched
     ParsedResource parsed;
+    // On a hub, what the new content counts for in the reports
+    // (ContentFactOf), found here rather than in the write transaction.
+    std::optional<ReportFact> report_fact;
   };
 
   // PrepareWrites' result: the prepared ops, or why preparing failed.
@@ -227,14 +230,17 @@ class SqliteStore final : public RecordStore {
   // else a new record row is made. Removes `old_keys` from the search index
   // (the keys of the version replaced; may be null) and adds `search_keys`
   // (null: a tombstone, nothing indexed). `moved_from`: the owner before,
-  // when this version changes the record's owner. Returns the version's seq.
-  Result<int64_t> StoreVersion(int64_t rid, std::optional<bool> was_deleted,
-                               const Record& next, const StampMap& bases,
-                               const std::vector<std::string>& content_keys,
-                               const std::vector<SearchKey>* old_keys,
-                               const std::vector<SearchKey>* search_keys,
-                               std::string_view moved_from = {},
-                               std::string_view via = {});
+  // when this version changes the record's owner. `via`: the peer a version
+  // that arrived by sync came from (echo suppression). `report_fact`: on a
+  // hub, ContentFactOf(next) found beforehand (null: found here). Returns
+  // the version's seq.
+  Result<int64_t> StoreVersion(
+      int64_t rid, std::optional<bool> was_deleted, const Record& next,
+      const StampMap& bases, const std::vector<std::string>& content_keys,
+      const std::vector<SearchKey>* old_keys,
+      const std::vector<SearchKey>* search_keys,
+      std::string_view moved_from = {}, std::string_view via = {},
+      const std::optional<ReportFact>* report_fact = nullptr);
   // The index keys a stored version has: none for a tombstone.
   Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
   Status UnindexRecord(ResourceType type, int64_t rid,

@@ -116,9 +116,19 @@ SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
   if (op.kind == WriteKind::kDelete) return prepared;
   // A create without an id ignores any id in the body, as a FHIR create does.
   std::string_view expected_id = op.id.empty() ? std::string_view() : op.id;
-  Result<ParsedResource> parsed = ParseResource(op.type, op.body, expected_id);
+  // On a hub, the record's report fact is read from the document parsed
+  // here, not from its text again in the write transaction.
+  std::function<void(const nlohmann::json&)> visit;
+  if (role_ == "hub") {
+    visit = [&](const nlohmann::json& doc) {
+      prepared.report_fact = DocumentFactOf(op.type, doc);
+    };
+  }
+  Result<ParsedResource> parsed =
+      ParseResource(op.type, op.body, expected_id, visit);
   if (!parsed.ok()) {
     prepared.status = parsed.status();
+    prepared.report_fact.reset();
   } else {
     prepared.parsed = std::move(parsed).value();
   }
@@ -439,11 +449,12 @@ WriteOutcome SqliteStore::ApplyOp(const PreparedOp& prepared) {
     if (!keys.ok()) return fail(keys.status());
     old_keys = std::move(keys).value();
   }
-  Result<int64_t> stored =
-      StoreVersion(rid, current ? std::optional<bool>(current->deleted)
-                                : std::nullopt,
-                   next, bases, content_keys, &old_keys,
-                   next.deleted ? nullptr : &prepared.parsed.search_keys);
+  Result<int64_t> stored = StoreVersion(
+      rid, current ? std::optional<bool>(current->deleted) : std::nullopt, next,
+      bases, content_keys, &old_keys,
+      next.deleted ? nullptr : &prepared.parsed.search_keys,
+      /*moved_from=*/{}, /*via=*/{},
+      next.deleted ? nullptr : &prepared.report_fact);
   if (!stored.ok()) return fail(stored.status());
   // The change's audit entry, in its transaction: a crash keeps both or
   // neither.
@@ -467,7 +478,7 @@ Result<int64_t> SqliteStore::StoreVersion(
     const StampMap& bases, const std::vector<std::string>& content_keys,
     const std::vector<SearchKey>* old_keys,
     const std::vector<SearchKey>* search_keys, std::string_view moved_from,
-    std::string_view via) {
+    std::string_view via, const std::optional<ReportFact>* report_fact) {
   op_wrote_ = true;
   const std::string_view type_name = ResourceTypeName(next.type);
   if (!was_deleted) {
@@ -490,9 +501,8 @@ Result<int64_t> SqliteStore::StoreVersion(
     st.BindInt(1, rid);
     st.BindText(2, next.version.ToString());
     st.BindText(3, next.content);
-    st.BindText(4,
-                EncodeCompactStamps(next.field_stamps, next.version,
-                                    content_keys));
+    st.BindText(
+        4, EncodeCompactStamps(next.field_stamps, next.version, content_keys));
     st.BindText(5, EncodeStampMap(bases));
     st.BindInt(6, next.deleted ? 1 : 0);
     st.BindText(7, next.facility);
@@ -533,7 +543,7 @@ Result<int64_t> SqliteStore::StoreVersion(
   if (role_ == "hub") {
     // The coordinators' reports count what the hub holds (report_facts.h).
     POSTA_RETURN_IF_ERROR(UpdateReportFacts(*writer_, rid, !was_deleted, next,
-                                            next.version.wall_ms));
+                                            next.version.wall_ms, report_fact));
   }
   return seq;
 }

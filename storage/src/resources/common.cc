@@ -167,11 +167,10 @@ Status CheckLiteralReference(const std::string& literal,
 Status CheckReference(const Json& value, const std::string& path,
                       const std::vector<std::string_view>& targets,
                       bool literal, Refs& refs) {
-  static const std::vector<FieldRule> kRules = {
-      {"reference", CheckString},
-      {"type", CheckUri},
-      {"identifier", CheckIdentifier},
-      {"display", CheckString}};
+  static const std::vector<FieldRule> kRules = {{"reference", CheckString},
+                                                {"type", CheckUri},
+                                                {"identifier", CheckIdentifier},
+                                                {"display", CheckString}};
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   const Json* reference = FindField(value, "reference");
   const std::string type = StringField(value, "type");
@@ -262,9 +261,10 @@ TypeRules RulesFor(ResourceType type) {
   return {CheckPatient, PatientSearchKeys};
 }
 
-Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
-                                     std::string_view expected_id,
-                                     bool content_only) {
+Result<ParsedResource> ParseDocument(
+    ResourceType type, std::string_view body, std::string_view expected_id,
+    bool content_only,
+    const std::function<void(const Json&)>* visit = nullptr) {
   POSTA_RETURN_IF_ERROR(CheckDepth(body));
   Json doc = Json::parse(body.begin(), body.end(), nullptr,
                          /*allow_exceptions=*/false);
@@ -296,6 +296,7 @@ Result<ParsedResource> ParseDocument(ResourceType type, std::string_view body,
     parsed.top_level_fields.push_back(it.key());
   }
   parsed.search_keys = rules.search_keys(doc);
+  if (visit != nullptr && *visit) (*visit)(doc);
   return parsed;
 }
 
@@ -494,12 +495,11 @@ Check ArrayOf(Check item) {
 }
 
 Status CheckCoding(const Json& value, const std::string& path) {
-  static const std::vector<FieldRule> kRules = {
-      {"system", CheckUri},
-      {"version", CheckString},
-      {"code", CheckCode, true},
-      {"display", CheckString},
-      {"userSelected", CheckBoolean}};
+  static const std::vector<FieldRule> kRules = {{"system", CheckUri},
+                                                {"version", CheckString},
+                                                {"code", CheckCode, true},
+                                                {"display", CheckString},
+                                                {"userSelected", CheckBoolean}};
   return CheckElement(value, path, kRules);
 }
 
@@ -528,7 +528,7 @@ Status CheckIdentifier(const Json& value, const std::string& path) {
 
 Status CheckPeriod(const Json& value, const std::string& path) {
   static const std::vector<FieldRule> kRules = {{"start", CheckDateTime},
-                                                 {"end", CheckDateTime}};
+                                                {"end", CheckDateTime}};
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   return CheckNotBefore(value, path, "start", "end");
 }
@@ -567,8 +567,15 @@ Status CheckNotBefore(const Json& object, const std::string& path,
 
 Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
                                      std::string_view expected_id) {
+  return ParseResource(type, body, expected_id, nullptr);
+}
+
+Result<ParsedResource> ParseResource(
+    ResourceType type, std::string_view body, std::string_view expected_id,
+    const std::function<void(const Json&)>& visit) {
   try {
-    return ParseDocument(type, body, expected_id, /*content_only=*/false);
+    return ParseDocument(type, body, expected_id, /*content_only=*/false,
+                         &visit);
   } catch (const Json::exception& e) {
     // Every access above is checked first; this is the adapter's backstop.
     return Status::Malformed("body", e.what());

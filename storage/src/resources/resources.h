@@ -3,6 +3,7 @@
 // Pure functions over JSON; no SQLite here.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
@@ -54,6 +55,13 @@ struct ParsedResource {
 //     type); an unknown field. docs/resources.md lists the rules.
 Result<ParsedResource> ParseResource(ResourceType type, std::string_view body,
                                      std::string_view expected_id);
+
+// ParseResource, and `visit` called with the valid document (without
+// "resourceType", "id" and "meta") before it is released, so that a caller
+// who needs more from it does not parse the content again.
+Result<ParsedResource> ParseResource(
+    ResourceType type, std::string_view body, std::string_view expected_id,
+    const std::function<void(const nlohmann::json&)>& visit);
 
 // Parses and validates stored content (the resource without "resourceType",
 // "id" and "meta", as another node sends it): the rules of ParseResource,
