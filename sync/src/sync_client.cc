@@ -11,8 +11,8 @@
 namespace posta::sync {
 
 Status StatusFromErrorReply(int http_status, const ErrorReply& reply) {
-  const std::string what = "hub refused (" + std::to_string(http_status) +
-                           " " + reply.code + ")";
+  const std::string what =
+      "hub refused (" + std::to_string(http_status) + " " + reply.code + ")";
   if (reply.code == kErrorVersionMismatch) {
     return Status::VersionMismatch(what, reply.message);
   }
@@ -57,10 +57,10 @@ Result<std::string> Call(Transport& transport, std::string_view op,
   if (response.status == 200) return std::move(response.body);
   Result<ErrorReply> error = DecodeErrorReply(response.body, limits);
   if (!error.ok()) {
-    return Status::Unavailable(
-        "hub answered " + std::to_string(response.status) + " to " +
-            std::string(op),
-        "not a sync error reply (a proxy in the way?)");
+    return Status::Unavailable("hub answered " +
+                                   std::to_string(response.status) + " to " +
+                                   std::string(op),
+                               "not a sync error reply (a proxy in the way?)");
   }
   return StatusFromErrorReply(response.status, *error);
 }
@@ -149,14 +149,39 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       return known.status();
     }
   }
-  size_t batch_bytes = std::clamp(options_.batch_bytes,
-                                  options_.min_batch_bytes,
-                                  options_.max_batch_bytes);
   size_t max_bytes = options_.max_batch_bytes;
   if (reply.max_batch_bytes > 0) {
     max_bytes = std::min<size_t>(max_bytes, reply.max_batch_bytes);
   }
-  batch_bytes = std::min(batch_bytes, max_bytes);
+  // Each direction starts where the last sync on this client left it (the
+  // first at options_.batch_bytes), so an attempt after a dropped link does
+  // not start again with a batch the link could not carry.
+  const size_t min_bytes = std::min(options_.min_batch_bytes, max_bytes);
+  auto start_size = [&](size_t learned) {
+    return std::clamp(learned > 0 ? learned : options_.batch_bytes, min_bytes,
+                      max_bytes);
+  };
+  // A slow batch halves the next, a quick one doubles it.
+  auto adapt = [&](size_t bytes, std::chrono::nanoseconds took) {
+    if (took > options_.target_batch_time) {
+      return std::max(min_bytes, bytes / 2);
+    }
+    if (took < options_.target_batch_time / 4) {
+      return std::min(max_bytes, bytes * 2);
+    }
+    return bytes;
+  };
+  // A link that dies in the middle of a batch halves the next attempt's:
+  // on a link reset every minute, a batch that cannot get through between
+  // two resets would otherwise be sent again and cut again for ever.
+  auto shrink_on_link_failure = [&](const Status& status, size_t bytes,
+                                    size_t& learned) {
+    if (status.code() == Status::Code::kUnavailable) {
+      learned = std::max(min_bytes, bytes / 2);
+    }
+  };
+  size_t batch_bytes = start_size(push_batch_bytes_);
+  push_batch_bytes_ = batch_bytes;
 
   // ---- Push: everything made here that the hub has not applied ----
   int64_t after = reply.received_seq;
@@ -219,9 +244,12 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     }
     const auto started = clock_.MonotonicNow();
     POSTA_CRASH_POINT("sync.client.before_push");
-    POSTA_ASSIGN_OR_RETURN(
-        std::string ack_body,
-        Call(transport_, "push", outgoing.body, options_.limits));
+    Result<std::string> pushed =
+        Call(transport_, "push", outgoing.body, options_.limits);
+    if (!pushed.ok()) {
+      shrink_on_link_failure(pushed.status(), batch_bytes, push_batch_bytes_);
+    }
+    POSTA_ASSIGN_OR_RETURN(std::string ack_body, std::move(pushed));
     POSTA_ASSIGN_OR_RETURN(PushAck ack,
                            DecodePushAck(ack_body, options_.limits));
     POSTA_CRASH_POINT("sync.client.after_push_ack");
@@ -239,14 +267,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     ++result.push_batches;
     shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
     report("push");
-    // Adapt the next batch to the link: a slow batch halves it, a quick
-    // one doubles it.
-    const auto took = clock_.MonotonicNow() - started;
-    if (took > options_.target_batch_time) {
-      batch_bytes = std::max(options_.min_batch_bytes, batch_bytes / 2);
-    } else if (took < options_.target_batch_time / 4) {
-      batch_bytes = std::min(max_bytes, batch_bytes * 2);
-    }
+    // Adapt the next batch to the link.
+    batch_bytes = adapt(batch_bytes, clock_.MonotonicNow() - started);
+    push_batch_bytes_ = batch_bytes;
     if (!outgoing.more) break;
   }
   shown.push_pending = 0;
@@ -258,14 +281,25 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // store the batches, and downloading them would waste the link.
   POSTA_RETURN_IF_ERROR(store_.CheckWriteSpace().WithContext("pull"));
   report("pull");
+  // Pulled batches adapt to the link as pushed ones do: the hub's answer is
+  // the long transfer on a thin link.
+  size_t pull_bytes = start_size(pull_batch_bytes_);
+  pull_batch_bytes_ = pull_bytes;
   while (true) {
     PullRequest request;
     request.node_id = store_.node_id();
     request.after_seq = hub.received_seq;
-    request.max_bytes = max_bytes;
-    POSTA_ASSIGN_OR_RETURN(std::string body,
-                           Call(transport_, "pull", Encode(request),
-                                options_.limits));
+    request.max_bytes = pull_bytes;
+    const auto started = clock_.MonotonicNow();
+    Result<std::string> pulled =
+        Call(transport_, "pull", Encode(request), options_.limits);
+    if (!pulled.ok()) {
+      shrink_on_link_failure(pulled.status(), pull_bytes, pull_batch_bytes_);
+    }
+    POSTA_ASSIGN_OR_RETURN(std::string body, std::move(pulled));
+    // The transfer only: applying the batch is the disk's time, not the
+    // link's.
+    const auto took = clock_.MonotonicNow() - started;
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
                            DecodePullBatch(body, options_.limits));
     if (batch.after_seq != request.after_seq ||
@@ -290,6 +324,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     result.conflicts += applied.conflicts;
     ++result.pull_batches;
     report("pull");
+    pull_bytes = adapt(pull_bytes, took);
+    pull_batch_bytes_ = pull_bytes;
     if (!batch.more) break;
   }
   hub.last_sync_ms = clock_.WallNowMillis();
