@@ -345,8 +345,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
                            DecodeAuditAck(ask_body, options_.limits));
     int64_t audit_after = held.received_seq;
     result.audit_broken_seq = held.broken_seq;
-    const size_t per_batch =
+    // The entries per batch adapt to the link like the records' batches
+    // (halved after a slow batch or one the link dropped, doubled after a
+    // quick one, kept for the next attempt), between 1 and 500.
+    const size_t max_entries =
         std::min<size_t>(kAuditBatchEntries, options_.limits.max_changes);
+    size_t per_batch = std::clamp<size_t>(
+        audit_batch_entries_ > 0 ? audit_batch_entries_ : max_entries, 1,
+        max_entries);
     while (true) {
       POSTA_ASSIGN_OR_RETURN(
           std::vector<storage::AuditEntry> entries,
@@ -356,9 +362,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       batch.node_id = store_.node_id();
       batch.after_seq = audit_after;
       batch.entries = std::move(entries);
-      POSTA_ASSIGN_OR_RETURN(
-          std::string ack_body,
-          Call(transport_, "audit", Encode(batch), options_.limits));
+      const auto started = clock_.MonotonicNow();
+      Result<std::string> sent =
+          Call(transport_, "audit", Encode(batch), options_.limits);
+      if (!sent.ok() && sent.status().code() == Status::Code::kUnavailable) {
+        audit_batch_entries_ = std::max<size_t>(1, per_batch / 2);
+      }
+      POSTA_ASSIGN_OR_RETURN(std::string ack_body, std::move(sent));
+      const auto took = clock_.MonotonicNow() - started;
       POSTA_ASSIGN_OR_RETURN(AuditAck ack,
                              DecodeAuditAck(ack_body, options_.limits));
       const int64_t sent_to = batch.entries.back().seq;
@@ -372,6 +383,12 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       result.audit_broken_seq = ack.broken_seq;
       audit_after = ack.received_seq;
       if (batch.entries.size() < per_batch) break;
+      if (took > options_.target_batch_time) {
+        per_batch = std::max<size_t>(1, per_batch / 2);
+      } else if (took < options_.target_batch_time / 4) {
+        per_batch = std::min(max_entries, per_batch * 2);
+      }
+      audit_batch_entries_ = per_batch;
     }
   }
   report("done");

@@ -1,5 +1,6 @@
 // A clinic with a backlog syncs to its hub over a 2G/satellite link: 64
-// kbit/s, a 1 s round trip, 20 % loss, and the link reset on a schedule.
+// kbit/s, a 1 s round trip, 20 % loss, the link reset on a schedule and
+// silent now and then.
 // Both run as real processes (HTTPS, as in the field); the test watches the
 // hub's acknowledged sequence for the clinic (and the clinic's own record
 // of it) throughout and asserts it never goes backwards, that `posta sync`
@@ -16,6 +17,8 @@
 //
 // Scale (environment): POSTA_SLOW_LINK_MB, the backlog's raw JSON size
 // (default 1); POSTA_SLOW_LINK_RESET_S, the reset period (default 15);
+// POSTA_SLOW_LINK_STALL_S and POSTA_SLOW_LINK_STALL_EVERY_S, a silent link
+// now and then (default: none; every 45 s once set; the soak sets 10 s);
 // POSTA_SLOW_LINK_TIMEOUT_S (default 900). The default is a CI run at a
 // fifth of the data and a quarter of the reset period of the full run,
 // which tests/soak/link.sh starts (5 MB, 60 s).
@@ -56,8 +59,8 @@ double EnvNumber(const char* name, double fallback) {
   if (v == nullptr || *v == '\0') return fallback;
   char* end = nullptr;
   const double d = std::strtod(v, &end);
-  if (end == v || *end != '\0' || d <= 0) {
-    ADD_FAILURE() << name << "=" << v << " is not a positive number";
+  if (end == v || *end != '\0' || d < 0) {
+    ADD_FAILURE() << name << "=" << v << " is not a number of 0 or more";
     return fallback;
   }
   return d;
@@ -129,7 +132,15 @@ class SlowLinkTest : public ::testing::Test {
     proxy_->SetFaults(f);
     reset_every_ = std::chrono::milliseconds(
         static_cast<int64_t>(EnvNumber("POSTA_SLOW_LINK_RESET_S", 15) * 1000));
-    proxy_->SetSchedule({.reset_every = reset_every_});
+    // And a link that goes silent now and then, mid-transfer: shorter than
+    // the clinic's 30 s "too slow" limit, so it is waited out, not retried.
+    stall_every_ = std::chrono::milliseconds(static_cast<int64_t>(
+        EnvNumber("POSTA_SLOW_LINK_STALL_EVERY_S", 45) * 1000));
+    stall_for_ = std::chrono::milliseconds(
+        static_cast<int64_t>(EnvNumber("POSTA_SLOW_LINK_STALL_S", 0) * 1000));
+    proxy_->SetSchedule({.reset_every = reset_every_,
+                         .stall_every = stall_every_,
+                         .stall_for = stall_for_});
     proxy_->ResetCounters();
   }
 
@@ -224,9 +235,10 @@ class SlowLinkTest : public ::testing::Test {
     std::printf(
         "slow link [%s]: backlog %llu bytes of JSON, %lld versions; "
         "wire %llu bytes up, %llu down; %.0f s; resets every %lld s: %llu, "
-        "%llu connections cut; %s attempts failed and retried; progress "
-        "advanced %d times in %d samples, never back; goodput %.0f B/s of "
-        "JSON, %.0f B/s on the wire; loss: %s\n",
+        "%llu connections cut; stalls of %lld s every %lld s: %llu; %s "
+        "attempts failed and retried; progress advanced %d times in %d "
+        "samples, never back; goodput %.0f B/s of JSON, %.0f B/s on the "
+        "wire; loss: %s\n",
         label.c_str(), static_cast<unsigned long long>(raw_bytes_),
         static_cast<long long>(backlog_seq),
         static_cast<unsigned long long>(up),
@@ -234,6 +246,9 @@ class SlowLinkTest : public ::testing::Test {
         static_cast<long long>(reset_every_.count() / 1000),
         static_cast<unsigned long long>(proxy_->scheduled_resets()),
         static_cast<unsigned long long>(proxy_->connections_reset()),
+        static_cast<long long>(stall_for_.count() / 1000),
+        static_cast<long long>(stall_every_.count() / 1000),
+        static_cast<unsigned long long>(proxy_->stalls()),
         Count(output, "retrying in").c_str(), advances, samples,
         static_cast<double>(raw_bytes_) / seconds,
         static_cast<double>(up + down) / seconds, dropped.c_str());
@@ -246,6 +261,8 @@ class SlowLinkTest : public ::testing::Test {
   std::unique_ptr<FaultProxy> proxy_;
   uint64_t raw_bytes_ = 0;
   std::chrono::milliseconds reset_every_{0};
+  std::chrono::milliseconds stall_every_{0};
+  std::chrono::milliseconds stall_for_{0};
 };
 
 TEST_F(SlowLinkTest, UserspaceLink) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The full slow-link soak: a clinic with a 5 MB backlog (raw JSON) syncs to
-# its hub through 64 kbit/s, a 1 s round trip, 20 % loss and a reset of
-# the link every 60 s, over the userspace link and (as root, where network
-# namespaces, tc tbf and nftables work) the kernel-shaped one. Prints one
-# "slow link [...]" line of figures per link.
+# its hub through 64 kbit/s, a 1 s round trip, 20 % loss, a reset of the
+# link every 60 s and a 10 s stall every 45 s, over the userspace link and
+# (as root, where network namespaces, tc tbf and nftables work) the
+# kernel-shaped one. Prints one "slow link [...]" line of figures per link.
 # Usage: tests/soak/link.sh [MB [RESET_SECONDS]]     defaults: 5 60
 # Builds in build/test (as scripts/test.sh does) unless POSTA_BUILD_DIR says
 # where a build already is.
@@ -21,6 +21,7 @@ fi
 cmake --build "$build" -j "${POSTA_JOBS:-2}" --target posta slow_link_test
 
 POSTA_SLOW_LINK_MB=$mb POSTA_SLOW_LINK_RESET_S=$reset \
+  POSTA_SLOW_LINK_STALL_S=${POSTA_SLOW_LINK_STALL_S:-10} \
   POSTA_SLOW_LINK_TIMEOUT_S=${POSTA_SLOW_LINK_TIMEOUT_S:-3600} \
   "$build/tests/fault/slow_link_test" "${@:3}" 2>&1 |
   tee "${TMPDIR:-/tmp}/posta-slow-link.log" |

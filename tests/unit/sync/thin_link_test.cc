@@ -9,8 +9,8 @@
 namespace posta::sync::testing {
 namespace {
 
-// Passes requests to `inner` but drops, as a reset link does, any push
-// whose body or pull whose answer is over `limit` bytes.
+// Passes requests to `inner` but drops, as a reset link does, any push or
+// audit batch whose body, or pull whose answer, is over `limit` bytes.
 class ThinLink final : public Transport {
  public:
   ThinLink(Transport& inner, size_t limit) : inner_(inner), limit_(limit) {}
@@ -21,9 +21,9 @@ class ThinLink final : public Transport {
                             std::string_view content_type,
                             std::string_view body) override {
     const std::string_view op = path.substr(path.rfind('/') + 1);
-    if (op == "push") {
-      push_sizes.push_back(body.size());
-      if (body.size() > limit_) return Cut(body.size());
+    if (op == "push") push_sizes.push_back(body.size());
+    if ((op == "push" || op == "audit") && body.size() > limit_) {
+      return Cut(body.size());
     }
     POSTA_ASSIGN_OR_RETURN(HttpResponse r,
                            inner_.Post(path, content_type, body));
@@ -104,6 +104,12 @@ TEST_F(ThinLinkTest, BatchesShrinkUntilTheyFitBetweenResets) {
                        hub_store_->GetPeer(a.node.store->node_id()));
   ASSERT_OK_AND_ASSIGN(storage::StoreStats a_stats, a.node.store->Stats());
   EXPECT_EQ(at_hub.received_seq, a_stats.last_seq);
+  // The audit trail went through the same link, in batches it carries.
+  ASSERT_OK_AND_ASSIGN(auto a_trail, a.node.store->AuditChainSince(
+                                         a.node.store->node_id(), 0, 100000));
+  ASSERT_OK_AND_ASSIGN(auto hub_trail, hub_store_->AuditChainSince(
+                                           a.node.store->node_id(), 0, 100000));
+  EXPECT_EQ(hub_trail.size(), a_trail.size());
 
   // Pulls: a second box of the facility takes it all through the same link.
   Box b = NewBox("b.db");
@@ -124,9 +130,12 @@ TEST_F(ThinLinkTest, EachAttemptAfterACutMovesSomething) {
            "M" + std::to_string(uint64_t{0xBF58476D1CE4E5B9} * (i + 1)));
   }
   // Once the size has shrunk to what the link carries, no attempt ends
-  // without progress: the hub's received_seq grows at every attempt after
-  // the first few (which shrink the batch from 64 KiB), and never drops.
+  // without progress: what the hub holds of the clinic's log and of its
+  // audit trail grows at every attempt after the first few of each (which
+  // shrink the batch from 64 KiB, and the audit batch from 500 entries),
+  // and never drops.
   int64_t last = 0;
+  int64_t last_audit = 0;
   int stuck = 0;
   bool done = false;
   for (int i = 0; i < 200 && !done; ++i) {
@@ -134,13 +143,19 @@ TEST_F(ThinLinkTest, EachAttemptAfterACutMovesSomething) {
     Result<storage::PeerState> at_hub =
         hub_store_->GetPeer(a.node.store->node_id());
     const int64_t now = at_hub.ok() ? at_hub->received_seq : 0;
+    ASSERT_OK_AND_ASSIGN(auto trail, hub_store_->AuditChainSince(
+                                         a.node.store->node_id(), 0, 100000));
+    const int64_t audit = static_cast<int64_t>(trail.size());
     ASSERT_GE(now, last) << "progress went backwards";
-    if (now == last && !done) ++stuck;
+    ASSERT_GE(audit, last_audit) << "the audit trail went backwards";
+    if (now == last && audit == last_audit && !done) ++stuck;
     last = now;
+    last_audit = audit;
   }
   ASSERT_TRUE(done);
-  // log2(64 KiB / the size that fits) attempts without progress at most.
-  EXPECT_LE(stuck, 6);
+  // log2(64 KiB / the size that fits) + log2(500 / the entries that fit)
+  // attempts without progress at most.
+  EXPECT_LE(stuck, 12);
 }
 
 }  // namespace

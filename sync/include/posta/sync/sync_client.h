@@ -90,6 +90,7 @@ class SyncClient {
   // until the first.
   size_t push_batch_bytes_ = 0;
   size_t pull_batch_bytes_ = 0;
+  size_t audit_batch_entries_ = 0;  // audit entries per batch, likewise
 };
 
 // The Status an ErrorReply stands for (the hub's code and message kept).
