@@ -14,6 +14,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev libspdlog-dev
   sqlite3 curl time
   chromium
+  iproute2 nftables
 )
 # Architecture-dependent libraries the arm64 build links (header-only ones
 # of architecture "all" — nlohmann-json, CLI11 — serve both builds; cereal

@@ -163,13 +163,39 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // with nothing new to push would leave those changes counted as pending
   // (status, bundles) until the next push. Saved with the pull's cursor.
   if (reply.received_seq > hub.acked_seq) hub.acked_seq = reply.received_seq;
-  size_t batch_bytes = std::clamp(
-      options_.batch_bytes, options_.min_batch_bytes, options_.max_batch_bytes);
   size_t max_bytes = options_.max_batch_bytes;
   if (reply.max_batch_bytes > 0) {
     max_bytes = std::min<size_t>(max_bytes, reply.max_batch_bytes);
   }
-  batch_bytes = std::min(batch_bytes, max_bytes);
+  // Each direction starts where the last sync on this client left it (the
+  // first at options_.batch_bytes), so an attempt after a dropped link does
+  // not start again with a batch the link could not carry.
+  const size_t min_bytes = std::min(options_.min_batch_bytes, max_bytes);
+  auto start_size = [&](size_t learned) {
+    return std::clamp(learned > 0 ? learned : options_.batch_bytes, min_bytes,
+                      max_bytes);
+  };
+  // A slow batch halves the next, a quick one doubles it.
+  auto adapt = [&](size_t bytes, std::chrono::nanoseconds took) {
+    if (took > options_.target_batch_time) {
+      return std::max(min_bytes, bytes / 2);
+    }
+    if (took < options_.target_batch_time / 4) {
+      return std::min(max_bytes, bytes * 2);
+    }
+    return bytes;
+  };
+  // A link that dies in the middle of a batch halves the next attempt's:
+  // on a link reset every minute, a batch that cannot get through between
+  // two resets would otherwise be sent again and cut again for ever.
+  auto shrink_on_link_failure = [&](const Status& status, size_t bytes,
+                                    size_t& learned) {
+    if (status.code() == Status::Code::kUnavailable) {
+      learned = std::max(min_bytes, bytes / 2);
+    }
+  };
+  size_t batch_bytes = start_size(push_batch_bytes_);
+  push_batch_bytes_ = batch_bytes;
 
   // ---- Push: everything made here that the hub has not applied ----
   int64_t after = reply.received_seq;
@@ -240,9 +266,12 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     }
     const auto started = clock_.MonotonicNow();
     POSTA_CRASH_POINT("sync.client.before_push");
-    POSTA_ASSIGN_OR_RETURN(
-        std::string ack_body,
-        Call(transport_, "push", outgoing.body, options_.limits));
+    Result<std::string> pushed =
+        Call(transport_, "push", outgoing.body, options_.limits);
+    if (!pushed.ok()) {
+      shrink_on_link_failure(pushed.status(), batch_bytes, push_batch_bytes_);
+    }
+    POSTA_ASSIGN_OR_RETURN(std::string ack_body, std::move(pushed));
     POSTA_ASSIGN_OR_RETURN(PushAck ack,
                            DecodePushAck(ack_body, options_.limits));
     POSTA_CRASH_POINT("sync.client.after_push_ack");
@@ -260,14 +289,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     ++result.push_batches;
     shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
     report("push");
-    // Adapt the next batch to the link: a slow batch halves it, a quick
-    // one doubles it.
-    const auto took = clock_.MonotonicNow() - started;
-    if (took > options_.target_batch_time) {
-      batch_bytes = std::max(options_.min_batch_bytes, batch_bytes / 2);
-    } else if (took < options_.target_batch_time / 4) {
-      batch_bytes = std::min(max_bytes, batch_bytes * 2);
-    }
+    // Adapt the next batch to the link.
+    batch_bytes = adapt(batch_bytes, clock_.MonotonicNow() - started);
+    push_batch_bytes_ = batch_bytes;
     if (!outgoing.more) break;
   }
   shown.push_pending = 0;
@@ -279,14 +303,25 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // store the batches, and downloading them would waste the link.
   POSTA_RETURN_IF_ERROR(store_.CheckWriteSpace().WithContext("pull"));
   report("pull");
+  // Pulled batches adapt to the link as pushed ones do: the hub's answer is
+  // the long transfer on a thin link.
+  size_t pull_bytes = start_size(pull_batch_bytes_);
+  pull_batch_bytes_ = pull_bytes;
   while (true) {
     PullRequest request;
     request.node_id = store_.node_id();
     request.after_seq = hub.received_seq;
-    request.max_bytes = max_bytes;
-    POSTA_ASSIGN_OR_RETURN(
-        std::string body,
-        Call(transport_, "pull", Encode(request), options_.limits));
+    request.max_bytes = pull_bytes;
+    const auto started = clock_.MonotonicNow();
+    Result<std::string> pulled =
+        Call(transport_, "pull", Encode(request), options_.limits);
+    if (!pulled.ok()) {
+      shrink_on_link_failure(pulled.status(), pull_bytes, pull_batch_bytes_);
+    }
+    POSTA_ASSIGN_OR_RETURN(std::string body, std::move(pulled));
+    // The transfer only: applying the batch is the disk's time, not the
+    // link's.
+    const auto took = clock_.MonotonicNow() - started;
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
                            DecodePullBatch(body, options_.limits));
     if (batch.after_seq != request.after_seq ||
@@ -311,6 +346,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     result.conflicts += applied.conflicts;
     ++result.pull_batches;
     report("pull");
+    pull_bytes = adapt(pull_bytes, took);
+    pull_batch_bytes_ = pull_bytes;
     if (!batch.more) break;
   }
   hub.last_sync_ms = clock_.WallNowMillis();
@@ -330,8 +367,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
                            DecodeAuditAck(ask_body, options_.limits));
     int64_t audit_after = held.received_seq;
     result.audit_broken_seq = held.broken_seq;
-    const size_t per_batch =
+    // The entries per batch adapt to the link like the records' batches
+    // (halved after a slow batch or one the link dropped, doubled after a
+    // quick one, kept for the next attempt), between 1 and 500.
+    const size_t max_entries =
         std::min<size_t>(kAuditBatchEntries, options_.limits.max_changes);
+    size_t per_batch = std::clamp<size_t>(
+        audit_batch_entries_ > 0 ? audit_batch_entries_ : max_entries, 1,
+        max_entries);
     while (true) {
       POSTA_ASSIGN_OR_RETURN(
           std::vector<storage::AuditEntry> entries,
@@ -341,9 +384,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       batch.node_id = store_.node_id();
       batch.after_seq = audit_after;
       batch.entries = std::move(entries);
-      POSTA_ASSIGN_OR_RETURN(
-          std::string ack_body,
-          Call(transport_, "audit", Encode(batch), options_.limits));
+      const auto started = clock_.MonotonicNow();
+      Result<std::string> sent =
+          Call(transport_, "audit", Encode(batch), options_.limits);
+      if (!sent.ok() && sent.status().code() == Status::Code::kUnavailable) {
+        audit_batch_entries_ = std::max<size_t>(1, per_batch / 2);
+      }
+      POSTA_ASSIGN_OR_RETURN(std::string ack_body, std::move(sent));
+      const auto took = clock_.MonotonicNow() - started;
       POSTA_ASSIGN_OR_RETURN(AuditAck ack,
                              DecodeAuditAck(ack_body, options_.limits));
       const int64_t sent_to = batch.entries.back().seq;
@@ -357,6 +405,12 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       result.audit_broken_seq = ack.broken_seq;
       audit_after = ack.received_seq;
       if (batch.entries.size() < per_batch) break;
+      if (took > options_.target_batch_time) {
+        per_batch = std::max<size_t>(1, per_batch / 2);
+      } else if (took < options_.target_batch_time / 4) {
+        per_batch = std::min(max_entries, per_batch * 2);
+      }
+      audit_batch_entries_ = per_batch;
     }
   }
   report("done");

@@ -95,10 +95,13 @@ Status Cluster::InitHub(const std::string& facility, const std::string& listen,
 Status Cluster::StartHub() {
   const std::string port_file = root_ + "/hub.port";
   ::unlink(port_file.c_str());
-  POSTA_ASSIGN_OR_RETURN(
-      hub_, ChildProcess::Start({PostaBinary(), "serve", "--config",
-                                 HubConfig(), "--port-file", port_file},
-                                root_ + "/hub.log"));
+  std::vector<std::string> argv = hub_prefix_;
+  for (std::string a :
+       {PostaBinary(), std::string("serve"), std::string("--config"),
+        HubConfig(), std::string("--port-file"), port_file}) {
+    argv.push_back(std::move(a));
+  }
+  POSTA_ASSIGN_OR_RETURN(hub_, ChildProcess::Start(argv, root_ + "/hub.log"));
   Result<int> port = WaitForPortFile(port_file, std::chrono::seconds(30));
   if (!port.ok()) return port.status().WithContext("hub log: " + HubLog());
   hub_port_ = *port;

@@ -39,6 +39,12 @@ class Cluster {
   // posta serve for the hub (inheriting this process's environment, so a
   // POSTA_CRASH_AT set by the caller applies), waiting for its port.
   Status StartHub();
+  // Later StartHub calls run `prefix` + the serve command, e.g. `ip netns
+  // exec NS` for a hub behind a shaped link (NetnsLink::Wrap). The prefix
+  // must exec the command, so the child's pid is the hub's.
+  void SetHubCommandPrefix(std::vector<std::string> prefix) {
+    hub_prefix_ = std::move(prefix);
+  }
   // SIGTERM; Internal when it does not exit 0 within `timeout`.
   Status StopHub(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void KillHub() { hub_.Kill(); }
@@ -87,6 +93,7 @@ class Cluster {
   ChildProcess hub_;
   int hub_port_ = 0;
   std::string hub_pin_;
+  std::vector<std::string> hub_prefix_;
   std::map<std::string, std::string> facility_of_;  // clinic → facility
   std::vector<std::string> registered_;             // facilities on the hub
 };

@@ -105,9 +105,20 @@ size_t ChunkSize(const LinkFaults& lf) {
 }  // namespace
 
 Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(int upstream_port) {
+  return Start(upstream_port, "127.0.0.1");
+}
+
+Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(
+    int upstream_port, const std::string& upstream_host, uint64_t seed) {
   if (upstream_port <= 0 || upstream_port > 65535) {
     return Status::InvalidArgument("fault proxy upstream port",
                                    std::to_string(upstream_port));
+  }
+  in_addr upstream_ip{};
+  if (::inet_pton(AF_INET, upstream_host.c_str(), &upstream_ip) != 1) {
+    return Status::InvalidArgument(
+        "fault proxy upstream host",
+        "\"" + upstream_host + "\" is not an IPv4 address");
   }
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("fault proxy socket");
@@ -126,17 +137,35 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(int upstream_port) {
     ::close(fd);
     return s;
   }
-  std::unique_ptr<FaultProxy> proxy(
-      new FaultProxy(fd, ntohs(addr.sin_port), upstream_port, wake));
+  std::unique_ptr<FaultProxy> proxy(new FaultProxy(
+      fd, ntohs(addr.sin_port), upstream_port, upstream_ip.s_addr, wake, seed));
   proxy->thread_ = std::thread([p = proxy.get()] { p->Run(); });
   return proxy;
 }
 
-FaultProxy::FaultProxy(int listen_fd, int port, int upstream_port, int wake_fd)
+FaultProxy::FaultProxy(int listen_fd, int port, int upstream_port,
+                       uint32_t upstream_ip, int wake_fd, uint64_t seed)
     : listen_fd_(listen_fd),
       port_(port),
       upstream_port_(upstream_port),
-      wake_fd_(wake_fd) {}
+      upstream_ip_(upstream_ip),
+      wake_fd_(wake_fd),
+      rng_state_(seed) {}
+
+sockaddr_in FaultProxy::UpstreamAddress() const {
+  sockaddr_in addr = Loopback(upstream_port_);
+  addr.sin_addr.s_addr = upstream_ip_;
+  return addr;
+}
+
+double FaultProxy::NextUniform() {
+  // splitmix64: small, seeded, and the same sequence on every run.
+  uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
 
 FaultProxy::~FaultProxy() {
   stop_.store(true);
@@ -184,6 +213,26 @@ void FaultProxy::CutAll() {
   Wake();
 }
 
+void FaultProxy::Stall(std::chrono::milliseconds d) {
+  {
+    std::lock_guard lock(mu_);
+    stall_until_ = std::max(stall_until_, SteadyClock::now() + d);
+  }
+  stalls_.fetch_add(1);
+  Wake();
+}
+
+void FaultProxy::SetSchedule(const LinkSchedule& schedule) {
+  {
+    std::lock_guard lock(mu_);
+    schedule_ = schedule;
+    schedule_start_ = SteadyClock::now();
+    resets_done_ = 0;
+    stalls_done_ = 0;
+  }
+  Wake();
+}
+
 void FaultProxy::ResetCounters() {
   bytes_to_upstream_.store(0);
   bytes_to_client_.store(0);
@@ -226,7 +275,7 @@ Result<std::string> FaultProxy::SendToUpstream(
   const auto deadline = SteadyClock::now() + timeout;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("fault proxy replay socket");
-  sockaddr_in addr = Loopback(upstream_port_);
+  sockaddr_in addr = UpstreamAddress();
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     Status s = Errno("fault proxy replay connect");
     CloseFd(fd, false);
@@ -273,24 +322,66 @@ void FaultProxy::Run() {
   std::vector<std::unique_ptr<Conn>> conns;
   std::vector<pollfd> fds;
   while (!stop_.load()) {
-    Faults standing;
-    bool cut_all = false;
-    {
-      std::lock_guard lock(mu_);
-      standing = faults_;
-      cut_all = std::exchange(cut_all_, false);
-    }
-    if (cut_all) {
-      for (auto& c : conns) c->Kill(standing.reset);
-    }
-    std::erase_if(conns, [](const auto& c) { return c->dead; });
-
     const auto now = SteadyClock::now();
     std::optional<SteadyClock::time_point> wake_at;
     auto wake_by = [&wake_at](SteadyClock::time_point t) {
       if (!wake_at || t < *wake_at) wake_at = t;
     };
+    Faults standing;
+    bool cut_all = false;
+    bool scheduled_reset = false;
+    SteadyClock::time_point stall_until;
+    {
+      std::lock_guard lock(mu_);
+      standing = faults_;
+      cut_all = std::exchange(cut_all_, false);
+      // The schedule: how many periods have passed decides what is due, so
+      // a late wakeup never skips or doubles a reset.
+      const auto since = now - schedule_start_;
+      if (schedule_.reset_every.count() > 0) {
+        const auto due = static_cast<uint64_t>(since / schedule_.reset_every);
+        if (due > resets_done_) {
+          resets_done_ = due;
+          scheduled_reset = true;
+        }
+        wake_by(schedule_start_ +
+                schedule_.reset_every * static_cast<int64_t>(resets_done_ + 1));
+      }
+      if (schedule_.stall_every.count() > 0 &&
+          schedule_.stall_for.count() > 0) {
+        const auto due = static_cast<uint64_t>(since / schedule_.stall_every);
+        if (due > stalls_done_) {
+          stalls_done_ = due;
+          const SteadyClock::time_point until =
+              schedule_start_ +
+              schedule_.stall_every * static_cast<int64_t>(due) +
+              schedule_.stall_for;
+          stall_until_ = std::max(stall_until_, until);
+          stalls_.fetch_add(1);
+        }
+        wake_by(schedule_start_ +
+                schedule_.stall_every * static_cast<int64_t>(stalls_done_ + 1));
+      }
+      stall_until = stall_until_;
+    }
+    if (cut_all) {
+      for (auto& c : conns) c->Kill(standing.reset);
+    }
+    if (scheduled_reset) {
+      scheduled_resets_.fetch_add(1);
+      for (auto& c : conns) {
+        if (c->dead) continue;
+        connections_reset_.fetch_add(1);
+        c->Kill(/*rst=*/true);
+      }
+    }
+    std::erase_if(conns, [](const auto& c) { return c->dead; });
+
+    // A stalled link moves nothing until the stall ends.
+    const bool stalled = now < stall_until;
+    if (stalled) wake_by(stall_until);
     auto can_read = [&](const Conn& c, const Pipe& p, const LinkFaults& lf) {
+      if (stalled) return false;
       if (c.connecting || p.eof || p.cut_pending) return false;
       if (p.queued >= kMaxQueued) return false;
       if (lf.bytes_per_second > 0 && p.link_free > now) {
@@ -300,7 +391,7 @@ void FaultProxy::Run() {
       return true;
     };
     auto want_write = [&](const Pipe& p) {
-      if (p.queue.empty()) return false;
+      if (stalled || p.queue.empty()) return false;
       if (p.queue.front().due <= now) return true;
       wake_by(p.queue.front().due);
       return false;
@@ -318,8 +409,11 @@ void FaultProxy::Run() {
       if (can_read(*c, c->down, f.to_client)) ue |= POLLIN;
       if (want_write(c->up)) ue |= POLLOUT;
       if (want_write(c->down)) ce |= POLLOUT;
-      fds.push_back({c->client, ce, 0});
-      fds.push_back({c->upstream, ue, 0});
+      // A stalled connection is left out of poll() (a negative fd), so a
+      // peer's hangup cannot wake the loop over and over until it ends.
+      const bool quiet = stalled && !c->connecting;
+      fds.push_back({quiet ? -1 : c->client, ce, 0});
+      fds.push_back({quiet ? -1 : c->upstream, ue, 0});
     }
     int timeout_ms = -1;
     if (wake_at) {
@@ -338,7 +432,7 @@ void FaultProxy::Run() {
       Conn& c = *conns[i];
       const Faults& f = c.pinned ? *c.pinned : standing;
       Service(c, r > 0 ? fds[2 + 2 * i].revents : 0,
-              r > 0 ? fds[3 + 2 * i].revents : 0, f);
+              r > 0 ? fds[3 + 2 * i].revents : 0, f, stalled);
     }
     if (r > 0 && (fds[1].revents & POLLIN)) AcceptAll(conns);
   }
@@ -378,7 +472,7 @@ void FaultProxy::AcceptAll(std::vector<std::unique_ptr<Conn>>& conns) {
       continue;
     }
     NoDelay(c->upstream);
-    sockaddr_in addr = Loopback(upstream_port_);
+    sockaddr_in addr = UpstreamAddress();
     if (::connect(c->upstream, reinterpret_cast<sockaddr*>(&addr),
                   sizeof(addr)) == 0) {
       c->connecting = false;
@@ -392,7 +486,7 @@ void FaultProxy::AcceptAll(std::vector<std::unique_ptr<Conn>>& conns) {
 }
 
 void FaultProxy::Service(Conn& c, short client_events, short upstream_events,
-                         const Faults& f) {
+                         const Faults& f, bool stalled) {
   if (c.dead) return;
   if (c.connecting) {
     if (client_events & POLLERR) {
@@ -415,6 +509,9 @@ void FaultProxy::Service(Conn& c, short client_events, short upstream_events,
     c.Kill(true);
     return;
   }
+  // A stalled link neither reads nor writes; a peer's FIN or reset waits
+  // for the stall to end like its data.
+  if (stalled) return;
   if (client_events & (POLLIN | POLLHUP)) ReadInto(c, c.up, f.to_upstream, f);
   if (!c.dead && (upstream_events & (POLLIN | POLLHUP))) {
     ReadInto(c, c.down, f.to_client, f);
@@ -466,17 +563,23 @@ void FaultProxy::ReadInto(Conn& c, Pipe& p, const LinkFaults& lf,
     }
   }
   if (keep == 0) return;
+  const bool lost = lf.loss > 0 && NextUniform() < lf.loss;
+  if (lost) chunks_lost_.fetch_add(1);
   auto due = now;
   if (lf.bytes_per_second > 0) {
-    // The chunk leaves when the link is free and arrives once fully sent.
-    p.link_free = std::max(now, p.link_free) +
-                  std::chrono::duration_cast<SteadyClock::duration>(
-                      std::chrono::duration<double>(
-                          static_cast<double>(keep) /
-                          static_cast<double>(lf.bytes_per_second)));
+    // The chunk leaves when the link is free and arrives once fully sent;
+    // a lost one is sent twice.
+    const auto send_time = std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::duration<double>(
+            static_cast<double>(keep) /
+            static_cast<double>(lf.bytes_per_second)));
+    p.link_free = std::max(now, p.link_free) + send_time * (lost ? 2 : 1);
     due = p.link_free;
   }
   due += lf.latency;
+  // The queue is sent in order, so a late chunk holds back the ones behind
+  // it, as a stream does while it waits for a retransmission.
+  if (lost) due += lf.retransmit_delay;
   p.queue.push_back({std::string(buf, keep), 0, due});
   p.queued += keep;
   p.accepted += keep;

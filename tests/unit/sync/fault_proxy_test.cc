@@ -394,5 +394,101 @@ TEST(FaultProxyTest, DestructorDoesNotWaitForDelayedData) {
   EXPECT_EQ(got.data, "");
 }
 
+TEST(FaultProxyTest, UpstreamHostMustBeAnAddress) {
+  Echo echo;
+  LoopbackServer server(std::ref(echo));
+  Result<std::unique_ptr<FaultProxy>> bad =
+      FaultProxy::Start(server.port(), "hub.example");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().ToString().find("hub.example"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(auto proxy,
+                       FaultProxy::Start(server.port(), "127.0.0.1"));
+  int fd = Connect(proxy->port());
+  ASSERT_TRUE(SendAll(fd, "ping"));
+  EXPECT_EQ(Read(fd, 4).data, "ping");
+  ::close(fd);
+}
+
+TEST(FaultProxyTest, ScheduledResetsCutOpenConnectionsWithRst) {
+  Echo echo;
+  LoopbackServer server(std::ref(echo));
+  ASSERT_OK_AND_ASSIGN(auto proxy, FaultProxy::Start(server.port()));
+  int fd = Connect(proxy->port());
+  ASSERT_TRUE(SendAll(fd, "ping"));
+  EXPECT_EQ(Read(fd, 4).data, "ping");
+  proxy->SetSchedule({.reset_every = milliseconds(200)});
+  ReadResult got = Read(fd);
+  ::close(fd);
+  EXPECT_EQ(got.error, ECONNRESET);
+  EXPECT_GE(proxy->scheduled_resets(), 1u);
+  EXPECT_GE(proxy->connections_reset(), 1u);
+  // The link comes back: a new connection carries bytes again (it may be
+  // cut by a later reset, so look only for the first echo).
+  proxy->SetSchedule({});
+  fd = Connect(proxy->port());
+  ASSERT_TRUE(SendAll(fd, "pong"));
+  EXPECT_EQ(Read(fd, 4).data, "pong");
+  ::close(fd);
+}
+
+TEST(FaultProxyTest, StallHoldsEveryByteUntilItEnds) {
+  Echo echo;
+  LoopbackServer server(std::ref(echo));
+  ASSERT_OK_AND_ASSIGN(auto proxy, FaultProxy::Start(server.port()));
+  int fd = Connect(proxy->port());
+  ASSERT_TRUE(SendAll(fd, "ping"));
+  EXPECT_EQ(Read(fd, 4).data, "ping");
+  const auto start = SteadyClock::now();
+  proxy->Stall(milliseconds(400));
+  const std::string sent = Pattern(100000);
+  std::thread writer([&] { EXPECT_TRUE(SendAll(fd, sent)); });
+  ReadResult got = Read(fd, sent.size());
+  writer.join();
+  ::close(fd);
+  EXPECT_GE(SteadyClock::now() - start, milliseconds(400));
+  EXPECT_EQ(got.data, sent);  // nothing lost or reordered by the stall
+  EXPECT_EQ(proxy->stalls(), 1u);
+}
+
+TEST(FaultProxyTest, ScheduledStallsRecur) {
+  Echo echo;
+  LoopbackServer server(std::ref(echo));
+  ASSERT_OK_AND_ASSIGN(auto proxy, FaultProxy::Start(server.port()));
+  proxy->SetSchedule(
+      {.stall_every = milliseconds(100), .stall_for = milliseconds(50)});
+  int fd = Connect(proxy->port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(SendAll(fd, "ping"));
+    EXPECT_EQ(Read(fd, 4).data, "ping");
+  }
+  std::this_thread::sleep_for(milliseconds(250));
+  ASSERT_TRUE(SendAll(fd, "ping"));
+  EXPECT_EQ(Read(fd, 4).data, "ping");
+  ::close(fd);
+  EXPECT_GE(proxy->stalls(), 2u);
+}
+
+TEST(FaultProxyTest, LossDelaysAndResendsButDeliversEverything) {
+  Lines lines;
+  LoopbackServer server(std::ref(lines));
+  ASSERT_OK_AND_ASSIGN(auto proxy, FaultProxy::Start(server.port()));
+  Faults f;
+  f.to_client.bytes_per_second = 8000;
+  f.to_client.loss = 1.0;  // every chunk once lost: twice the link time
+  f.to_client.retransmit_delay = milliseconds(300);
+  proxy->SetFaults(f);
+  int fd = Connect(proxy->port());
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(SendAll(fd, "SEND 4000\n"));
+  ReadResult got = Read(fd, 4000);
+  const auto elapsed = SteadyClock::now() - start;
+  ::close(fd);
+  EXPECT_EQ(got.data, Pattern(4000));
+  // 4000 bytes at 8000 B/s take 0.5 s; sent twice, 1 s; plus the delay.
+  EXPECT_GE(elapsed, milliseconds(1300));
+  EXPECT_GE(proxy->chunks_lost(), 10u);  // 400-byte chunks
+}
+
 }  // namespace
 }  // namespace posta::testing

@@ -23,9 +23,11 @@ namespace posta::sync {
 inline constexpr size_t kAuditBatchEntries = 500;
 
 struct SyncOptions {
-  // First push batch size, before compression; it halves after a slow batch
-  // and doubles after a quick one, between min and max. Defaults: 256 KiB,
-  // 16 KiB .. 4 MiB (the hub may cap it lower).
+  // First push and pull batch size, before compression; each direction's
+  // halves after a slow batch and after a batch the link dropped, and
+  // doubles after a quick one, between min and max, and the next SyncOnce
+  // on the same client starts from where the last left it. Defaults:
+  // 256 KiB, 16 KiB .. 4 MiB (the hub may cap it lower).
   size_t batch_bytes = size_t{256} << 10;
   size_t min_batch_bytes = size_t{16} << 10;
   size_t max_batch_bytes = size_t{4} << 20;
@@ -84,6 +86,11 @@ class SyncClient {
   Transport& transport_;
   base::Clock& clock_;
   SyncOptions options_;
+  // Batch sizes learned from the link, kept between SyncOnce calls; 0
+  // until the first.
+  size_t push_batch_bytes_ = 0;
+  size_t pull_batch_bytes_ = 0;
+  size_t audit_batch_entries_ = 0;  // audit entries per batch, likewise
 };
 
 // The Status an ErrorReply stands for (the hub's code and message kept).
