@@ -84,12 +84,14 @@ Result<HelloReply> SayHello(Transport& transport, const Hello& hello,
 Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   SyncResult result;
   SyncProgress shown;
+  int64_t audited = 0;
   const uint64_t sent_before = transport_.bytes_sent();
   const uint64_t received_before = transport_.bytes_received();
   auto report = [&](std::string_view phase) {
     shown.phase = std::string(phase);
     shown.pushed = result.pushed;
     shown.pulled = result.pulled;
+    shown.audited = audited;
     shown.bytes_sent = transport_.bytes_sent() - sent_before;
     shown.bytes_received = transport_.bytes_received() - received_before;
     result.bytes_sent = shown.bytes_sent;
@@ -403,7 +405,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       }
       result.audit_pushed += ack.stored;
       result.audit_broken_seq = ack.broken_seq;
+      audited += static_cast<int64_t>(batch.entries.size());
       audit_after = ack.received_seq;
+      report("audit");
       if (batch.entries.size() < per_batch) break;
       if (took > options_.target_batch_time) {
         per_batch = std::max<size_t>(1, per_batch / 2);

@@ -70,7 +70,13 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
                        ? io.clock.MonotonicNow() - std::chrono::hours(1)
                        : io.clock.MonotonicNow();
   bool drawn = false;
+  // Whether the attempt under way has moved anything: an attempt a reset
+  // cut after some batches got through starts the backoff again from its
+  // first delay, so a link that drops every minute is retried at once
+  // rather than after ever longer waits.
+  bool moved = false;
   auto show = [&](const sync::SyncProgress& p) {
+    if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) moved = true;
     const auto now = io.clock.MonotonicNow();
     const auto interval = io.err_is_tty ? std::chrono::milliseconds(100)
                                         : std::chrono::milliseconds(10000);
@@ -92,6 +98,7 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   sync::SyncResult total;
   Status last;
   for (int attempt = 1; attempt <= std::max(1, options.attempts); ++attempt) {
+    moved = false;
     Result<sync::SyncResult> result = client.SyncOnce(show);
     if (drawn) {
       io.err << "\n";
@@ -131,6 +138,7 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
         attempt == options.attempts) {
       break;
     }
+    if (moved) backoff.Reset();
     const auto wait = backoff.Next();
     io.err << "sync: attempt " << attempt << " failed (" << last.ToString()
            << "); retrying in " << (wait.count() + 999) / 1000 << " s\n";

@@ -153,12 +153,17 @@ void SyncRunner::Run() {
       state_.running = true;
       state_.last_attempt_ms = clock_.WallNowMillis();
     }
+    // An attempt cut after some batches got through starts the backoff
+    // again, so a link that drops every minute is retried at once.
+    bool moved = false;
     Result<sync::SyncResult> result = [&]() -> Result<sync::SyncResult> {
       // Read each time: `posta enroll` may have run since the last sync.
       POSTA_ASSIGN_OR_RETURN(std::string credential,
                              LoadCredential(config_, base::Env::Default()));
       POSTA_RETURN_IF_ERROR((*transport)->SetBearerToken(credential));
-      return client.SyncOnce();
+      return client.SyncOnce([&moved](const sync::SyncProgress& p) {
+        if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) moved = true;
+      });
     }();
     RecordSyncOutcome(config_, result.status(), base::Env::Default());
     std::lock_guard lock(mu_);
@@ -186,6 +191,7 @@ void SyncRunner::Run() {
       state_.last_error = s.ToString();
       state_.needs_technician = NeedsTechnician(s);
       ++state_.syncs_failed;
+      if (moved) backoff.Reset();
       wait = backoff.Next();
       // No retry helps until a technician acts (enrolls the node again, or
       // fixes the facility): try again on the schedule only, and say so.

@@ -139,7 +139,16 @@ TEST_F(ThinLinkTest, EachAttemptAfterACutMovesSomething) {
   int stuck = 0;
   bool done = false;
   for (int i = 0; i < 200 && !done; ++i) {
-    done = a.node.client->SyncOnce().ok();
+    // What `posta sync` and serve's scheduled sync go by to start their
+    // backoff again after a cut attempt.
+    bool moved = false;
+    done = a.node.client
+               ->SyncOnce([&moved](const SyncProgress& p) {
+                 if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) {
+                   moved = true;
+                 }
+               })
+               .ok();
     Result<storage::PeerState> at_hub =
         hub_store_->GetPeer(a.node.store->node_id());
     const int64_t now = at_hub.ok() ? at_hub->received_seq : 0;
@@ -149,6 +158,11 @@ TEST_F(ThinLinkTest, EachAttemptAfterACutMovesSomething) {
     ASSERT_GE(now, last) << "progress went backwards";
     ASSERT_GE(audit, last_audit) << "the audit trail went backwards";
     if (now == last && audit == last_audit && !done) ++stuck;
+    // The attempt's own progress says it moved something exactly when the
+    // hub gained records or audit entries from it.
+    if (!done) {
+      EXPECT_EQ(moved, now > last || audit > last_audit) << "attempt " << i;
+    }
     last = now;
     last_audit = audit;
   }

@@ -43,6 +43,7 @@ struct SyncProgress {
   std::string phase;   // "hello", "push", "pull", "audit", "done"
   int64_t pushed = 0;  // records sent and acknowledged
   int64_t pulled = 0;  // records received and stored
+  int64_t audited = 0;  // audit trail entries sent and acknowledged
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   int64_t push_pending = 0;  // local changes not yet acknowledged (estimate)
