@@ -79,6 +79,18 @@ std::vector<std::string> ReadLines(const std::string& path) {
   return lines;
 }
 
+// What `zstd -3` makes of `lines` as one NDJSON file, per line: the yardstick
+// the sync and bundle figures are held against.
+double ZstdBytesPerRecord(const std::vector<std::string>& lines) {
+  std::string raw;
+  for (const std::string& line : lines) raw += line + "\n";
+  std::string packed(ZSTD_compressBound(raw.size()), '\0');
+  const size_t zsize = ZSTD_compress(packed.data(), packed.size(), raw.data(),
+                                     raw.size(), 3);
+  if (ZSTD_isError(zsize)) Die("zstd");
+  return static_cast<double>(zsize) / static_cast<double>(lines.size());
+}
+
 // A node in a temp dir, created with `posta init` (unless `existing`).
 struct Node {
   explicit Node(const std::string& dir, bool existing = false) : dir(dir) {
@@ -366,13 +378,7 @@ void BenchSync(const std::string& scratch, int patients) {
            std::to_string(patients), "--seed", "11", "--out", file});
   auto lines = ReadLines(file);
   const double n = static_cast<double>(lines.size());
-  std::string raw;
-  for (const std::string& line : lines) raw += line + "\n";
-  std::string packed(ZSTD_compressBound(raw.size()), '\0');
-  size_t zsize = ZSTD_compress(packed.data(), packed.size(), raw.data(),
-                               raw.size(), 3);
-  if (ZSTD_isError(zsize)) Die("zstd");
-  const double zstd_per_record = static_cast<double>(zsize) / n;
+  const double zstd_per_record = ZstdBytesPerRecord(lines);
 
   // The hub, and clinics enrolled with it through the proxy (before the
   // proxy's counters are reset for each figure).
@@ -601,13 +607,7 @@ void BenchBundle(const std::string& scratch, int patients) {
            std::to_string(patients), "--seed", "13", "--out", file});
   auto lines = ReadLines(file);
   const double n = static_cast<double>(lines.size());
-  std::string raw;
-  for (const std::string& line : lines) raw += line + "\n";
-  std::string packed(ZSTD_compressBound(raw.size()), '\0');
-  size_t zsize = ZSTD_compress(packed.data(), packed.size(), raw.data(),
-                               raw.size(), 3);
-  if (ZSTD_isError(zsize)) Die("zstd");
-  const double zstd_per_record = static_cast<double>(zsize) / n;
+  const double zstd_per_record = ZstdBytesPerRecord(lines);
 
   posta::testing::Cluster cluster(scratch + "/bundle");
   MustOk(cluster.InitHub("region"));
