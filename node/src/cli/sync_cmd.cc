@@ -76,7 +76,7 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   // rather than after ever longer waits.
   bool moved = false;
   auto show = [&](const sync::SyncProgress& p) {
-    if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) moved = true;
+    if (p.moved()) moved = true;
     const auto now = io.clock.MonotonicNow();
     const auto interval = io.err_is_tty ? std::chrono::milliseconds(100)
                                         : std::chrono::milliseconds(10000);

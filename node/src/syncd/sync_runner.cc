@@ -162,7 +162,7 @@ void SyncRunner::Run() {
                              LoadCredential(config_, base::Env::Default()));
       POSTA_RETURN_IF_ERROR((*transport)->SetBearerToken(credential));
       return client.SyncOnce([&moved](const sync::SyncProgress& p) {
-        if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) moved = true;
+        if (p.moved()) moved = true;
       });
     }();
     RecordSyncOutcome(config_, result.status(), base::Env::Default());

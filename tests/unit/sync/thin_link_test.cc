@@ -144,9 +144,7 @@ TEST_F(ThinLinkTest, EachAttemptAfterACutMovesSomething) {
     bool moved = false;
     done = a.node.client
                ->SyncOnce([&moved](const SyncProgress& p) {
-                 if (p.pushed > 0 || p.pulled > 0 || p.audited > 0) {
-                   moved = true;
-                 }
+                 if (p.moved()) moved = true;
                })
                .ok();
     Result<storage::PeerState> at_hub =

@@ -47,6 +47,11 @@ struct SyncProgress {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   int64_t push_pending = 0;  // local changes not yet acknowledged (estimate)
+
+  // Whether this attempt has moved anything yet (records either way, or
+  // audit entries): an attempt that did, and then failed, starts the
+  // retry backoff again from its first delay.
+  bool moved() const { return pushed > 0 || pulled > 0 || audited > 0; }
 };
 using SyncProgressFn = std::function<void(const SyncProgress&)>;
 
