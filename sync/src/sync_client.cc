@@ -47,6 +47,17 @@ SyncClient::SyncClient(storage::RecordStore& store, Transport& transport,
 
 namespace {
 
+// The next batch's size after one that took `took`: half after a batch
+// slower than `target`, double after one quicker than a quarter of it,
+// within [lo, hi]. Records (in bytes) and audit entries (in entries) adapt
+// to the link by this one rule.
+size_t AdaptToLink(size_t size, std::chrono::nanoseconds took,
+                   std::chrono::milliseconds target, size_t lo, size_t hi) {
+  if (took > target) return std::max(lo, size / 2);
+  if (took < target / 4) return std::min(hi, size * 2);
+  return size;
+}
+
 // One request: the reply's body when the hub answered 200, else the Status
 // its ErrorReply stands for.
 Result<std::string> Call(Transport& transport, std::string_view op,
@@ -179,13 +190,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   };
   // A slow batch halves the next, a quick one doubles it.
   auto adapt = [&](size_t bytes, std::chrono::nanoseconds took) {
-    if (took > options_.target_batch_time) {
-      return std::max(min_bytes, bytes / 2);
-    }
-    if (took < options_.target_batch_time / 4) {
-      return std::min(max_bytes, bytes * 2);
-    }
-    return bytes;
+    return AdaptToLink(bytes, took, options_.target_batch_time, min_bytes,
+                       max_bytes);
   };
   // A link that dies in the middle of a batch halves the next attempt's:
   // on a link reset every minute, a batch that cannot get through between
@@ -409,11 +415,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       audit_after = ack.received_seq;
       report("audit");
       if (batch.entries.size() < per_batch) break;
-      if (took > options_.target_batch_time) {
-        per_batch = std::max<size_t>(1, per_batch / 2);
-      } else if (took < options_.target_batch_time / 4) {
-        per_batch = std::min(max_entries, per_batch * 2);
-      }
+      per_batch = AdaptToLink(per_batch, took, options_.target_batch_time, 1,
+                              max_entries);
       audit_batch_entries_ = per_batch;
     }
   }
