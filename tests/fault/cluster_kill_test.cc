@@ -29,15 +29,15 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <set>
 #include <thread>
 
+#include "ack_ledger.h"
 #include "cluster.h"
 #include "kill_figures.h"
 #include "posta/base/hlc.h"
@@ -49,6 +49,8 @@ namespace posta {
 namespace {
 
 using nlohmann::json;
+using testing::Ack;
+using testing::AckLedger;
 using testing::ChildProcess;
 using testing::HttpCall;
 using testing::PostaBinary;
@@ -56,28 +58,41 @@ using testing::TempDir;
 
 constexpr char kFacility[] = "clinic-k";
 
-int64_t EnvInt(const char* name, int64_t fallback) {
-  const char* env = std::getenv(name);
-  if (env == nullptr || *env == '\0') return fallback;
-  return std::max<int64_t>(1, std::atoll(env));
-}
-
-// A loopback port nobody listens on now. The hub keeps one port across its
-// restarts, because the running clinic's hub_url names it.
-int FreePort() {
+// Binds a loopback socket to `port` (0: the kernel picks) and closes it;
+// the port bound, or 0 when it is taken.
+int TryBind(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof addr;
-  int port = 0;
+  int bound = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+    bound = ntohs(addr.sin_port);
   }
   ::close(fd);
-  return port;
+  return bound;
+}
+
+// A loopback port nobody listens on now. The hub keeps one port across its
+// restarts, because the running clinic's hub_url names it; the port is
+// taken below the kernel's ephemeral range, because while the hub is down a
+// port of that range can go to any process's bind(0) or outgoing
+// connection (a soak runs several of these tests side by side, each
+// restarting its nodes), and the hub could then not restart.
+int FreePort() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  const int first = std::max(1024, low - 16384);
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 100 && first < low; ++attempt) {
+    const int port = std::uniform_int_distribution<>(first, low - 1)(rng);
+    if (TryBind(port) == port) return port;
+  }
+  return TryBind(0);
 }
 
 // The version an answer names: meta.versionId of a resource, else the ETag
@@ -100,54 +115,6 @@ bool VersionAtLeast(const std::string& a, const std::string& b) {
   auto y = base::HlcStamp::Parse(b);
   return x.ok() && y.ok() && *x >= *y;
 }
-
-struct Acked {
-  std::string version;
-  bool deleted = false;
-  std::string marker;  // Patient name.family, Encounter serviceType.text
-};
-
-// What the harness knows was acknowledged, keyed "Type/id".
-class Ledger {
- public:
-  void Record(const std::string& key, const std::string& version, bool deleted,
-              const std::string& marker, bool at_hub) {
-    std::lock_guard lock(mu_);
-    latest_[key] = Acked{version, deleted, marker};
-    versions_.insert(key + "@" + version);
-    ++(at_hub ? hub_acks_ : clinic_acks_);
-    cv_.notify_all();
-  }
-  bool WaitForAcks(int64_t n, std::chrono::seconds timeout) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout,
-                        [&] { return clinic_acks_ + hub_acks_ >= n; });
-  }
-  int64_t acks() {
-    std::lock_guard lock(mu_);
-    return clinic_acks_ + hub_acks_;
-  }
-  int64_t hub_acks() {
-    std::lock_guard lock(mu_);
-    return hub_acks_;
-  }
-  std::map<std::string, Acked> latest() {
-    std::lock_guard lock(mu_);
-    return latest_;
-  }
-  std::set<std::string> versions() {
-    std::lock_guard lock(mu_);
-    return versions_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, Acked> latest_;
-  std::set<std::string> versions_;  // "Type/id@version"
-  int64_t clinic_acks_ = 0;
-  int64_t hub_acks_ = 0;
-};
 
 // Patients the clinic's writers are done with, for the hub to correct:
 // handed over right after an acknowledged write, so the hub corrects the
@@ -207,7 +174,8 @@ void Pause() { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
 // One client of the clinic: creates Patients and Encounters, updates and
 // deletes its own, and hands some Patients over to the hub.
 void ClinicWriter(std::atomic<int>& port, int thread, uint64_t seed,
-                  std::atomic<bool>& stop, Ledger& ledger, Handoff& handoff) {
+                  std::atomic<bool>& stop, AckLedger& ledger,
+                  Handoff& handoff) {
   std::mt19937_64 rng(seed);
   struct Patient {
     std::string id;
@@ -289,7 +257,7 @@ void ClinicWriter(std::atomic<int>& port, int thread, uint64_t seed,
         encounters.emplace_back(id, patients[pick].id);
       }
     }
-    ledger.Record(key, version, deleted, deleted ? "" : marker, false);
+    ledger.Record(Ack{key, version, deleted, deleted ? "" : marker});
     if (what == kPatient && rng() % 4 == 0) {
       handoff.Give(patients[pick].id, version);
       patients.erase(patients.begin() + static_cast<long>(pick));
@@ -299,8 +267,8 @@ void ClinicWriter(std::atomic<int>& port, int thread, uint64_t seed,
 
 // The hub's client: corrects handed-over Patients once the hub holds the
 // version the clinic acknowledged last, with If-Match on what it holds.
-void HubWriter(int port, uint64_t seed, std::atomic<bool>& stop, Ledger& ledger,
-               Handoff& handoff) {
+void HubWriter(int port, uint64_t seed, std::atomic<bool>& stop,
+               AckLedger& ledger, Handoff& handoff) {
   std::mt19937_64 rng(seed);
   int n = 0;
   while (!stop.load()) {
@@ -331,7 +299,7 @@ void HubWriter(int port, uint64_t seed, std::atomic<bool>& stop, Ledger& ledger,
     if (!put.ok() || put->status != 200) continue;
     const std::string version = AnsweredVersion(*put);
     if (version.empty()) continue;
-    ledger.Record(key, version, false, marker, true);
+    ledger.Record(Ack{key, version, false, marker}, /*at_hub=*/true);
     handoff.Advance(id, version);
   }
 }
@@ -453,6 +421,7 @@ class ClusterKillTest : public ::testing::Test {
 
   // The checks after a heal; adds to the figures.
   void Check(testing::KillFigures& f) {
+    ledger_.TakeUnchecked();  // the whole ledger is checked here
     auto clinic = cluster_.OpenReadOnly("clinic");
     auto hub = cluster_.OpenReadOnly("hub");
     ASSERT_OK(clinic);
@@ -550,16 +519,17 @@ class ClusterKillTest : public ::testing::Test {
   std::atomic<int> clinic_port_{0};
   std::atomic<bool> stop_{false};
   std::vector<std::thread> writers_;
-  Ledger ledger_;
+  AckLedger ledger_;
   Handoff handoff_;
   int reported_ = 0;  // failures named so far
 };
 
 TEST_F(ClusterKillTest, ClinicAndHubKilledDuringWritesAndSync) {
-  const int64_t cycles = EnvInt("POSTA_CLUSTER_KILL_CYCLES", 200);
-  const int64_t check_every = EnvInt("POSTA_CLUSTER_KILL_CHECK_EVERY", 100);
+  const int64_t cycles = testing::EnvCount("POSTA_CLUSTER_KILL_CYCLES", 200);
+  const int64_t check_every =
+      testing::EnvCount("POSTA_CLUSTER_KILL_CHECK_EVERY", 100);
   const uint64_t seed =
-      static_cast<uint64_t>(EnvInt("POSTA_KILL_SEED", 20261123));
+      static_cast<uint64_t>(testing::EnvCount("POSTA_KILL_SEED", 20261123));
   std::printf("cluster kill: seed %llu (POSTA_KILL_SEED), %lld cycles\n",
               static_cast<unsigned long long>(seed),
               static_cast<long long>(cycles));
@@ -601,6 +571,12 @@ TEST_F(ClusterKillTest, ClinicAndHubKilledDuringWritesAndSync) {
       if (HasFatalFailure()) break;
       Check(figures);
       figures.acknowledged = ledger_.acks();
+      // Progress, for a soak's log.
+      std::printf(
+          "cluster kill: cycle %lld checked, %lld writes acknowledged\n",
+          static_cast<long long>(cycle),
+          static_cast<long long>(figures.acknowledged));
+      std::fflush(stdout);
       if (HasFailure()) break;
       if (cycle < cycles) StartWriters(rng);
     }

@@ -9,8 +9,9 @@
 // POSTA_SYNC_KILL_CYCLES sets the number of cycles (default 200) and
 // POSTA_SYNC_KILL_RECORDS the records imported before each (default 150:
 // enough that a sync is often still under way when the kill comes, few
-// enough that a soak of thousands of cycles stays in hours). Prints the
-// kill -9 figures line (kill_figures.h).
+// enough that a soak of thousands of cycles stays in hours), POSTA_KILL_SEED
+// the seed (default fixed; printed). Prints the kill -9 figures line
+// (kill_figures.h).
 #include <signal.h>
 
 #include <cstdlib>
@@ -86,19 +87,19 @@ class SyncKillTest : public ::testing::Test {
 };
 
 TEST_F(SyncKillTest, KilledSyncsResumeWithoutLossOrDuplicates) {
-  int cycles = 200;
-  if (const char* env = std::getenv("POSTA_SYNC_KILL_CYCLES")) {
-    cycles = std::max(1, std::atoi(env));
-  }
-  int per_cycle = 150;
-  if (const char* env = std::getenv("POSTA_SYNC_KILL_RECORDS")) {
-    per_cycle = std::max(1, std::atoi(env));
-  }
+  const int cycles =
+      static_cast<int>(testing::EnvCount("POSTA_SYNC_KILL_CYCLES", 200));
+  const int per_cycle =
+      static_cast<int>(testing::EnvCount("POSTA_SYNC_KILL_RECORDS", 150));
+  const uint64_t seed =
+      static_cast<uint64_t>(testing::EnvCount("POSTA_KILL_SEED", 20261123));
+  std::printf("sync kill test: seed %llu (POSTA_KILL_SEED), %d cycles\n",
+              static_cast<unsigned long long>(seed), cycles);
   int port = StartHub();
   ASSERT_GT(port, 0);
   ASSERT_OK(cluster_.AddClinic("clinic", "clinic-k"));
 
-  std::mt19937 rng(20261123);
+  std::mt19937 rng(static_cast<std::mt19937::result_type>(seed));
   int next = 0;
   int hub_kills = 0;
   int clinic_kills = 0;

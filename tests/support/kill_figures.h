@@ -4,11 +4,13 @@
 //   kill -9 figures [<loop>]: cycles N, acknowledged writes N, lost N,
 //   duplicated N, integrity failures N
 //
-// (on one line). lost, duplicated and integrity failures must be 0.
+// (on one line). lost, duplicated and integrity failures must be 0. Also
+// the reading of the counts the loops take from the environment.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace posta::testing {
@@ -30,6 +32,15 @@ inline void PrintKillFigures(const std::string& loop, const KillFigures& f) {
       static_cast<long long>(f.duplicated),
       static_cast<long long>(f.integrity_failures));
   std::fflush(stdout);
+}
+
+// The count in environment variable `name` (at least 1), `fallback` when it
+// is unset or empty: cycles, checks, seeds of a kill loop.
+inline int64_t EnvCount(const char* name, int64_t fallback) {
+  const char* env = std::getenv(name);
+  if (env == nullptr || *env == '\0') return fallback;
+  const int64_t n = std::atoll(env);
+  return n < 1 ? 1 : n;
 }
 
 }  // namespace posta::testing
