@@ -1,5 +1,6 @@
 // The coordinators' reports (reports.h): SQL over the report tables, the
 // facility registry and the enrolled nodes. Nothing here reads a record.
+#include <algorithm>
 #include <map>
 
 #include "report_facts.h"
@@ -171,8 +172,10 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
   const std::string from_key = PeriodKey(query.period, first);
   const std::string to_key = PeriodKey(query.period, last);
   report.rows.reserve(facilities.size() * report.periods.size());
-  // Some 8 chapters a period at a busy facility.
-  report.chapters.reserve(facilities.size() * report.periods.size() * 8);
+  // Some 8 chapters a period at a busy facility; a guess, so bounded (a
+  // long range at many facilities need not hold it all at once).
+  report.chapters.reserve(std::min<size_t>(
+      facilities.size() * report.periods.size() * 8, size_t{1} << 16));
   for (const FacilityInScope& f : facilities) {
     const size_t base = report.rows.size();
     for (const std::string& period : report.periods) {
