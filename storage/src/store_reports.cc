@@ -1,5 +1,6 @@
 // The coordinators' reports (reports.h): SQL over the report tables, the
 // facility registry and the enrolled nodes. Nothing here reads a record.
+#include <algorithm>
 #include <map>
 
 #include "report_facts.h"
@@ -153,21 +154,28 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
   POSTA_ASSIGN_OR_RETURN(report.updated_ms, NewestVersionMs(conn));
   POSTA_ASSIGN_OR_RETURN(std::vector<FacilityInScope> facilities,
                          FacilitiesIn(conn, query.scope));
-  std::map<std::string, size_t> period_index;
-  for (size_t i = 0; i < report.periods.size(); ++i) {
-    period_index[PeriodKey(query.period, report.periods[i])] = i;
+  // The periods' keys in report_counts, in order (as text, as by date).
+  std::vector<std::string> period_keys;
+  period_keys.reserve(report.periods.size());
+  for (const std::string& day : report.periods) {
+    period_keys.push_back(PeriodKey(query.period, day));
   }
   const std::vector<std::string>& chapters = Icd10Chapters();
-  std::map<std::string, size_t> chapter_index;
+  std::map<std::string, size_t, std::less<>> chapter_index;
   for (size_t i = 0; i < chapters.size(); ++i) chapter_index[chapters[i]] = i;
 
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       conn.Prepare("SELECT period, metric, n FROM report_counts "
                    "WHERE facility = ?1 AND period >= ?2 AND period <= ?3 "
-                   "AND n != 0"));
+                   "AND n != 0 ORDER BY period, metric"));
   const std::string from_key = PeriodKey(query.period, first);
   const std::string to_key = PeriodKey(query.period, last);
+  report.rows.reserve(facilities.size() * report.periods.size());
+  // Some 8 chapters a period at a busy facility; a guess, so bounded (a
+  // long range at many facilities need not hold it all at once).
+  report.chapters.reserve(std::min<size_t>(
+      facilities.size() * report.periods.size() * 8, size_t{1} << 16));
   for (const FacilityInScope& f : facilities) {
     const size_t base = report.rows.size();
     for (const std::string& period : report.periods) {
@@ -175,17 +183,23 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
       row.facility = f.id;
       row.period = period;
     }
-    // (period, chapter) → encounters, sorted as the answer wants them.
-    std::map<std::pair<size_t, size_t>, int64_t> by_chapter;
+    // Encounters by period × chapter, in the order the answer wants them.
+    std::vector<int64_t> by_chapter(report.periods.size() * chapters.size());
     st.BindText(1, f.id);
     st.BindText(2, from_key);
     st.BindText(3, to_key);
+    // The rows come in the primary key's order, by period: the period of
+    // each is the one before it or a later one, found by walking forward
+    // rather than by a lookup per row.
+    size_t p = 0;
     while (true) {
       POSTA_ASSIGN_OR_RETURN(bool more, st.Step());
       if (!more) break;
-      auto p = period_index.find(st.ColumnText(0));
-      if (p == period_index.end()) continue;
-      ActivityRow& row = report.rows[base + p->second];
+      const std::string_view key = st.ColumnView(0);
+      while (p < period_keys.size() && period_keys[p] < key) ++p;
+      if (p == period_keys.size()) break;
+      if (period_keys[p] != key) continue;  // not a period start: none such
+      ActivityRow& row = report.rows[base + p];
       const std::string_view metric = st.ColumnView(1);
       const int64_t n = st.ColumnInt(2);
       if (metric == kMetricPatients) {
@@ -205,15 +219,17 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
       } else if (metric == kMetricCancelled) {
         row.cancelled = n;
       } else if (metric.starts_with(kMetricChapterPrefix)) {
-        auto c = chapter_index.find(
-            std::string(metric.substr(kMetricChapterPrefix.size())));
-        if (c != chapter_index.end()) by_chapter[{p->second, c->second}] += n;
+        auto c = chapter_index.find(metric.substr(kMetricChapterPrefix.size()));
+        if (c != chapter_index.end()) {
+          by_chapter[p * chapters.size() + c->second] += n;
+        }
       }
     }
     st.Reset();
-    for (const auto& [key, n] : by_chapter) {
-      report.chapters.push_back(
-          {f.id, report.periods[key.first], chapters[key.second], n});
+    for (size_t i = 0; i < by_chapter.size(); ++i) {
+      if (by_chapter[i] == 0) continue;
+      report.chapters.push_back({f.id, report.periods[i / chapters.size()],
+                                 chapters[i % chapters.size()], by_chapter[i]});
     }
   }
   return report;

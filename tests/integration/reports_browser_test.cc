@@ -300,6 +300,82 @@ TEST_F(ReportsBrowserTest, PagesShowTheFiguresOfTheRecords) {
   EXPECT_NE(login.dom.find("name=\"password\""), std::string::npos);
 }
 
+// The activity JSON over real HTTP, in its shape of series (one number
+// per period for each figure, the chapters' titles once in a legend), and
+// the CSV file, hold the same figures the page does: those this test
+// computes from the imported records.
+TEST_F(ReportsBrowserTest, JsonAndCsvHoldTheFiguresOfTheRecords) {
+  ASSERT_GT(encounters_, 50);
+  const std::string range = "period=month&from=" + DaysFrom(today_, -400) +
+                            "&to=" + DaysFrom(today_, 70);
+  auto answer = HttpCall(port_, "GET", "/reports/activity?" + range, "", {});
+  ASSERT_OK(answer);
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  const json body = json::parse(answer->body);
+  const json& periods = body["periods"];
+  ASSERT_GT(periods.size(), 12u);
+  ASSERT_EQ(body["chapters"].size(), 23u);  // 22 chapters and "uncoded"
+  EXPECT_EQ(body["chapters"].back()["chapter"], "uncoded");
+  ASSERT_EQ(body["facilities"].size(), 2u);
+  const json& a = body["facilities"][0];
+  ASSERT_EQ(a["facility"], "clinic-a");
+  EXPECT_EQ(a["name"], "Clinic A — Thiès");
+  auto series = [&](const json& s, size_t i) {
+    EXPECT_EQ(s.size(), periods.size());
+    return i < s.size() ? s[i].get<int64_t>() : -1;
+  };
+  int64_t encounters_seen = 0, new_patients = 0;
+  for (size_t i = 0; i < periods.size(); ++i) {
+    const std::string month = periods[i].get<std::string>().substr(0, 7);
+    auto it = months_.find(month);
+    const Month want = it == months_.end() ? Month{} : it->second;
+    EXPECT_EQ(series(a["encounters"], i), want.encounters) << month;
+    EXPECT_EQ(series(a["feverObservations"], i), want.fever) << month;
+    EXPECT_EQ(series(a["highSystolicObservations"], i), want.high_systolic)
+        << month;
+    EXPECT_EQ(series(a["appointments"]["booked"], i), want.booked) << month;
+    EXPECT_EQ(series(a["appointments"]["kept"], i), want.kept) << month;
+    EXPECT_EQ(series(a["appointments"]["missed"], i), want.missed) << month;
+    EXPECT_EQ(series(a["appointments"]["cancelled"], i), want.cancelled)
+        << month;
+    // Every encounter is in one chapter, or uncoded.
+    int64_t by_chapter = 0;
+    for (const auto& [chapter, counts] : a["encountersByChapter"].items()) {
+      by_chapter += series(counts, i);
+    }
+    EXPECT_EQ(by_chapter, want.encounters) << month;
+    encounters_seen += series(a["encounters"], i);
+    new_patients += series(a["newPatients"], i);
+  }
+  EXPECT_EQ(encounters_seen, encounters_);
+  EXPECT_EQ(new_patients, patients_);  // all registered today
+  const json& b = body["facilities"][1];
+  EXPECT_EQ(b["facility"], "clinic-b");
+  EXPECT_EQ(b["encounters"], json(std::vector<int64_t>(periods.size(), 0)));
+
+  // The CSV: one line per facility and month, the same figures.
+  auto csv = HttpCall(port_, "GET", "/reports/activity.csv?" + range, "", {});
+  ASSERT_OK(csv);
+  ASSERT_EQ(csv->status, 200) << csv->body;
+  std::istringstream lines(csv->body);
+  std::string line;
+  int64_t rows = 0, csv_encounters = 0;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    ++rows;
+    // facility,period_start,new_patients,encounters,…
+    std::vector<std::string> cells;
+    std::istringstream row(line.substr(0, line.find('\r')));
+    for (std::string cell; std::getline(row, cell, ',');) {
+      cells.push_back(cell);
+    }
+    ASSERT_EQ(cells.size(), 10u + 23u) << line;
+    if (cells[0] == "clinic-a") csv_encounters += std::stoll(cells[3]);
+  }
+  EXPECT_EQ(rows, static_cast<int64_t>(2 * periods.size()));
+  EXPECT_EQ(csv_encounters, encounters_);
+}
+
 // The login form against the real server: a coordinator of the north
 // region gets a session cookie and sees clinic-a only.
 TEST_F(ReportsBrowserTest, ACoordinatorLogsInAndSeesTheirRegion) {

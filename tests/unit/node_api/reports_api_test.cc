@@ -2,8 +2,11 @@
 // pages, region scopes, freshness thresholds, the pages' login cookie.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "api_fixture.h"
 #include "auth/password.h"
+#include "posta/storage/reports.h"
 
 namespace posta::node::testing {
 namespace {
@@ -137,33 +140,124 @@ TEST_F(ReportsApiTest, ActivityJsonHoldsTheFigures) {
   json body = Body(r);
   EXPECT_EQ(body["period"], "month");
   EXPECT_EQ(body["periods"], json::array({"2024-03-01"}));
-  ASSERT_EQ(body["rows"].size(), 2u);  // an admin sees both facilities
-  const json& a = body["rows"][0];
+  ASSERT_EQ(body["facilities"].size(), 2u);  // an admin sees both facilities
+  const json& a = body["facilities"][0];
   EXPECT_EQ(a["facility"], "clinic-a");
-  EXPECT_EQ(a["newPatients"], 1);
-  EXPECT_EQ(a["encounters"], 2);
-  EXPECT_EQ(a["feverObservations"], 1);
-  EXPECT_EQ(a["appointments"]["booked"], 1);
-  EXPECT_EQ(a["appointments"]["kept"], 1);
-  EXPECT_EQ(body["encountersByChapter"].size(), 2u);
-  EXPECT_EQ(body["encountersByChapter"][0]["chapter"], "I");
-  EXPECT_EQ(body["encountersByChapter"][1]["chapter"], "X");
+  EXPECT_EQ(a["name"], "Clinic A");
+  EXPECT_EQ(a["region"], "north");
+  EXPECT_EQ(a["newPatients"], json::array({1}));
+  EXPECT_EQ(a["encounters"], json::array({2}));
+  EXPECT_EQ(a["feverObservations"], json::array({1}));
+  EXPECT_EQ(a["highSystolicObservations"], json::array({0}));
+  EXPECT_EQ(a["appointments"]["booked"], json::array({1}));
+  EXPECT_EQ(a["appointments"]["kept"], json::array({1}));
+  EXPECT_EQ(a["appointments"]["missed"], json::array({0}));
+  EXPECT_EQ(a["encountersByChapter"],
+            json({{"I", json::array({1})}, {"X", json::array({1})}}));
+  const json& b = body["facilities"][1];
+  EXPECT_EQ(b["facility"], "clinic-b");
+  EXPECT_EQ(b["encounters"], json::array({0}));
+  EXPECT_TRUE(b["encountersByChapter"].empty());
   EXPECT_FALSE(body["updated"].is_null());
+}
+
+// The chapters' titles come once, in a legend, and every figure is a
+// series of numbers in the order of "periods": the shape that keeps a
+// year of weeks at many facilities small.
+TEST_F(ReportsApiTest, ActivityJsonIsSeriesWithOneLegend) {
+  Seed();
+  // A second patient (reaching the hub now, in the week of 4 March) with
+  // encounters in two later weeks of March 2024 (Mondays 4, 11, 18, 25),
+  // one late on the Sunday that ends its week, in the clinic's time.
+  const std::string q = Create(json::parse(PatientJson("Okafor", "Ada")));
+  for (const char* start : {"2024-03-17T23:30:00+03:00", "2024-03-25"}) {
+    Create({{"resourceType", "Encounter"},
+            {"status", "finished"},
+            {"class", {{"code", "AMB"}}},
+            {"subject", {{"reference", "Patient/" + q}}},
+            {"period", {{"start", start}}},
+            {"reasonCode",
+             {{{"coding",
+                {{{"system", "http://hl7.org/fhir/sid/icd-10"},
+                  {"code", "J45"}}}}}}}});
+  }
+  HttpResponse r =
+      Get("/reports/activity?period=week&from=2024-03-04&to=2024-03-31&"
+          "facility=clinic-a",
+          Token("root"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json body = Body(r);
+  const json periods =
+      json::array({"2024-03-04", "2024-03-11", "2024-03-18", "2024-03-25"});
+  EXPECT_EQ(body["periods"], periods);
+
+  // The legend: every chapter in order, "uncoded" last, each title once.
+  const std::vector<std::string>& chapters = storage::Icd10Chapters();
+  ASSERT_EQ(body["chapters"].size(), chapters.size());
+  for (size_t i = 0; i < chapters.size(); ++i) {
+    EXPECT_EQ(body["chapters"][i]["chapter"], chapters[i]);
+    EXPECT_EQ(body["chapters"][i]["title"],
+              std::string(storage::Icd10ChapterTitle(chapters[i])));
+  }
+  EXPECT_EQ(body["chapters"][9]["chapter"], "X");
+  EXPECT_EQ(body["chapters"][9]["title"], "Diseases of the respiratory system");
+  const std::string title = "Diseases of the respiratory system";
+  size_t titles = 0;
+  for (size_t at = r.body.find(title); at != std::string::npos;
+       at = r.body.find(title, at + 1)) {
+    ++titles;
+  }
+  EXPECT_EQ(titles, 1u) << r.body;
+
+  ASSERT_EQ(body["facilities"].size(), 1u);
+  const json& a = body["facilities"][0];
+  // Seed(): two on Tuesday 5 March; then Sunday 17 (local) and Monday 25.
+  EXPECT_EQ(a["encounters"], json::array({2, 1, 0, 1}));
+  EXPECT_EQ(a["newPatients"], json::array({2, 0, 0, 0}));
+  EXPECT_EQ(a["feverObservations"], json::array({1, 0, 0, 0}));
+  EXPECT_EQ(a["appointments"]["booked"], json::array({1, 0, 0, 0}));
+  EXPECT_EQ(a["appointments"]["cancelled"], json::array({0, 0, 0, 0}));
+  // Only the chapters seen, each as long as "periods".
+  EXPECT_EQ(a["encountersByChapter"], json({{"I", json::array({1, 0, 0, 0})},
+                                            {"X", json::array({1, 1, 0, 1})}}));
+  for (const auto& [key, value] : a.items()) {
+    if (value.is_array()) {
+      EXPECT_EQ(value.size(), periods.size()) << key;
+      for (const json& n : value) EXPECT_TRUE(n.is_number_integer()) << key;
+    }
+  }
+  // No row objects: nothing per period repeats a facility or a date.
+  EXPECT_EQ(r.body.find("\"period\":\"2024-03-11\""), std::string::npos);
+  EXPECT_EQ(r.body.find("\"title\":\"Diseases of the respiratory system\"",
+                        r.body.find("\"facilities\"")),
+            std::string::npos);
+
+  // The CSV holds the same figures, one row per facility and week.
+  r =
+      Get("/reports/activity.csv?period=week&from=2024-03-04&to=2024-03-31&"
+          "facility=clinic-a",
+          Token("root"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\r\nclinic-a,2024-03-11,0,1,0,0,0,0,0,0,"
+                        "0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0\r\n"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '\n'), 5) << r.body;
 }
 
 TEST_F(ReportsApiTest, ACoordinatorSeesOnlyTheirRegion) {
   Seed();
   json north = Body(
       Get("/reports/activity?from=2024-03-01&to=2024-03-31", Token("nora")));
-  ASSERT_EQ(north["rows"].size(), 1u);
-  EXPECT_EQ(north["rows"][0]["facility"], "clinic-a");
+  ASSERT_EQ(north["facilities"].size(), 1u);
+  EXPECT_EQ(north["facilities"][0]["facility"], "clinic-a");
   EXPECT_EQ(north["region"], "north");
   json south = Body(
       Get("/reports/activity?from=2024-03-01&to=2024-03-31", Token("sam")));
-  ASSERT_EQ(south["rows"].size(), 1u);
-  EXPECT_EQ(south["rows"][0]["facility"], "clinic-b");
-  EXPECT_EQ(south["rows"][0]["encounters"], 0);
-  EXPECT_TRUE(south["encountersByChapter"].empty());
+  ASSERT_EQ(south["facilities"].size(), 1u);
+  EXPECT_EQ(south["facilities"][0]["facility"], "clinic-b");
+  EXPECT_EQ(south["facilities"][0]["encounters"], json::array({0}));
+  EXPECT_TRUE(south["facilities"][0]["encountersByChapter"].empty());
   // Asking for another region's facility by name shows nothing of it.
   HttpResponse other =
       Get("/reports/activity?facility=clinic-a&from=2024-03-01&to=2024-03-31",
