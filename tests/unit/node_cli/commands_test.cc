@@ -262,8 +262,8 @@ TEST_F(CommandsTest, BundleExportShowsProgressAndASummary) {
                         io));
   // As `posta enroll` leaves a clinic: a credential, and its hub known.
   ASSERT_OK_AND_ASSIGN(NodeConfig config, LoadConfig(a + "/posta.toml"));
-  ASSERT_OK(base::Env::Default().WriteFileAtomic(config.CredentialPath(),
-                                                 "test-credential\n", 0600));
+  ASSERT_OK(base::Env::Default().WriteFileAtomic(
+      config.CredentialPath(), std::string(64, 'c') + "\n", 0600));
   {
     ASSERT_OK_AND_ASSIGN(auto store,
                          OpenStore(config, false, base::Env::Default()));
