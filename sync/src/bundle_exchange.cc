@@ -132,6 +132,16 @@ void NoteTruncation(const Scanned& scanned, BundleImport& result) {
   }
 }
 
+// An export's progress after a batch written.
+void Report(const BundleWriter& writer, const BundleExport& result,
+            const BundleProgressFn& progress, BundleProgress& shown) {
+  if (!progress) return;
+  shown.bytes_done = writer.bytes();
+  shown.batches = result.batches;
+  shown.records = result.records;
+  progress(shown);
+}
+
 std::string Side(BundleDirection direction) {
   return direction == BundleDirection::kClinicToHub ? "a clinic's bundle for "
                                                       "its hub"
@@ -147,7 +157,8 @@ Result<BundleExport> ExportClinicBundle(storage::RecordStore& store,
                                         std::string_view credential,
                                         const BundleSink& sink,
                                         base::Clock& clock,
-                                        const BundleOptions& options) {
+                                        const BundleOptions& options,
+                                        const BundleProgressFn& progress) {
   POSTA_ASSIGN_OR_RETURN(std::optional<storage::PeerState> hub, FindHub(store));
   if (!hub) {
     return Status::PreconditionFailed(
@@ -173,15 +184,20 @@ Result<BundleExport> ExportClinicBundle(storage::RecordStore& store,
   cursor.node_id = store.node_id();
   cursor.after_seq = hub->received_seq;
   POSTA_RETURN_IF_ERROR(writer.Add(BundleFrameKind::kAck, Encode(cursor), 0));
+  // As SyncClient reads its pushes: versions made here, after the hub's
+  // acknowledgement.
+  storage::ChangeFilter filter;
+  filter.after_seq = hub->acked_seq;
+  filter.max_changes = options.limits.max_changes;
+  filter.max_bytes = options.batch_bytes;
+  filter.only_origin = store.node_id();
+  BundleProgress shown;
+  if (progress) {
+    POSTA_ASSIGN_OR_RETURN(shown.records_total, store.CountChanges(filter));
+  }
   int64_t after = hub->acked_seq;
   while (true) {
-    // As SyncClient reads its pushes: versions made here, after the hub's
-    // acknowledgement.
-    storage::ChangeFilter filter;
     filter.after_seq = after;
-    filter.max_changes = options.limits.max_changes;
-    filter.max_bytes = options.batch_bytes;
-    filter.only_origin = store.node_id();
     POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch batch,
                            store.ReadChanges(filter));
     if (batch.last_seq <= after) break;
@@ -196,6 +212,7 @@ Result<BundleExport> ExportClinicBundle(storage::RecordStore& store,
         writer.Add(BundleFrameKind::kPush, Encode(push), records));
     ++result.batches;
     result.records += records;
+    Report(writer, result, progress, shown);
     after = push.to_seq;
     if (!batch.more) break;
   }
@@ -247,7 +264,7 @@ Result<BundleImport> ImportClinicBundle(storage::RecordStore& store,
   // a network sync judges them against the hub's clock at the handshake.
   FloorClock judge(clock, scanned.header.created_ms);
   FieldMerger merger(judge, MergeOptions{options.max_clock_skew});
-  BundleImportProgress shown;
+  BundleProgress shown;
   auto apply = [&](const BundleFrame& frame, uint64_t bytes) -> Status {
     const std::string at = "batch " + std::to_string(frame.index - 1);
     if (frame.kind == BundleFrameKind::kAck) {
@@ -308,7 +325,8 @@ Result<BundleExport> ExportHubBundle(HubService& hub,
                                      storage::RecordStore& store,
                                      const std::string& node_id,
                                      const BundleSink& sink, base::Clock& clock,
-                                     const BundleOptions& options) {
+                                     const BundleOptions& options,
+                                     const BundleProgressFn& progress) {
   POSTA_ASSIGN_OR_RETURN(storage::EnrolledNode node, hub.BundleOrigin(node_id));
   storage::PeerState peer;
   if (Result<storage::PeerState> known = store.GetPeer(node_id); known.ok()) {
@@ -331,6 +349,11 @@ Result<BundleExport> ExportHubBundle(HubService& hub,
   PushAck ack;
   ack.received_seq = peer.received_seq;
   POSTA_RETURN_IF_ERROR(writer.Add(BundleFrameKind::kAck, Encode(ack), 0));
+  BundleProgress shown;
+  if (progress) {
+    POSTA_ASSIGN_OR_RETURN(shown.records_total,
+                           hub.CountPull(node, peer.acked_seq));
+  }
   int64_t after = peer.acked_seq;
   while (true) {
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
@@ -344,6 +367,7 @@ Result<BundleExport> ExportHubBundle(HubService& hub,
         writer.Add(BundleFrameKind::kPull, Encode(batch), records));
     ++result.batches;
     result.records += records;
+    Report(writer, result, progress, shown);
     after = batch.to_seq;
     if (!batch.more) break;
   }
@@ -387,7 +411,7 @@ Result<BundleImport> ImportHubBundle(HubService& hub,
       peer.ok()) {
     received = peer->received_seq;
   }
-  BundleImportProgress shown;
+  BundleProgress shown;
   auto apply = [&](const BundleFrame& frame, uint64_t bytes) -> Status {
     const bool is_ack = frame.kind == BundleFrameKind::kAck;
     const std::string at = "batch " + std::to_string(frame.index - 1);

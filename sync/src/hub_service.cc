@@ -120,6 +120,10 @@ struct HubService::Impl {
                   const storage::EnrolledNode& node);
   Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
                              int64_t after_seq, uint64_t max_bytes);
+  // What `node` may pull after `after_seq`: its scope, less what it made
+  // or sent.
+  Result<storage::ChangeFilter> PullFilter(const storage::EnrolledNode& node,
+                                           int64_t after_seq);
   SyncReply BundleAck(std::string_view body, const storage::EnrolledNode& node);
   // A bundle's node that never said hello gets its peer record here.
   Status EnsurePeer(const storage::EnrolledNode& node);
@@ -684,15 +688,10 @@ SyncReply HubService::Impl::Pull(const SyncRequest& call,
   return SyncReply{200, std::string(kContentType), Encode(batch)};
 }
 
-Result<PullBatch> HubService::Impl::ReadPull(const storage::EnrolledNode& node,
-                                             int64_t after_seq,
-                                             uint64_t max_bytes) {
+Result<storage::ChangeFilter> HubService::Impl::PullFilter(
+    const storage::EnrolledNode& node, int64_t after_seq) {
   storage::ChangeFilter filter;
   filter.after_seq = after_seq;
-  filter.max_changes = options.limits.max_changes;
-  filter.max_bytes = std::min<uint64_t>(
-      max_bytes == 0 ? options.max_batch_bytes : max_bytes,
-      options.max_batch_bytes);
   // Neither what the node made nor what it sent (a hub node relays its
   // clinics' versions: they are not sent back to it).
   filter.exclude_origin = node.node_id;
@@ -704,6 +703,18 @@ Result<PullBatch> HubService::Impl::ReadPull(const storage::EnrolledNode& node,
   } else {
     POSTA_ASSIGN_OR_RETURN(filter.facilities, ScopeOf(node));
   }
+  return filter;
+}
+
+Result<PullBatch> HubService::Impl::ReadPull(const storage::EnrolledNode& node,
+                                             int64_t after_seq,
+                                             uint64_t max_bytes) {
+  POSTA_ASSIGN_OR_RETURN(storage::ChangeFilter filter,
+                         PullFilter(node, after_seq));
+  filter.max_changes = options.limits.max_changes;
+  filter.max_bytes =
+      std::min<uint64_t>(max_bytes == 0 ? options.max_batch_bytes : max_bytes,
+                         options.max_batch_bytes);
   POSTA_ASSIGN_OR_RETURN(storage::ChangeBatch read, store.ReadChanges(filter));
   PullBatch batch;
   batch.after_seq = after_seq;
@@ -817,6 +828,17 @@ Result<PullBatch> HubService::ReadPull(const storage::EnrolledNode& node,
                                        int64_t after_seq, uint64_t max_bytes) {
   try {
     return impl_->ReadPull(node, after_seq, max_bytes);
+  } catch (const std::exception& e) {
+    return Status::Internal("hub", e.what());
+  }
+}
+
+Result<int64_t> HubService::CountPull(const storage::EnrolledNode& node,
+                                      int64_t after_seq) {
+  try {
+    POSTA_ASSIGN_OR_RETURN(storage::ChangeFilter filter,
+                           impl_->PullFilter(node, after_seq));
+    return impl_->store.CountChanges(filter);
   } catch (const std::exception& e) {
     return Status::Internal("hub", e.what());
   }

@@ -1,7 +1,7 @@
 // Tiers with real `posta` processes (docs/sync-protocol.md, "Tiers"): two
 // clinics -> a district hub -> a national hub. The district hub is set up
 // as people would: registered at the national hub with its region, enrolled
-// there with a hub's code, `[sync] hub_url` naming the national hub. Clinic
+// there with a hub's code, `[sync] upstream` naming the national hub. Clinic
 // A syncs by link, clinic B only by bundle (after enrolling once). Edits at
 // every level; every scope converges, the conflict is one conflict on every
 // tier, and no change-log entry is there twice.
@@ -47,11 +47,10 @@ class TiersIntegrationTest : public ::testing::Test {
     for (const char* f : {"district-n", "clinic-a", "clinic-b"}) {
       ASSERT_OK(national_.RegisterFacility(f, "north"));
     }
-    // The district hub: a hub whose hub_url names the national hub, its
-    // own schedule slowed so that the test's `posta sync` runs alone.
+    // The district hub: a hub whose upstream is the national hub (written
+    // by its enrollment below), its own schedule slowed so that the test's
+    // `posta sync` runs alone.
     ASSERT_OK(district_.InitHub("district-n"));
-    ASSERT_OK(district_.EditConfig("hub", "hub_url = \"\"",
-                                   "hub_url = \"" + national_.HubUrl() + "\""));
     ASSERT_OK(
         district_.EditConfig("hub", "interval_s = 300", "interval_s = 604800"));
     ASSERT_OK(district_.EditConfig("hub", "after_write_s = 10",
@@ -70,9 +69,16 @@ class TiersIntegrationTest : public ::testing::Test {
     ASSERT_EQ(code.exit_code, 0) << code.output;
     const size_t at = code.output.find("north): ");
     ASSERT_NE(at, std::string::npos) << code.output;
-    RunResult enrolled = Posta({"enroll", "--config", district_.HubConfig(),
-                                "--code", code.output.substr(at + 8, 24)});
+    RunResult enrolled =
+        Posta({"enroll", "--config", district_.HubConfig(), "--hub",
+               national_.HubUrl(), "--code", code.output.substr(at + 8, 24)});
     ASSERT_EQ(enrolled.exit_code, 0) << enrolled.output;
+    // A hub's config names the hub above it with `upstream`.
+    const std::string config = testing::ReadWholeFile(district_.HubConfig());
+    EXPECT_NE(config.find("\nupstream = \"" + national_.HubUrl() + "\"\n"),
+              std::string::npos)
+        << config;
+    EXPECT_EQ(config.find("\nhub_url ="), std::string::npos) << config;
     ASSERT_OK(district_.StartHub());
     ASSERT_OK(district_.RegisterFacility("clinic-a", "north"));
     ASSERT_OK(district_.RegisterFacility("clinic-b", "north"));

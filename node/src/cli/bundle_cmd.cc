@@ -102,6 +102,13 @@ Status RunBundleExport(const BundleExportOptions& options, Io& io) {
     return out->Write(bytes);
   };
   const sync::BundleOptions bundle_options = OptionsFor(config);
+  // As import's display, but the file's size is not known until it is
+  // written: the changes to write (counted first) are the measure.
+  ProgressDisplay display(
+      io.err, {.label = "bundle export", .tty = io.err_is_tty}, io.clock);
+  const sync::BundleProgressFn progress = [&](const sync::BundleProgress& p) {
+    display.Update(p.records, p.records_total, p.records);
+  };
   Result<sync::BundleExport> written = Status::Internal("bundle", "unset");
   std::string destination;
   if (is_hub) {
@@ -110,7 +117,7 @@ Status RunBundleExport(const BundleExportOptions& options, Io& io) {
         PickNode(*node.store, options.facility, options.node));
     HubEndpoint endpoint(*node.store, io.clock, config);
     written = sync::ExportHubBundle(endpoint.service(), *node.store, node_id,
-                                    sink, io.clock, bundle_options);
+                                    sink, io.clock, bundle_options, progress);
     destination = "clinic " + node_id + " (facility " + options.facility + ")";
   } else {
     POSTA_ASSIGN_OR_RETURN(std::string credential,
@@ -122,11 +129,12 @@ Status RunBundleExport(const BundleExportOptions& options, Io& io) {
               options.config_path + " --code CODE first");
     }
     written = sync::ExportClinicBundle(*node.store, credential, sink, io.clock,
-                                       bundle_options);
+                                       bundle_options, progress);
     if (written.ok()) {
       destination = "hub " + written->header.destination_node_id;
     }
   }
+  display.Finish();
   if (!written.ok()) return written.status().WithContext("bundle export");
   POSTA_RETURN_IF_ERROR(out->Commit());
   io.out << "wrote sync bundle " << options.to << " for " << destination << ": "
@@ -168,10 +176,9 @@ Status RunBundleImport(const BundleImportOptions& options, Io& io) {
   shown.tty = io.err_is_tty;
   ProgressDisplay display(io.err, shown, io.clock);
   const auto total = static_cast<int64_t>(file.st_size);
-  const sync::BundleProgressFn progress =
-      [&](const sync::BundleImportProgress& p) {
-        display.Update(static_cast<int64_t>(p.bytes_done), total, p.records);
-      };
+  const sync::BundleProgressFn progress = [&](const sync::BundleProgress& p) {
+    display.Update(static_cast<int64_t>(p.bytes_done), total, p.records);
+  };
   const sync::BundleOptions bundle_options = OptionsFor(config);
   Result<sync::BundleImport> imported = Status::Internal("bundle", "unset");
   if (config.role == "hub") {

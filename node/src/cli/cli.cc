@@ -370,7 +370,8 @@ int RunCli(int argc, char** argv) {
   cli::AddConfigOption(enroll, enroll_opts.config_path);
   enroll->add_option("--hub", enroll_opts.hub_url,
                      "The hub's URL, e.g. https://10.0.0.5:8081 (kept in the "
-                     "config; default: the config's [sync] hub_url)");
+                     "config; default: the config's [sync] hub_url, on a "
+                     "hub its [sync] upstream)");
   enroll
       ->add_option("--code", enroll_opts.code,
                    "The enrollment code from the hub's administrator")

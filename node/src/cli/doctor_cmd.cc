@@ -353,10 +353,10 @@ Status RunDoctor(const DoctorOptions& options, Io& io) {
     }
 
     // ---- hub reachable ----
-    const std::string not_syncing = is_hub ? "this node is the top hub "
-                                             "(no [sync] hub_url)"
-                                           : "no [sync] hub_url: this clinic "
-                                             "does not sync";
+    const std::string link_key = "[sync] " + std::string(HubUrlKey(config));
+    const std::string not_syncing =
+        is_hub ? "this node is the top hub (no " + link_key + ")"
+               : "no " + link_key + ": this clinic does not sync";
     {
       Check c{"hub reachable"};
       if (!syncs) {
@@ -370,7 +370,8 @@ Status RunDoctor(const DoctorOptions& options, Io& io) {
         c.found = hello->status().ToString();
         c.todo =
             "check the link and the hub (is posta serve running there?), "
-            "and [sync] hub_url and proxy";
+            "and " +
+            link_key + " and proxy";
       }
       checks.push_back(std::move(c));
     }

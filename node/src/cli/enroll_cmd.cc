@@ -61,17 +61,28 @@ Status RecordInConfig(const NodeConfig& loaded, const EnrollOptions& options,
       {&options.hub_url, &NodeConfig::hub_url},
       {&options.ca_file, &NodeConfig::hub_ca_file},
       {&options.pin, &NodeConfig::hub_pin}};
-  const char* keys[] = {"hub_url", "hub_ca_file", "hub_pin"};
+  // A hub's hub is its `upstream` (HubUrlKey), a clinic's its `hub_url`.
+  const std::string_view keys[] = {HubUrlKey(config), "hub_ca_file", "hub_pin"};
   for (size_t i = 0; i < 3; ++i) {
     if (settings[i].first->empty()) continue;
     config.*settings[i].second = *settings[i].first;
     edited = SetConfigString(edited, "sync", keys[i], *settings[i].first);
   }
   // Checked before it is written: a bad URL or pin leaves the file alone.
+  auto says_what_was_meant = [&config](const Result<NodeConfig>& reparsed) {
+    return reparsed.ok() && reparsed->hub_url == config.hub_url &&
+           reparsed->hub_ca_file == config.hub_ca_file &&
+           reparsed->hub_pin == config.hub_pin;
+  };
   Result<NodeConfig> reparsed = ParseConfig(edited, "the new config");
-  if (!reparsed.ok() || reparsed->hub_url != config.hub_url ||
-      reparsed->hub_ca_file != config.hub_ca_file ||
-      reparsed->hub_pin != config.hub_pin) {
+  if (!says_what_was_meant(reparsed) && keys[0] != "hub_url" &&
+      !options.hub_url.empty()) {
+    // A hub whose file still names its upstream hub with hub_url, the older
+    // name: that line now disagrees with upstream, so it gets the same URL.
+    edited = SetConfigString(edited, "sync", "hub_url", options.hub_url);
+    reparsed = ParseConfig(edited, "the new config");
+  }
+  if (!says_what_was_meant(reparsed)) {
     // A file whose [sync] the line edit cannot reach (a dotted key, an
     // inline table) is written whole instead, as `posta init` would.
     edited = RenderConfig(config);
@@ -100,7 +111,7 @@ Status RunEnroll(const EnrollOptions& options, Io& io) {
   if (!options.pin.empty()) wanted.hub_pin = options.pin;
   if (wanted.hub_url.empty()) {
     return Status::InvalidArgument(
-        config.source_path + ": sync.hub_url",
+        config.source_path + ": sync." + std::string(HubUrlKey(config)),
         "no hub to enroll with; pass --hub URL (it is kept in the config)");
   }
   // Validates the URL, CA file path and pin as the config would.

@@ -183,6 +183,12 @@ Status RunStatus(const StatusOptions& options, Io& io) {
                  std::to_string(revoked) + " revoked, " +
                  std::to_string(flagged) +
                  " flagged; see posta hub node list)");
+    if (!node.config.hub_url.empty()) {
+      // A district hub: its link to the hub above it.
+      PrintRow(io.out, "upstream",
+               node.config.hub_url + ", last sync " +
+                   ago(sync.has_hub ? sync.hub.last_sync_ms : 0));
+    }
     PrintRow(io.out, "clinics", std::to_string(sync.clinics.size()));
     for (const storage::PeerState& peer : sync.clinics) {
       PrintRow(

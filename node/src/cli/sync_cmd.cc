@@ -43,7 +43,7 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
                      io.env));
   if (config.hub_url.empty()) {
     return Status::InvalidArgument(
-        config.source_path + ": sync.hub_url",
+        config.source_path + ": sync." + std::string(HubUrlKey(config)),
         config.role == "hub" ? "this hub has no hub above it (clinics sync "
                                "to it); a district hub names its upstream "
                                "hub here"

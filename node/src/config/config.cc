@@ -28,8 +28,9 @@ constexpr std::string_view kHttpKeys[] = {
 constexpr std::string_view kStorageKeys[] = {"synchronous", "min_free_mb"};
 constexpr std::string_view kBackupKeys[] = {"dir", "every_h", "keep"};
 constexpr std::string_view kSyncKeys[] = {
-    "hub_url", "interval_s",  "after_write_s", "max_clock_skew_h",
-    "proxy",   "hub_ca_file", "hub_pin",       "allow_plain_http"};
+    "hub_url",       "upstream",         "interval_s",
+    "after_write_s", "max_clock_skew_h", "proxy",
+    "hub_ca_file",   "hub_pin",          "allow_plain_http"};
 
 // "sha256//<44 base64 characters>", several joined by ';' (curl's
 // --pinnedpubkey form).
@@ -145,6 +146,8 @@ class SectionReader {
     }
     return Status::Ok();
   }
+
+  bool Has(std::string_view key) const { return Find(key) != nullptr; }
 
   // Leaves *out alone when the key is absent.
   Status String(std::string_view key, std::string* out) const {
@@ -312,6 +315,41 @@ Status ReadHttp(const SectionReader& r, NodeConfig& c) {
   return Status::Ok();
 }
 
+// The hub this node syncs with, into c.hub_url: a clinic's `hub_url`; a
+// hub's `upstream` (the hub above it), where `hub_url`, the name configs
+// used before, still works. Both on one hub must agree, or which one is
+// meant is a guess.
+Status ReadHubUrl(const SectionReader& r, NodeConfig& c) {
+  const std::string_view key = HubUrlKey(c);
+  if (c.role != "hub" && r.Has("upstream")) {
+    return Status::InvalidArgument(
+        r.Where("upstream"),
+        "names the hub above a hub (role = \"hub\"); a clinic names its hub "
+        "with hub_url");
+  }
+  std::string legacy;
+  POSTA_RETURN_IF_ERROR(r.String("hub_url", &legacy));
+  if (key != "hub_url") {
+    POSTA_RETURN_IF_ERROR(r.String(key, &c.hub_url));
+    if (!c.hub_url.empty() && !legacy.empty() && legacy != c.hub_url) {
+      return Status::InvalidArgument(
+          r.Where(key), "\"" + c.hub_url.substr(0, 80) +
+                            "\" differs from sync.hub_url (\"" +
+                            legacy.substr(0, 80) +
+                            "\"); on a hub hub_url is the older name of "
+                            "upstream: keep upstream and remove hub_url");
+    }
+  }
+  const std::string_view from = c.hub_url.empty() ? "hub_url" : key;
+  if (c.hub_url.empty()) c.hub_url = legacy;
+  if (!c.hub_url.empty() && !IsUsableUrl(c.hub_url)) {
+    return Status::InvalidArgument(r.Where(from),
+                                   "\"" + c.hub_url.substr(0, 80) +
+                                       "\" is not an http:// or https:// URL");
+  }
+  return Status::Ok();
+}
+
 // A TOML basic string: quotes, backslashes and control characters escaped.
 std::string Quote(std::string_view s) {
   std::string out = "\"";
@@ -361,6 +399,9 @@ std::string NodeConfig::BackupDir() const {
   return backup_dir.empty() ? data_dir + "/backups" : backup_dir;
 }
 
+std::string_view HubUrlKey(const NodeConfig& config) {
+  return config.role == "hub" ? "upstream" : "hub_url";
+}
 
 bool IsValidFacilityId(std::string_view id) {
   return storage::IsValidFacilityId(id);
@@ -488,12 +529,7 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
 
   SectionReader sync(source, "sync", root["sync"].as_table());
   POSTA_RETURN_IF_ERROR(sync.CheckKnown(kSyncKeys));
-  POSTA_RETURN_IF_ERROR(sync.String("hub_url", &c.hub_url));
-  if (!c.hub_url.empty() && !IsUsableUrl(c.hub_url)) {
-    return Status::InvalidArgument(
-        sync.Where("hub_url"),
-        "\"" + c.hub_url.substr(0, 80) + "\" is not an http:// or https:// URL");
-  }
+  POSTA_RETURN_IF_ERROR(ReadHubUrl(sync, c));
   POSTA_RETURN_IF_ERROR(sync.String("proxy", &c.sync_proxy));
   POSTA_RETURN_IF_ERROR(sync.String("hub_ca_file", &c.hub_ca_file));
   if (!c.hub_ca_file.empty() && c.hub_ca_file.front() != '/') {
@@ -686,11 +722,18 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "min_free_mb = " + std::to_string(c.min_free_bytes >> 20) + "\n";
 
   o += "\n[sync]\n";
-  o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\";\n";
-  o += "# on a hub, the hub above it (a district hub syncing upward).\n";
-  o += "# Empty: this node does not sync (a top hub, or a clinic on its\n";
-  o += "# own).\n";
-  o += "hub_url = " + Quote(c.hub_url) + "\n";
+  if (HubUrlKey(c) == "upstream") {
+    o += "# The hub above this one, which it syncs with as a clinic does (a\n";
+    o += "# district hub syncing to its national hub), e.g.\n";
+    o += "# \"https://national.example:8443\". `posta enroll --hub` sets it.\n";
+    o += "# Empty: this is the top hub. (hub_url, its older name, is read\n";
+    o += "# too.)\n";
+  } else {
+    o += "# The hub this clinic syncs with, e.g. \"http://10.0.0.5:8081\";\n";
+    o += "# `posta enroll --hub` sets it. Empty: this clinic does not sync.\n";
+    o += "# (A hub names the hub above it with `upstream` instead.)\n";
+  }
+  o += std::string(HubUrlKey(c)) + " = " + Quote(c.hub_url) + "\n";
   o += "# Seconds between syncs when nothing else starts one.\n";
   o += "# " + Range(kSyncIntervalS) + ". Default: " +
        std::to_string(d.sync_interval.count() / 1000) + ".\n";
@@ -709,11 +752,11 @@ std::string RenderConfig(const NodeConfig& c) {
   o += "# HTTP proxy for the hub link, e.g. \"http://10.0.0.1:3128\". Empty:\n";
   o += "# the environment's http_proxy/https_proxy/no_proxy; \"none\": never.\n";
   o += "proxy = " + Quote(c.sync_proxy) + "\n";
-  o += "# For an https hub_url: a PEM file (absolute path) of the CA that\n";
+  o += "# For an https hub: a PEM file (absolute path) of the CA that\n";
   o += "# signed the hub's certificate, trusted instead of the system's.\n";
   o += "# Default: \"\" (the system's CAs).\n";
   o += "hub_ca_file = " + Quote(c.hub_ca_file) + "\n";
-  o += "# For an https hub_url: the hub's public key pin,\n";
+  o += "# For an https hub: the hub's public key pin,\n";
   o += "# \"sha256//<base64>\"; another key is refused even with a valid\n";
   o += "# certificate. Default: \"\" (no pin).\n";
   o += "hub_pin = " + Quote(c.hub_pin) + "\n";

@@ -49,8 +49,10 @@ struct NodeConfig {
   // so in /health. Key min_free_mb; 0 turns the guard off. Default: 64 MiB.
   uint64_t min_free_bytes = uint64_t{64} << 20;
   // [sync]
-  // The hub this clinic syncs with, e.g. "http://10.0.0.5:8081"; empty: no
-  // sync. Clinics only.
+  // The hub this node syncs with, e.g. "http://10.0.0.5:8081"; empty: no
+  // sync. A clinic's [sync] hub_url; a hub's [sync] upstream, the hub above
+  // it (a district hub's national hub; hub_url is read there too, as its
+  // older name). HubUrlKey says which key.
   std::string hub_url;
   // Sync on this schedule when nothing else starts one. Default: 5 min.
   std::chrono::milliseconds sync_interval{300000};
@@ -63,7 +65,7 @@ struct NodeConfig {
   // HTTP proxy for the hub link; empty: the environment's (http_proxy ...);
   // "none": never a proxy.
   std::string sync_proxy;
-  // For an https hub_url: a CA file (absolute path) trusted instead of the
+  // For an https hub: a CA file (absolute path) trusted instead of the
   // system's, and a pin of the hub's public key ("sha256//<base64>"); both
   // set by `posta enroll --ca-file/--pin` or by hand. Default: "".
   std::string hub_ca_file;
@@ -123,6 +125,10 @@ Result<NodeConfig> ParseConfig(const std::string& toml_text,
 // comment saying what it does and its default. ParseConfig(RenderConfig(c))
 // gives back `c` (less source_path).
 std::string RenderConfig(const NodeConfig& config);
+
+// The [sync] key that holds `hub_url` for this node's role, as RenderConfig
+// writes it and errors name it: "upstream" on a hub, "hub_url" on a clinic.
+std::string_view HubUrlKey(const NodeConfig& config);
 
 // True for 1..64 characters of [A-Za-z0-9._-].
 bool IsValidFacilityId(std::string_view id);

@@ -1,9 +1,10 @@
 // How a running node takes part in sync.
 //
-// A clinic with [sync] hub_url runs a SyncRunner: one background thread that
-// syncs at start, soon after local writes, on the configured schedule, and
-// after failures with exponential backoff and jitter; its state feeds
-// /health, /metrics and `posta status`.
+// A clinic with [sync] hub_url, or a hub with [sync] upstream (a district
+// hub), runs a SyncRunner: one background thread that syncs at start, soon
+// after local writes, on the configured schedule, and after failures with
+// exponential backoff and jitter; its state feeds /health, /metrics and
+// `posta status`.
 //
 // A hub answers /sync/v1/* through HubEndpoint, which adapts HTTP to
 // sync::HubService.

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/bundle_cmd.h"
+#include "config/config.h"
 #include "test_util.h"
 
 namespace posta::node::cli {
@@ -229,6 +232,66 @@ TEST_F(CommandsTest, SeedStatusExportImportBackup) {
   Status twice =
       RunBackup({.config_path = a + "/posta.toml", .dest = backup}, io);
   EXPECT_EQ(twice.code(), Status::Code::kConflict);
+}
+
+// A clock whose monotonic side moves 2 s at every reading: a progress
+// display sees each update as overdue, without sleeping.
+class SlowTaskClock final : public base::Clock {
+ public:
+  explicit SlowTaskClock(int64_t wall_ms) : wall_(wall_ms) {}
+  int64_t WallNowMillis() override { return wall_.WallNowMillis(); }
+  std::chrono::steady_clock::time_point MonotonicNow() override {
+    wall_.Advance(std::chrono::seconds(2));
+    return wall_.MonotonicNow();
+  }
+
+ private:
+  base::ManualClock wall_;
+};
+
+// `posta bundle export` shows progress as import does (lines without a
+// terminal), then its summary: file, batches, records, bytes.
+TEST_F(CommandsTest, BundleExportShowsProgressAndASummary) {
+  const std::string a = tmp_.File("a");
+  ASSERT_OK(Init(a));
+  Io io = MakeIo();
+  ASSERT_OK(RunDemoSeed({.config_path = a + "/posta.toml",
+                         .patients = 5,
+                         .seed = 4,
+                         .as_of = "2025-05-01"},
+                        io));
+  // As `posta enroll` leaves a clinic: a credential, and its hub known.
+  ASSERT_OK_AND_ASSIGN(NodeConfig config, LoadConfig(a + "/posta.toml"));
+  ASSERT_OK(base::Env::Default().WriteFileAtomic(
+      config.CredentialPath(), std::string(64, 'c') + "\n", 0600));
+  {
+    ASSERT_OK_AND_ASSIGN(auto store,
+                         OpenStore(config, false, base::Env::Default()));
+    storage::PeerState hub;
+    hub.node_id = "00000000000000aa";
+    hub.role = "hub";
+    ASSERT_OK(store->UpdatePeer(hub));
+  }
+  Out();
+  SlowTaskClock slow(clock_.WallNowMillis());
+  Io slow_io{.out = out_, .err = err_, .clock = slow};
+  const std::string file = tmp_.File("stick.posta-bundle");
+  ASSERT_OK(
+      RunBundleExport({.config_path = a + "/posta.toml", .to = file}, slow_io));
+  const std::string summary = Out();
+  // "wrote sync bundle FILE for hub H: 1 batches, N records, S"
+  const std::string head =
+      "wrote sync bundle " + file + " for hub 00000000000000aa: 1 batches, ";
+  ASSERT_EQ(summary.rfind(head, 0), 0u) << summary;
+  const std::string records =
+      summary.substr(head.size(), summary.find(',', head.size()) - head.size());
+  EXPECT_NE(records.find(" records"), std::string::npos) << summary;
+  EXPECT_NE(summary.find(" KiB\n"), std::string::npos) << summary;
+  const std::string shown = err_.str();
+  EXPECT_EQ(shown.rfind("bundle export: 100% " + records + " ", 0), 0u)
+      << shown;
+  EXPECT_EQ(std::count(shown.begin(), shown.end(), '\n'), 1) << shown;
+  err_.str("");
 }
 
 TEST_F(CommandsTest, ImportWithRejectionsFailsAndWritesAReport) {

@@ -163,6 +163,103 @@ TEST(ConfigTest, AHubMayNameAHubAboveIt) {
   EXPECT_EQ(c->hub_url, "https://10.0.0.1:8081");
 }
 
+// The same, as the issue writes it: a hub names the hub above it with
+// `upstream`; `hub_url` there is its older name and keeps working.
+TEST(ConfigTest, AHubNamesItsUpstreamHub) {
+  const std::string hub =
+      "[node]\nrole = \"hub\"\nfacility = \"district-n\"\n"
+      "data_dir = \"/var/lib/posta\"\n[sync]\n";
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig c,
+      ParseConfig(hub + "upstream = \"https://national.example:8443\"\n",
+                  "t.toml"));
+  EXPECT_EQ(c.hub_url, "https://national.example:8443");
+  EXPECT_EQ(HubUrlKey(c), "upstream");
+  // Both, saying the same: accepted.
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig both,
+      ParseConfig(hub + "upstream = \"https://national.example:8443\"\n"
+                        "hub_url = \"https://national.example:8443\"\n",
+                  "t.toml"));
+  EXPECT_EQ(both, c);
+  // An empty upstream leaves hub_url's URL in force.
+  ASSERT_OK_AND_ASSIGN(
+      NodeConfig legacy,
+      ParseConfig(hub + "upstream = \"\"\n"
+                        "hub_url = \"https://national.example:8443\"\n",
+                  "t.toml"));
+  EXPECT_EQ(legacy, c);
+
+  // Both, differing: refused, naming both keys and which to keep.
+  Status s = ParseConfig(hub +
+                             "upstream = \"https://national.example:8443\"\n"
+                             "hub_url = \"https://old.example:8443\"\n",
+                         "t.toml")
+                 .status();
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(s.message().rfind("t.toml: sync.upstream: ", 0), 0u) << s.message();
+  EXPECT_NE(s.message().find("differs from sync.hub_url "
+                             "(\"https://old.example:8443\")"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("keep upstream and remove hub_url"),
+            std::string::npos)
+      << s.message();
+
+  // A bad URL names the key it was written under.
+  s = ParseConfig(hub + "upstream = \"national:8443\"\n", "t.toml").status();
+  EXPECT_EQ(s.message().rfind("t.toml: sync.upstream: ", 0), 0u) << s.message();
+  EXPECT_NE(s.message().find("not an http:// or https:// URL"),
+            std::string::npos);
+  s = ParseConfig(hub + "hub_url = \"national:8443\"\n", "t.toml").status();
+  EXPECT_EQ(s.message().rfind("t.toml: sync.hub_url: ", 0), 0u) << s.message();
+}
+
+// A clinic's hub is its hub_url; `upstream` there is refused, even empty.
+TEST(ConfigTest, AClinicRefusesUpstream) {
+  for (const char* value : {"\"https://10.0.0.1:8443\"", "\"\""}) {
+    Status s = ParseWith(std::string("[sync]\nupstream = ") + value + "\n");
+    SCOPED_TRACE(value);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+    EXPECT_EQ(s.message().rfind("t.toml: sync.upstream: ", 0), 0u)
+        << s.message();
+    EXPECT_NE(s.message().find("a clinic names its hub with hub_url"),
+              std::string::npos)
+        << s.message();
+  }
+  ASSERT_OK_AND_ASSIGN(NodeConfig c, ParseConfig(kMinimal, "t.toml"));
+  EXPECT_EQ(HubUrlKey(c), "hub_url");
+}
+
+// What `posta init` and `posta enroll` write: `upstream` for a hub, hub_url
+// for a clinic, each read back to the same config.
+TEST(ConfigTest, RenderWritesEachRolesKeyForTheHub) {
+  NodeConfig hub;
+  hub.role = "hub";
+  hub.facility = "district-n";
+  hub.data_dir = ".";
+  hub.hub_url = "https://national.example:8443";
+  std::string text = RenderConfig(hub);
+  EXPECT_NE(text.find("\nupstream = \"https://national.example:8443\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\nhub_url ="), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(NodeConfig back, ParseConfig(text, "r.toml"));
+  EXPECT_EQ(back, hub);
+
+  NodeConfig clinic = hub;
+  clinic.role = "clinic";
+  clinic.facility = "clinic-a";
+  clinic.hub_url = "https://10.0.0.5:8443";
+  text = RenderConfig(clinic);
+  EXPECT_NE(text.find("\nhub_url = \"https://10.0.0.5:8443\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\nupstream ="), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(back, ParseConfig(text, "r.toml"));
+  EXPECT_EQ(back, clinic);
+}
+
 TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
   Status s =
       ParseConfig("[node]\nfacility = \"f\"\ndata_dir = oops\n", "t.toml")

@@ -163,6 +163,55 @@ TEST_F(BundleTest, RoundTripBothWays) {
   EXPECT_EQ(ImportAtHub(empty)->records, 0);
 }
 
+// Export reports after each batch: the changes counted first, then how far
+// it has come, ending on the whole count and the bytes written.
+TEST_F(BundleTest, ExportReportsProgressAfterEachBatch) {
+  Node clinic = OfflineClinic("north");
+  for (int i = 0; i < 60; ++i)
+    Create(*clinic.store, "Clinic" + std::to_string(i));
+  std::vector<BundleProgress> heard;
+  const BundleProgressFn listen = [&](const BundleProgress& p) {
+    heard.push_back(p);
+  };
+  uint64_t size = 0;
+  const BundleSink sink = [&size](std::string_view b) {
+    size += b.size();
+    return Status::Ok();
+  };
+  Result<BundleExport> written =
+      ExportClinicBundle(*clinic.store, clinic.transport->token(), sink,
+                         clinic_clock_, Small(), listen);
+  ASSERT_TRUE(posta::testing::IsOk(written));
+  ASSERT_GT(written->batches, 1);
+  ASSERT_EQ(static_cast<int64_t>(heard.size()), written->batches);
+  for (size_t i = 0; i < heard.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(heard[i].records_total, 60);
+    EXPECT_EQ(heard[i].batches, static_cast<int64_t>(i) + 1);
+    if (i > 0) {
+      EXPECT_GT(heard[i].records, heard[i - 1].records);
+      EXPECT_GT(heard[i].bytes_done, heard[i - 1].bytes_done);
+    }
+  }
+  EXPECT_EQ(heard.back().records, 60);
+  EXPECT_LT(heard.back().bytes_done, size);  // the trailer comes after
+  EXPECT_EQ(written->bytes, size);
+
+  // The hub's, for the clinic: its scope, less what the clinic made.
+  ASSERT_TRUE(ImportAtHub(ExportClinic(clinic)).ok());
+  for (int i = 0; i < 30; ++i) HubLocation("Place" + std::to_string(i));
+  heard.clear();
+  size = 0;
+  written = ExportHubBundle(*hub_, *hub_store_, clinic.store->node_id(), sink,
+                            hub_clock_, Small(), listen);
+  ASSERT_TRUE(posta::testing::IsOk(written));
+  ASSERT_FALSE(heard.empty());
+  EXPECT_EQ(static_cast<int64_t>(heard.size()), written->batches);
+  EXPECT_EQ(heard.front().records_total, 30);
+  EXPECT_EQ(heard.back().records, 30);
+  EXPECT_EQ(written->records, 30);
+}
+
 TEST_F(BundleTest, AnyChangedByteIsRefusedAndNothingApplied) {
   Node clinic = OfflineClinic("north");
   for (int i = 0; i < 20; ++i) Create(*clinic.store, "P" + std::to_string(i));

@@ -55,12 +55,18 @@ struct BundleExport {
   uint64_t bytes = 0;   // the whole file
 };
 
-struct BundleImportProgress {
-  uint64_t bytes_done = 0;  // of the file, applied so far
+// How far an export or import has come, reported after each batch.
+struct BundleProgress {
+  // Import: bytes of the file applied so far. Export: bytes written so far.
+  uint64_t bytes_done = 0;
   int64_t batches = 0;
   int64_t records = 0;
+  // Export: the changes it will write, counted before the first batch (as
+  // RecordStore::CountChanges counts: conflict changes not included, so
+  // `records` may pass it). Import: 0 (the file's size is the measure).
+  int64_t records_total = 0;
 };
-using BundleProgressFn = std::function<void(const BundleImportProgress&)>;
+using BundleProgressFn = std::function<void(const BundleProgress&)>;
 
 // What an import did.
 struct BundleImport {
@@ -85,11 +91,13 @@ struct BundleImport {
 // acknowledged, and its pull cursor, as a bundle for its hub. `credential`
 // is the clinic's (data_dir/credential). PreconditionFailed when the clinic
 // does not know its hub yet (never enrolled).
+// `progress` (when set) hears after each batch written.
 Result<BundleExport> ExportClinicBundle(storage::RecordStore& store,
                                         std::string_view credential,
                                         const BundleSink& sink,
                                         base::Clock& clock,
-                                        const BundleOptions& options = {});
+                                        const BundleOptions& options = {},
+                                        const BundleProgressFn& progress = {});
 
 // Applies a hub → clinic bundle from `in` (a seekable stream: it is read
 // twice, to verify and to apply). Errors, nothing applied:
@@ -109,11 +117,13 @@ Result<BundleImport> ImportClinicBundle(storage::RecordStore& store,
 // Writes, for the enrolled clinic `node_id`, the ack of what the hub has
 // applied from it and every change in its scope after the cursor it last
 // acknowledged. PermissionDenied for a node not enrolled or revoked.
+// `progress` (when set) hears after each batch written.
 Result<BundleExport> ExportHubBundle(HubService& hub,
                                      storage::RecordStore& store,
                                      const std::string& node_id,
                                      const BundleSink& sink, base::Clock& clock,
-                                     const BundleOptions& options = {});
+                                     const BundleOptions& options = {},
+                                     const BundleProgressFn& progress = {});
 
 // Applies a clinic → hub bundle through `hub` (whose store is `store`).
 // Errors as ImportClinicBundle's, and the hub's refusals of a batch

@@ -139,6 +139,10 @@ class HubService {
   // (the same scope), without recording it as acknowledged.
   Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
                              int64_t after_seq, uint64_t max_bytes);
+  // How many versions the pulls from `after_seq` would carry for `node`
+  // (RecordStore::CountChanges over the same scope; nothing read).
+  Result<int64_t> CountPull(const storage::EnrolledNode& node,
+                            int64_t after_seq);
 
  private:
   struct Impl;
