@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "posta/storage/replication.h"
 
@@ -111,6 +112,17 @@ const std::vector<std::string>& Icd10Chapters() {
     return out;
   }();
   return chapters;
+}
+
+size_t Icd10ChapterIndex(std::string_view chapter) {
+  static const std::unordered_map<std::string_view, size_t> index = [] {
+    std::unordered_map<std::string_view, size_t> out;
+    const std::vector<std::string>& chapters = Icd10Chapters();
+    for (size_t i = 0; i < chapters.size(); ++i) out[chapters[i]] = i;
+    return out;
+  }();
+  auto it = index.find(chapter);
+  return it == index.end() ? Icd10Chapters().size() : it->second;
 }
 
 Result<std::string> PeriodStart(ReportPeriod period, std::string_view day,

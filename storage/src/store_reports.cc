@@ -161,8 +161,6 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
     period_keys.push_back(PeriodKey(query.period, day));
   }
   const std::vector<std::string>& chapters = Icd10Chapters();
-  std::map<std::string, size_t, std::less<>> chapter_index;
-  for (size_t i = 0; i < chapters.size(); ++i) chapter_index[chapters[i]] = i;
 
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
@@ -219,10 +217,9 @@ Result<ActivityReport> SqliteStore::ReportActivity(const ActivityQuery& query) {
       } else if (metric == kMetricCancelled) {
         row.cancelled = n;
       } else if (metric.starts_with(kMetricChapterPrefix)) {
-        auto c = chapter_index.find(metric.substr(kMetricChapterPrefix.size()));
-        if (c != chapter_index.end()) {
-          by_chapter[p * chapters.size() + c->second] += n;
-        }
+        const size_t c =
+            Icd10ChapterIndex(metric.substr(kMetricChapterPrefix.size()));
+        if (c < chapters.size()) by_chapter[p * chapters.size() + c] += n;
       }
     }
     st.Reset();

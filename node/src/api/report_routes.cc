@@ -10,7 +10,6 @@
 #include <map>
 #include <set>
 #include <span>
-#include <unordered_map>
 
 #include "api/handlers.h"
 #include "api/operation_outcome.h"
@@ -402,19 +401,6 @@ struct FacilitySeries {
   std::vector<std::vector<int64_t>> by_chapter;
 };
 
-// The position of `chapter` in Icd10Chapters(); past its end for a name
-// that is not one.
-size_t ChapterIndex(std::string_view chapter) {
-  static const std::unordered_map<std::string_view, size_t> index = [] {
-    std::unordered_map<std::string_view, size_t> out;
-    const std::vector<std::string>& chapters = storage::Icd10Chapters();
-    for (size_t i = 0; i < chapters.size(); ++i) out[chapters[i]] = i;
-    return out;
-  }();
-  auto it = index.find(chapter);
-  return it == index.end() ? storage::Icd10Chapters().size() : it->second;
-}
-
 // Calls `visit` with each facility's series in turn. The report's rows
 // (every facility × every period) and its chapter counts are both sorted by
 // facility then period (reports.h), so one pass over each pairs them up
@@ -439,7 +425,7 @@ void ForEachFacility(const storage::ActivityReport& report, Visit visit) {
              report.chapters[next].period == row.period;
            ++next) {
         const storage::ChapterRow& c = report.chapters[next];
-        const size_t k = ChapterIndex(c.chapter);
+        const size_t k = storage::Icd10ChapterIndex(c.chapter);
         if (k >= chapters) continue;
         if (f.by_chapter[k].empty()) f.by_chapter[k].assign(periods, 0);
         f.by_chapter[k][p] = c.encounters;

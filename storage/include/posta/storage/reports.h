@@ -29,6 +29,9 @@ std::string Icd10Chapter(std::string_view code);
 std::string_view Icd10ChapterTitle(std::string_view chapter);
 // Every chapter in order, "uncoded" last.
 const std::vector<std::string>& Icd10Chapters();
+// The position of `chapter` in Icd10Chapters(); Icd10Chapters().size()
+// for a name that is not one.
+size_t Icd10ChapterIndex(std::string_view chapter);
 
 // Which facilities a report covers.
 struct ReportScope {
