@@ -44,8 +44,17 @@ double SecondsSince(SteadyClock::time_point t0) {
   return std::chrono::duration<double>(SteadyClock::now() - t0).count();
 }
 
+// The posta servers now running, so that Die() can stop them: std::exit
+// runs no destructors of locals, and a server left behind would hold its
+// port and keep writing to the scratch directory.
+std::vector<pid_t>& LiveServers() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "posta_bench: %s\n", what.c_str());
+  for (pid_t pid : LiveServers()) ::kill(pid, SIGTERM);
   std::exit(1);
 }
 
@@ -115,10 +124,14 @@ struct Server {
                                  scratch + "/serve.log");
     if (!c.ok()) Die(c.status().ToString());
     child = std::move(c).value();
+    LiveServers().push_back(child.pid());
     auto p = posta::testing::WaitForPortFile(port_file, wait);
     if (!p.ok()) Die(p.status().ToString());
     port = *p;
   }
+  ~Server() { std::erase(LiveServers(), child.pid()); }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
   ChildProcess child;
   int port = 0;
 };

@@ -43,6 +43,12 @@ cmake --build "$build" --target posta $loops >/dev/null
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/posta-kill-soak.XXXXXX")
 echo "kill.sh: $cycles cycles per loop in $shards shard(s), seed $seed, logs in $logs"
+# The run uses copies of the binaries: a rebuild during an hours-long run
+# would otherwise swap posta under it (the loops restart it every cycle).
+mkdir "$logs/bin"
+cp "$build/node/posta" "$logs/bin/posta"
+for loop in $loops; do cp "$build/tests/fault/$loop" "$logs/bin/$loop"; done
+export POSTA_BINARY=$logs/bin/posta
 
 # The figures line of a log, or a line saying there was none.
 figures_of() {  # log loop
@@ -59,7 +65,7 @@ for loop in $loops; do
     log=$logs/$loop.log
     [ "$shards" = 1 ] || log=$logs/$loop.$i.log
     POSTA_KILL_CYCLES=$n POSTA_SYNC_KILL_CYCLES=$n POSTA_CLUSTER_KILL_CYCLES=$n \
-      POSTA_KILL_SEED=$(( seed + i )) "$build/tests/fault/$loop" >"$log" 2>&1 &
+      POSTA_KILL_SEED=$(( seed + i )) "$logs/bin/$loop" >"$log" 2>&1 &
     pids+=("$!")
   done
   result=passed

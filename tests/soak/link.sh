@@ -19,11 +19,15 @@ if [[ ! -x "$build/tests/fault/slow_link_test" ]]; then
     -DPOSTA_WERROR=ON -DPOSTA_CRASH_POINTS=ON -DPOSTA_BUILD_TESTS=ON >/dev/null
 fi
 cmake --build "$build" -j "${POSTA_JOBS:-2}" --target posta slow_link_test
+# Copies, so a rebuild during the run cannot swap the binaries under it.
+bin=$(mktemp -d "${TMPDIR:-/tmp}/posta-slow-link-bin.XXXXXX")
+trap 'rm -rf "$bin"' EXIT
+cp "$build/node/posta" "$build/tests/fault/slow_link_test" "$bin/"
 
-POSTA_SLOW_LINK_MB=$mb POSTA_SLOW_LINK_RESET_S=$reset \
+POSTA_BINARY=$bin/posta POSTA_SLOW_LINK_MB=$mb POSTA_SLOW_LINK_RESET_S=$reset \
   POSTA_SLOW_LINK_STALL_S=${POSTA_SLOW_LINK_STALL_S:-10} \
   POSTA_SLOW_LINK_TIMEOUT_S=${POSTA_SLOW_LINK_TIMEOUT_S:-3600} \
-  "$build/tests/fault/slow_link_test" "${@:3}" 2>&1 |
+  "$bin/slow_link_test" "${@:3}" 2>&1 |
   tee "${TMPDIR:-/tmp}/posta-slow-link.log" |
   grep -E 'slow link|SKIPPED|PASSED|FAILED|Failure|no shaped link' || true
 grep -q '\[  PASSED  \]' "${TMPDIR:-/tmp}/posta-slow-link.log"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -70,7 +71,10 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-std::string PostaBinary() { return POSTA_BINARY; }
+std::string PostaBinary() {
+  const char* copy = std::getenv("POSTA_BINARY");
+  return copy != nullptr && *copy != '\0' ? copy : POSTA_BINARY;
+}
 
 RunResult Run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout) {

@@ -12,7 +12,9 @@
 
 namespace posta::testing {
 
-// The posta binary under test (set by CMake as POSTA_BINARY).
+// The posta binary under test: the environment's POSTA_BINARY when set
+// (the soak scripts run a copy, so a rebuild during a long run cannot swap
+// it), otherwise the build's own (set by CMake as POSTA_BINARY).
 std::string PostaBinary();
 
 struct RunResult {
