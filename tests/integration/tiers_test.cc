@@ -79,6 +79,16 @@ class TiersIntegrationTest : public ::testing::Test {
               std::string::npos)
         << config;
     EXPECT_EQ(config.find("\nhub_url ="), std::string::npos) << config;
+    // So does `posta status --json`, beside the older hub_url.
+    RunResult status =
+        Posta({"status", "--config", district_.HubConfig(), "--json"});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    for (const char* key : {"upstream", "hub_url"}) {
+      EXPECT_NE(status.output.find("\"" + std::string(key) + "\":\"" +
+                                   national_.HubUrl() + "\""),
+                std::string::npos)
+          << key << " in " << status.output;
+    }
     ASSERT_OK(district_.StartHub());
     ASSERT_OK(district_.RegisterFacility("clinic-a", "north"));
     ASSERT_OK(district_.RegisterFacility("clinic-b", "north"));
