@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.h"
 #include "cli/logging.h"
+#include "cli/progress.h"
 
 namespace posta::node::cli {
 
@@ -134,7 +138,27 @@ Result<std::unique_ptr<storage::RecordStore>> OpenStore(
   options.free_bytes = [&env](const std::string& dir) {
     return env.FreeBytes(dir);
   };
-  return storage::OpenRecordStore(options);
+  // The open reads every page first (PRAGMA quick_check), which takes
+  // minutes on a hub of gigabytes: say so, so that the wait is not taken
+  // for a hang, and say how long it took.
+  constexpr uint64_t kSayOpeningFrom = uint64_t{512} << 20;
+  const Result<uint64_t> bytes = env.FileSize(path);
+  const bool big = bytes.ok() && *bytes >= kSayOpeningFrom;
+  const auto started = std::chrono::steady_clock::now();
+  if (big) {
+    spdlog::info("opening {} ({}): it is checked page by page first, "
+                 "which takes minutes at this size",
+                 path, FormatBytes(static_cast<int64_t>(*bytes)));
+  }
+  Result<std::unique_ptr<storage::RecordStore>> store =
+      storage::OpenRecordStore(options);
+  if (big && store.ok()) {
+    spdlog::info("checked and opened {} in {:.0f} s", path,
+                 std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  }
+  return store;
 }
 
 Result<OpenedNode> OpenNode(const std::string& config_path,

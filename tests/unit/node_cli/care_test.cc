@@ -11,6 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "care/backups.h"
 #include "care/serve_lock.h"
 #include "cli/commands.h"
@@ -200,6 +203,63 @@ TEST_F(CareTest, RelativeBackupDirIsTakenFromTheConfigsDirectory) {
                         "[backup]\ndir = \"copies/\"\n";
   ASSERT_OK_AND_ASSIGN(NodeConfig c, LoadConfig(cfg));
   EXPECT_EQ(c.BackupDir(), tmp_.File("copies"));
+}
+
+// ---- opening a big database ----
+
+// Reports the database file as `db_bytes` long; the rest is the disk's.
+class BigFileEnv final : public base::EnvWrapper {
+ public:
+  BigFileEnv() : EnvWrapper(base::Env::Default()) {}
+  Result<uint64_t> FileSize(const std::string& path) override {
+    if (path.ends_with("/posta.db")) return db_bytes;
+    return EnvWrapper::FileSize(path);
+  }
+  uint64_t db_bytes = 0;
+};
+
+// The lines the default logger writes while it lives.
+class LogLines {
+ public:
+  LogLines()
+      : previous_(spdlog::default_logger()),
+        sink_(std::make_shared<spdlog::sinks::ostream_sink_st>(text_)) {
+    auto logger = std::make_shared<spdlog::logger>("test", sink_);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogLines() { spdlog::set_default_logger(previous_); }
+  std::string Text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_st> sink_;
+};
+
+TEST_F(CareTest, OpeningABigDatabaseSaysItIsCheckedAndHowLongItTook) {
+  const std::string dir = NewNode("n");
+  BigFileEnv env;
+  env.db_bytes = uint64_t{3} << 30;
+  {
+    LogLines log;
+    ASSERT_OK(OpenNode(dir + "/posta.toml", /*apply_log_level=*/false,
+                       /*read_only=*/true, env)
+                  .status());
+    const std::string text = log.Text();
+    EXPECT_NE(text.find("opening " + dir + "/posta.db (3.0 GiB): it is "
+                        "checked page by page first"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("checked and opened " + dir + "/posta.db in "),
+              std::string::npos)
+        << text;
+  }
+  // A clinic's database of a few MB opens without a word.
+  env.db_bytes = 40 * kMiB;
+  LogLines log;
+  ASSERT_OK(OpenNode(dir + "/posta.toml", false, true, env).status());
+  EXPECT_EQ(log.Text(), "");
 }
 
 // ---- the disk guard through the commands ----
