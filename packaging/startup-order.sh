@@ -17,16 +17,22 @@
 #   cmake --build build/release --target posta
 #   cmake --build build/test --target posta
 #   packaging/startup-order.sh build/release build/test
-# `--check BUILD_DIR...` only counts how many listed sections each build
-# has (OBJDUMP=aarch64-linux-gnu-objdump for an arm64 build).
+# `--check [--min PERCENT] BUILD_DIR...` only counts how many listed
+# sections each build has (OBJDUMP=aarch64-linux-gnu-objdump for an arm64
+# build), and fails when a build has fewer than PERCENT of them: the list
+# has gone stale (ctest's startup_order_fresh runs it with 75).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=packaging/startup-order.txt
 objdump=${OBJDUMP:-objdump}
 usage="usage: packaging/startup-order.sh [--check] BUILD_DIR..."
 
-check=0
+check=0 min=0
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
+if [ "$check" = 1 ] && [ "${1:-}" = "--min" ]; then
+  min=${2:?--min needs a percent}; shift 2
+  case $min in ''|*[!0-9]*) echo "startup-order: --min takes a whole percent, not '$min'" >&2; exit 2;; esac
+fi
 [ $# -gt 0 ] || { echo "$usage" >&2; exit 2; }
 for build in "$@"; do
   [ -x "$build/node/posta" ] || {
@@ -43,14 +49,20 @@ sections() {
 }
 
 if [ "$check" = 1 ]; then
+  stale=0
   for build in "$@"; do
-    sections "$build" | awk -v build="$build" '
+    sections "$build" | awk -v build="$build" -v min="$min" '
       NR == FNR { have[$2] = 1; next }
       /^\./ { n++; if ($1 in have) found++ }
-      END { printf "startup-order: %s has %d of the %d listed sections\n", build, found, n }' \
-      - "$out"
+      END {
+        printf "startup-order: %s has %d of the %d listed sections\n", build, found, n
+        if (found * 100 < min * n) {
+          printf "startup-order: fewer than %d%%: the list is stale; rewrite it with packaging/startup-order.sh (packaging/README.md, \"Idle memory\")\n", min
+          exit 1
+        }
+      }' - "$out" || stale=1
   done
-  exit 0
+  exit "$stale"
 fi
 
 for tool in valgrind callgrind_control curl "$objdump"; do
