@@ -138,7 +138,11 @@ trace() {
   wait "$vpid" || true
   vpid=
 
-  functions "$run/cg.1" "$run/cg" | awk '!seen[$0]++' >"$run/functions"
+  # Each phase's functions sorted by name, so that a rewritten list differs
+  # from the last one only where the code did.
+  functions "$run/cg.1" | LC_ALL=C sort -u >"$run/phase1"
+  functions "$run/cg" | LC_ALL=C sort -u | LC_ALL=C comm -13 "$run/phase1" - |
+    cat "$run/phase1" - >"$run/functions"
   sections "$1" >"$run/symbols"
   awk 'NR == FNR { if (!($1 in sec)) sec[$1] = $2; next }
        ($1 in sec) && !(sec[$1] in done) { done[sec[$1]] = 1; print sec[$1] }' \
