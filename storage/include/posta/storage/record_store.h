@@ -491,7 +491,9 @@ class RecordStore {
   // Ends a session; NotFound when there was none.
   virtual Status DeleteSession(const std::string& token_hash) = 0;
 
-  // PRAGMA quick_check; Corruption with SQLite's first complaint on failure.
+  // PRAGMA quick_check; Corruption with SQLite's first complaint on failure,
+  // or IOError when a page could not be read (a disk error, no proof of
+  // damage).
   virtual Status CheckIntegrity() = 0;
 
   // A consistent copy of the live database at `dest_path` (SQLite online
@@ -504,7 +506,8 @@ class RecordStore {
 
 // Opens (and, with create_if_missing, creates) the store: applies pending
 // migrations in one transaction, runs PRAGMA quick_check (Corruption, and no
-// writes, on failure), sets WAL mode and the synchronous level.
+// writes, on failure; IOError when a page could not be read), sets WAL mode
+// and the synchronous level.
 Result<std::unique_ptr<RecordStore>> OpenRecordStore(
     const StoreOptions& options);
 
@@ -520,7 +523,7 @@ struct DatabaseFileInfo {
 // `posta doctor`): Malformed when it is not an SQLite database or holds no
 // posta meta; VersionMismatch when its schema is newer than this build;
 // Corruption with SQLite's first complaint when PRAGMA integrity_check
-// fails. REQUIRES: no process writes the file (SQLite may create its -shm
+// fails; IOError when a page could not be read. REQUIRES: no process writes the file (SQLite may create its -shm
 // beside it for a WAL database).
 Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path);
 
