@@ -94,10 +94,10 @@ Status RunStatus(const StatusOptions& options, Io& io) {
     j["writes_refused"] = space.ok() ? nlohmann::ordered_json(nullptr)
                                      : nlohmann::ordered_json(space.ToString());
     nlohmann::ordered_json js;
+    // hub_url for every role, for the scripts that read it; a hub also
+    // gives it under the key its config uses, `upstream` (HubUrlKey).
     js["hub_url"] = node.config.hub_url;
-    // A hub names the hub above it `upstream`, as its config does;
-    // hub_url stays for the scripts that read it.
-    if (node.config.role == "hub") js["upstream"] = node.config.hub_url;
+    js[std::string(HubUrlKey(node.config))] = node.config.hub_url;
     js["hub_node_id"] = sync.has_hub ? sync.hub.node_id : "";
     js["last_sync_ms"] = sync.has_hub ? sync.hub.last_sync_ms : 0;
     js["pending_changes"] = sync.pending;
