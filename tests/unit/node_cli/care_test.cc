@@ -26,12 +26,18 @@ using ::posta::testing::TempDir;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
-// Free space as the test says, for the disk guard and doctor.
+// Free space as the test says, for the disk guard and doctor; and, when
+// db_bytes is set, the database file's size, for the opening notice.
 class FreeSpaceEnv final : public base::EnvWrapper {
  public:
   FreeSpaceEnv() : EnvWrapper(base::Env::Default()) {}
   Result<uint64_t> FreeBytes(const std::string&) override { return free; }
+  Result<uint64_t> FileSize(const std::string& path) override {
+    if (db_bytes != 0 && path.ends_with("/posta.db")) return db_bytes;
+    return EnvWrapper::FileSize(path);
+  }
   uint64_t free = uint64_t{10} << 30;
+  uint64_t db_bytes = 0;
 };
 
 std::string ReadAll(const std::string& path) {
@@ -207,17 +213,6 @@ TEST_F(CareTest, RelativeBackupDirIsTakenFromTheConfigsDirectory) {
 
 // ---- opening a big database ----
 
-// Reports the database file as `db_bytes` long; the rest is the disk's.
-class BigFileEnv final : public base::EnvWrapper {
- public:
-  BigFileEnv() : EnvWrapper(base::Env::Default()) {}
-  Result<uint64_t> FileSize(const std::string& path) override {
-    if (path.ends_with("/posta.db")) return db_bytes;
-    return EnvWrapper::FileSize(path);
-  }
-  uint64_t db_bytes = 0;
-};
-
 // The lines the default logger writes while it lives.
 class LogLines {
  public:
@@ -239,12 +234,11 @@ class LogLines {
 
 TEST_F(CareTest, OpeningABigDatabaseSaysItIsCheckedAndHowLongItTook) {
   const std::string dir = NewNode("n");
-  BigFileEnv env;
-  env.db_bytes = uint64_t{3} << 30;
+  env_.db_bytes = uint64_t{3} << 30;
   {
     LogLines log;
     ASSERT_OK(OpenNode(dir + "/posta.toml", /*apply_log_level=*/false,
-                       /*read_only=*/true, env)
+                       /*read_only=*/true, env_)
                   .status());
     const std::string text = log.Text();
     EXPECT_NE(text.find("opening " + dir + "/posta.db (3.0 GiB): it is "
@@ -256,9 +250,9 @@ TEST_F(CareTest, OpeningABigDatabaseSaysItIsCheckedAndHowLongItTook) {
         << text;
   }
   // A clinic's database of a few MB opens without a word.
-  env.db_bytes = 40 * kMiB;
+  env_.db_bytes = 40 * kMiB;
   LogLines log;
-  ASSERT_OK(OpenNode(dir + "/posta.toml", false, true, env).status());
+  ASSERT_OK(OpenNode(dir + "/posta.toml", false, true, env_).status());
   EXPECT_EQ(log.Text(), "");
 }
 
