@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=packaging/startup-order.txt
 objdump=${OBJDUMP:-objdump}
-usage="usage: packaging/startup-order.sh [--check] BUILD_DIR..."
+usage="usage: packaging/startup-order.sh [--check [--min PERCENT]] BUILD_DIR..."
 
 check=0 min=0
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
@@ -78,9 +78,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Function names run in posta itself, in the given callgrind files' order.
-# Callgrind compresses names: "fn=(12) NAME" the first time, "fn=(12)"
-# after; a "'2" suffix marks a recursion level. ob= says whose code follows.
+# Function names run in posta itself, in the given callgrind files (each
+# caller sorts and dedupes them). Callgrind compresses names: "fn=(12)
+# NAME" the first time, "fn=(12)" after; a "'2" suffix marks a recursion
+# level. ob= says whose code follows.
 functions() {
   awk '
     function name(v, table,   id, rest) {
@@ -95,7 +96,7 @@ functions() {
     /^cob=/ { name(substr($0, 5), obs); next }
     /^cfn=/ { name(substr($0, 5), fns); next }
     /^fn=/  { f = name(substr($0, 4), fns); sub(/\047[0-9]+$/, "", f)
-              if (ob ~ /\/node\/posta$/ && !(f in seen)) { seen[f] = 1; print f } }
+              if (ob ~ /\/node\/posta$/) print f }
   ' "$@"
 }
 

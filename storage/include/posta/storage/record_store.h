@@ -523,8 +523,9 @@ struct DatabaseFileInfo {
 // `posta doctor`): Malformed when it is not an SQLite database or holds no
 // posta meta; VersionMismatch when its schema is newer than this build;
 // Corruption with SQLite's first complaint when PRAGMA integrity_check
-// fails; IOError when a page could not be read. REQUIRES: no process writes the file (SQLite may create its -shm
-// beside it for a WAL database).
+// fails; IOError when a page could not be read. REQUIRES: no process
+// writes the file (SQLite may create its -shm beside it for a WAL
+// database).
 Result<DatabaseFileInfo> InspectDatabaseFile(const std::string& path);
 
 // Deletes a database file that no process has open, with its -wal, -shm and
