@@ -294,8 +294,10 @@ class SqliteStore final : public RecordStore {
   // Folds the persisted clock into hlc_ (another process may have written).
   Status ObservePersistedClock();
   // `from` is the peer the change came from: a version taken as it came
-  // records it (versions.via).
+  // records it (versions.via). `fact`: on a hub, DocumentFactOf the
+  // change's content as parsed (null: found when stored).
   Status ApplyOneChange(const ChangeEntry& change, const ParsedResource& parsed,
+                        const std::optional<ReportFact>* fact,
                         ChangeMerger& merger, const std::string& from,
                         ApplyStats& stats);
   // The next change-log position, shared by versions and conflicts.

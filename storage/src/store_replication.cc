@@ -1,6 +1,7 @@
 // Replication: reading the change log in full, applying other nodes'
 // changes through a ChangeMerger, conflicts, peers and the replica digest.
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -405,7 +406,18 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   for (const ChangeEntry& change : changes) {
     contents.push_back({change.record.type, change.record.content});
   }
-  std::vector<Result<ParsedResource>> checked = ParseContents(contents);
+  // On a hub, what each version counts for in the reports is read from the
+  // document parsed here, on the parsing threads, not from its text again
+  // in the write transaction.
+  std::vector<std::optional<ReportFact>> facts;
+  std::function<void(size_t, const nlohmann::json&)> visit;
+  if (role_ == "hub") {
+    facts.resize(changes.size());
+    visit = [&](size_t i, const nlohmann::json& doc) {
+      facts[i] = DocumentFactOf(changes[i].record.type, doc);
+    };
+  }
+  std::vector<Result<ParsedResource>> checked = ParseContents(contents, visit);
   std::vector<ParsedResource> parsed;
   parsed.reserve(changes.size());
   for (const ChangeEntry& change : changes) {
@@ -437,7 +449,9 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   BeginIndexRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
     if (Status s =
-            ApplyOneChange(changes[i], parsed[i], merger, peer.node_id, stats);
+            ApplyOneChange(changes[i], parsed[i],
+                           facts.empty() ? nullptr : &facts[i], merger,
+                           peer.node_id, stats);
         !s.ok()) {
       DropIndexRows();
       return s;
@@ -483,6 +497,7 @@ Status SqliteStore::ObservePersistedClock() {
 
 Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
                                    const ParsedResource& parsed,
+                                   const std::optional<ReportFact>* fact,
                                    ChangeMerger& merger,
                                    const std::string& from, ApplyStats& stats) {
   const Record& remote = change.record;
@@ -566,12 +581,15 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
   }
   next.last_updated_ms = next.version.wall_ms;
   // Content taken as it came was parsed already: its keys are known.
+  // So is what it counts for in the reports.
   std::vector<std::string> content_keys;
-  if (outcome.action == ChangeMerger::Action::kTakeRemote &&
-      next.content == remote.content) {
+  const bool as_parsed = outcome.action == ChangeMerger::Action::kTakeRemote &&
+                         next.content == remote.content;
+  if (as_parsed) {
     content_keys = parsed.top_level_fields;
   } else {
     POSTA_ASSIGN_OR_RETURN(content_keys, ContentKeys(next.content));
+    fact = nullptr;
   }
   std::vector<SearchKey> old_keys;
   if (local) {
@@ -589,7 +607,8 @@ Status SqliteStore::ApplyOneChange(const ChangeEntry& change,
              // came is the sender's.
              outcome.action == ChangeMerger::Action::kTakeRemote
                  ? std::string_view(from)
-                 : std::string_view())
+                 : std::string_view(),
+             next.deleted ? nullptr : fact)
       .status()
       .WithContext(name);
 }

@@ -584,15 +584,22 @@ Result<ParsedResource> ParseResource(
 
 Result<ParsedResource> ParseContent(ResourceType type,
                                     std::string_view content) {
+  return ParseContent(type, content, nullptr);
+}
+
+Result<ParsedResource> ParseContent(
+    ResourceType type, std::string_view content,
+    const std::function<void(const Json&)>& visit) {
   try {
-    return ParseDocument(type, content, {}, /*content_only=*/true);
+    return ParseDocument(type, content, {}, /*content_only=*/true, &visit);
   } catch (const Json::exception& e) {
     return Status::Malformed("content", e.what());
   }
 }
 
 std::vector<Result<ParsedResource>> ParseContents(
-    std::span<const ContentToParse> items) {
+    std::span<const ContentToParse> items,
+    const std::function<void(size_t, const Json&)>& visit) {
   // Below this many items per thread, starting a thread costs more than it
   // saves.
   constexpr size_t kMinPerThread = 64;
@@ -603,7 +610,9 @@ std::vector<Result<ParsedResource>> ParseContents(
   std::vector<std::optional<Result<ParsedResource>>> slots(items.size());
   auto parse_range = [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
-      slots[i].emplace(ParseContent(items[i].type, items[i].content));
+      std::function<void(const Json&)> visit_one;
+      if (visit) visit_one = [&](const Json& doc) { visit(i, doc); };
+      slots[i].emplace(ParseContent(items[i].type, items[i].content, visit_one));
     }
   };
   const size_t per_thread = (items.size() + threads - 1) / threads;

@@ -70,6 +70,12 @@ Result<ParsedResource> ParseResource(
 Result<ParsedResource> ParseContent(ResourceType type,
                                     std::string_view content);
 
+// ParseContent, and `visit` called with the valid document before it is
+// released (as ParseResource's).
+Result<ParsedResource> ParseContent(
+    ResourceType type, std::string_view content,
+    const std::function<void(const nlohmann::json&)>& visit);
+
 // One stored content to check with ParseContent.
 struct ContentToParse {
   ResourceType type;
@@ -79,9 +85,12 @@ struct ContentToParse {
 // ParseContent of each item, in input order. A large batch (another node's
 // push or pull) is split across up to four threads, so its checks use the
 // cores an otherwise idle peer leaves free; the results are the same as one
-// ParseContent after another.
+// ParseContent after another. `visit`, when given, is called with each
+// valid document and its item's index, on the thread that parsed it: it must
+// only touch what belongs to that index.
 std::vector<Result<ParsedResource>> ParseContents(
-    std::span<const ContentToParse> items);
+    std::span<const ContentToParse> items,
+    const std::function<void(size_t, const nlohmann::json&)>& visit = nullptr);
 
 // Lowercase and without accents, for Latin text in UTF-8: "José" → "jose",
 // "ÇAĞLAR" → "caglar". Other characters pass through unchanged.
