@@ -53,8 +53,9 @@ SqliteStore::~SqliteStore() {
   if (writer_ != nullptr && !options_.read_only) {
     [[maybe_unused]] Status flushed = FlushAudit();
   }
-  // Readers go first so the writer's close is the last one and checkpoints
-  // the WAL into the main file.
+  // The checkpointer and the readers go first so the writer's close is the
+  // last one and checkpoints the WAL into the main file.
+  checkpointer_.reset();
   idle_readers_.clear();
   writer_.reset();
 }
@@ -108,7 +109,13 @@ Status SqliteStore::Init() {
                                          options_.facility + "\"");
     }
   }
-  if (!options_.read_only) POSTA_RETURN_IF_ERROR(ConfigureWriter());
+  if (!options_.read_only) {
+    POSTA_RETURN_IF_ERROR(ConfigureWriter());
+    if (!in_memory_) {
+      checkpointer_ = std::make_unique<WalCheckpointer>(
+          *writer_, options_.path, options_.vfs);
+    }
+  }
   POSTA_RETURN_IF_ERROR(CreateOrMigrate(static_cast<int>(version)));
   return LoadMeta();
 }

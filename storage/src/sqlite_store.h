@@ -28,6 +28,7 @@
 #include "report_facts.h"
 #include "resources/resources.h"
 #include "sqlite_util.h"
+#include "wal_checkpointer.h"
 
 namespace posta::storage::internal {
 
@@ -337,6 +338,9 @@ class SqliteStore final : public RecordStore {
   // readers.
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;
+  // Copies the writer's log into the file off its thread; null when
+  // read-only or in memory. Goes before writer_ closes.
+  std::unique_ptr<WalCheckpointer> checkpointer_;
 
   // Pending search-index rows (see BeginIndexRows), used by the writer under
   // writer_mu_.

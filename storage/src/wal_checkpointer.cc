@@ -1,0 +1,84 @@
+#include "wal_checkpointer.h"
+
+#include <sqlite3.h>
+
+#include "sqlite_util.h"
+
+namespace posta::storage::internal {
+
+WalCheckpointer::WalCheckpointer(Connection& writer, std::string path,
+                                 std::string vfs)
+    : writer_(writer), path_(std::move(path)), vfs_(std::move(vfs)) {
+  sqlite3_wal_hook(writer_.db(), &WalCheckpointer::OnCommit, this);
+}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  sqlite3_wal_autocheckpoint(writer_.db(), kAskPages);
+}
+
+int WalCheckpointer::background_runs() const {
+  std::lock_guard lock(mu_);
+  return runs_;
+}
+
+// Called by SQLite on the writer's thread after each commit, with the
+// pages now in the log.
+int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
+                              int pages) {
+  auto* checkpointer = static_cast<WalCheckpointer*>(self);
+  if (pages >= kWriterPages) {
+    // As SQLite's automatic checkpoint would. Busy (the thread is copying)
+    // is no failure: the next commit tries again. Errors are ignored as
+    // SQLite ignores its own: the commit stands, and the log is copied by
+    // a later checkpoint or at close.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+  } else if (pages >= kAskPages) {
+    checkpointer->Ask();
+  }
+  return SQLITE_OK;
+}
+
+void WalCheckpointer::Ask() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    asked_ = true;
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+  }
+  cv_.notify_one();
+}
+
+void WalCheckpointer::Run() {
+  std::unique_ptr<Connection> conn;
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return asked_ || stopping_; });
+    if (stopping_) break;
+    asked_ = false;
+    lock.unlock();
+    if (conn == nullptr) {
+      // Failing to open is left to the writer's own threshold.
+      auto opened = Connection::Open(
+          path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs_, 0);
+      if (opened.ok()) conn = std::move(opened).value();
+    }
+    if (conn != nullptr) {
+      // Passive: copies what no reader still needs, waits for no one.
+      sqlite3_wal_checkpoint_v2(conn->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr);
+    }
+    lock.lock();
+    ++runs_;
+  }
+  lock.unlock();
+  conn.reset();
+}
+
+}  // namespace posta::storage::internal

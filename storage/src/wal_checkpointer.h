@@ -1,0 +1,61 @@
+// Copies the write-ahead log back into the database file on a thread of
+// its own. SQLite's automatic checkpoint runs inside the commit of the
+// connection that wrote, so every thousand pages a write waited for the
+// copy and its fsync; with this, the writer only appends to the log.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+struct sqlite3;
+
+namespace posta::storage::internal {
+
+class Connection;
+
+class WalCheckpointer {
+ public:
+  // A checkpoint is asked for when a commit leaves this many pages in the
+  // log (SQLite's own automatic threshold)...
+  static constexpr int kAskPages = 1000;
+  // ...and the writer copies what is left itself once the log holds this
+  // many: a thread that cannot keep up, or writes that never pause long
+  // enough for the log to start over, do not let it grow without bound.
+  static constexpr int kWriterPages = 4000;
+
+  // Takes over checkpointing from `writer` (its WAL hook, replacing the
+  // automatic checkpoint). The thread, and its own read-write connection to
+  // `path` through `vfs` (empty for the default), start at the first
+  // checkpoint asked for: an idle node has neither. `writer` must outlive
+  // this object.
+  WalCheckpointer(Connection& writer, std::string path, std::string vfs);
+  // Stops the thread after the checkpoint under way, closes its connection
+  // and hands checkpointing back to SQLite, so that the writer's close is
+  // the last and copies the rest.
+  ~WalCheckpointer();
+  WalCheckpointer(const WalCheckpointer&) = delete;
+  WalCheckpointer& operator=(const WalCheckpointer&) = delete;
+
+  // Checkpoints run so far on the thread (for tests).
+  int background_runs() const;
+
+ private:
+  static int OnCommit(void* self, sqlite3* db, const char* schema, int pages);
+  void Ask();
+  void Run();
+
+  Connection& writer_;
+  const std::string path_;
+  const std::string vfs_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool asked_ = false;     // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  int runs_ = 0;           // guarded by mu_
+  std::thread thread_;     // started by the first Ask
+};
+
+}  // namespace posta::storage::internal

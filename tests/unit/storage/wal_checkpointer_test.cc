@@ -1,0 +1,115 @@
+#include "wal_checkpointer.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "sqlite_util.h"
+#include "test_util.h"
+
+namespace posta::storage::internal {
+namespace {
+
+using posta::testing::TempDir;
+
+constexpr int64_t kPageBytes = 4096;
+
+int64_t FileBytes(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size)
+                                        : -1;
+}
+
+class WalCheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto conn = Connection::Open(
+        path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        "", 1000);
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    writer_ = std::move(conn).value();
+    ASSERT_TRUE(writer_->Exec("PRAGMA journal_mode = WAL", "wal").ok());
+    ASSERT_TRUE(
+        writer_->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)", "t")
+            .ok());
+  }
+
+  // One commit of `rows` rows of about a page each.
+  void Commit(int rows) {
+    ASSERT_TRUE(writer_->Exec("BEGIN", "begin").ok());
+    for (int i = 0; i < rows; ++i) {
+      ASSERT_TRUE(
+          writer_->Exec("INSERT INTO t (v) VALUES (randomblob(4000))", "insert")
+              .ok());
+    }
+    ASSERT_TRUE(writer_->Exec("COMMIT", "commit").ok());
+  }
+
+  TempDir dir_;
+  const std::string path_ = dir_.File("t.db");
+  std::unique_ptr<Connection> writer_;
+};
+
+TEST_F(WalCheckpointerTest, AFewWritesStartNoThread) {
+  WalCheckpointer checkpointer(*writer_, path_, "");
+  for (int i = 0; i < 20; ++i) Commit(10);  // about 200 pages
+  EXPECT_EQ(checkpointer.background_runs(), 0);
+}
+
+TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
+  auto checkpointer = std::make_unique<WalCheckpointer>(*writer_, path_, "");
+  // 30 commits of about 400 pages: 12,000 pages in all, three times the
+  // writer's own threshold, so without any checkpoint the log would pass
+  // it.
+  int64_t largest_log = 0;
+  for (int i = 0; i < 30; ++i) {
+    Commit(400);
+    largest_log = std::max(largest_log, FileBytes(path_ + "-wal"));
+  }
+  // The thread was asked and has run (it is waited for, not timed).
+  for (int i = 0; i < 1000 && checkpointer->background_runs() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(checkpointer->background_runs(), 1);
+  // At most the writer's threshold plus one commit, with room for the
+  // log's frame headers.
+  EXPECT_LE(largest_log,
+            (WalCheckpointer::kWriterPages + 450) * (kPageBytes + 24) + 32);
+  // Stopped: the writer's close is the last and copies everything.
+  checkpointer.reset();
+  writer_.reset();
+  EXPECT_LT(FileBytes(path_ + "-wal"), 1);  // removed at the last close
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(st, 0), 30 * 400);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(WalCheckpointerTest, StoppingHandsCheckpointsBackToSqlite) {
+  {
+    WalCheckpointer checkpointer(*writer_, path_, "");
+    Commit(10);
+  }
+  // SQLite's automatic checkpoint again: after 1,200 pages the log was
+  // copied, and the next commit started it over.
+  for (int i = 0; i < 5; ++i) Commit(300);
+  int log = -1, copied = -1;
+  ASSERT_EQ(sqlite3_wal_checkpoint_v2(writer_->db(), "main",
+                                      SQLITE_CHECKPOINT_PASSIVE, &log, &copied),
+            SQLITE_OK);
+  EXPECT_LT(log, 1000);
+}
+
+}  // namespace
+}  // namespace posta::storage::internal
