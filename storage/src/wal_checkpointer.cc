@@ -7,8 +7,13 @@
 namespace posta::storage::internal {
 
 WalCheckpointer::WalCheckpointer(Connection& writer, std::string path,
-                                 std::string vfs)
-    : writer_(writer), path_(std::move(path)), vfs_(std::move(vfs)) {
+                                 std::string vfs, int ask_pages,
+                                 int writer_pages)
+    : writer_(writer),
+      path_(std::move(path)),
+      vfs_(std::move(vfs)),
+      ask_pages_(ask_pages),
+      writer_pages_(writer_pages) {
   sqlite3_wal_hook(writer_.db(), &WalCheckpointer::OnCommit, this);
 }
 
@@ -32,14 +37,14 @@ int WalCheckpointer::background_runs() const {
 int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
                               int pages) {
   auto* checkpointer = static_cast<WalCheckpointer*>(self);
-  if (pages >= kWriterPages) {
+  if (pages >= checkpointer->writer_pages_) {
     // As SQLite's automatic checkpoint would. Busy (the thread is copying)
     // is no failure: the next commit tries again. Errors are ignored as
     // SQLite ignores its own: the commit stands, and the log is copied by
     // a later checkpoint or at close.
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                               nullptr);
-  } else if (pages >= kAskPages) {
+  } else if (pages >= checkpointer->ask_pages_) {
     checkpointer->Ask();
   }
   return SQLITE_OK;

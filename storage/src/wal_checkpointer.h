@@ -22,16 +22,19 @@ class WalCheckpointer {
   // log (SQLite's own automatic threshold)...
   static constexpr int kAskPages = 1000;
   // ...and the writer copies what is left itself once the log holds this
-  // many: a thread that cannot keep up, or writes that never pause long
-  // enough for the log to start over, do not let it grow without bound.
-  static constexpr int kWriterPages = 4000;
+  // many (64 MiB of 4 KiB pages): writes that never pause long enough for
+  // the log to start over (it starts over only at a write that finds it
+  // all copied) do not let it grow without bound. The higher, the less of
+  // a long stream of writes the writer copies itself.
+  static constexpr int kWriterPages = 16000;
 
   // Takes over checkpointing from `writer` (its WAL hook, replacing the
   // automatic checkpoint). The thread, and its own read-write connection to
   // `path` through `vfs` (empty for the default), start at the first
   // checkpoint asked for: an idle node has neither. `writer` must outlive
-  // this object.
-  WalCheckpointer(Connection& writer, std::string path, std::string vfs);
+  // this object. Tests may lower the two thresholds.
+  WalCheckpointer(Connection& writer, std::string path, std::string vfs,
+                  int ask_pages = kAskPages, int writer_pages = kWriterPages);
   // Stops the thread after the checkpoint under way, closes its connection
   // and hands checkpointing back to SQLite, so that the writer's close is
   // the last and copies the rest.
@@ -50,6 +53,8 @@ class WalCheckpointer {
   Connection& writer_;
   const std::string path_;
   const std::string vfs_;
+  const int ask_pages_;
+  const int writer_pages_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool asked_ = false;     // guarded by mu_

@@ -63,13 +63,16 @@ TEST_F(WalCheckpointerTest, AFewWritesStartNoThread) {
 }
 
 TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
-  auto checkpointer = std::make_unique<WalCheckpointer>(*writer_, path_, "");
-  // 30 commits of about 400 pages: 12,000 pages in all, three times the
-  // writer's own threshold, so without any checkpoint the log would pass
-  // it.
+  // Thresholds of 200 and 1,000 pages instead of 1,000 and 16,000, so that
+  // the test writes little.
+  constexpr int kWriterPages = 1000;
+  auto checkpointer =
+      std::make_unique<WalCheckpointer>(*writer_, path_, "", 200, kWriterPages);
+  // 40 commits of about 100 pages: 4,000 pages in all, four times the
+  // writer's threshold, so without any checkpoint the log would pass it.
   int64_t largest_log = 0;
-  for (int i = 0; i < 30; ++i) {
-    Commit(400);
+  for (int i = 0; i < 40; ++i) {
+    Commit(100);
     largest_log = std::max(largest_log, FileBytes(path_ + "-wal"));
   }
   // The thread was asked and has run (it is waited for, not timed).
@@ -79,8 +82,7 @@ TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
   EXPECT_GE(checkpointer->background_runs(), 1);
   // At most the writer's threshold plus one commit, with room for the
   // log's frame headers.
-  EXPECT_LE(largest_log,
-            (WalCheckpointer::kWriterPages + 450) * (kPageBytes + 24) + 32);
+  EXPECT_LE(largest_log, (kWriterPages + 120) * (kPageBytes + 24) + 32);
   // Stopped: the writer's close is the last and copies everything.
   checkpointer.reset();
   writer_.reset();
@@ -91,7 +93,7 @@ TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int64(st, 0), 30 * 400);
+  EXPECT_EQ(sqlite3_column_int64(st, 0), 40 * 100);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
