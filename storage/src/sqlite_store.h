@@ -86,8 +86,8 @@ class SqliteStore final : public RecordStore {
   Result<TransferOutcome> Transfer(ResourceType type, const std::string& id,
                                    const std::string& to_facility,
                                    const AuditActor* actor) override;
-  Result<std::vector<std::string>> PastOwners(ResourceType type,
-                                              const std::string& id) override;
+  Result<std::vector<std::vector<std::string>>> PastOwners(
+      std::span<const RecordKey> records) override;
 
   Result<ChangeBatch> ReadChanges(const ChangeFilter& filter) override;
   Result<int64_t> CountChanges(const ChangeFilter& filter) override;

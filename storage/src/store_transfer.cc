@@ -149,21 +149,35 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
   return out;
 }
 
-Result<std::vector<std::string>> SqliteStore::PastOwners(
-    ResourceType type, const std::string& id) {
-  static const std::string kSql =
-      "SELECT DISTINCT v.facility FROM " + std::string(kAllVersions) +
-      " WHERE r.type = ?1 AND r.id = ?2 ORDER BY v.facility";
+Result<std::vector<std::vector<std::string>>> SqliteStore::PastOwners(
+    std::span<const RecordKey> records) {
   POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
-  POSTA_ASSIGN_OR_RETURN(Statement st, lease.conn().Prepare(kSql));
-  st.BindText(1, ResourceTypeName(type));
-  st.BindText(2, id);
-  std::vector<std::string> out;
-  while (true) {
-    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    out.push_back(st.ColumnText(0));
+  Connection& conn = lease.conn();
+  Transaction snapshot(conn, /*immediate=*/false);
+  POSTA_RETURN_IF_ERROR(snapshot.Begin());
+  std::vector<std::vector<std::string>> out(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    // The record first: a hub asks this for every version pushed to it,
+    // most of them new, and the records index alone answers those.
+    POSTA_ASSIGN_OR_RETURN(
+        Statement find,
+        conn.Prepare("SELECT rid FROM records WHERE type = ?1 AND id = ?2"));
+    find.BindText(1, ResourceTypeName(records[i].type));
+    find.BindText(2, records[i].id);
+    POSTA_ASSIGN_OR_RETURN(bool found, find.Step());
+    if (!found) continue;
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT DISTINCT facility FROM versions WHERE rid = ?1 "
+                     "ORDER BY facility"));
+    st.BindInt(1, find.ColumnInt(0));
+    while (true) {
+      POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out[i].push_back(st.ColumnText(0));
+    }
   }
+  POSTA_RETURN_IF_ERROR(snapshot.Commit());
   return out;
 }
 

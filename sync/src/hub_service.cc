@@ -555,18 +555,29 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   const std::string pusher =
       "node " + node.node_id + " of " +
       (hub_node ? "region " + node.region : "facility " + node.facility);
-  std::map<std::pair<storage::ResourceType, std::string>,
-           std::vector<std::string>>
-      past_owners;
-  auto owners_of =
-      [&](storage::ResourceType type,
-          const std::string& id) -> Result<std::vector<std::string>*> {
-    auto key = std::make_pair(type, id);
-    auto it = past_owners.find(key);
+  // Who owned each record the batch names, read in one snapshot.
+  std::vector<storage::RecordKey> named;
+  named.reserve(batch->changes.size());
+  for (const storage::ChangeEntry& change : batch->changes) {
+    named.push_back({change.record.type, change.record.id});
+  }
+  for (const storage::Conflict& c : batch->conflicts) {
+    named.push_back({c.type, c.record_id});
+  }
+  std::sort(named.begin(), named.end());
+  named.erase(std::unique(named.begin(), named.end()), named.end());
+  Result<std::vector<std::vector<std::string>>> owners_read =
+      store.PastOwners(named);
+  if (!owners_read.ok()) return FromStatus(owners_read.status());
+  std::map<storage::RecordKey, std::vector<std::string>> past_owners;
+  for (size_t i = 0; i < named.size(); ++i) {
+    past_owners.emplace(std::move(named[i]), std::move((*owners_read)[i]));
+  }
+  auto owners_of = [&](storage::ResourceType type, const std::string& id)
+      -> Result<std::vector<std::string>*> {
+    auto it = past_owners.find(storage::RecordKey{type, id});
     if (it == past_owners.end()) {
-      POSTA_ASSIGN_OR_RETURN(std::vector<std::string> owners,
-                             store.PastOwners(type, id));
-      it = past_owners.emplace(std::move(key), std::move(owners)).first;
+      return Status::Internal("push", "owners of a record not read");
     }
     return &it->second;
   };

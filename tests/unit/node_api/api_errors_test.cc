@@ -301,9 +301,9 @@ class FlakyStore : public storage::RecordStore {
   Result<std::vector<storage::AuditBreak>> ListAuditBreaks() override {
     return t_.ListAuditBreaks();
   }
-  Result<std::vector<std::string>> PastOwners(storage::ResourceType type,
-                                              const std::string& id) override {
-    return t_.PastOwners(type, id);
+  Result<std::vector<std::vector<std::string>>> PastOwners(
+      std::span<const storage::RecordKey> records) override {
+    return t_.PastOwners(records);
   }
   Result<storage::Record> Get(storage::ResourceType type,
                               const std::string& id) override {

@@ -326,13 +326,16 @@ TEST_F(TransferTest, AFacilityScopeCarriesMovesAndHistory) {
   EXPECT_EQ(to_c.changes.size(), 8u);
   EXPECT_TRUE(read("region", to_region.last_seq).changes.empty());
 
-  ASSERT_OK_AND_ASSIGN(auto owners,
-                       hub->PastOwners(ResourceType::kPatient, patient));
-  EXPECT_EQ(owners,
+  const std::vector<RecordKey> asked = {
+      {ResourceType::kPatient, patient},
+      {ResourceType::kPatient, "nobody"},
+      {ResourceType::kEncounter, patient}};  // the id, not of this type
+  ASSERT_OK_AND_ASSIGN(auto owners, hub->PastOwners(asked));
+  ASSERT_EQ(owners.size(), 3u);
+  EXPECT_EQ(owners[0],
             (std::vector<std::string>{"clinic-b", "clinic-c", "region"}));
-  ASSERT_OK_AND_ASSIGN(owners,
-                       hub->PastOwners(ResourceType::kPatient, "nobody"));
-  EXPECT_TRUE(owners.empty());
+  EXPECT_TRUE(owners[1].empty());
+  EXPECT_TRUE(owners[2].empty());
 }
 
 }  // namespace

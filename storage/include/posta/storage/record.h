@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -31,6 +32,14 @@ inline constexpr std::array<ResourceType, 5> kAllResourceTypes = {
 std::string_view ResourceTypeName(ResourceType type);
 // Exact, case-sensitive FHIR names only.
 std::optional<ResourceType> ParseResourceType(std::string_view name);
+
+// A record's name: its type and id.
+struct RecordKey {
+  ResourceType type;
+  std::string id;
+
+  friend auto operator<=>(const RecordKey&, const RecordKey&) = default;
+};
 
 struct Record {
   ResourceType type = ResourceType::kPatient;

@@ -267,10 +267,11 @@ class RecordStore {
     return Transfer(type, id, to_facility, nullptr);
   }
 
-  // Every facility that owned some stored version of the record (the hub's
-  // scope check for pushed versions); empty when it is not stored here.
-  virtual Result<std::vector<std::string>> PastOwners(
-      ResourceType type, const std::string& id) = 0;
+  // For each record named, every facility that owned some stored version
+  // of it, in name order (the hub's scope check for pushed versions); empty
+  // for a record not stored here. One read snapshot answers them all.
+  virtual Result<std::vector<std::vector<std::string>>> PastOwners(
+      std::span<const RecordKey> records) = 0;
 
   // WriteBatch in two steps, so that a caller may parse and validate its
   // next batch (PrepareWrites, no database work) while another thread
