@@ -1019,7 +1019,7 @@ TEST_F(PowerLossTest, ApiAnswers5xxAndStoresNothingOnAFailingDisk) {
       const std::string text =
           body["issue"][0].value("diagnostics", std::string());
       EXPECT_NE(text.find(error == SQLITE_FULL ? "insufficient storage"
-                                               : "internal error"),
+                                               : "storage error"),
                 std::string::npos)
           << label << ": " << text;
       EXPECT_NE(text.find("reference"), std::string::npos) << label;

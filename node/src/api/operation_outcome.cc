@@ -100,6 +100,23 @@ HttpResponse StatusResponse(const Status& status, base::Random& random) {
       }
       break;
     }
+    case Status::Code::kIOError:
+      // A disk or SD card failing: a person can retry, and someone can
+      // check the hardware. Which file and what SQLite said stay in the
+      // log.
+      text =
+          "storage error: the node could not read or write its database; "
+          "retry, and if it keeps failing tell the technician (`posta "
+          "doctor` checks the disk); reference " +
+          id;
+      break;
+    case Status::Code::kCorruption:
+      text =
+          "storage error: the node's database is damaged, and nothing was "
+          "changed; tell the technician (`posta doctor`, then `posta "
+          "restore` from a backup); reference " +
+          id;
+      break;
     default:
       text = "internal error; reference " + id;
       break;
