@@ -297,6 +297,57 @@ Status MigrateToV9(Connection& conn) {
   return Status::Ok();
 }
 
+// Version 10: a leaner search index. search_keys holds what search_index
+// held, with the (type, param) of each row as one small number
+// (SearchKeyCodes) and a reference as the bare id of its target: a row is
+// about half the bytes, and a write dirties about half the pages. A
+// reference row naming another type than its parameter's target could
+// never be found (search asks for the target), and is left out. The step
+// stands alone: a database that already has search_keys and no
+// search_index is left as it is.
+Status MigrateToV10(Connection& conn) {
+  POSTA_RETURN_IF_ERROR(conn.Exec(R"sql(
+CREATE TABLE IF NOT EXISTS search_keys (
+  key   INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  rid   INTEGER NOT NULL,
+  PRIMARY KEY (key, value, rid)
+) WITHOUT ROWID;
+)sql",
+                                  "create schema version 10"));
+  POSTA_ASSIGN_OR_RETURN(
+      int64_t old_index,
+      conn.QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                    "AND name = 'search_index'",
+                    "schema version 10: the search index"));
+  if (old_index == 0) return Status::Ok();
+  std::string codes;
+  for (const SearchKeyCode& code : SearchKeyCodes()) {
+    if (!codes.empty()) codes += ",\n";
+    codes += "('" + std::string(ResourceTypeName(code.type)) + "', '" +
+             std::string(code.param) + "', " + std::to_string(code.code) +
+             ", '" + std::string(code.target) + "')";
+  }
+  // A reference row holds "<Type>/<id>", or already the bare id when the
+  // index was filled by this posta's parser earlier in the same upgrade.
+  return conn.Exec(
+      "WITH codes (type, param, code, target) AS (VALUES\n" + codes +
+          ")\n"
+          "INSERT OR IGNORE INTO search_keys (key, value, rid)\n"
+          "  SELECT c.code,\n"
+          "         CASE WHEN c.target = '' OR instr(s.value, '/') = 0\n"
+          "              THEN s.value\n"
+          "              ELSE substr(s.value, length(c.target) + 2) END,\n"
+          "         s.rid\n"
+          "  FROM search_index s JOIN codes c\n"
+          "    ON c.type = s.type AND c.param = s.param\n"
+          "  WHERE c.target = '' OR instr(s.value, '/') = 0\n"
+          "     OR substr(s.value, 1, length(c.target) + 1) = c.target || '/'\n"
+          "  ORDER BY 1, 2, 3;\n"
+          "DROP TABLE search_index;",
+      "migrate to schema version 10");
+}
+
 // The report tables are kept on a hub only; a hub's existing records are
 // counted now. (A new database has no meta rows yet, and no records.)
 Status MigrateToV8(Connection& conn) {
@@ -466,6 +517,8 @@ Status MigrateOne(Connection& conn, int to_version) {
       return MigrateToV8(conn);
     case 9:
       return MigrateToV9(conn);
+    case 10:
+      return MigrateToV10(conn);
   }
   return Status::Internal("migration", "no migration to schema version " +
                                            std::to_string(to_version));

@@ -11,7 +11,7 @@
 namespace posta::storage::internal {
 
 // The version PRAGMA user_version holds once every migration has run.
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 
 // Keys of the meta table.
 inline constexpr std::string_view kMetaNodeId = "node_id";

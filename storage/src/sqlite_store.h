@@ -246,7 +246,8 @@ class SqliteStore final : public RecordStore {
   Result<std::vector<SearchKey>> IndexedKeys(const Record& record);
   Status UnindexRecord(ResourceType type, int64_t rid,
                        const std::vector<SearchKey>& keys);
-  // Runs `sql` once per key with ?1 type, ?2 param, ?3 value, ?4 rid.
+  // Runs `sql` once per key with ?1 its key number (SearchKeyCodeOf),
+  // ?2 value, ?3 rid.
   Status RunForKeys(std::string_view sql, ResourceType type, int64_t rid,
                     const std::vector<SearchKey>& keys);
   Status IndexRecord(ResourceType type, int64_t rid,
@@ -259,8 +260,7 @@ class SqliteStore final : public RecordStore {
   // decides at the flush. With `track_undo`, RollBackIndexRows can undo the
   // changes of an op rolled back to its savepoint.
   struct IndexRow {
-    std::string_view type;  // ResourceTypeName: static storage
-    std::string param;
+    int key = 0;  // SearchKeyCodeOf(type, param)
     std::string value;
     int64_t rid = 0;
     friend auto operator<=>(const IndexRow&, const IndexRow&) = default;

@@ -11,16 +11,15 @@ namespace posta::storage::internal {
 namespace {
 
 // Record ids of live records whose index values fall in every range, each
-// once. Only the (type, param, value, rid) primary key of search_index is
-// read: every SELECT here is an index range.
+// once. Only the (key, value, rid) primary key of search_keys is read:
+// every SELECT here is an index range.
 std::string MatchSql(const std::vector<KeyRange>& ranges, bool with_after) {
   std::string sql;
   for (size_t i = 0; i < ranges.size(); ++i) {
     int p = SearchParamBase(i);
     if (i > 0) sql.append(" INTERSECT ");
     sql.append(ranges.size() == 1 ? "SELECT DISTINCT rid" : "SELECT rid");
-    sql.append(" FROM search_index WHERE type = ?1 AND param = ?" +
-               std::to_string(p));
+    sql.append(" FROM search_keys WHERE key = ?" + std::to_string(p));
     sql.append(ranges[i].exact ? " AND value = ?" : " AND value >= ?");
     sql.append(std::to_string(p + 1));
     if (!ranges[i].exact && !ranges[i].upper.empty()) {
@@ -41,7 +40,7 @@ void BindSearch(Statement& st, ResourceType type,
   st.BindText(1, ResourceTypeName(type));
   for (size_t i = 0; i < ranges.size(); ++i) {
     int p = SearchParamBase(i);
-    st.BindText(p, ranges[i].param);
+    st.BindInt(p, SearchKeyCodeOf(type, ranges[i].param));
     st.BindText(p + 1, ranges[i].lower);
     if (!ranges[i].exact && !ranges[i].upper.empty()) {
       st.BindText(p + 2, ranges[i].upper);

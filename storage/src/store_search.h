@@ -11,8 +11,9 @@ namespace posta::storage::internal {
 // Most conditions one query may carry.
 inline constexpr size_t kMaxSearchConditions = 32;
 
-// Parameter numbers of the SQL below: ?1 is the type name; range i (0-based)
-// binds ?(2+3i) param, ?(3+3i) lower (the value when exact), ?(4+3i) upper
+// Parameter numbers of the SQL below: ?1 is the type name (read when there
+// are no ranges); range i (0-based) binds ?(2+3i) its parameter's key number
+// (SearchKeyCodeOf), ?(3+3i) lower (the value when exact), ?(4+3i) upper
 // (only when not exact and non-empty);
 // then the rid to start after and the row limit.
 inline int SearchParamBase(size_t i) { return 2 + 3 * static_cast<int>(i); }

@@ -91,10 +91,10 @@ Result<TransferOutcome> SqliteStore::Transfer(ResourceType type,
   for (ResourceType member : kCompartmentTypes) {
     POSTA_ASSIGN_OR_RETURN(
         Statement st,
-        writer_->Prepare("SELECT rid FROM search_index WHERE type = ?1 AND "
-                         "param = 'patient' AND value = ?2 ORDER BY rid"));
-    st.BindText(1, ResourceTypeName(member));
-    st.BindText(2, name);
+        writer_->Prepare("SELECT rid FROM search_keys WHERE key = ?1 AND "
+                         "value = ?2 ORDER BY rid"));
+    st.BindInt(1, SearchKeyCodeOf(member, "patient"));
+    st.BindText(2, id);
     std::vector<int64_t> rids;
     while (true) {
       POSTA_ASSIGN_OR_RETURN(bool row, st.Step());

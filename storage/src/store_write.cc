@@ -565,17 +565,32 @@ Status SqliteStore::CheckReferences(const ParsedResource& parsed) {
   return Status::Ok();
 }
 
+namespace {
+
+// The key number of a parameter the parser indexed; Internal when the
+// table of numbers lacks it (a parameter added without one).
+Result<int> KeyCode(ResourceType type, const SearchKey& key) {
+  const int code = SearchKeyCodeOf(type, key.param);
+  if (code == 0) {
+    return Status::Internal(std::string(ResourceTypeName(type)) + " " +
+                                key.param,
+                            "search parameter without a key number");
+  }
+  return code;
+}
+
+}  // namespace
+
 Status SqliteStore::UnindexRecord(ResourceType type, int64_t rid,
                                   const std::vector<SearchKey>& keys) {
   if (index_deferred_ && !index_pending_.empty()) {
     for (const SearchKey& key : keys) {
-      index_pending_.emplace_back(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, false);
+      POSTA_ASSIGN_OR_RETURN(int code, KeyCode(type, key));
+      index_pending_.emplace_back(IndexRow{code, key.value, rid}, false);
     }
   }
   return RunForKeys(
-      "DELETE FROM search_index WHERE type = ?1 AND param = ?2 AND "
-      "value = ?3 AND rid = ?4",
+      "DELETE FROM search_keys WHERE key = ?1 AND value = ?2 AND rid = ?3",
       type, rid, keys);
 }
 
@@ -593,14 +608,14 @@ Status SqliteStore::IndexRecord(ResourceType type, int64_t rid,
                                 const std::vector<SearchKey>& keys) {
   if (index_deferred_) {
     for (const SearchKey& key : keys) {
-      index_pending_.emplace_back(
-          IndexRow{ResourceTypeName(type), key.param, key.value, rid}, true);
+      POSTA_ASSIGN_OR_RETURN(int code, KeyCode(type, key));
+      index_pending_.emplace_back(IndexRow{code, key.value, rid}, true);
     }
     return Status::Ok();
   }
   return RunForKeys(
-      "INSERT OR IGNORE INTO search_index (type, param, value, rid) "
-      "VALUES (?1, ?2, ?3, ?4)",
+      "INSERT OR IGNORE INTO search_keys (key, value, rid) "
+      "VALUES (?1, ?2, ?3)",
       type, rid, keys);
 }
 
@@ -610,10 +625,10 @@ Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
   if (keys.empty()) return Status::Ok();
   POSTA_ASSIGN_OR_RETURN(Statement st, writer_->Prepare(sql));
   for (const SearchKey& key : keys) {
-    st.BindText(1, ResourceTypeName(type));
-    st.BindText(2, key.param);
-    st.BindText(3, key.value);
-    st.BindInt(4, rid);
+    POSTA_ASSIGN_OR_RETURN(int code, KeyCode(type, key));
+    st.BindInt(1, code);
+    st.BindText(2, key.value);
+    st.BindInt(3, rid);
     POSTA_RETURN_IF_ERROR(st.Run());
     st.Reset();
   }
@@ -644,16 +659,15 @@ Status SqliteStore::FlushIndexRows() {
       [](const auto& a, const auto& b) { return a.first < b.first; });
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
-      writer_->Prepare("INSERT OR IGNORE INTO search_index (type, param, "
-                       "value, rid) VALUES (?1, ?2, ?3, ?4)"));
+      writer_->Prepare("INSERT OR IGNORE INTO search_keys (key, value, rid) "
+                       "VALUES (?1, ?2, ?3)"));
   for (size_t i = 0; i < changes.size(); ++i) {
     const auto& [row, added] = changes[i];
     if (i + 1 < changes.size() && changes[i + 1].first == row) continue;
     if (!added) continue;
-    st.BindText(1, row.type);
-    st.BindText(2, row.param);
-    st.BindText(3, row.value);
-    st.BindInt(4, row.rid);
+    st.BindInt(1, row.key);
+    st.BindText(2, row.value);
+    st.BindInt(3, row.rid);
     POSTA_RETURN_IF_ERROR(st.Run());
     st.Reset();
   }

@@ -90,11 +90,8 @@ std::vector<SearchKey> AppointmentSearchKeys(const Json& body) {
   keys.AddCode("status", FindField(body, "status"));
   if (const Json* participants = FindField(body, "participant")) {
     for (const Json& participant : *participants) {
-      const Json* actor = FindField(participant, "actor");
-      if (actor != nullptr &&
-          StringField(*actor, "reference").starts_with("Patient/")) {
-        keys.AddReference("patient", actor);
-      }
+      keys.AddReference("patient", FindField(participant, "actor"),
+                        "Patient");
     }
   }
   return std::move(keys).Take();

@@ -69,7 +69,7 @@ Status CheckEncounter(const Json& body, Refs& refs) {
 
 std::vector<SearchKey> EncounterSearchKeys(const Json& body) {
   SearchKeyList keys;
-  keys.AddReference("patient", FindField(body, "subject"));
+  keys.AddReference("patient", FindField(body, "subject"), "Patient");
   if (const Json* period = FindField(body, "period")) {
     keys.AddDate("date", FindField(*period, "start"), DateKind::kDateTime);
   }

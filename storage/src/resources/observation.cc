@@ -123,7 +123,7 @@ Status CheckObservation(const Json& body, Refs& refs) {
 
 std::vector<SearchKey> ObservationSearchKeys(const Json& body) {
   SearchKeyList keys;
-  keys.AddReference("patient", FindField(body, "subject"));
+  keys.AddReference("patient", FindField(body, "subject"), "Patient");
   keys.AddConcept("code", FindField(body, "code"));
   keys.AddDate("date", FindField(body, "effectiveDateTime"),
                DateKind::kDateTime);
@@ -131,7 +131,7 @@ std::vector<SearchKey> ObservationSearchKeys(const Json& body) {
   if (const Json* period = FindField(body, "effectivePeriod")) {
     keys.AddDate("date", FindField(*period, "start"), DateKind::kDateTime);
   }
-  keys.AddReference("encounter", FindField(body, "encounter"));
+  keys.AddReference("encounter", FindField(body, "encounter"), "Encounter");
   keys.AddCode("status", FindField(body, "status"));
   if (const Json* categories = FindField(body, "category")) {
     for (const Json& category : *categories) {

@@ -19,7 +19,7 @@ namespace posta::storage::internal {
 // SQLite's BINARY comparison answers the query:
 //   string: folded text (FoldText) of each word and of the whole value;
 //   token: "code" and "system|code";
-//   reference: "Patient/<id>";
+//   reference: the <id> of "Patient/<id>" (the parameter names the type);
 //   date: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS" (converted to UTC when the
 //         source carries an offset).
 struct SearchKey {
@@ -27,6 +27,23 @@ struct SearchKey {
   std::string value;
   friend bool operator==(const SearchKey&, const SearchKey&) = default;
 };
+
+// The number that stands for a (type, parameter) in the index's rows
+// (search_keys.key, docs/storage-format.md). A number once given is never
+// given to anything else. `target` is the type a reference parameter's
+// values name, empty for other kinds.
+struct SearchKeyCode {
+  ResourceType type;
+  std::string_view param;
+  int code;
+  std::string_view target;
+};
+
+// Every parameter of SearchParams, numbered.
+std::span<const SearchKeyCode> SearchKeyCodes();
+
+// The number of `param` of `type`; 0 when it has none (not a parameter).
+int SearchKeyCodeOf(ResourceType type, std::string_view param);
 
 // A reference the store must resolve before accepting the write.
 struct Reference {

@@ -88,6 +88,43 @@ std::span<const SearchParamInfo> SearchParams(ResourceType type) {
 }
 
 namespace internal {
+
+namespace {
+
+// Stored in every index row: never renumber, never reuse.
+constexpr SearchKeyCode kSearchKeyCodes[] = {
+    {ResourceType::kPatient, "name", 1, ""},
+    {ResourceType::kPatient, "identifier", 2, ""},
+    {ResourceType::kPatient, "birthdate", 3, ""},
+    {ResourceType::kPatient, "gender", 4, ""},
+    {ResourceType::kEncounter, "patient", 5, "Patient"},
+    {ResourceType::kEncounter, "date", 6, ""},
+    {ResourceType::kEncounter, "status", 7, ""},
+    {ResourceType::kObservation, "patient", 8, "Patient"},
+    {ResourceType::kObservation, "code", 9, ""},
+    {ResourceType::kObservation, "date", 10, ""},
+    {ResourceType::kObservation, "encounter", 11, "Encounter"},
+    {ResourceType::kObservation, "status", 12, ""},
+    {ResourceType::kObservation, "category", 13, ""},
+    {ResourceType::kAppointment, "patient", 14, "Patient"},
+    {ResourceType::kAppointment, "date", 15, ""},
+    {ResourceType::kAppointment, "status", 16, ""},
+    {ResourceType::kLocation, "name", 17, ""},
+    {ResourceType::kLocation, "identifier", 18, ""},
+    {ResourceType::kLocation, "status", 19, ""},
+};
+
+}  // namespace
+
+std::span<const SearchKeyCode> SearchKeyCodes() { return kSearchKeyCodes; }
+
+int SearchKeyCodeOf(ResourceType type, std::string_view param) {
+  for (const SearchKeyCode& code : kSearchKeyCodes) {
+    if (code.type == type && code.param == param) return code.code;
+  }
+  return 0;
+}
+
 namespace {
 
 namespace chrono = std::chrono;
@@ -440,8 +477,15 @@ void SearchKeyList::AddConcept(std::string_view param,
 }
 
 void SearchKeyList::AddReference(std::string_view param,
-                                 const Json* reference) {
-  if (reference != nullptr) Add(param, StringField(*reference, "reference"));
+                                 const Json* reference,
+                                 std::string_view target) {
+  if (reference == nullptr) return;
+  std::string text = StringField(*reference, "reference");
+  if (text.size() <= target.size() || !text.starts_with(target) ||
+      text[target.size()] != '/') {
+    return;
+  }
+  Add(param, text.substr(target.size() + 1));
 }
 
 void SearchKeyList::AddDate(std::string_view param, const Json* value,
@@ -526,7 +570,7 @@ Result<KeyRange> ReferenceRange(const SearchCondition& c) {
     return Status::InvalidArgument(
         c.param, Quoted(id) + " is not a " + target + " id (a UUID)");
   }
-  return KeyRange{c.param, target + "/" + id, "", true};
+  return KeyRange{c.param, id, "", true};
 }
 
 Result<KeyRange> DateRange(const SearchCondition& c) {

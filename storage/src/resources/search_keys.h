@@ -35,8 +35,10 @@ class SearchKeyList {
   void AddCoding(std::string_view param, const Json* coding);
   // token: AddCoding for each coding of a CodeableConcept.
   void AddConcept(std::string_view param, const Json* codeable_concept);
-  // reference: the "<Type>/<id>" of a Reference.
-  void AddReference(std::string_view param, const Json* reference);
+  // reference: the <id> of a Reference "<target>/<id>"; a reference to
+  // any other type adds nothing (the parameter only finds `target`s).
+  void AddReference(std::string_view param, const Json* reference,
+                    std::string_view target);
   // date: DateKey::key of a date, dateTime or instant.
   void AddDate(std::string_view param, const Json* value, DateKind kind);
 

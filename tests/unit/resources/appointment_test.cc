@@ -22,7 +22,7 @@ TEST(AppointmentTest, AcceptsTheFullExample) {
       parsed.search_keys,
       UnorderedElementsAre(SearchKey{"date", "2024-04-02T08:00:00"},
                            SearchKey{"status", "booked"},
-                           SearchKey{"patient", Ref("Patient", kPatientId)}));
+                           SearchKey{"patient", kPatientId}));
 }
 
 TEST(AppointmentTest, EveryPatientParticipantIsAKey) {
@@ -34,7 +34,7 @@ TEST(AppointmentTest, EveryPatientParticipantIsAKey) {
   ASSERT_OK_AND_ASSIGN(ParsedResource parsed, Parse(kAppointment, doc));
   EXPECT_EQ(parsed.references.size(), 2u);
   EXPECT_THAT(parsed.search_keys, ::testing::Contains(SearchKey{
-                                      "patient", Ref("Patient", kOtherId)}));
+                                      "patient", kOtherId}));
 }
 
 TEST(AppointmentTest, AcceptsVariants) {

@@ -26,7 +26,7 @@ TEST(EncounterTest, SearchKeysUseUtc) {
                        Parse(kEncounter, ValidEncounter()));
   EXPECT_THAT(
       parsed.search_keys,
-      UnorderedElementsAre(SearchKey{"patient", Ref("Patient", kPatientId)},
+      UnorderedElementsAre(SearchKey{"patient", kPatientId},
                            SearchKey{"date", "2024-03-05T08:00:00"},
                            SearchKey{"status", "finished"}));
 }

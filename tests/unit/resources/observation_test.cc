@@ -26,11 +26,11 @@ TEST(ObservationTest, AcceptsTheFullExample) {
   EXPECT_THAT(
       parsed.search_keys,
       UnorderedElementsAre(
-          SearchKey{"patient", Ref("Patient", kPatientId)},
+          SearchKey{"patient", kPatientId},
           SearchKey{"code", "8310-5"},
           SearchKey{"code", "http://loinc.org|8310-5"},
           SearchKey{"date", "2024-03-05T10:05:00"},
-          SearchKey{"encounter", Ref("Encounter", kEncounterId)},
+          SearchKey{"encounter", kEncounterId},
           SearchKey{"status", "final"}, SearchKey{"category", "vital-signs"},
           SearchKey{"category",
                     std::string(kCategorySystem) + "|vital-signs"}));
@@ -43,7 +43,7 @@ TEST(ObservationTest, BloodPressureWithComponents) {
   EXPECT_EQ(parsed.references[0].path, "Observation.subject");
   EXPECT_THAT(parsed.search_keys,
               UnorderedElementsAre(
-                  SearchKey{"patient", Ref("Patient", kPatientId)},
+                  SearchKey{"patient", kPatientId},
                   SearchKey{"code", "85354-9"},
                   SearchKey{"code", "http://loinc.org|85354-9"},
                   SearchKey{"date", "2024-03-05"}, SearchKey{"status", "final"},

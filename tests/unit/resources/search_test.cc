@@ -1,6 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "resource_fixtures.h"
 #include "test_util.h"
 
@@ -65,6 +68,34 @@ TEST(SearchParamsTest, PerType) {
   EXPECT_EQ(SearchParams(kObservation)[1].kind, Kind::kToken);
 }
 
+// Every parameter has a key number of its own, and a reference parameter
+// the type its values name: an index row holds only the number and the id.
+TEST(SearchParamsTest, EachHasItsOwnKeyNumber) {
+  std::set<int> seen;
+  size_t params = 0;
+  for (ResourceType type : {kPatient, kEncounter, kObservation, kAppointment,
+                            ResourceType::kLocation}) {
+    for (const SearchParamInfo& info : SearchParams(type)) {
+      SCOPED_TRACE(std::string(ResourceTypeName(type)) + " " +
+                   std::string(info.name));
+      ++params;
+      const int code = SearchKeyCodeOf(type, info.name);
+      EXPECT_GT(code, 0);
+      EXPECT_TRUE(seen.insert(code).second) << code;
+      for (const SearchKeyCode& entry : SearchKeyCodes()) {
+        if (entry.code != code) continue;
+        EXPECT_EQ(entry.target.empty(), info.kind != Kind::kReference);
+      }
+    }
+  }
+  EXPECT_EQ(SearchKeyCodes().size(), params);
+  EXPECT_EQ(SearchKeyCodeOf(kPatient, "patient"), 0);
+  // Numbers stored in databases never change.
+  EXPECT_EQ(SearchKeyCodeOf(kPatient, "name"), 1);
+  EXPECT_EQ(SearchKeyCodeOf(kObservation, "category"), 13);
+  EXPECT_EQ(SearchKeyCodeOf(ResourceType::kLocation, "status"), 19);
+}
+
 TEST(ConditionToRangeTest, String) {
   using enum SearchOp;
   ExpectRange(kPatient, {"name", kDefault, "Jos"},
@@ -97,14 +128,15 @@ TEST(ConditionToRangeTest, Token) {
 TEST(ConditionToRangeTest, Reference) {
   using enum SearchOp;
   const std::string patient = Ref("Patient", kPatientId);
+  // The index holds a reference's bare id: the parameter names the type.
   ExpectRange(kEncounter, {"patient", kDefault, patient},
-              Range("patient", patient, "", true));
+              Range("patient", kPatientId, "", true));
   ExpectRange(kObservation, {"patient", kDefault, kPatientId},
-              Range("patient", patient, "", true));
+              Range("patient", kPatientId, "", true));
   ExpectRange(kObservation, {"encounter", kDefault, kEncounterId},
-              Range("encounter", Ref("Encounter", kEncounterId), "", true));
+              Range("encounter", kEncounterId, "", true));
   ExpectRange(kAppointment, {"patient", kDefault, patient},
-              Range("patient", patient, "", true));
+              Range("patient", kPatientId, "", true));
   ExpectInvalid(kObservation,
                 {"patient", kDefault, Ref("Encounter", kEncounterId)},
                 "patient: expected Patient/<id> or <id>");

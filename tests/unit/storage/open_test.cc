@@ -94,13 +94,13 @@ TEST_F(OpenTest, CreateNeedsFacility) {
 
 TEST_F(OpenTest, NewerSchemaIsRefused) {
   OpenStore().reset();
-  ExecRaw(DbPath(), "PRAGMA user_version = 10");
+  ExecRaw(DbPath(), "PRAGMA user_version = 11");
   auto store = OpenRecordStore(Options(DbPath()));
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kVersionMismatch);
   EXPECT_EQ(store.status().message(),
             "database " + DbPath() +
-                ": schema version 10 is newer than this posta supports (9); "
+                ": schema version 11 is newer than this posta supports (10); "
                 "upgrade posta");
 }
 

@@ -68,7 +68,7 @@ TEST(ValidateResourceTest, ReportsBadBodies) {
       R"({"resourceType":"Patient","name":[{"family":"García"}],"gender":"male"})"));
 }
 
-TEST(SchemaVersionTest, IsNine) { EXPECT_EQ(CurrentSchemaVersion(), 9); }
+TEST(SchemaVersionTest, IsTen) { EXPECT_EQ(CurrentSchemaVersion(), 10); }
 
 }  // namespace
 }  // namespace posta::storage
