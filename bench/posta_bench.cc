@@ -385,8 +385,11 @@ void BenchRss(const std::string& scratch) {
 // push of a clinic's records to an empty hub, initial pull of them into a
 // fresh box of the same clinic, an incremental sync of 1,000 changes; bytes
 // on the wire per record against zstd -3 of the records' FHIR JSON; the
-// pulling process's peak RSS.
-void BenchSync(const std::string& scratch, int patients) {
+// pulling process's peak RSS. With `link_kbit` > 0, the proxy carries
+// that many kbit/s each way with `link_delay_ms` one-way delay (a LAN or a
+// district link instead of loopback).
+void BenchSync(const std::string& scratch, int patients, int link_kbit,
+               int link_delay_ms) {
   std::string file = scratch + "/sync.ndjson";
   MustRun({PostaBinary(), "demo", "generate", "--patients",
            std::to_string(patients), "--seed", "11", "--out", file});
@@ -407,6 +410,16 @@ void BenchSync(const std::string& scratch, int patients) {
     MustOk(cluster.AddClinic(name, "bench", hub_url));
     return cluster.Config(name);
   };
+  std::string link = "loopback";
+  if (link_kbit > 0) {
+    posta::testing::Faults shaped;
+    shaped.to_upstream.latency = std::chrono::milliseconds(link_delay_ms);
+    shaped.to_upstream.bytes_per_second = static_cast<uint64_t>(link_kbit) * 125;
+    shaped.to_client = shaped.to_upstream;
+    (*proxy)->SetFaults(shaped);
+    link = "a link of " + std::to_string(link_kbit) + " kbit/s each way, " +
+           std::to_string(link_delay_ms) + " ms one-way delay";
+  }
   const bool have_time = ::access("/usr/bin/time", X_OK) == 0;
   // Runs `posta sync`; returns seconds, and the peak RSS in KiB when
   // /usr/bin/time is there.
@@ -458,8 +471,8 @@ void BenchSync(const std::string& scratch, int patients) {
   const double incr_s = sync(a, nullptr);
   const double incr_up = static_cast<double>((*proxy)->bytes_to_upstream());
 
-  std::printf("sync: %zu records (%d patients), loopback, synchronous=FULL both sides\n",
-              lines.size(), patients);
+  std::printf("sync: %zu records (%d patients), %s, synchronous=FULL both sides\n",
+              lines.size(), patients, link.c_str());
   std::printf("  push to an empty hub   %8.2f s  %9.0f records/s (target: 40000)\n",
               push_s, n / push_s);
   std::printf("  pull into a fresh box  %8.2f s  %9.0f records/s (target: 40000)\n",
@@ -843,6 +856,7 @@ int main(int argc, char** argv) {
   int patients = 20000, search_patients = 100000, creates = 8000;
   int sync_patients = 11400;  // about 100k records
   int64_t report_encounters = 1000000;
+  int sync_link_kbit = 0, sync_link_delay_ms = 0;
   std::string only, report_dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -858,10 +872,13 @@ int main(int argc, char** argv) {
     else if (a == "--creates") creates = std::stoi(next());
     else if (a == "--sync-patients") sync_patients = std::stoi(next());
     else if (a == "--report-encounters") report_encounters = std::stoll(next());
+    else if (a == "--sync-link-kbit") sync_link_kbit = std::stoi(next());
+    else if (a == "--sync-link-delay-ms") sync_link_delay_ms = std::stoi(next());
     else if (a == "--report-dir") report_dir = next();
     else if (a == "--only") only = next();
     else Die("unknown option " + a + "\nusage: posta_bench [--quick] [--patients N] "
              "[--search-patients N] [--creates N] [--sync-patients N] "
+             "[--sync-link-kbit N] [--sync-link-delay-ms MS] "
              "[--report-encounters N] [--report-dir DIR] "
              "[--only import|create|search|rss|sync|bundle|link|reports]");
   }
@@ -873,7 +890,8 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "create") BenchCreate(scratch.path(), creates);
   if (only.empty() || only == "search") BenchSearch(scratch.path(), search_patients);
   if (only.empty() || only == "rss") BenchRss(scratch.path());
-  if (only.empty() || only == "sync") BenchSync(scratch.path(), sync_patients);
+  if (only.empty() || only == "sync") BenchSync(scratch.path(), sync_patients, sync_link_kbit,
+                                                  sync_link_delay_ms);
   if (only.empty() || only == "bundle") {
     BenchBundle(scratch.path(), sync_patients);
   }

@@ -672,10 +672,12 @@ SyncReply HubService::Impl::Pull(const SyncRequest& call,
                       node.facility + " but was known here for facility " +
                       peer->facility);
   }
-  // Asking from a cursor acknowledges everything before it.
-  if (request->after_seq != peer->acked_seq) {
+  // Asking from a cursor acknowledges everything before it, or what the
+  // node says it stored when it asks ahead of its disk (protocol 3).
+  const int64_t stored = request->stored_seq.value_or(request->after_seq);
+  if (stored != peer->acked_seq) {
     storage::PeerState next = *peer;
-    next.acked_seq = request->after_seq;
+    next.acked_seq = stored;
     next.last_sync_ms = clock.WallNowMillis();
     if (Status s = store.UpdatePeer(next); !s.ok()) return FromStatus(s);
     POSTA_CRASH_POINT("sync.hub.pull_acked");

@@ -315,31 +315,63 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // the long transfer on a thin link.
   size_t pull_bytes = start_size(pull_batch_bytes_);
   pull_batch_bytes_ = pull_bytes;
-  while (true) {
+  // With a hub of protocol 3, the request for the next batch goes out while
+  // this one is stored, saying how far the disk has got (stored_seq), so
+  // the hub reads and sends batch N+1 while batch N is written, and its
+  // record of what this node holds is never ahead of the disk. One request
+  // at most is in flight, so the transport is never used by two threads.
+  const bool ask_ahead = options_.ask_ahead &&
+                         reply.protocol_version >= kPullAheadProtocolVersion;
+  struct Answer {
+    int64_t after_seq = 0;
+    size_t max_bytes = 0;
+    Result<std::string> body = Status::Internal("pull", "not asked");
+    std::chrono::nanoseconds took{0};
+  };
+  auto ask = [this](int64_t after, int64_t stored, size_t bytes) {
     PullRequest request;
     request.node_id = store_.node_id();
-    request.after_seq = hub.received_seq;
-    request.max_bytes = pull_bytes;
+    request.after_seq = after;
+    request.max_bytes = bytes;
+    if (stored < after) request.stored_seq = stored;
+    Answer answer;
+    answer.after_seq = after;
+    answer.max_bytes = bytes;
     const auto started = clock_.MonotonicNow();
-    Result<std::string> pulled =
-        Call(transport_, "pull", Encode(request), options_.limits);
-    if (!pulled.ok()) {
-      shrink_on_link_failure(pulled.status(), pull_bytes, pull_batch_bytes_);
+    answer.body = Call(transport_, "pull", Encode(request), options_.limits);
+    // The transfer only: storing a batch is the disk's time, not the link's.
+    answer.took = clock_.MonotonicNow() - started;
+    return answer;
+  };
+  // However the loop ends, a request still in flight is waited for (the
+  // future of std::async waits when destroyed): it uses the transport.
+  std::future<Answer> asked;
+  while (true) {
+    Answer answer = asked.valid()
+                        ? asked.get()
+                        : ask(hub.received_seq, hub.received_seq, pull_bytes);
+    if (!answer.body.ok()) {
+      shrink_on_link_failure(answer.body.status(), answer.max_bytes,
+                             pull_batch_bytes_);
     }
-    POSTA_ASSIGN_OR_RETURN(std::string body, std::move(pulled));
-    // The transfer only: applying the batch is the disk's time, not the
-    // link's.
-    const auto took = clock_.MonotonicNow() - started;
+    POSTA_ASSIGN_OR_RETURN(std::string body, std::move(answer.body));
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
                            DecodePullBatch(body, options_.limits));
-    if (batch.after_seq != request.after_seq ||
-        batch.to_seq < request.after_seq) {
+    if (answer.after_seq != hub.received_seq ||
+        batch.after_seq != answer.after_seq ||
+        batch.to_seq < answer.after_seq) {
       return Status::Malformed("pull",
                                "the hub answered a batch for another cursor");
     }
-    if (batch.to_seq == request.after_seq && batch.changes.empty() &&
+    if (batch.to_seq == answer.after_seq && batch.changes.empty() &&
         batch.conflicts.empty()) {
       break;  // caught up
+    }
+    pull_bytes = adapt(pull_bytes, answer.took);
+    pull_batch_bytes_ = pull_bytes;
+    if (ask_ahead && batch.more) {
+      asked = std::async(std::launch::async, ask, batch.to_seq,
+                         hub.received_seq, pull_bytes);
     }
     storage::PeerState next = hub;
     next.received_seq = batch.to_seq;
@@ -354,8 +386,6 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     result.conflicts += applied.conflicts;
     ++result.pull_batches;
     report("pull");
-    pull_bytes = adapt(pull_bytes, took);
-    pull_batch_bytes_ = pull_bytes;
     if (!batch.more) break;
   }
   hub.last_sync_ms = clock_.WallNowMillis();

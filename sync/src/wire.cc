@@ -60,6 +60,7 @@ template <class Archive>
 void save(Archive& ar, const PullRequest& m) {
   ar(make_nvp("node_id", m.node_id), make_nvp("after_seq", m.after_seq),
      make_nvp("max_bytes", m.max_bytes));
+  if (m.stored_seq) ar(make_nvp("stored_seq", *m.stored_seq));
 }
 
 template <class Archive>
@@ -212,6 +213,12 @@ void LoadPullRequest(WireReader& r, PullRequest& m) {
   m.after_seq = r.I64("after_seq");
   CheckSeq(r, "after_seq", m.after_seq);
   m.max_bytes = r.U64("max_bytes");
+  // The extension, when the sender wrote it.
+  if (r.ok() && r.remaining() > 0) {
+    m.stored_seq = r.I64("stored_seq");
+    CheckSeq(r, "stored_seq", *m.stored_seq);
+    r.Check(*m.stored_seq <= m.after_seq, "stored_seq", "above after_seq");
+  }
 }
 
 void LoadPullBatch(WireReader& r, PullBatch& m) {

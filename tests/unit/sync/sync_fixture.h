@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -105,8 +106,9 @@ class LoopTransport final : public Transport {
  private:
   HubService& hub_;
   std::string token_;
-  uint64_t sent_ = 0;
-  uint64_t received_ = 0;
+  // Read by the client while a pull it asked ahead for is in flight.
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> received_{0};
 };
 
 struct Node {

@@ -45,6 +45,75 @@ TEST_F(SyncProtocolTest, PushThenPullConvergesAndRespectsScope) {
   EXPECT_EQ(peer.received_seq, stats.last_seq);
 }
 
+// A pull asks for its next batch while it stores the one before (protocol
+// 3), saying how far it has stored: the hub's record of what the box holds
+// never runs ahead of the box's disk. With a hub of protocol 2 it asks
+// after storing, and sends no stored_seq (that hub would refuse it).
+TEST_F(SyncProtocolTest, APullAsksAheadButAcknowledgesOnlyWhatIsStored) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 300; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  Sync(a);
+
+  // A second box of the same facility, with small batches.
+  storage::StoreOptions options;
+  options.path = dir_.File("b.db");
+  options.create_if_missing = true;
+  options.facility = "clinic-a";
+  options.clock = &clinic_clock_;
+  options.random = &random_;
+  Node b;
+  ASSERT_OK_AND_ASSIGN(b.store, storage::OpenRecordStore(options));
+  b.transport = std::make_unique<LoopTransport>(*hub_);
+  SyncOptions small;
+  small.batch_bytes = small.min_batch_bytes = 4 << 10;
+  small.max_batch_bytes = 8 << 10;
+  b.client = std::make_unique<SyncClient>(*b.store, *b.transport,
+                                          clinic_clock_, small);
+  Enroll(b);
+
+  const std::string hub_id = hub_store_->node_id();
+  uint32_t speak = kProtocolVersion;
+  int pulls = 0;
+  int asked_ahead = 0;
+  b.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op == "hello") {
+      Result<Hello> hello = DecodeHello(body);
+      ASSERT_TRUE(posta::testing::IsOk(hello));
+      hello->protocol_version = speak;
+      body = Encode(*hello);
+      return;
+    }
+    if (op != "pull") return;
+    Result<PullRequest> request = DecodePullRequest(body);
+    ASSERT_TRUE(posta::testing::IsOk(request));
+    ++pulls;
+    if (request->stored_seq) ++asked_ahead;
+    // What the hub will record as acknowledged is on the box's disk.
+    Result<storage::PeerState> stored = b.store->GetPeer(hub_id);
+    const int64_t on_disk = stored.ok() ? stored->received_seq : 0;
+    EXPECT_LE(request->stored_seq.value_or(request->after_seq), on_disk);
+  };
+  SyncResult first = Sync(b);
+  EXPECT_EQ(first.pulled, 300);
+  EXPECT_GT(first.pull_batches, 5);
+  EXPECT_EQ(asked_ahead, first.pull_batches - 1) << pulls;
+  EXPECT_EQ(Digest(*a.store, "clinic-a"), Digest(*b.store, "clinic-a"));
+  ASSERT_OK_AND_ASSIGN(storage::PeerState at_hub,
+                       hub_store_->GetPeer(b.store->node_id()));
+  ASSERT_OK_AND_ASSIGN(storage::PeerState at_box, b.store->GetPeer(hub_id));
+  EXPECT_LE(at_hub.acked_seq, at_box.received_seq);
+
+  for (int i = 0; i < 300; ++i) Create(*a.store, "Beta" + std::to_string(i));
+  Sync(a);
+  speak = kPullAheadProtocolVersion - 1;
+  pulls = asked_ahead = 0;
+  SyncResult older = Sync(b);
+  EXPECT_EQ(older.pulled, 300);
+  EXPECT_GT(older.pull_batches, 5);
+  EXPECT_EQ(asked_ahead, 0) << pulls;
+  EXPECT_EQ(Digest(*a.store, "clinic-a"), Digest(*b.store, "clinic-a"));
+}
+
 // The hub's freshness report learns from each sync: the clinic's pending
 // changes and version at hello, and when its sync completed.
 TEST_F(SyncProtocolTest, TheHubRecordsWhatEachSyncSaid) {

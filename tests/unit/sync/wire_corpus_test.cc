@@ -154,6 +154,8 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
       {"valid-push-batch", push},
       {"valid-push-ack", Encode(PushAck{45, 1, 0, 1, 1})},
       {"valid-pull-request", Encode(PullRequest{"clinic-a", 40, 1 << 20})},
+      {"valid-pull-request-ahead",
+       Encode(PullRequest{"clinic-a", 40, 1 << 20, 32})},
       {"valid-pull-batch", Encode(SeedPullBatch())},
       {"valid-pull-batch-empty", Encode(PullBatch{})},
       {"valid-error-reply",

@@ -250,6 +250,26 @@ TEST(WireTest, HelloPendingChangesIsAnOptionalExtension) {
   EXPECT_STATUS(DecodeHello(Encode(said)), kMalformed, "pending_changes");
 }
 
+// Protocol 3's extension of PullRequest: how far the caller has stored,
+// when it asks ahead of its disk. A request without it has exactly the
+// bytes of protocol 2's.
+TEST(WireTest, PullRequestStoredSeqIsAnOptionalExtension) {
+  PullRequest ahead{"clinic-a", 99, 1 << 20, 60};
+  ASSERT_OK_AND_ASSIGN(PullRequest back, DecodePullRequest(Encode(ahead)));
+  EXPECT_EQ(back, ahead);
+  const PullRequest plain{"clinic-a", 99, 1 << 20};
+  ASSERT_OK_AND_ASSIGN(PullRequest plain_back, DecodePullRequest(Encode(plain)));
+  EXPECT_FALSE(plain_back.stored_seq.has_value());
+  EXPECT_EQ(PayloadOf(Encode(plain), MessageKind::kPullRequest).size() + 8,
+            PayloadOf(Encode(ahead), MessageKind::kPullRequest).size());
+  ahead.stored_seq = 100;
+  EXPECT_STATUS(DecodePullRequest(Encode(ahead)), kMalformed,
+                "stored_seq: above after_seq");
+  ahead.stored_seq = -1;
+  EXPECT_STATUS(DecodePullRequest(Encode(ahead)), kMalformed,
+                "stored_seq: negative");
+}
+
 TEST(WireTest, HelloReplyRoundTrips) {
   HelloReply r;
   r.node_id = "hub";

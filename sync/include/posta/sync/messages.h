@@ -24,11 +24,15 @@ namespace posta::sync {
 // serves. A peer whose range [min_protocol_version, protocol_version] does
 // not meet ours gets ErrorReply{kErrorVersionMismatch}.
 // Version 2 added the audit exchange (AuditBatch/AuditAck); a peer at 1
-// syncs records as before and sends no audit entries.
-inline constexpr uint32_t kProtocolVersion = 2;
+// syncs records as before and sends no audit entries. Version 3 added
+// PullRequest::stored_seq, so that a clinic asks for its next batch while
+// it stores the one before; a peer at 2 asks after storing, as before.
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 // The first protocol version with the audit exchange.
 inline constexpr uint32_t kAuditProtocolVersion = 2;
+// The first protocol version whose hub reads PullRequest::stored_seq.
+inline constexpr uint32_t kPullAheadProtocolVersion = 3;
 
 // Node roles, as in storage::StoreOptions::role.
 inline constexpr std::string_view kRoleClinic = "clinic";
@@ -123,6 +127,13 @@ struct PullRequest {
   std::string node_id;  // the caller
   int64_t after_seq = 0;
   uint64_t max_bytes = 0;  // cap on the reply's batch, before compression
+  // Extension (protocol 3), after the fields above: how far the caller has
+  // stored the hub's log, when that is short of after_seq (it asks for the
+  // batch after one it is still storing). Absent: after_seq. The hub
+  // records it as the node's acknowledged cursor; never above after_seq.
+  // Sent only to a hub of kPullAheadProtocolVersion or later: an older one
+  // refuses the trailing bytes.
+  std::optional<int64_t> stored_seq;
 
   friend bool operator==(const PullRequest&, const PullRequest&) = default;
 };

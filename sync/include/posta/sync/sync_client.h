@@ -35,6 +35,11 @@ struct SyncOptions {
   // doubles the next. Default: 8 s.
   std::chrono::milliseconds target_batch_time{std::chrono::seconds(8)};
   std::chrono::milliseconds max_clock_skew = std::chrono::hours(24);
+  // With a hub of protocol 3 or later, ask for the next pulled batch while
+  // storing the one before (on a thread of its own; the transport and the
+  // clock are then called from it). False keeps every step of a sync in
+  // one order on one thread, as the deterministic simulation needs.
+  bool ask_ahead = true;
   WireLimits limits;
   std::string software;  // this posta's version, sent in the handshake
 };
