@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -566,20 +565,18 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   }
   std::sort(named.begin(), named.end());
   named.erase(std::unique(named.begin(), named.end()), named.end());
-  Result<std::vector<std::vector<std::string>>> owners_read =
+  Result<std::vector<std::vector<std::string>>> past_owners =
       store.PastOwners(named);
-  if (!owners_read.ok()) return FromStatus(owners_read.status());
-  std::map<storage::RecordKey, std::vector<std::string>> past_owners;
-  for (size_t i = 0; i < named.size(); ++i) {
-    past_owners.emplace(std::move(named[i]), std::move((*owners_read)[i]));
-  }
+  if (!past_owners.ok()) return FromStatus(past_owners.status());
+  // The owners of a record, found by its place in `named` (sorted).
   auto owners_of = [&](storage::ResourceType type, const std::string& id)
       -> Result<std::vector<std::string>*> {
-    auto it = past_owners.find(storage::RecordKey{type, id});
-    if (it == past_owners.end()) {
+    const storage::RecordKey key{type, id};
+    auto it = std::lower_bound(named.begin(), named.end(), key);
+    if (it == named.end() || *it != key) {
       return Status::Internal("push", "owners of a record not read");
     }
-    return &it->second;
+    return &(*past_owners)[static_cast<size_t>(it - named.begin())];
   };
   auto owned_by_peer = [&](const std::vector<std::string>& owners) {
     return std::any_of(owners.begin(), owners.end(), in_scope);
