@@ -322,8 +322,10 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // at most is in flight, so the transport is never used by two threads.
   const bool ask_ahead = options_.ask_ahead &&
                          reply.protocol_version >= kPullAheadProtocolVersion;
+  // The answer to a request from the cursor (hub.received_seq) as it stands
+  // when the answer is taken: the one asked ahead is for the end of the
+  // batch stored meanwhile.
   struct Answer {
-    int64_t after_seq = 0;
     size_t max_bytes = 0;
     Result<std::string> body = Status::Internal("pull", "not asked");
     std::chrono::nanoseconds took{0};
@@ -335,7 +337,6 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     request.max_bytes = bytes;
     if (stored < after) request.stored_seq = stored;
     Answer answer;
-    answer.after_seq = after;
     answer.max_bytes = bytes;
     const auto started = clock_.MonotonicNow();
     answer.body = Call(transport_, "pull", Encode(request), options_.limits);
@@ -357,13 +358,12 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     POSTA_ASSIGN_OR_RETURN(std::string body, std::move(answer.body));
     POSTA_ASSIGN_OR_RETURN(PullBatch batch,
                            DecodePullBatch(body, options_.limits));
-    if (answer.after_seq != hub.received_seq ||
-        batch.after_seq != answer.after_seq ||
-        batch.to_seq < answer.after_seq) {
+    if (batch.after_seq != hub.received_seq ||
+        batch.to_seq < hub.received_seq) {
       return Status::Malformed("pull",
                                "the hub answered a batch for another cursor");
     }
-    if (batch.to_seq == answer.after_seq && batch.changes.empty() &&
+    if (batch.to_seq == hub.received_seq && batch.changes.empty() &&
         batch.conflicts.empty()) {
       break;  // caught up
     }

@@ -55,14 +55,9 @@ TEST_F(SyncProtocolTest, APullAsksAheadButAcknowledgesOnlyWhatIsStored) {
   Sync(a);
 
   // A second box of the same facility, with small batches.
-  storage::StoreOptions options;
-  options.path = dir_.File("b.db");
-  options.create_if_missing = true;
-  options.facility = "clinic-a";
-  options.clock = &clinic_clock_;
-  options.random = &random_;
   Node b;
-  ASSERT_OK_AND_ASSIGN(b.store, storage::OpenRecordStore(options));
+  b.store = Open("b.db", "clinic-a", "clinic", &clinic_clock_);
+  ASSERT_NE(b.store, nullptr);
   b.transport = std::make_unique<LoopTransport>(*hub_);
   SyncOptions small;
   small.batch_bytes = small.min_batch_bytes = 4 << 10;
