@@ -19,18 +19,9 @@ namespace {
 
 using testing::CreateOp;
 using testing::DeleteOp;
+using testing::ExecRaw;
 using testing::PatientBody;
 using testing::UpdateOp;
-
-void Exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
 
 class AuditTest : public testing::StoreFixture {
  protected:
@@ -112,7 +103,7 @@ TEST_F(AuditTest, TamperingThroughSqliteIsDetected) {
   for (int i = 0; i < 4; ++i) testing::StoreFixture::AddPatient(*store_);
   store_.reset();
   // Someone with the file rewrites who did entry 2.
-  Exec(DbPath(), "UPDATE audit_log SET actor = 'nobody' WHERE seq = 2");
+  ExecRaw(DbPath(), "UPDATE audit_log SET actor = 'nobody' WHERE seq = 2");
   store_ = OpenStore();
   ASSERT_OK_AND_ASSIGN(AuditVerification v, store_->VerifyAudit());
   ASSERT_EQ(v.breaks.size(), 1u);
@@ -124,19 +115,19 @@ TEST_F(AuditTest, TamperingThroughSqliteIsDetected) {
 TEST_F(AuditTest, RemovedOrRehashedEntriesAreDetected) {
   for (int i = 0; i < 4; ++i) testing::StoreFixture::AddPatient(*store_);
   store_.reset();
-  Exec(DbPath(), "DELETE FROM audit_log WHERE seq = 3");
+  ExecRaw(DbPath(), "DELETE FROM audit_log WHERE seq = 3");
   store_ = OpenStore();
   ASSERT_OK_AND_ASSIGN(AuditVerification gap, store_->VerifyAudit());
   ASSERT_EQ(gap.breaks.size(), 1u);
   EXPECT_EQ(gap.breaks[0].seq, 4);
   store_.reset();
   // A fresh chain whose entry 2 no longer names entry 1.
-  Exec(DbPath(), "DELETE FROM audit_log");
+  ExecRaw(DbPath(), "DELETE FROM audit_log");
   store_ = OpenStore();
   for (int i = 0; i < 3; ++i) testing::StoreFixture::AddPatient(*store_);
   store_.reset();
-  Exec(DbPath(), "UPDATE audit_log SET prev_hash = '" + AuditGenesisHash() +
-                     "' WHERE seq = 2");
+  ExecRaw(DbPath(), "UPDATE audit_log SET prev_hash = '" + AuditGenesisHash() +
+                        "' WHERE seq = 2");
   store_ = OpenStore();
   ASSERT_OK_AND_ASSIGN(AuditVerification relinked, store_->VerifyAudit());
   ASSERT_EQ(relinked.breaks.size(), 1u);
@@ -180,10 +171,10 @@ TEST_F(AuditTest, FailedCommitLeavesNeitherChangeNorEntry) {
 // the group keep both.
 TEST_F(AuditTest, AnOpRolledBackTakesItsEntryWithIt) {
   store_.reset();
-  Exec(DbPath(),
-       "CREATE TRIGGER refuse_one BEFORE INSERT ON audit_log "
-       "WHEN NEW.actor = 'mallory' BEGIN SELECT RAISE(ABORT, 'refused'); "
-       "END;");
+  ExecRaw(DbPath(),
+          "CREATE TRIGGER refuse_one BEFORE INSERT ON audit_log "
+          "WHEN NEW.actor = 'mallory' BEGIN SELECT RAISE(ABORT, 'refused'); "
+          "END;");
   store_ = OpenStore();
   AuditActor mallory{"mallory", "", ""};
   std::vector<WriteOp> ops = {
@@ -213,10 +204,10 @@ TEST_F(AuditTest, AnOpRolledBackTakesItsEntryWithIt) {
 TEST_F(AuditTest, TransferAndItsEntriesLandTogether) {
   std::string patient = testing::StoreFixture::AddPatient(*store_);
   store_.reset();
-  Exec(DbPath(),
-       "CREATE TRIGGER refuse_transfer BEFORE INSERT ON audit_log "
-       "WHEN NEW.action = 'transfer' BEGIN SELECT RAISE(ABORT, 'refused'); "
-       "END;");
+  ExecRaw(DbPath(),
+          "CREATE TRIGGER refuse_transfer BEFORE INSERT ON audit_log "
+          "WHEN NEW.action = 'transfer' BEGIN SELECT RAISE(ABORT, 'refused'); "
+          "END;");
   store_ = OpenStore();
   EXPECT_FALSE(
       store_->Transfer(ResourceType::kPatient, patient, "clinic-b", &amina_)
@@ -225,7 +216,7 @@ TEST_F(AuditTest, TransferAndItsEntriesLandTogether) {
                        store_->Get(ResourceType::kPatient, patient));
   EXPECT_EQ(still.facility, testing::kFacility);
   store_.reset();
-  Exec(DbPath(), "DROP TRIGGER refuse_transfer");
+  ExecRaw(DbPath(), "DROP TRIGGER refuse_transfer");
   store_ = OpenStore();
   ASSERT_OK(
       store_->Transfer(ResourceType::kPatient, patient, "clinic-b", &amina_)
@@ -351,10 +342,11 @@ TEST_F(AuditTest, UpgradesAVersionSixDatabase) {
   ASSERT_OK_AND_ASSIGN(std::string digest, store_->ContentDigest());
   store_.reset();
   // The later versions' tables go too, so the file is a true version 6.
-  Exec(DbPath(),
-       "DROP TABLE node_reports; DROP TABLE report_counts; "
-       "DROP TABLE report_facts; DROP TABLE audit_log; DROP TABLE audit_breaks; "
-       "PRAGMA user_version = 6");
+  ExecRaw(
+      DbPath(),
+      "DROP TABLE node_reports; DROP TABLE report_counts; "
+      "DROP TABLE report_facts; DROP TABLE audit_log; DROP TABLE audit_breaks; "
+      "PRAGMA user_version = 6");
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store_->Stats());
@@ -369,7 +361,7 @@ TEST_F(AuditTest, UpgradesAVersionSixDatabase) {
 
 TEST_F(AuditTest, MigrationIsOneTransaction) {
   store_.reset();
-  Exec(
+  ExecRaw(
       DbPath(),
       "DROP TABLE audit_log; DROP TABLE audit_breaks; PRAGMA user_version = 6");
   {

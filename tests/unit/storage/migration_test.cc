@@ -25,16 +25,6 @@ std::string ReadFixture() {
   return text.str();
 }
 
-void ExecSql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
-
 // "type name sql" of every schema object, sorted.
 std::vector<std::string> SchemaOf(const std::string& path) {
   sqlite3* db = nullptr;
@@ -65,7 +55,7 @@ class MigrationTest : public StoreFixture {
     fixture_ = ReadFixture();
     ASSERT_FALSE(fixture_.empty())
         << "fixture not found in " << POSTA_FIXTURES_DIR;
-    ExecSql(DbPath(), fixture_);
+    ExecRaw(DbPath(), fixture_);
   }
   StoreOptions ReopenOptions() {
     StoreOptions options = Options(DbPath());
@@ -232,7 +222,7 @@ TEST_F(MigrationTest, ReadOnlyOpenDoesNotUpgrade) {
 TEST_F(MigrationTest, FailedBackfillLeavesVersionOne) {
   // A stored body the resource rules reject: the upgrade stops, names the
   // record, and rolls back completely.
-  ExecSql(
+  ExecRaw(
       DbPath(),
       "UPDATE records SET content = '{\"gender\":\"robot\"}' WHERE rid = 2");
   auto store = OpenRecordStore(ReopenOptions());

@@ -11,29 +11,6 @@
 namespace posta::storage::testing {
 namespace {
 
-// Runs one statement on the database file with a plain connection.
-void ExecRaw(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
-
-int64_t QueryRaw(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
-  int64_t value = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) value = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return value;
-}
-
 class OpenTest : public StoreFixture {};
 
 TEST_F(OpenTest, CreatesNewDatabaseWithMeta) {

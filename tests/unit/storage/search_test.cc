@@ -224,38 +224,13 @@ TEST_F(SearchTest, CountIsClamped) {
   EXPECT_TRUE(all.next_page_token.empty());
 }
 
-void Exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-      << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-int64_t QueryInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(db);
-  int64_t value = -1;
-  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
-    value = sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return value;
-}
-
 // Schema 10 turns schema 9's index (type and parameter names, references
 // as "<Type>/<id>") into key numbers and bare ids; every search answers as
 // before, and a reference row no search could find is left out.
 TEST_F(SearchTest, UpgradeFromNamedRowsKeepsEveryAnswer) {
   const std::string e1 = Add(EncounterBody(jose_), ResourceType::kEncounter);
   const std::string e2 = Add(EncounterBody(ana_), ResourceType::kEncounter);
-  const int64_t rows = QueryInt(DbPath(), "SELECT count(*) FROM search_keys");
+  const int64_t rows = QueryRaw(DbPath(), "SELECT count(*) FROM search_keys");
   ASSERT_GT(rows, 20);
   store_.reset();
   std::string codes;
@@ -265,26 +240,28 @@ TEST_F(SearchTest, UpgradeFromNamedRowsKeepsEveryAnswer) {
              std::string(code.param) + "', " + std::to_string(code.code) +
              ", '" + std::string(code.target) + "')";
   }
-  Exec(DbPath(),
-       "CREATE TABLE search_index (type TEXT NOT NULL, param TEXT NOT NULL, "
-       "value TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (type, param, "
-       "value, rid)) WITHOUT ROWID; "
-       "WITH codes (type, param, code, target) AS (VALUES " +
-           codes +
-           ") INSERT INTO search_index SELECT c.type, c.param, "
-           "CASE c.target WHEN '' THEN k.value ELSE c.target || '/' || k.value "
-           "END, k.rid FROM search_keys k JOIN codes c ON c.code = k.key; "
-           "INSERT INTO search_index VALUES ('Encounter', 'patient', "
-           "'Location/x', 1); "
-           "DROP TABLE search_keys; PRAGMA user_version = 9;");
-  ASSERT_EQ(QueryInt(DbPath(), "SELECT count(*) FROM search_index"), rows + 1);
+  ExecRaw(
+      DbPath(),
+      "CREATE TABLE search_index (type TEXT NOT NULL, param TEXT NOT NULL, "
+      "value TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (type, param, "
+      "value, rid)) WITHOUT ROWID; "
+      "WITH codes (type, param, code, target) AS (VALUES " +
+          codes +
+          ") INSERT INTO search_index SELECT c.type, c.param, "
+          "CASE c.target WHEN '' THEN k.value ELSE c.target || '/' || k.value "
+          "END, k.rid FROM search_keys k JOIN codes c ON c.code = k.key; "
+          "INSERT INTO search_index VALUES ('Encounter', 'patient', "
+          "'Location/x', 1); "
+          "DROP TABLE search_keys; PRAGMA user_version = 9;");
+  ASSERT_EQ(QueryRaw(DbPath(), "SELECT count(*) FROM search_index"), rows + 1);
 
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(QueryInt(DbPath(), "PRAGMA user_version"), 10);
-  EXPECT_EQ(QueryInt(DbPath(), "SELECT count(*) FROM search_keys"), rows);
-  EXPECT_EQ(QueryInt(DbPath(), "SELECT count(*) FROM sqlite_schema WHERE "
-                               "name = 'search_index'"),
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA user_version"), 10);
+  EXPECT_EQ(QueryRaw(DbPath(), "SELECT count(*) FROM search_keys"), rows);
+  EXPECT_EQ(QueryRaw(DbPath(),
+                     "SELECT count(*) FROM sqlite_schema WHERE "
+                     "name = 'search_index'"),
             0);
   EXPECT_EQ(Find({{"patient", SearchOp::kDefault, "Patient/" + jose_}},
                  ResourceType::kEncounter),

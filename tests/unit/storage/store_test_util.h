@@ -1,6 +1,11 @@
-// Helpers shared by the storage tests: resource bodies and store options.
+// Helpers shared by the storage tests: resource bodies, store options, and
+// raw SQL on a database file beside the store (to age or damage it).
 #pragma once
 
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -10,6 +15,35 @@
 #include "test_util.h"
 
 namespace posta::storage::testing {
+
+// Runs `sql` (one or more statements) on the file at `path`, outside any
+// store; fails the test when SQLite refuses it.
+inline void ExecRaw(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+// The first column of the first row `sql` gives on the file at `path`;
+// -1 when there is no row.
+inline int64_t QueryRaw(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  int64_t value = -1;
+  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+    value = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return value;
+}
 
 inline constexpr int64_t kMarch2024 = 1709632800000;  // 2024-03-05T10:00:00Z
 inline constexpr char kFacility[] = "clinic-a";
