@@ -32,6 +32,20 @@ Result<std::string> AuditEntryHash(const AuditEntry& e) {
   return h.Hex();
 }
 
+void ShortenAuditChain(std::vector<AuditEntry>& entries) {
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].prev_hash == entries[i - 1].hash) {
+      entries[i].prev_hash.clear();
+    }
+  }
+  // Only after every prev_hash was compared with a whole hash.
+  for (size_t i = 0; i + 1 < entries.size(); ++i) {
+    if (entries[i].hash.size() > kAuditShortHashDigits) {
+      entries[i].hash.resize(kAuditShortHashDigits);
+    }
+  }
+}
+
 namespace internal {
 namespace {
 
@@ -371,15 +385,29 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
             where, "does not follow seq " +
                        std::to_string(receipt.received_seq) + " held here");
       }
+      if (e.hash.size() < kAuditShortHashDigits || e.hash.size() > 64) {
+        return Status::InvalidArgument(
+            where, "hash of " + std::to_string(e.hash.size()) +
+                       " digits; whole is 64, short at least " +
+                       std::to_string(kAuditShortHashDigits));
+      }
       // Security: the chain is checked as it arrives; the first break is
-      // flagged and kept, never silently accepted.
+      // flagged and kept, never silently accepted. A short entry is stored
+      // whole: its prev_hash the tail held, its hash the one computed when
+      // the short one is its beginning.
+      AuditEntry whole = e;
+      if (whole.prev_hash.empty()) whole.prev_hash = tail_hash;
       std::string why;
-      if (e.prev_hash != tail_hash) {
+      if (whole.prev_hash != tail_hash) {
         why = "prev_hash is not the hash of seq " +
               std::to_string(receipt.received_seq) + " received before";
       } else {
-        POSTA_ASSIGN_OR_RETURN(std::string hash, AuditEntryHash(e));
-        if (hash != e.hash) why = "hash does not match the entry's content";
+        POSTA_ASSIGN_OR_RETURN(std::string hash, AuditEntryHash(whole));
+        if (hash.compare(0, e.hash.size(), e.hash) != 0) {
+          why = "hash does not match the entry's content";
+        } else {
+          whole.hash = std::move(hash);
+        }
       }
       if (!why.empty() && !receipt.broken) {
         receipt.broken = AuditBreak{node_id, e.seq, why};
@@ -401,9 +429,9 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
         event.detail = "seq " + std::to_string(e.seq) + ": " + why;
         POSTA_RETURN_IF_ERROR(AppendAuditRow(conn, event));
       }
-      POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, e));
-      receipt.received_seq = e.seq;
-      tail_hash = e.hash;
+      POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, whole));
+      receipt.received_seq = whole.seq;
+      tail_hash = whole.hash;
       ++receipt.stored;
     }
     return Status::Ok();

@@ -422,6 +422,10 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       batch.node_id = store_.node_id();
       batch.after_seq = audit_after;
       batch.entries = std::move(entries);
+      const int64_t sent_to = batch.entries.back().seq;
+      if (reply.protocol_version >= kShortAuditProtocolVersion) {
+        storage::ShortenAuditChain(batch.entries);
+      }
       const auto started = clock_.MonotonicNow();
       Result<std::string> sent =
           Call(transport_, "audit", Encode(batch), options_.limits);
@@ -432,7 +436,6 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       const auto took = clock_.MonotonicNow() - started;
       POSTA_ASSIGN_OR_RETURN(AuditAck ack,
                              DecodeAuditAck(ack_body, options_.limits));
-      const int64_t sent_to = batch.entries.back().seq;
       if (ack.received_seq < sent_to) {
         return Status::Unavailable(
             "audit", "the hub acknowledged " +

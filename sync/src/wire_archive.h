@@ -542,17 +542,21 @@ inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
         value->size() <= (std::string_view(field) == "detail" ? 1027u : 259u),
         field, "longer than an audit entry holds");
   }
-  for (auto [field, value] :
-       {std::pair{"prev_hash", &e.prev_hash}, std::pair{"hash", &e.hash}}) {
-    *value = r.String(field);
-    r.Check(
-        value->size() == 64 && std::all_of(value->begin(), value->end(),
-                                           [](char c) {
-                                             return (c >= '0' && c <= '9') ||
-                                                    (c >= 'a' && c <= 'f');
-                                           }),
-        field, "not 64 lowercase hex digits");
-  }
+  // Whole, or short (storage::ShortenAuditChain): a prev_hash may be left
+  // empty, a hash cut to its beginning.
+  const auto hex = [](const std::string& v) {
+    return std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+  };
+  e.prev_hash = r.String("prev_hash");
+  r.Check((e.prev_hash.empty() || e.prev_hash.size() == 64) &&
+              hex(e.prev_hash),
+          "prev_hash", "neither empty nor 64 lowercase hex digits");
+  e.hash = r.String("hash");
+  r.Check(e.hash.size() >= storage::kAuditShortHashDigits &&
+              e.hash.size() <= 64 && hex(e.hash),
+          "hash", "not 8 to 64 lowercase hex digits");
 }
 
 inline void LoadRecord(WireReader& r, storage::Record& rec) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,74 @@ TEST_F(AuditTest, RemovedOrRehashedEntriesAreDetected) {
   ASSERT_EQ(relinked.breaks.size(), 1u);
   EXPECT_EQ(relinked.breaks[0].seq, 2);
   EXPECT_NE(relinked.breaks[0].why.find("prev_hash"), std::string::npos);
+}
+
+// A hub takes a chain in short form (ShortenAuditChain) and holds it whole;
+// a short hash that does not begin the computed one is a break.
+TEST_F(AuditTest, ShortEntriesAreStoredWholeOrFlagged) {
+  for (int i = 0; i < 4; ++i) testing::StoreFixture::AddPatient(*store_);
+  const std::string node = store_->node_id();
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> chain,
+                       store_->AuditChainSince(node, 0, 100));
+  ASSERT_GE(chain.size(), 4u);
+  std::vector<AuditEntry> sent = chain;
+  ShortenAuditChain(sent);
+  EXPECT_EQ(sent.front().prev_hash, AuditGenesisHash());
+  EXPECT_EQ(sent.back().hash, chain.back().hash);
+  for (size_t i = 1; i + 1 < sent.size(); ++i) {
+    EXPECT_EQ(sent[i].prev_hash, "") << i;
+    EXPECT_EQ(sent[i].hash, chain[i].hash.substr(0, kAuditShortHashDigits));
+  }
+
+  StoreOptions hub_options = Options(dir_.File("hub.db"));
+  hub_options.role = "hub";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordStore> hub,
+                       OpenRecordStore(hub_options));
+  // In two calls: the second starts with an empty prev_hash, the tail held.
+  ASSERT_OK_AND_ASSIGN(AuditReceipt first, hub->StoreReceivedAudit(
+                                               node, std::span(sent).first(2)));
+  EXPECT_EQ(first.stored, 2);
+  ASSERT_OK_AND_ASSIGN(
+      AuditReceipt rest,
+      hub->StoreReceivedAudit(node, std::span(sent).subspan(2)));
+  EXPECT_FALSE(rest.broken.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> held,
+                       hub->AuditChainSince(node, 0, 100));
+  ASSERT_EQ(held.size(), chain.size());
+  for (size_t i = 0; i < chain.size(); ++i) {
+    EXPECT_EQ(held[i].prev_hash, chain[i].prev_hash) << i;
+    EXPECT_EQ(held[i].hash, chain[i].hash) << i;
+  }
+
+  // A hash shorter than kAuditShortHashDigits is refused; nothing stored.
+  for (int i = 0; i < 3; ++i) testing::StoreFixture::AddPatient(*store_);
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> more,
+                       store_->AuditChainSince(node, chain.back().seq, 100));
+  ASSERT_GE(more.size(), 3u);
+  ShortenAuditChain(more);
+  std::vector<AuditEntry> cut = more;
+  cut[1].hash.resize(kAuditShortHashDigits - 1);
+  Result<AuditReceipt> refused = hub->StoreReceivedAudit(node, cut);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().ToString().find("digits"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(held, hub->AuditChainSince(node, 0, 100));
+  EXPECT_EQ(held.size(), chain.size());
+
+  // A short hash that is not the entry's: flagged, and kept as received.
+  std::vector<AuditEntry> edited = more;
+  edited[1].hash[0] = edited[1].hash[0] == '0' ? '1' : '0';
+  ASSERT_OK_AND_ASSIGN(AuditReceipt flagged,
+                       hub->StoreReceivedAudit(node, edited));
+  ASSERT_TRUE(flagged.broken.has_value());
+  EXPECT_EQ(flagged.broken->seq, edited[1].seq);
+  EXPECT_NE(flagged.broken->why.find("hash"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(held, hub->AuditChainSince(node, edited[1].seq - 1, 1));
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held[0].hash, edited[1].hash);
+  ASSERT_OK_AND_ASSIGN(AuditVerification v, hub->VerifyAudit());
+  ASSERT_EQ(v.breaks.size(), 1u);
+  EXPECT_EQ(v.breaks[0].seq, edited[1].seq);
 }
 
 // A failed commit (disk full) stores neither the change nor its entry.

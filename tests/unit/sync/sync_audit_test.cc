@@ -130,6 +130,81 @@ TEST_F(SyncAuditTest, AChainRelinkedAtItsTailIsFlagged) {
   EXPECT_NE(breaks[0].why.find("prev_hash"), std::string::npos);
 }
 
+TEST_F(SyncAuditTest, AChainRelinkedInsideABatchIsFlagged) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Diaz");
+  Sync(a);
+  const std::string clinic = a.store->node_id();
+  const int64_t synced = Chain(*a.store, clinic).back().seq;
+  for (int i = 0; i < 4; ++i) Create(*a.store, "Ruiz" + std::to_string(i));
+  // The third unsynced entry no longer follows the second. The clinic
+  // sends that prev_hash whole, as it differs from the hash before it.
+  Exec("clinic-a.db", "UPDATE audit_log SET prev_hash = '" +
+                          std::string(64, 'b') +
+                          "' WHERE seq = " + std::to_string(synced + 3));
+  EXPECT_EQ(Sync(a).audit_broken_seq, synced + 3);
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::AuditBreak> breaks,
+                       hub_store_->ListAuditBreaks());
+  ASSERT_EQ(breaks.size(), 1u);
+  EXPECT_EQ(breaks[0].seq, synced + 3);
+  EXPECT_NE(breaks[0].why.find("prev_hash"), std::string::npos);
+}
+
+TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 5; ++i) Create(*a.store, "Diaz" + std::to_string(i));
+  uint32_t speak = kProtocolVersion;
+  std::vector<AuditBatch> sent;
+  a.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op == "hello") {
+      Result<Hello> hello = DecodeHello(body);
+      ASSERT_TRUE(posta::testing::IsOk(hello));
+      hello->protocol_version = speak;
+      body = Encode(*hello);
+    } else if (op == "audit") {
+      Result<AuditBatch> batch = DecodeAuditBatch(body);
+      ASSERT_TRUE(posta::testing::IsOk(batch));
+      if (!batch->entries.empty()) sent.push_back(*batch);
+    }
+  };
+  const std::string clinic = a.store->node_id();
+  Sync(a);
+  ASSERT_EQ(sent.size(), 1u);
+  const std::vector<storage::AuditEntry>& shortened = sent[0].entries;
+  ASSERT_GE(shortened.size(), 5u);
+  // The first entry links to what the hub holds (nothing yet: genesis),
+  // the last ends on the whole hash; the ones between are short.
+  EXPECT_EQ(shortened.front().prev_hash, storage::AuditGenesisHash());
+  EXPECT_EQ(shortened.back().hash.size(), 64u);
+  for (size_t i = 1; i + 1 < shortened.size(); ++i) {
+    EXPECT_EQ(shortened[i].prev_hash, "") << i;
+    EXPECT_EQ(shortened[i].hash.size(), storage::kAuditShortHashDigits) << i;
+  }
+  const std::vector<storage::AuditEntry> mine = Chain(*a.store, clinic);
+  std::vector<storage::AuditEntry> held = Chain(*hub_store_, clinic);
+  ASSERT_EQ(held.size(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    EXPECT_EQ(held[i].prev_hash, mine[i].prev_hash) << i;
+    EXPECT_EQ(held[i].hash, mine[i].hash) << i;
+  }
+
+  // To a hub of protocol 3 they travel whole, and arrive the same.
+  for (int i = 0; i < 3; ++i) Create(*a.store, "Ruiz" + std::to_string(i));
+  speak = kShortAuditProtocolVersion - 1;
+  sent.clear();
+  EXPECT_EQ(Sync(a).audit_broken_seq, 0);
+  ASSERT_EQ(sent.size(), 1u);
+  for (const storage::AuditEntry& e : sent[0].entries) {
+    EXPECT_EQ(e.prev_hash.size(), 64u);
+    EXPECT_EQ(e.hash.size(), 64u);
+  }
+  held = Chain(*hub_store_, clinic);
+  ASSERT_EQ(held.size(), Chain(*a.store, clinic).size());
+  EXPECT_EQ(held.back().hash, Chain(*a.store, clinic).back().hash);
+  ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
+  EXPECT_TRUE(v.breaks.empty());
+}
+
 TEST_F(SyncAuditTest, OnlyTheCredentialsOwnChainInOrder) {
   Node a = Clinic("clinic-a");
   Node b = Clinic("clinic-b");

@@ -144,6 +144,15 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
   audit.detail = "GET /fhir/Observation: 403 role registrar: may not read";
   audit.prev_hash = std::string(64, '0');
   audit.hash = std::string(64, 'e');
+  // The next entry as a clinic sends it to a hub of protocol 4, in the
+  // middle of a batch: it follows the entry before, its hash cut short.
+  storage::AuditEntry audit_short = audit;
+  audit_short.seq = 9;
+  audit_short.action = "read";
+  audit_short.outcome = "ok";
+  audit_short.detail = "";
+  audit_short.prev_hash = "";
+  audit_short.hash = "5d41402a";
   std::string bad_kind = Encode(PushAck{1, 1, 0, 0, 0});
   bad_kind[4] = 9;
 
@@ -162,6 +171,8 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
        Encode(ErrorReply{"version_mismatch", "hub speaks 2..3, you 1"})},
       {"valid-audit-batch",
        Encode(AuditBatch{"7f3a9c2e4b1d0a55", 7, {audit}})},
+      {"valid-audit-batch-short",
+       Encode(AuditBatch{"7f3a9c2e4b1d0a55", 7, {audit, audit_short}})},
       {"valid-audit-ack", Encode(AuditAck{8, 1, 0, ""})},
       {"payload-push-batch", PayloadSeed(MessageKind::kPushBatch, push)},
       {"payload-pull-batch",

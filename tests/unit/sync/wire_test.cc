@@ -413,6 +413,25 @@ TEST(WireTest, AuditMessagesRoundTripAndAreChecked) {
   bad = batch;
   bad.entries[0].hash = "not hex";
   EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].hash");
+  // Short entries (protocol 4): an empty prev_hash, a hash's first digits.
+  AuditBatch short_form = batch;
+  short_form.entries[0].hash.resize(storage::kAuditShortHashDigits);
+  short_form.entries[1].prev_hash.clear();
+  ASSERT_OK_AND_ASSIGN(back, DecodeAuditBatch(Encode(short_form)));
+  EXPECT_TRUE(back == short_form);
+  bad = short_form;
+  bad.entries[0].hash.resize(storage::kAuditShortHashDigits - 1);
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].hash");
+  bad = short_form;
+  bad.entries[0].hash = std::string(65, 'f');
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].hash");
+  bad = short_form;
+  bad.entries[0].hash = "ABCDEF01";  // upper case: not a hash posta writes
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].hash");
+  bad = short_form;
+  bad.entries[1].prev_hash = std::string(32, 'f');  // neither empty nor whole
+  EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed,
+                "entries[1].prev_hash");
   bad = batch;
   bad.entries[0].detail = std::string(2000, 'x');
   EXPECT_STATUS(DecodeAuditBatch(Encode(bad)), kMalformed, "entries[0].detail");

@@ -59,6 +59,17 @@ struct AuditEntry {
   std::string hash;       // AuditEntryHash of this entry
 };
 
+// Short form, for sending a chain to a hub that holds its beginning: a
+// prev_hash left empty means "the hash of the entry before", and a hash may
+// be cut to its first kAuditShortHashDigits (the receiver computes the
+// whole one, and checks that it begins so). ShortenAuditChain leaves whole
+// the first entry's prev_hash (the link to what the receiver holds), any
+// prev_hash that is not the hash of the entry before it (a relinked chain
+// stays visible), and the last entry's hash (so that the receiver's copy
+// ends on the sender's whole hash).
+inline constexpr size_t kAuditShortHashDigits = 8;
+void ShortenAuditChain(std::vector<AuditEntry>& entries);
+
 // SHA-256 (hex) over prev_hash and every other field but `hash`, each
 // length-prefixed (docs/storage-format.md has the order).
 Result<std::string> AuditEntryHash(const AuditEntry& entry);

@@ -397,6 +397,11 @@ class RecordStore {
   // a kAuditChainBroken entry to this node's own chain; the entries are
   // stored all the same, as evidence. With no entries: only reports where
   // the chain held here ends.
+  // Entries may come short (AuditEntry, "Short form"): a prev_hash left
+  // empty is the hash held for seq - 1; a hash of 8 to 63 digits is the
+  // beginning of the whole one, which is computed here and stored when it
+  // begins so (otherwise the short hash is stored as received, a break).
+  // InvalidArgument for another hash size.
   virtual Result<AuditReceipt> StoreReceivedAudit(
       const std::string& node_id, std::span<const AuditEntry> entries) = 0;
   // The received chains found broken, by node id.

@@ -27,12 +27,16 @@ namespace posta::sync {
 // syncs records as before and sends no audit entries. Version 3 added
 // PullRequest::stored_seq, so that a clinic asks for its next batch while
 // it stores the one before; a peer at 2 asks after storing, as before.
-inline constexpr uint32_t kProtocolVersion = 3;
+// Version 4 lets AuditBatch entries come short (storage::ShortenAuditChain);
+// a clinic sends them whole to an older hub.
+inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 // The first protocol version with the audit exchange.
 inline constexpr uint32_t kAuditProtocolVersion = 2;
 // The first protocol version whose hub reads PullRequest::stored_seq.
 inline constexpr uint32_t kPullAheadProtocolVersion = 3;
+// The first protocol version whose hub takes short audit entries.
+inline constexpr uint32_t kShortAuditProtocolVersion = 4;
 
 // Node roles, as in storage::StoreOptions::role.
 inline constexpr std::string_view kRoleClinic = "clinic";
@@ -150,7 +154,8 @@ struct PullBatch {
 
 // Clinic → hub (protocol 2), POST /sync/v1/audit: entries of the sender's
 // own audit chain, seq after_seq + 1, after_seq + 2, ... in order. Without
-// entries it asks where the hub's copy of the chain ends.
+// entries it asks where the hub's copy of the chain ends. From protocol 4
+// the entries may be short (storage::ShortenAuditChain).
 struct AuditBatch {
   std::string node_id;  // the sender; every entry's node_id
   int64_t after_seq = 0;
