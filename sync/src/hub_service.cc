@@ -435,6 +435,13 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
   reply.clock_ms = now;
   reply.received_seq = peer.received_seq;
   reply.max_batch_bytes = options.max_batch_bytes;
+  if (reply.protocol_version >= kShortAuditProtocolVersion) {
+    Result<storage::AuditReceipt> held =
+        store.StoreReceivedAudit(node.node_id, {});
+    if (!held.ok()) return FromStatus(held.status());
+    reply.audit_received_seq = held->received_seq;
+    if (held->broken) reply.audit_broken_seq = held->broken->seq;
+  }
   return SyncReply{200, std::string(kContentType), Encode(reply)};
 }
 

@@ -396,15 +396,20 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // takes none.
   if (reply.protocol_version >= kAuditProtocolVersion) {
     report("audit");
-    AuditBatch ask;
-    ask.node_id = store_.node_id();
-    POSTA_ASSIGN_OR_RETURN(
-        std::string ask_body,
-        Call(transport_, "audit", Encode(ask), options_.limits));
-    POSTA_ASSIGN_OR_RETURN(AuditAck held,
-                           DecodeAuditAck(ask_body, options_.limits));
-    int64_t audit_after = held.received_seq;
-    result.audit_broken_seq = held.broken_seq;
+    // Where the hub's copy ends: said at hello (protocol 4), or asked.
+    int64_t audit_after = reply.audit_received_seq.value_or(0);
+    result.audit_broken_seq = reply.audit_broken_seq;
+    if (!reply.audit_received_seq) {
+      AuditBatch ask;
+      ask.node_id = store_.node_id();
+      POSTA_ASSIGN_OR_RETURN(
+          std::string ask_body,
+          Call(transport_, "audit", Encode(ask), options_.limits));
+      POSTA_ASSIGN_OR_RETURN(AuditAck held,
+                             DecodeAuditAck(ask_body, options_.limits));
+      audit_after = held.received_seq;
+      result.audit_broken_seq = held.broken_seq;
+    }
     // The entries per batch adapt to the link like the records' batches
     // (halved after a slow batch or one the link dropped, doubled after a
     // quick one, kept for the next attempt), between 1 and 500.

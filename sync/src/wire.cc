@@ -40,6 +40,10 @@ void save(Archive& ar, const HelloReply& m) {
      make_nvp("role", m.role), make_nvp("clock_ms", m.clock_ms),
      make_nvp("hlc", m.hlc), make_nvp("received_seq", m.received_seq),
      make_nvp("max_batch_bytes", m.max_batch_bytes));
+  if (m.audit_received_seq) {
+    ar(make_nvp("audit_received_seq", *m.audit_received_seq),
+       make_nvp("audit_broken_seq", m.audit_broken_seq));
+  }
 }
 
 template <class Archive>
@@ -184,6 +188,15 @@ void LoadHelloReply(WireReader& r, HelloReply& m) {
   m.received_seq = r.I64("received_seq");
   CheckSeq(r, "received_seq", m.received_seq);
   m.max_batch_bytes = r.U64("max_batch_bytes");
+  // The extension, when the hub wrote it.
+  if (r.ok() && r.remaining() > 0) {
+    m.audit_received_seq = r.I64("audit_received_seq");
+    CheckSeq(r, "audit_received_seq", *m.audit_received_seq);
+    m.audit_broken_seq = r.I64("audit_broken_seq");
+    CheckSeq(r, "audit_broken_seq", m.audit_broken_seq);
+    r.Check(m.audit_broken_seq <= *m.audit_received_seq, "audit_broken_seq",
+            "above audit_received_seq");
+  }
 }
 
 void LoadPushBatch(WireReader& r, PushBatch& m) {

@@ -106,9 +106,19 @@ TEST_F(SyncAuditTest, AnEditedChainIsFlaggedAtTheHub) {
   ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
   ASSERT_EQ(v.breaks.size(), 1u);
   EXPECT_EQ(v.breaks[0].node_id, clinic);
-  // The flag stays; later syncs still carry it.
+  // The flag stays; later syncs still carry it, and the hello says it.
   Create(*a.store, "Vega");
   EXPECT_EQ(Sync(a).audit_broken_seq, synced + 1);
+  Hello hello;
+  hello.node_id = clinic;
+  hello.facility = "clinic-a";
+  hello.role = "clinic";
+  hello.clock_ms = kNov2026;
+  SyncReply said = As(a, "hello", Encode(hello));
+  ASSERT_EQ(said.status, 200);
+  ASSERT_OK_AND_ASSIGN(HelloReply reply, DecodeHelloReply(said.body));
+  EXPECT_EQ(reply.audit_broken_seq, synced + 1);
+  EXPECT_EQ(reply.audit_received_seq, Chain(*hub_store_, clinic).back().seq);
 }
 
 TEST_F(SyncAuditTest, AChainRelinkedAtItsTailIsFlagged) {
@@ -155,6 +165,7 @@ TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
   for (int i = 0; i < 5; ++i) Create(*a.store, "Diaz" + std::to_string(i));
   uint32_t speak = kProtocolVersion;
   std::vector<AuditBatch> sent;
+  int asked = 0;  // audit batches without entries: "where does it end?"
   a.transport->tamper = [&](std::string_view op, std::string& body) {
     if (op == "hello") {
       Result<Hello> hello = DecodeHello(body);
@@ -164,11 +175,14 @@ TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
     } else if (op == "audit") {
       Result<AuditBatch> batch = DecodeAuditBatch(body);
       ASSERT_TRUE(posta::testing::IsOk(batch));
+      if (batch->entries.empty()) ++asked;
       if (!batch->entries.empty()) sent.push_back(*batch);
     }
   };
   const std::string clinic = a.store->node_id();
   Sync(a);
+  // The hello said where the hub's copy ends: no question first.
+  EXPECT_EQ(asked, 0);
   ASSERT_EQ(sent.size(), 1u);
   const std::vector<storage::AuditEntry>& shortened = sent[0].entries;
   ASSERT_GE(shortened.size(), 5u);
@@ -193,6 +207,7 @@ TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
   speak = kShortAuditProtocolVersion - 1;
   sent.clear();
   EXPECT_EQ(Sync(a).audit_broken_seq, 0);
+  EXPECT_EQ(asked, 1);
   ASSERT_EQ(sent.size(), 1u);
   for (const storage::AuditEntry& e : sent[0].entries) {
     EXPECT_EQ(e.prev_hash.size(), 64u);

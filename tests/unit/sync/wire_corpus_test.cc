@@ -122,6 +122,8 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
   reply.hlc = Stamp(1763885524123, 0, "hub");
   reply.received_seq = 40;
   reply.max_batch_bytes = 8 << 20;
+  HelloReply reply_audit = reply;  // to a clinic of protocol 4
+  reply_audit.audit_received_seq = 118;
   PushBatch bad_node = SeedPushBatch();
   bad_node.node_id = "Clinic A";
   PullBatch bad_range = SeedPullBatch();
@@ -160,6 +162,7 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
       {"valid-hello", Encode(SeedHello())},
       {"valid-hello-new-node", Encode(fresh)},
       {"valid-hello-reply", Encode(reply)},
+      {"valid-hello-reply-audit", Encode(reply_audit)},
       {"valid-push-batch", push},
       {"valid-push-ack", Encode(PushAck{45, 1, 0, 1, 1})},
       {"valid-pull-request", Encode(PullRequest{"clinic-a", 40, 1 << 20})},

@@ -281,6 +281,26 @@ TEST(WireTest, HelloReplyRoundTrips) {
   r.max_batch_bytes = 8 << 20;
   ASSERT_OK_AND_ASSIGN(HelloReply back, DecodeHelloReply(Encode(r)));
   EXPECT_EQ(back, r);
+  EXPECT_FALSE(back.audit_received_seq.has_value());
+
+  // The extension (protocol 4): where the hub's copy of the audit chain
+  // ends, and where it broke; written only when set, so that an older
+  // clinic, which refuses trailing bytes, never sees it.
+  HelloReply with_audit = r;
+  with_audit.audit_received_seq = 120;
+  with_audit.audit_broken_seq = 7;
+  const std::string encoded = Encode(with_audit);
+  EXPECT_GT(PayloadOf(encoded, MessageKind::kHelloReply).size(),
+            PayloadOf(Encode(r), MessageKind::kHelloReply).size());
+  ASSERT_OK_AND_ASSIGN(back, DecodeHelloReply(encoded));
+  EXPECT_EQ(back, with_audit);
+  with_audit.audit_broken_seq = 121;
+  EXPECT_STATUS(DecodeHelloReply(Encode(with_audit)), kMalformed,
+                "audit_broken_seq");
+  with_audit.audit_broken_seq = 0;
+  with_audit.audit_received_seq = -1;
+  EXPECT_STATUS(DecodeHelloReply(Encode(with_audit)), kMalformed,
+                "audit_received_seq");
 }
 
 TEST(WireTest, BatchesRoundTrip) {

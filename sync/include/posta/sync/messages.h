@@ -27,15 +27,17 @@ namespace posta::sync {
 // syncs records as before and sends no audit entries. Version 3 added
 // PullRequest::stored_seq, so that a clinic asks for its next batch while
 // it stores the one before; a peer at 2 asks after storing, as before.
-// Version 4 lets AuditBatch entries come short (storage::ShortenAuditChain);
-// a clinic sends them whole to an older hub.
+// Version 4 lets AuditBatch entries come short (storage::ShortenAuditChain),
+// and adds HelloReply::audit_received_seq, so that the audit step needs no
+// question first; a clinic sends whole entries to an older hub, and asks.
 inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 // The first protocol version with the audit exchange.
 inline constexpr uint32_t kAuditProtocolVersion = 2;
 // The first protocol version whose hub reads PullRequest::stored_seq.
 inline constexpr uint32_t kPullAheadProtocolVersion = 3;
-// The first protocol version whose hub takes short audit entries.
+// The first protocol version whose hub takes short audit entries and says
+// in HelloReply where its copy of the caller's chain ends.
 inline constexpr uint32_t kShortAuditProtocolVersion = 4;
 
 // Node roles, as in storage::StoreOptions::role.
@@ -100,6 +102,12 @@ struct HelloReply {
   int64_t received_seq = 0;
   // The hub's cap on one PushBatch, counted before compression.
   uint64_t max_batch_bytes = 0;
+  // An extension (protocol 4), written only to a node that speaks it: where
+  // the hub's copy of the caller's audit chain ends, and the first entry it
+  // found broken (0: the chain holds), so that the audit step sends entries
+  // without asking first (an AuditBatch with none).
+  std::optional<int64_t> audit_received_seq;
+  int64_t audit_broken_seq = 0;
 
   friend bool operator==(const HelloReply&, const HelloReply&) = default;
 };
