@@ -19,6 +19,16 @@ class SyncAuditTest : public SyncFixture {
     return chain.ok() ? *chain : std::vector<storage::AuditEntry>();
   }
 
+  // A clinic's Hello, sent by hand (As) rather than by its client.
+  Hello HelloOf(const Node& node, const std::string& facility) {
+    Hello hello;
+    hello.node_id = node.store->node_id();
+    hello.facility = facility;
+    hello.role = "clinic";
+    hello.clock_ms = kNov2026;
+    return hello;
+  }
+
   void Exec(const std::string& file, const std::string& sql) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(dir_.File(file).c_str(), &db), SQLITE_OK);
@@ -109,12 +119,7 @@ TEST_F(SyncAuditTest, AnEditedChainIsFlaggedAtTheHub) {
   // The flag stays; later syncs still carry it, and the hello says it.
   Create(*a.store, "Vega");
   EXPECT_EQ(Sync(a).audit_broken_seq, synced + 1);
-  Hello hello;
-  hello.node_id = clinic;
-  hello.facility = "clinic-a";
-  hello.role = "clinic";
-  hello.clock_ms = kNov2026;
-  SyncReply said = As(a, "hello", Encode(hello));
+  SyncReply said = As(a, "hello", Encode(HelloOf(a, "clinic-a")));
   ASSERT_EQ(said.status, 200);
   ASSERT_OK_AND_ASSIGN(HelloReply reply, DecodeHelloReply(said.body));
   EXPECT_EQ(reply.audit_broken_seq, synced + 1);
@@ -168,15 +173,15 @@ TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
   int asked = 0;  // audit batches without entries: "where does it end?"
   a.transport->tamper = [&](std::string_view op, std::string& body) {
     if (op == "hello") {
-      Result<Hello> hello = DecodeHello(body);
-      ASSERT_TRUE(posta::testing::IsOk(hello));
-      hello->protocol_version = speak;
-      body = Encode(*hello);
+      SayProtocol(body, speak);
     } else if (op == "audit") {
       Result<AuditBatch> batch = DecodeAuditBatch(body);
       ASSERT_TRUE(posta::testing::IsOk(batch));
-      if (batch->entries.empty()) ++asked;
-      if (!batch->entries.empty()) sent.push_back(*batch);
+      if (batch->entries.empty()) {
+        ++asked;
+      } else {
+        sent.push_back(*batch);
+      }
     }
   };
   const std::string clinic = a.store->node_id();
@@ -256,11 +261,7 @@ TEST_F(SyncAuditTest, OnlyTheCredentialsOwnChainInOrder) {
 
 TEST_F(SyncAuditTest, AnOlderClinicStillSyncs) {
   Node a = Clinic("clinic-a");
-  Hello hello;
-  hello.node_id = a.store->node_id();
-  hello.facility = "clinic-a";
-  hello.role = "clinic";
-  hello.clock_ms = kNov2026;
+  Hello hello = HelloOf(a, "clinic-a");
   hello.protocol_version = 1;
   hello.min_protocol_version = 1;
   SyncReply reply = As(a, "hello", Encode(hello));

@@ -63,6 +63,15 @@ inline std::string IssueEnrollmentCode(
   return *code;
 }
 
+// For LoopTransport::tamper: rewrites an encoded Hello so that the node
+// says it speaks `version` at most (a clinic of an older build).
+inline void SayProtocol(std::string& hello_body, uint32_t version) {
+  Result<Hello> hello = DecodeHello(hello_body);
+  ASSERT_TRUE(posta::testing::IsOk(hello));
+  hello->protocol_version = version;
+  hello_body = Encode(*hello);
+}
+
 // Calls the hub directly. `drop_request` loses the next request before the
 // hub sees it; `drop_answer` lets the hub commit and loses its answer.
 // `address` is the remote address the hub sees.

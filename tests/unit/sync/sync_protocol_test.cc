@@ -72,10 +72,7 @@ TEST_F(SyncProtocolTest, APullAsksAheadButAcknowledgesOnlyWhatIsStored) {
   int asked_ahead = 0;
   b.transport->tamper = [&](std::string_view op, std::string& body) {
     if (op == "hello") {
-      Result<Hello> hello = DecodeHello(body);
-      ASSERT_TRUE(posta::testing::IsOk(hello));
-      hello->protocol_version = speak;
-      body = Encode(*hello);
+      SayProtocol(body, speak);
       return;
     }
     if (op != "pull") return;
