@@ -32,6 +32,13 @@ std::optional<ResourceType> ParseResourceType(std::string_view name) {
   return std::nullopt;
 }
 
+std::string RecordName(ResourceType type, std::string_view id) {
+  std::string out(ResourceTypeName(type));
+  out.push_back('/');
+  out.append(id);
+  return out;
+}
+
 std::string FormatInstant(int64_t millis) {
   using namespace std::chrono;
   sys_time<milliseconds> t{milliseconds(millis)};

@@ -117,13 +117,6 @@ void SetStamp(StampMap& stamps, const std::string& field,
   it->second = stamp;
 }
 
-std::string RecordName(ResourceType type, std::string_view id) {
-  std::string out(ResourceTypeName(type));
-  out.push_back('/');
-  out.append(id);
-  return out;
-}
-
 Result<Record> RecordFromRow(const Statement& st, int first,
                              bool with_stamps) {
   Record record;

@@ -56,7 +56,4 @@ void SetStamp(StampMap& stamps, const std::string& field,
 Result<Record> RecordFromRow(const Statement& st, int first = 0,
                              bool with_stamps = true);
 
-// "Patient/<id>", for messages.
-std::string RecordName(ResourceType type, std::string_view id);
-
 }  // namespace posta::storage::internal

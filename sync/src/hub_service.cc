@@ -4,6 +4,7 @@
 #include <atomic>
 #include <exception>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -117,6 +118,18 @@ struct HubService::Impl {
   SyncReply Pull(const SyncRequest& request, const storage::EnrolledNode& node);
   SyncReply Audit(const SyncRequest& request,
                   const storage::EnrolledNode& node);
+  // Entries of `node`'s own audit chain after after_seq (an AuditBatch's,
+  // or a PushBatch's): the refusal when an entry names another facility or
+  // they start past the hub's copy of the chain; otherwise none, and
+  // `held` says where that copy ends.
+  std::optional<SyncReply> CheckAudit(
+      const storage::EnrolledNode& node, int64_t after_seq,
+      std::span<const storage::AuditEntry> entries,
+      storage::AuditReceipt& held);
+  // Stores entries CheckAudit let through, and counts them.
+  Result<storage::AuditReceipt> StoreAudit(
+      const storage::EnrolledNode& node,
+      std::span<const storage::AuditEntry> entries);
   Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
                              int64_t after_seq, uint64_t max_bytes);
   // What `node` may pull after `after_seq`: its scope, less what it made
@@ -457,35 +470,16 @@ SyncReply HubService::Impl::Audit(const SyncRequest& request,
                       " with the credential of node " + node.node_id +
                       "; a node sends only its own audit chain");
   }
-  for (const storage::AuditEntry& e : batch->entries) {
-    if (e.facility != node.facility) {
-      return Refuse(403, kErrorScope,
-                    "audit entry " + std::to_string(e.seq) +
-                        " names facility " + e.facility + "; node " +
-                        node.node_id + " is enrolled for facility " +
-                        node.facility);
-    }
-  }
-  Result<storage::AuditReceipt> held =
-      store.StoreReceivedAudit(node.node_id, {});
-  if (!held.ok()) return FromStatus(held.status());
-  if (batch->after_seq > held->received_seq) {
-    return Refuse(
-        409, "gap",
-        "audit batch starts after " + std::to_string(batch->after_seq) +
-            " but the hub holds the chain up to " +
-            std::to_string(held->received_seq) + "; send again from there");
+  storage::AuditReceipt held;
+  if (std::optional<SyncReply> refused =
+          CheckAudit(node, batch->after_seq, batch->entries, held)) {
+    return *std::move(refused);
   }
   Result<storage::AuditReceipt> receipt =
-      batch->entries.empty()
-          ? std::move(held)
-          : store.StoreReceivedAudit(node.node_id, batch->entries);
+      batch->entries.empty() ? Result<storage::AuditReceipt>(std::move(held))
+                             : StoreAudit(node, batch->entries);
   if (!receipt.ok()) return FromStatus(receipt.status());
   ++audit_batches;
-  audit_entries += receipt->stored;
-  if (receipt->newly_broken && options.on_audit_broken) {
-    options.on_audit_broken(*receipt->broken);
-  }
   AuditAck ack;
   ack.received_seq = receipt->received_seq;
   ack.stored = receipt->stored;
@@ -494,6 +488,45 @@ SyncReply HubService::Impl::Audit(const SyncRequest& request,
     ack.broken_why = receipt->broken->why;
   }
   return SyncReply{200, std::string(kContentType), Encode(ack)};
+}
+
+std::optional<SyncReply> HubService::Impl::CheckAudit(
+    const storage::EnrolledNode& node, int64_t after_seq,
+    std::span<const storage::AuditEntry> entries,
+    storage::AuditReceipt& held) {
+  for (const storage::AuditEntry& e : entries) {
+    if (e.facility != node.facility) {
+      return Refuse(403, kErrorScope,
+                    "audit entry " + std::to_string(e.seq) +
+                        " names facility " + e.facility + "; node " +
+                        node.node_id + " is enrolled for facility " +
+                        node.facility);
+    }
+  }
+  Result<storage::AuditReceipt> end =
+      store.StoreReceivedAudit(node.node_id, {});
+  if (!end.ok()) return FromStatus(end.status());
+  if (after_seq > end->received_seq) {
+    return Refuse(
+        409, "gap",
+        "audit entries start after " + std::to_string(after_seq) +
+            " but the hub holds the chain up to " +
+            std::to_string(end->received_seq) + "; send again from there");
+  }
+  held = std::move(end).value();
+  return std::nullopt;
+}
+
+Result<storage::AuditReceipt> HubService::Impl::StoreAudit(
+    const storage::EnrolledNode& node,
+    std::span<const storage::AuditEntry> entries) {
+  POSTA_ASSIGN_OR_RETURN(storage::AuditReceipt receipt,
+                         store.StoreReceivedAudit(node.node_id, entries));
+  audit_entries += receipt.stored;
+  if (receipt.newly_broken && options.on_audit_broken) {
+    options.on_audit_broken(*receipt.broken);
+  }
+  return receipt;
 }
 
 SyncReply HubService::Impl::Push(const SyncRequest& request,
@@ -533,11 +566,31 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                      " (last seen at " + seen->last_address + ")");
     }
   }
+  // The batch's audit entries (protocol 5) are checked before anything is
+  // stored, and stored after its changes (again for a batch sent again:
+  // the entries held already are skipped).
+  if (batch->audit_after_seq) {
+    storage::AuditReceipt held;
+    if (std::optional<SyncReply> refused = CheckAudit(
+            node, *batch->audit_after_seq, batch->audit, held)) {
+      return *std::move(refused);
+    }
+  }
+  auto answer = [&](PushAck ack) {
+    if (batch->audit_after_seq) {
+      Result<storage::AuditReceipt> receipt = StoreAudit(node, batch->audit);
+      if (!receipt.ok()) return FromStatus(receipt.status());
+      ack.audit_received_seq = receipt->received_seq;
+      ack.audit_stored = receipt->stored;
+      if (receipt->broken) ack.audit_broken_seq = receipt->broken->seq;
+    }
+    return SyncReply{200, std::string(kContentType), Encode(ack)};
+  };
   PushAck ack;
   if (batch->to_seq <= peer->received_seq) {
     // A batch applied before (its ack was lost): acknowledge it again.
     ack.received_seq = peer->received_seq;
-    return SyncReply{200, std::string(kContentType), Encode(ack)};
+    return answer(ack);
   }
   if (batch->after_seq > peer->received_seq) {
     return Refuse(409, "gap",
@@ -649,7 +702,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   ack.merged = stats->merged;
   ack.ignored = stats->ignored;
   ack.conflicts = stats->conflicts;
-  return SyncReply{200, std::string(kContentType), Encode(ack)};
+  return answer(ack);
 }
 
 SyncReply HubService::Impl::Pull(const SyncRequest& call,

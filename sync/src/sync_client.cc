@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <future>
 #include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "floor_clock.h"
 #include "posta/base/crash_point.h"
@@ -56,6 +59,24 @@ size_t AdaptToLink(size_t size, std::chrono::nanoseconds took,
   if (took > target) return std::max(lo, size / 2);
   if (took < target / 4) return std::min(hi, size * 2);
   return size;
+}
+
+// Of `entries` (this node's chain, in order), those a push batch carries
+// with `changes`: up to the last that records one of them, or all of them
+// when none does (reads and logins move the chain on all the same).
+void KeepAuditOfChanges(const std::vector<storage::ChangeEntry>& changes,
+                        std::vector<storage::AuditEntry>& entries) {
+  std::unordered_set<std::string> made;
+  made.reserve(changes.size());
+  for (const storage::ChangeEntry& change : changes) {
+    made.insert(ChangeKey(change.record));
+  }
+  for (size_t kept = entries.size(); kept > 0; --kept) {
+    if (made.contains(ChangeKey(entries[kept - 1]))) {
+      entries.resize(kept);
+      return;
+    }
+  }
 }
 
 // One request: the reply's body when the hub answered 200, else the Status
@@ -209,22 +230,36 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   int64_t after = reply.received_seq;
   shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
   report("push");
+  // With a hub of protocol 5 each batch also carries this node's audit
+  // entries from where the hub's copy of the chain ends, up to the last
+  // one that records a change of the batch (PushBatch::audit): they travel
+  // in the batch's frame, naming its changes, and the audit step after the
+  // pull has only the rest to send.
+  std::optional<int64_t> audit_held = reply.audit_received_seq;
+  result.audit_broken_seq = reply.audit_broken_seq;
+  const bool push_audit =
+      reply.protocol_version >= kPushAuditProtocolVersion && audit_held;
   // The next batch is read from the log and encoded while the hub applies
   // the current one: both depend only on where the current one ends. A
-  // read-ahead is used only when the ack lands there and the batch size did
-  // not change; otherwise it is dropped and the batch read again.
+  // read-ahead is used only when the ack lands there (its changes' and its
+  // audit entries') and the batch size did not change; otherwise it is
+  // dropped and the batch read again.
   struct Outgoing {
     int64_t after_seq = 0;
     size_t batch_bytes = 0;
+    std::optional<int64_t> audit_after;
     bool empty = true;  // nothing new in the log
     bool more = false;
     int64_t to_seq = 0;
     size_t changes = 0;
+    size_t audit = 0;      // entries carried
+    int64_t audit_to = 0;  // the last one's seq
     std::string body;
   };
   const std::string upstream = reply.node_id;
-  auto read_batch = [this, relay, upstream](int64_t from,
-                                            size_t bytes) -> Result<Outgoing> {
+  auto read_batch = [this, relay, upstream](
+                        int64_t from, size_t bytes,
+                        std::optional<int64_t> audit_from) -> Result<Outgoing> {
     storage::ChangeFilter filter;
     filter.after_seq = from;
     filter.max_changes = options_.limits.max_changes;
@@ -241,6 +276,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     Outgoing out;
     out.after_seq = from;
     out.batch_bytes = bytes;
+    out.audit_after = audit_from;
     if (batch.last_seq <= from) return out;  // nothing new in the log
     PushBatch push;
     push.node_id = store_.node_id();
@@ -248,6 +284,19 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     push.to_seq = batch.last_seq;
     push.changes = std::move(batch.changes);
     push.conflicts = std::move(batch.conflicts);
+    if (audit_from) {
+      POSTA_ASSIGN_OR_RETURN(
+          push.audit,
+          store_.AuditChainSince(
+              store_.node_id(), *audit_from,
+              std::min(options_.limits.max_changes,
+                       push.changes.size() + kAuditBatchEntries)));
+      KeepAuditOfChanges(push.changes, push.audit);
+      push.audit_after_seq = audit_from;
+      out.audit = push.audit.size();
+      out.audit_to = push.audit.empty() ? *audit_from : push.audit.back().seq;
+      storage::ShortenAuditChain(push.audit);
+    }
     out.empty = false;
     out.more = batch.more;
     out.to_seq = push.to_seq;
@@ -255,22 +304,28 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     out.body = Encode(push);
     return out;
   };
+  auto audit_from = [&]() -> std::optional<int64_t> {
+    return push_audit ? audit_held : std::nullopt;
+  };
   std::future<Result<Outgoing>> ahead;
   while (true) {
     std::optional<Result<Outgoing>> taken;
     if (ahead.valid()) {
       taken.emplace(ahead.get());
       if (taken->ok() && ((*taken)->after_seq != after ||
-                          (*taken)->batch_bytes != batch_bytes)) {
+                          (*taken)->batch_bytes != batch_bytes ||
+                          (*taken)->audit_after != audit_from())) {
         taken.reset();
       }
     }
-    if (!taken) taken.emplace(read_batch(after, batch_bytes));
+    if (!taken) taken.emplace(read_batch(after, batch_bytes, audit_from()));
     POSTA_ASSIGN_OR_RETURN(Outgoing outgoing, std::move(*taken));
     if (outgoing.empty) break;  // nothing new in the log
     if (outgoing.more) {
-      ahead = std::async(std::launch::async, read_batch, outgoing.to_seq,
-                         batch_bytes);
+      ahead = std::async(
+          std::launch::async, read_batch, outgoing.to_seq, batch_bytes,
+          outgoing.audit_after ? std::optional(outgoing.audit_to)
+                               : std::nullopt);
     }
     const auto started = clock_.MonotonicNow();
     POSTA_CRASH_POINT("sync.client.before_push");
@@ -293,6 +348,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     POSTA_RETURN_IF_ERROR(store_.UpdatePeer(hub));
     POSTA_CRASH_POINT("sync.client.after_push_recorded");
     after = ack.received_seq;
+    if (outgoing.audit_after) {
+      // Where the hub's copy of the chain ends now; without the answer's
+      // extension the audit step asks.
+      audit_held = ack.audit_received_seq;
+      result.audit_pushed += ack.audit_stored;
+      result.audit_broken_seq = ack.audit_broken_seq;
+      audited += static_cast<int64_t>(outgoing.audit);
+    }
     result.pushed += static_cast<int64_t>(outgoing.changes);
     ++result.push_batches;
     shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
@@ -396,10 +459,10 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // takes none.
   if (reply.protocol_version >= kAuditProtocolVersion) {
     report("audit");
-    // Where the hub's copy ends: said at hello (protocol 4), or asked.
-    int64_t audit_after = reply.audit_received_seq.value_or(0);
-    result.audit_broken_seq = reply.audit_broken_seq;
-    if (!reply.audit_received_seq) {
+    // Where the hub's copy ends: said at hello (protocol 4) and in each
+    // push's ack (protocol 5), or asked.
+    int64_t audit_after = audit_held.value_or(0);
+    if (!audit_held) {
       AuditBatch ask;
       ask.node_id = store_.node_id();
       POSTA_ASSIGN_OR_RETURN(

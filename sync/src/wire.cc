@@ -51,6 +51,13 @@ void save(Archive& ar, const PushBatch& m) {
   ar(make_nvp("node_id", m.node_id), make_nvp("after_seq", m.after_seq),
      make_nvp("to_seq", m.to_seq), make_nvp("changes", m.changes),
      make_nvp("conflicts", m.conflicts));
+  if (!m.audit_after_seq) return;
+  ar(make_nvp("audit_after_seq", *m.audit_after_seq));
+  if constexpr (wire_internal::kIsJson<Archive>) {
+    ar(make_nvp("audit", m.audit));  // the view shows every entry whole
+  } else {
+    wire_internal::SaveAuditOfChanges(ar, m.changes, m.audit);
+  }
 }
 
 template <class Archive>
@@ -58,6 +65,11 @@ void save(Archive& ar, const PushAck& m) {
   ar(make_nvp("received_seq", m.received_seq), make_nvp("taken", m.taken),
      make_nvp("merged", m.merged), make_nvp("ignored", m.ignored),
      make_nvp("conflicts", m.conflicts));
+  if (m.audit_received_seq) {
+    ar(make_nvp("audit_received_seq", *m.audit_received_seq),
+       make_nvp("audit_stored", m.audit_stored),
+       make_nvp("audit_broken_seq", m.audit_broken_seq));
+  }
 }
 
 template <class Archive>
@@ -206,6 +218,13 @@ void LoadPushBatch(WireReader& r, PushBatch& m) {
   m.to_seq = r.I64("to_seq");
   CheckRange(r, m.after_seq, m.to_seq);
   LoadBatchBody(r, m.after_seq, m.to_seq, m.changes, m.conflicts);
+  // The extension (protocol 5), when the sender wrote it.
+  if (r.ok() && r.remaining() > 0) {
+    m.audit_after_seq = r.I64("audit_after_seq");
+    CheckSeq(r, "audit_after_seq", *m.audit_after_seq);
+    wire_internal::LoadChainEntries(r, "audit", m.node_id, *m.audit_after_seq,
+                                    &m.changes, m.audit);
+  }
 }
 
 void LoadPushAck(WireReader& r, PushAck& m) {
@@ -217,6 +236,17 @@ void LoadPushAck(WireReader& r, PushAck& m) {
         std::pair{"conflicts", &m.conflicts}}) {
     *value = r.I64(field);
     r.Check(*value >= 0, field, "negative");
+  }
+  // The extension, when the hub wrote it.
+  if (r.ok() && r.remaining() > 0) {
+    m.audit_received_seq = r.I64("audit_received_seq");
+    CheckSeq(r, "audit_received_seq", *m.audit_received_seq);
+    m.audit_stored = r.I64("audit_stored");
+    r.Check(m.audit_stored >= 0, "audit_stored", "negative");
+    m.audit_broken_seq = r.I64("audit_broken_seq");
+    CheckSeq(r, "audit_broken_seq", m.audit_broken_seq);
+    r.Check(m.audit_broken_seq <= *m.audit_received_seq, "audit_broken_seq",
+            "above audit_received_seq");
   }
 }
 
@@ -287,19 +317,8 @@ void LoadAuditBatch(WireReader& r, AuditBatch& m) {
   CheckNodeId(r, "node_id", m.node_id);
   m.after_seq = r.I64("after_seq");
   CheckSeq(r, "after_seq", m.after_seq);
-  const uint64_t count = r.Count("entries", r.limits().max_changes,
-                                 wire_internal::kMinAuditEntryBytes);
-  for (uint64_t i = 0; i < count && r.ok(); ++i) {
-    wire_internal::Scope scope(r, "entries", static_cast<int64_t>(i));
-    storage::AuditEntry e;
-    wire_internal::LoadAuditEntry(r, e);
-    // The sender's own chain, in order from after_seq on.
-    r.Check(!r.ok() || e.node_id == m.node_id, "node_id",
-            "not the batch's node");
-    r.Check(!r.ok() || e.seq == m.after_seq + 1 + static_cast<int64_t>(i),
-            "seq", "not the next of the chain");
-    if (r.ok()) m.entries.push_back(std::move(e));
-  }
+  wire_internal::LoadChainEntries(r, "entries", m.node_id, m.after_seq,
+                                  /*changes=*/nullptr, m.entries);
 }
 
 void LoadAuditAck(WireReader& r, AuditAck& m) {
@@ -482,10 +501,22 @@ bool SameBody(const std::vector<storage::ChangeEntry>& changes_a,
 
 }  // namespace
 
+std::string ChangeKey(const storage::Record& record) {
+  return storage::RecordName(record.type, record.id) + " " +
+         record.version.ToString();
+}
+
+std::string ChangeKey(const storage::AuditEntry& entry) {
+  return entry.resource + " " + entry.version;
+}
+
 bool operator==(const PushBatch& a, const PushBatch& b) {
   return a.node_id == b.node_id && a.after_seq == b.after_seq &&
          a.to_seq == b.to_seq &&
-         SameBody(a.changes, a.conflicts, b.changes, b.conflicts);
+         SameBody(a.changes, a.conflicts, b.changes, b.conflicts) &&
+         a.audit_after_seq == b.audit_after_seq &&
+         std::equal(a.audit.begin(), a.audit.end(), b.audit.begin(),
+                    b.audit.end(), SameAuditEntry);
 }
 
 bool operator==(const AuditBatch& a, const AuditBatch& b) {

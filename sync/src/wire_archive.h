@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -557,6 +558,68 @@ inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
   r.Check(e.hash.size() >= storage::kAuditShortHashDigits &&
               e.hash.size() <= 64 && hex(e.hash),
           "hash", "not 8 to 64 lowercase hex digits");
+}
+
+// A PushBatch's audit entries (protocol 5): a size tag, then per entry a
+// uint32 naming the batch's change whose resource and version it records
+// (1 + its index; 0 for none), and the entry, with those two fields left
+// empty when it names a change. The change's own id and version are in the
+// frame already; spelled out again they would be most of an entry's bytes.
+inline void SaveAuditOfChanges(BinaryOut& ar,
+                               const std::vector<storage::ChangeEntry>& changes,
+                               const std::vector<storage::AuditEntry>& audit) {
+  std::unordered_map<std::string, uint32_t> named;
+  named.reserve(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) {
+    named.emplace(ChangeKey(changes[i].record), static_cast<uint32_t>(i + 1));
+  }
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(audit.size())));
+  for (const storage::AuditEntry& e : audit) {
+    const auto it = e.version.empty()
+                        ? named.end()
+                        : named.find(ChangeKey(e));
+    if (it == named.end()) {
+      ar(uint32_t{0}, e);
+      continue;
+    }
+    storage::AuditEntry without = e;
+    without.resource.clear();
+    without.version.clear();
+    ar(it->second, without);
+  }
+}
+
+// Entries of one node's audit chain, seq after_seq + 1, + 2, ... in order,
+// each naming `node_id`. With `changes` (a PushBatch's), each entry is
+// preceded by the change it names (SaveAuditOfChanges), whose resource and
+// version it takes.
+inline void LoadChainEntries(WireReader& r, std::string_view field,
+                             const std::string& node_id, int64_t after_seq,
+                             const std::vector<storage::ChangeEntry>* changes,
+                             std::vector<storage::AuditEntry>& out) {
+  const size_t ref_bytes = changes != nullptr ? 4 : 0;
+  const uint64_t count = r.Count(field, r.limits().max_changes,
+                                 kMinAuditEntryBytes + ref_bytes);
+  for (uint64_t i = 0; i < count && r.ok(); ++i) {
+    Scope scope(r, field, static_cast<int64_t>(i));
+    const uint32_t change = changes != nullptr ? r.U32("change") : 0;
+    r.Check(changes == nullptr || change <= changes->size(), "change",
+            "past the batch's changes");
+    storage::AuditEntry e;
+    LoadAuditEntry(r, e);
+    if (r.ok() && change != 0) {
+      r.Check(e.resource.empty() && e.version.empty(), "resource",
+              "given as well as the change it names");
+      const storage::Record& named = (*changes)[change - 1].record;
+      e.resource = storage::RecordName(named.type, named.id);
+      e.version = named.version.ToString();
+    }
+    r.Check(!r.ok() || e.node_id == node_id, "node_id",
+            "not the batch's node");
+    r.Check(!r.ok() || e.seq == after_seq + 1 + static_cast<int64_t>(i), "seq",
+            "not the next of the chain");
+    if (r.ok()) out.push_back(std::move(e));
+  }
 }
 
 inline void LoadRecord(WireReader& r, storage::Record& rec) {

@@ -245,6 +245,7 @@ TEST_F(HubAuthTest, ForgedOriginIsRefusedWholeAndLogged) {
     ASSERT_OK(batch);
     batch->node_id = b.store->node_id();
     for (auto& change : batch->changes) change.record.facility = "clinic-b";
+    for (auto& entry : batch->audit) entry.node_id = batch->node_id;
     body = Encode(*batch);
   };
   auto impersonated = a.client->SyncOnce();

@@ -165,10 +165,12 @@ TEST_F(SyncAuditTest, AChainRelinkedInsideABatchIsFlagged) {
   EXPECT_NE(breaks[0].why.find("prev_hash"), std::string::npos);
 }
 
+// Short entries in the audit exchange (protocol 4; a hub of protocol 5
+// takes the entries of a push's changes in the push, below).
 TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
   Node a = Clinic("clinic-a");
   for (int i = 0; i < 5; ++i) Create(*a.store, "Diaz" + std::to_string(i));
-  uint32_t speak = kProtocolVersion;
+  uint32_t speak = kPushAuditProtocolVersion - 1;
   std::vector<AuditBatch> sent;
   int asked = 0;  // audit batches without entries: "where does it end?"
   a.transport->tamper = [&](std::string_view op, std::string& body) {
@@ -223,6 +225,138 @@ TEST_F(SyncAuditTest, EntriesTravelShortAndArriveWhole) {
   EXPECT_EQ(held.back().hash, Chain(*a.store, clinic).back().hash);
   ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
   EXPECT_TRUE(v.breaks.empty());
+}
+
+// Protocol 5: each push carries the entries of its own changes (and any
+// before them), short, naming its changes; the audit step sends only what
+// the push did not carry. The hub holds the same chain.
+TEST_F(SyncAuditTest, EntriesTravelWithTheirChanges) {
+  Node a = Clinic("clinic-a");
+  const std::string clinic = a.store->node_id();
+  for (int i = 0; i < 150; ++i) Create(*a.store, "Diaz" + std::to_string(i));
+  uint32_t speak = kProtocolVersion;
+  int pushes = 0;
+  int64_t carried = 0;
+  int64_t audited = 0;  // entries sent by the audit step
+  a.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op == "hello") {
+      SayProtocol(body, speak);
+    } else if (op == "push") {
+      Result<PushBatch> push = DecodePushBatch(body);
+      ASSERT_TRUE(posta::testing::IsOk(push));
+      ++pushes;
+      EXPECT_EQ(push->audit_after_seq.has_value(),
+                speak >= kPushAuditProtocolVersion);
+      if (push->audit.empty()) return;
+      // The batch's entries end on one of its own changes.
+      bool ends_on_a_change = false;
+      for (const storage::ChangeEntry& c : push->changes) {
+        ends_on_a_change |= ChangeKey(c.record) == ChangeKey(push->audit.back());
+      }
+      EXPECT_TRUE(ends_on_a_change);
+      carried += static_cast<int64_t>(push->audit.size());
+    } else if (op == "audit") {
+      Result<AuditBatch> batch = DecodeAuditBatch(body);
+      ASSERT_TRUE(posta::testing::IsOk(batch));
+      audited += static_cast<int64_t>(batch->entries.size());
+    }
+  };
+  SyncResult first = Sync(a);
+  EXPECT_GT(first.push_batches, 1);
+  std::vector<storage::AuditEntry> mine = Chain(*a.store, clinic);
+  EXPECT_EQ(carried, static_cast<int64_t>(mine.size()));
+  EXPECT_EQ(audited, 0);
+  EXPECT_EQ(first.audit_pushed, static_cast<int64_t>(mine.size()));
+  std::vector<storage::AuditEntry> held = Chain(*hub_store_, clinic);
+  ASSERT_EQ(held.size(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    EXPECT_EQ(held[i].resource, mine[i].resource) << i;
+    EXPECT_EQ(held[i].version, mine[i].version) << i;
+    EXPECT_EQ(held[i].hash, mine[i].hash) << i;
+  }
+
+  // Reads after the last change travel in the audit step; a change's entry
+  // still travels with it.
+  Create(*a.store, "Ruiz");
+  for (int i = 0; i < 3; ++i) {
+    storage::AuditEvent read;
+    read.who.actor = "amina";
+    read.action = "read";
+    read.resource = "Patient/someone";
+    ASSERT_OK(a.store->AppendAudit(read, storage::AuditDurability::kCommitted));
+  }
+  carried = audited = 0;
+  Sync(a);
+  EXPECT_EQ(carried, 1);
+  EXPECT_EQ(audited, 3);
+
+  // A hub of protocol 4 takes them all in the audit step.
+  for (int i = 0; i < 4; ++i) Create(*a.store, "Vega" + std::to_string(i));
+  speak = kPushAuditProtocolVersion - 1;
+  carried = audited = 0;
+  Sync(a);
+  EXPECT_EQ(carried, 0);
+  EXPECT_EQ(audited, 4);
+  mine = Chain(*a.store, clinic);
+  held = Chain(*hub_store_, clinic);
+  ASSERT_EQ(held.size(), mine.size());
+  EXPECT_EQ(held.back().hash, mine.back().hash);
+  ASSERT_OK_AND_ASSIGN(storage::AuditVerification v, hub_store_->VerifyAudit());
+  EXPECT_TRUE(v.breaks.empty());
+}
+
+// A push's audit entries are checked before anything of the push is
+// stored: another facility's entry, or entries past the hub's copy.
+TEST_F(SyncAuditTest, APushWithBadAuditEntriesStoresNothing) {
+  Node a = Clinic("clinic-a");
+  Create(*a.store, "Diaz");
+  Sync(a);
+  const std::string clinic = a.store->node_id();
+  Create(*a.store, "Ruiz");
+  Create(*a.store, "Soto");
+  ASSERT_OK_AND_ASSIGN(storage::PeerState peer, hub_store_->GetPeer(clinic));
+  ASSERT_OK_AND_ASSIGN(storage::StoreStats stats, a.store->Stats());
+  ASSERT_OK_AND_ASSIGN(storage::ChangeBatch changes,
+                       a.store->ReadChanges({.after_seq = peer.received_seq}));
+  std::vector<storage::AuditEntry> chain = Chain(*a.store, clinic);
+  const size_t held_before = Chain(*hub_store_, clinic).size();
+  PushBatch push;
+  push.node_id = clinic;
+  push.after_seq = peer.received_seq;
+  push.to_seq = stats.last_seq;
+  push.changes = changes.changes;
+  push.audit_after_seq = chain[chain.size() - 2].seq;  // one past the hub's
+  push.audit = {chain.back()};
+  SyncReply reply = As(a, "push", Encode(push));
+  EXPECT_EQ(reply.status, 409);
+  ASSERT_OK_AND_ASSIGN(ErrorReply error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, "gap");
+
+  push.audit_after_seq = static_cast<int64_t>(held_before);
+  push.audit.assign(chain.begin() + static_cast<ptrdiff_t>(held_before),
+                    chain.end());
+  push.audit[0].facility = "clinic-b";
+  reply = As(a, "push", Encode(push));
+  EXPECT_EQ(reply.status, 403);
+  ASSERT_OK_AND_ASSIGN(error, DecodeErrorReply(reply.body));
+  EXPECT_EQ(error.code, kErrorScope);
+  ASSERT_OK_AND_ASSIGN(storage::PeerState after, hub_store_->GetPeer(clinic));
+  EXPECT_EQ(after.received_seq, peer.received_seq);
+  EXPECT_EQ(Chain(*hub_store_, clinic).size(), held_before);
+
+  // The same push, right: the changes and their entries are stored, and
+  // sent again (its ack lost) it stores nothing more.
+  push.audit[0].facility = "clinic-a";
+  for (int round = 0; round < 2; ++round) {
+    reply = As(a, "push", Encode(push));
+    ASSERT_EQ(reply.status, 200);
+    ASSERT_OK_AND_ASSIGN(PushAck ack, DecodePushAck(reply.body));
+    EXPECT_EQ(ack.received_seq, stats.last_seq);
+    EXPECT_EQ(ack.audit_received_seq, chain.back().seq);
+    EXPECT_EQ(ack.audit_stored,
+              round == 0 ? static_cast<int64_t>(push.audit.size()) : 0);
+  }
+  EXPECT_EQ(Chain(*hub_store_, clinic).size(), chain.size());
 }
 
 TEST_F(SyncAuditTest, OnlyTheCredentialsOwnChainInOrder) {

@@ -155,6 +155,27 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
   audit_short.detail = "";
   audit_short.prev_hash = "";
   audit_short.hash = "5d41402a";
+  // A push to a hub of protocol 5 carries its changes' entries: the first
+  // names its change, the second (a read) names none.
+  PushBatch push_audit = SeedPushBatch();
+  const storage::Record& changed = push_audit.changes[0].record;
+  storage::AuditEntry audit_change = audit_short;
+  audit_change.node_id = push_audit.node_id;
+  audit_change.seq = 12;
+  audit_change.action = "update";
+  audit_change.resource = storage::RecordName(changed.type, changed.id);
+  audit_change.version = changed.version.ToString();
+  audit_change.prev_hash = std::string(64, '0');
+  storage::AuditEntry audit_read = audit_short;
+  audit_read.node_id = push_audit.node_id;
+  audit_read.seq = 13;
+  audit_read.resource = audit_change.resource;
+  audit_read.hash = std::string(64, 'e');
+  push_audit.audit_after_seq = 11;
+  push_audit.audit = {audit_change, audit_read};
+  PushAck ack_audit{45, 1, 0, 1, 1};
+  ack_audit.audit_received_seq = 13;
+  ack_audit.audit_stored = 2;
   std::string bad_kind = Encode(PushAck{1, 1, 0, 0, 0});
   bad_kind[4] = 9;
 
@@ -164,7 +185,9 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
       {"valid-hello-reply", Encode(reply)},
       {"valid-hello-reply-audit", Encode(reply_audit)},
       {"valid-push-batch", push},
+      {"valid-push-batch-audit", Encode(push_audit)},
       {"valid-push-ack", Encode(PushAck{45, 1, 0, 1, 1})},
+      {"valid-push-ack-audit", Encode(ack_audit)},
       {"valid-pull-request", Encode(PullRequest{"clinic-a", 40, 1 << 20})},
       {"valid-pull-request-ahead",
        Encode(PullRequest{"clinic-a", 40, 1 << 20, 32})},
@@ -178,6 +201,8 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
        Encode(AuditBatch{"7f3a9c2e4b1d0a55", 7, {audit, audit_short}})},
       {"valid-audit-ack", Encode(AuditAck{8, 1, 0, ""})},
       {"payload-push-batch", PayloadSeed(MessageKind::kPushBatch, push)},
+      {"payload-push-batch-audit",
+       PayloadSeed(MessageKind::kPushBatch, Encode(push_audit))},
       {"payload-pull-batch",
        PayloadSeed(MessageKind::kPullBatch, Encode(SeedPullBatch()))},
       {"payload-hello", PayloadSeed(MessageKind::kHello, Encode(SeedHello()))},

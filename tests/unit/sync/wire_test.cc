@@ -459,6 +459,96 @@ TEST(WireTest, AuditMessagesRoundTripAndAreChecked) {
                 "expected audit_ack, got audit_batch");
 }
 
+// Protocol 5: a push carries its audit entries, and an entry of one of the
+// batch's changes names it instead of spelling out the record and version.
+TEST(WireTest, PushedAuditEntriesNameTheirChanges) {
+  PushBatch push = RichPushBatch();
+  auto entry_of = [&](int64_t seq, std::string action, std::string resource,
+                      std::string version) {
+    storage::AuditEntry e;
+    e.seq = seq;
+    e.at_ms = kJan2024 + seq;
+    e.node_id = push.node_id;
+    e.facility = "clinic-north";
+    e.actor = "amina";
+    e.action = std::move(action);
+    e.resource = std::move(resource);
+    e.version = std::move(version);
+    e.outcome = "ok";
+    e.hash = std::string(8, 'a');
+    return e;
+  };
+  const Record& first = push.changes[0].record;
+  const Record& second = push.changes[1].record;
+  push.audit_after_seq = 40;
+  push.audit = {
+      entry_of(41, "update", storage::RecordName(first.type, first.id),
+               first.version.ToString()),
+      entry_of(42, "read", "Patient/someone-else", ""),
+      entry_of(43, "update", storage::RecordName(second.type, second.id),
+               second.version.ToString()),
+      // The record of a change, at a version the batch does not hold.
+      entry_of(44, "update", storage::RecordName(first.type, first.id),
+               Stamp(kJan2024, 9, "other").ToString()),
+  };
+  push.audit[0].prev_hash = std::string(64, '0');
+  push.audit.back().hash = std::string(64, 'b');
+  const std::string encoded = Encode(push);
+  ASSERT_OK_AND_ASSIGN(PushBatch back, DecodePushBatch(encoded));
+  EXPECT_TRUE(back == push);
+  // Only the entries that name no change of the batch spell out what they
+  // name.
+  const std::string payload = PayloadOf(encoded, MessageKind::kPushBatch);
+  EXPECT_EQ(payload.find(first.version.ToString()), std::string::npos);
+  EXPECT_EQ(payload.find(second.version.ToString()), std::string::npos);
+  EXPECT_NE(payload.find("Patient/someone-else"), std::string::npos);
+  EXPECT_NE(payload.find(Stamp(kJan2024, 9, "other").ToString()),
+            std::string::npos);
+  // The JSON view shows every entry whole.
+  ASSERT_OK_AND_ASSIGN(std::string dump, DumpJson(encoded));
+  const nlohmann::json view = nlohmann::json::parse(dump);
+  EXPECT_EQ(view["message"]["audit"][0]["version"], first.version.ToString());
+
+  // A batch without the extension has exactly the layout before it.
+  PushBatch plain = RichPushBatch();
+  ASSERT_OK_AND_ASSIGN(back, DecodePushBatch(Encode(plain)));
+  EXPECT_FALSE(back.audit_after_seq.has_value());
+  EXPECT_EQ(PayloadOf(Encode(plain), MessageKind::kPushBatch),
+            payload.substr(0, PayloadOf(Encode(plain), MessageKind::kPushBatch)
+                                  .size()));
+
+  // Damage, built by hand after the plain batch: one entry naming
+  // `change`, with a resource or not.
+  auto with_entry = [&](uint32_t change, std::string_view resource,
+                        int64_t seq) {
+    PayloadBuilder p;
+    p.Raw(PayloadOf(Encode(plain), MessageKind::kPushBatch).substr(1));
+    p.I64(40).U64(1).U32(change);
+    p.I64(seq).I64(kJan2024).Str(push.node_id).Str("clinic-north");
+    p.Str("amina").Str("").Str("").Str("update").Str(resource).Str("");
+    p.Str("ok").Str("").Str("").Str(std::string(8, 'a'));
+    return DecodePushBatch(Frame(MessageKind::kPushBatch, p.bytes()));
+  };
+  ASSERT_OK_AND_ASSIGN(back, with_entry(1, "", 41));
+  EXPECT_EQ(back.audit[0].resource, storage::RecordName(first.type, first.id));
+  EXPECT_STATUS(with_entry(static_cast<uint32_t>(plain.changes.size() + 1), "",
+                           41),
+                kMalformed, "audit[0].change");
+  EXPECT_STATUS(with_entry(1, "Patient/p1", 41), kMalformed,
+                "audit[0].resource");
+  EXPECT_STATUS(with_entry(0, "Patient/p1", 45), kMalformed, "audit[0].seq");
+
+  // The ack's extension: where the hub's copy of the chain ends.
+  PushAck ack{20, 3, 1, 2, 1};
+  ack.audit_received_seq = 44;
+  ack.audit_stored = 4;
+  ack.audit_broken_seq = 43;
+  ASSERT_OK_AND_ASSIGN(PushAck ack_back, DecodePushAck(Encode(ack)));
+  EXPECT_EQ(ack_back, ack);
+  ack.audit_broken_seq = 45;
+  EXPECT_STATUS(DecodePushAck(Encode(ack)), kMalformed, "audit_broken_seq");
+}
+
 TEST(WireTest, EveryZstdLevelDecodes) {
   const PullBatch b = RichPullBatch();
   for (int level : {-5, 1, 3, 19, 22}) {
@@ -728,7 +818,11 @@ TEST(WireTest, TrailingBytesAreRefused) {
   EXPECT_STATUS(DecodePushAck(e + "x"), kMalformed,
                 "bytes after the zstd frame");
   EXPECT_STATUS(DecodePushAck(e + e), kMalformed, "after the zstd frame");
-  const std::string payload = PayloadOf(e, MessageKind::kPushAck) + "\x01";
+  // Past the last field: here the ack's extension (protocol 5).
+  PushAck extended{1, 1, 0, 0, 0};
+  extended.audit_received_seq = 3;
+  const std::string payload =
+      PayloadOf(Encode(extended), MessageKind::kPushAck) + "\x01";
   EXPECT_STATUS(DecodePushAck(Frame(MessageKind::kPushAck, payload)),
                 kMalformed, "push_ack: 1 bytes after the message");
 }

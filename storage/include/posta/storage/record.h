@@ -32,6 +32,8 @@ inline constexpr std::array<ResourceType, 5> kAllResourceTypes = {
 std::string_view ResourceTypeName(ResourceType type);
 // Exact, case-sensitive FHIR names only.
 std::optional<ResourceType> ParseResourceType(std::string_view name);
+// "Patient/<id>": how messages and the audit trail name a record.
+std::string RecordName(ResourceType type, std::string_view id);
 
 // A record's name: its type and id.
 struct RecordKey {

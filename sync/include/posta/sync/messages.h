@@ -30,7 +30,10 @@ namespace posta::sync {
 // Version 4 lets AuditBatch entries come short (storage::ShortenAuditChain),
 // and adds HelloReply::audit_received_seq, so that the audit step needs no
 // question first; a clinic sends whole entries to an older hub, and asks.
-inline constexpr uint32_t kProtocolVersion = 4;
+// Version 5 lets a PushBatch carry the audit entries of its own changes
+// (PushBatch::audit), each naming its change instead of spelling out the
+// record and version; a clinic sends them apart to an older hub.
+inline constexpr uint32_t kProtocolVersion = 5;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 // The first protocol version with the audit exchange.
 inline constexpr uint32_t kAuditProtocolVersion = 2;
@@ -39,6 +42,8 @@ inline constexpr uint32_t kPullAheadProtocolVersion = 3;
 // The first protocol version whose hub takes short audit entries and says
 // in HelloReply where its copy of the caller's chain ends.
 inline constexpr uint32_t kShortAuditProtocolVersion = 4;
+// The first protocol version whose hub takes audit entries in a PushBatch.
+inline constexpr uint32_t kPushAuditProtocolVersion = 5;
 
 // Node roles, as in storage::StoreOptions::role.
 inline constexpr std::string_view kRoleClinic = "clinic";
@@ -121,7 +126,21 @@ struct PushBatch {
   int64_t to_seq = 0;
   std::vector<storage::ChangeEntry> changes;
   std::vector<storage::Conflict> conflicts;
+  // Extension (protocol 5), after the fields above: entries of the sender's
+  // own audit chain, seq audit_after_seq + 1, + 2, ... (short form, as in
+  // an AuditBatch), which the hub stores after the changes. On the wire an
+  // entry whose resource and version are those of one of the batch's
+  // changes names that change instead. Sent only to a hub of
+  // kPushAuditProtocolVersion or later: an older one refuses the trailing
+  // bytes.
+  std::optional<int64_t> audit_after_seq;
+  std::vector<storage::AuditEntry> audit;
 };
+
+// What ties an audit entry to the change it records (the store names the
+// record and the version in the write's entry): equal keys, one change.
+std::string ChangeKey(const storage::Record& record);
+std::string ChangeKey(const storage::AuditEntry& entry);
 
 // Hub → clinic, the answer to PushBatch: what the hub did with it.
 struct PushAck {
@@ -130,6 +149,11 @@ struct PushAck {
   int64_t merged = 0;
   int64_t ignored = 0;
   int64_t conflicts = 0;
+  // Extension, written when the batch carried audit_after_seq: as AuditAck
+  // received_seq, stored and broken_seq.
+  std::optional<int64_t> audit_received_seq;
+  int64_t audit_stored = 0;
+  int64_t audit_broken_seq = 0;
 
   friend bool operator==(const PushAck&, const PushAck&) = default;
 };
