@@ -32,7 +32,7 @@ Result<std::string> AuditEntryHash(const AuditEntry& e) {
   return h.Hex();
 }
 
-void ShortenAuditChain(std::vector<AuditEntry>& entries) {
+void ShortenAuditChain(std::vector<AuditEntry>& entries, size_t hash_digits) {
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].prev_hash == entries[i - 1].hash) {
       entries[i].prev_hash.clear();
@@ -40,8 +40,8 @@ void ShortenAuditChain(std::vector<AuditEntry>& entries) {
   }
   // Only after every prev_hash was compared with a whole hash.
   for (size_t i = 0; i + 1 < entries.size(); ++i) {
-    if (entries[i].hash.size() > kAuditShortHashDigits) {
-      entries[i].hash.resize(kAuditShortHashDigits);
+    if (entries[i].hash.size() > hash_digits) {
+      entries[i].hash.resize(hash_digits);
     }
   }
 }
@@ -372,24 +372,34 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
         receipt.broken = AuditBreak{node_id, st.ColumnInt(0), st.ColumnText(1)};
       }
     }
-    for (const AuditEntry& e : entries) {
+    // Entries whose hash came empty wait for the next entry that has one:
+    // the chain computed through them must end on it. When it does not,
+    // the fault lies somewhere in the run, so none of it is stored and the
+    // receipt says where it starts: the sender sends it again with hashes.
+    std::vector<AuditEntry> run;
+    int64_t last_seq = receipt.received_seq;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const AuditEntry& e = entries[i];
       const std::string where =
           "audit entry " + node_id + ":" + std::to_string(e.seq);
       if (e.node_id != node_id) {
         return Status::InvalidArgument(where,
                                        "names node " + e.node_id.substr(0, 64));
       }
-      if (e.seq <= receipt.received_seq) continue;  // a replay
-      if (e.seq != receipt.received_seq + 1) {
+      if (e.seq <= last_seq) continue;  // a replay
+      if (e.seq != last_seq + 1) {
         return Status::InvalidArgument(
-            where, "does not follow seq " +
-                       std::to_string(receipt.received_seq) + " held here");
+            where, "does not follow seq " + std::to_string(last_seq) +
+                       " held here");
       }
-      if (e.hash.size() < kAuditShortHashDigits || e.hash.size() > 64) {
+      if (e.hash.empty() ? i + 1 == entries.size()
+                         : e.hash.size() < kAuditShortHashDigits ||
+                               e.hash.size() > 64) {
         return Status::InvalidArgument(
             where, "hash of " + std::to_string(e.hash.size()) +
                        " digits; whole is 64, short at least " +
-                       std::to_string(kAuditShortHashDigits));
+                       std::to_string(kAuditShortHashDigits) +
+                       ", and only an entry before the last may leave it out");
       }
       // Security: the chain is checked as it arrives; the first break is
       // flagged and kept, never silently accepted. A short entry is stored
@@ -399,8 +409,8 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
       if (whole.prev_hash.empty()) whole.prev_hash = tail_hash;
       std::string why;
       if (whole.prev_hash != tail_hash) {
-        why = "prev_hash is not the hash of seq " +
-              std::to_string(receipt.received_seq) + " received before";
+        why = "prev_hash is not the hash of seq " + std::to_string(last_seq) +
+              " received before";
       } else {
         POSTA_ASSIGN_OR_RETURN(std::string hash, AuditEntryHash(whole));
         if (hash.compare(0, e.hash.size(), e.hash) != 0) {
@@ -408,6 +418,10 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
         } else {
           whole.hash = std::move(hash);
         }
+      }
+      if (!why.empty() && !run.empty()) {
+        receipt.unverified_seq = run.front().seq;
+        break;
       }
       if (!why.empty() && !receipt.broken) {
         receipt.broken = AuditBreak{node_id, e.seq, why};
@@ -429,10 +443,16 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
         event.detail = "seq " + std::to_string(e.seq) + ": " + why;
         POSTA_RETURN_IF_ERROR(AppendAuditRow(conn, event));
       }
-      POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, whole));
-      receipt.received_seq = whole.seq;
+      last_seq = whole.seq;
       tail_hash = whole.hash;
-      ++receipt.stored;
+      run.push_back(std::move(whole));
+      if (e.hash.empty()) continue;
+      for (const AuditEntry& checked : run) {
+        POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, checked));
+        ++receipt.stored;
+      }
+      receipt.received_seq = last_seq;
+      run.clear();
     }
     return Status::Ok();
   });

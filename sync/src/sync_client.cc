@@ -237,7 +237,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // pull has only the rest to send.
   std::optional<int64_t> audit_held = reply.audit_received_seq;
   result.audit_broken_seq = reply.audit_broken_seq;
-  const bool push_audit =
+  bool push_audit =
       reply.protocol_version >= kPushAuditProtocolVersion && audit_held;
   // The next batch is read from the log and encoded while the hub applies
   // the current one: both depend only on where the current one ends. A
@@ -295,7 +295,9 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       push.audit_after_seq = audit_from;
       out.audit = push.audit.size();
       out.audit_to = push.audit.empty() ? *audit_from : push.audit.back().seq;
-      storage::ShortenAuditChain(push.audit);
+      // Hashes left out but the last: the hub computes them, and the last
+      // checks the chain through all of them.
+      storage::ShortenAuditChain(push.audit, /*hash_digits=*/0);
     }
     out.empty = false;
     out.more = batch.more;
@@ -355,6 +357,10 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
       result.audit_pushed += ack.audit_stored;
       result.audit_broken_seq = ack.audit_broken_seq;
       audited += static_cast<int64_t>(outgoing.audit);
+      // Short of the batch's last entry, the hub could not check them
+      // without their hashes: the audit step sends them with their hashes,
+      // and the rest of the push carries none.
+      if (audit_held.value_or(0) < outgoing.audit_to) push_audit = false;
     }
     result.pushed += static_cast<int64_t>(outgoing.changes);
     ++result.push_batches;

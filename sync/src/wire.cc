@@ -56,7 +56,7 @@ void save(Archive& ar, const PushBatch& m) {
   if constexpr (wire_internal::kIsJson<Archive>) {
     ar(make_nvp("audit", m.audit));  // the view shows every entry whole
   } else {
-    wire_internal::SaveAuditOfChanges(ar, m.changes, m.audit);
+    wire_internal::SavePushedAudit(ar, m.changes, m.audit);
   }
 }
 
@@ -222,8 +222,8 @@ void LoadPushBatch(WireReader& r, PushBatch& m) {
   if (r.ok() && r.remaining() > 0) {
     m.audit_after_seq = r.I64("audit_after_seq");
     CheckSeq(r, "audit_after_seq", *m.audit_after_seq);
-    wire_internal::LoadChainEntries(r, "audit", m.node_id, *m.audit_after_seq,
-                                    &m.changes, m.audit);
+    wire_internal::LoadPushedAudit(r, m.node_id, *m.audit_after_seq, m.changes,
+                                   m.audit);
   }
 }
 
@@ -317,8 +317,7 @@ void LoadAuditBatch(WireReader& r, AuditBatch& m) {
   CheckNodeId(r, "node_id", m.node_id);
   m.after_seq = r.I64("after_seq");
   CheckSeq(r, "after_seq", m.after_seq);
-  wire_internal::LoadChainEntries(r, "entries", m.node_id, m.after_seq,
-                                  /*changes=*/nullptr, m.entries);
+  wire_internal::LoadChainEntries(r, m.node_id, m.after_seq, m.entries);
 }
 
 void LoadAuditAck(WireReader& r, AuditAck& m) {

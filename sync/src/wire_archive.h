@@ -521,13 +521,11 @@ namespace posta::sync::wire_internal {
 // Two int64s and twelve strings of at least their size tag.
 inline constexpr size_t kMinAuditEntryBytes = 8 + 8 + 12 * 8;
 
-inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
-  e.seq = r.I64("seq");
-  CheckSeq(r, "seq", e.seq);
-  r.Check(e.seq >= 1, "seq", "below 1");
-  e.at_ms = r.I64("at_ms");
-  e.node_id = r.String("node_id");
-  CheckNodeId(r, "node_id", e.node_id);
+// An entry's fields from facility on: facility, actor, role,
+// remote_address, action, resource, version, outcome, detail, prev_hash,
+// hash. A pushed entry's hash may be left out (`hash_may_be_empty`).
+inline void LoadAuditTexts(WireReader& r, storage::AuditEntry& e,
+                           bool hash_may_be_empty) {
   e.facility = r.String("facility");
   CheckFacility(r, "facility", e.facility);
   for (auto [field, value] :
@@ -555,69 +553,112 @@ inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
               hex(e.prev_hash),
           "prev_hash", "neither empty nor 64 lowercase hex digits");
   e.hash = r.String("hash");
-  r.Check(e.hash.size() >= storage::kAuditShortHashDigits &&
-              e.hash.size() <= 64 && hex(e.hash),
+  r.Check((e.hash.empty() && hash_may_be_empty) ||
+              (e.hash.size() >= storage::kAuditShortHashDigits &&
+               e.hash.size() <= 64 && hex(e.hash)),
           "hash", "not 8 to 64 lowercase hex digits");
 }
 
-// A PushBatch's audit entries (protocol 5): a size tag, then per entry a
-// uint32 naming the batch's change whose resource and version it records
-// (1 + its index; 0 for none), and the entry, with those two fields left
-// empty when it names a change. The change's own id and version are in the
-// frame already; spelled out again they would be most of an entry's bytes.
-inline void SaveAuditOfChanges(BinaryOut& ar,
-                               const std::vector<storage::ChangeEntry>& changes,
-                               const std::vector<storage::AuditEntry>& audit) {
-  std::unordered_map<std::string, uint32_t> named;
-  named.reserve(changes.size());
-  for (size_t i = 0; i < changes.size(); ++i) {
-    named.emplace(ChangeKey(changes[i].record), static_cast<uint32_t>(i + 1));
-  }
-  ar(cereal::make_size_tag(static_cast<cereal::size_type>(audit.size())));
-  for (const storage::AuditEntry& e : audit) {
-    const auto it = e.version.empty()
-                        ? named.end()
-                        : named.find(ChangeKey(e));
-    if (it == named.end()) {
-      ar(uint32_t{0}, e);
-      continue;
-    }
-    storage::AuditEntry without = e;
-    without.resource.clear();
-    without.version.clear();
-    ar(it->second, without);
-  }
+inline void LoadAuditEntry(WireReader& r, storage::AuditEntry& e) {
+  e.seq = r.I64("seq");
+  CheckSeq(r, "seq", e.seq);
+  r.Check(e.seq >= 1, "seq", "below 1");
+  e.at_ms = r.I64("at_ms");
+  e.node_id = r.String("node_id");
+  CheckNodeId(r, "node_id", e.node_id);
+  LoadAuditTexts(r, e, /*hash_may_be_empty=*/false);
 }
 
-// Entries of one node's audit chain, seq after_seq + 1, + 2, ... in order,
-// each naming `node_id`. With `changes` (a PushBatch's), each entry is
-// preceded by the change it names (SaveAuditOfChanges), whose resource and
-// version it takes.
-inline void LoadChainEntries(WireReader& r, std::string_view field,
-                             const std::string& node_id, int64_t after_seq,
-                             const std::vector<storage::ChangeEntry>* changes,
+// An AuditBatch's entries: the sender's own chain, seq after_seq + 1, + 2,
+// ... in order.
+inline void LoadChainEntries(WireReader& r, const std::string& node_id,
+                             int64_t after_seq,
                              std::vector<storage::AuditEntry>& out) {
-  const size_t ref_bytes = changes != nullptr ? 4 : 0;
-  const uint64_t count = r.Count(field, r.limits().max_changes,
-                                 kMinAuditEntryBytes + ref_bytes);
+  const uint64_t count =
+      r.Count("entries", r.limits().max_changes, kMinAuditEntryBytes);
   for (uint64_t i = 0; i < count && r.ok(); ++i) {
-    Scope scope(r, field, static_cast<int64_t>(i));
-    const uint32_t change = changes != nullptr ? r.U32("change") : 0;
-    r.Check(changes == nullptr || change <= changes->size(), "change",
-            "past the batch's changes");
+    Scope scope(r, "entries", static_cast<int64_t>(i));
     storage::AuditEntry e;
     LoadAuditEntry(r, e);
-    if (r.ok() && change != 0) {
-      r.Check(e.resource.empty() && e.version.empty(), "resource",
-              "given as well as the change it names");
-      const storage::Record& named = (*changes)[change - 1].record;
-      e.resource = storage::RecordName(named.type, named.id);
-      e.version = named.version.ToString();
-    }
     r.Check(!r.ok() || e.node_id == node_id, "node_id",
             "not the batch's node");
     r.Check(!r.ok() || e.seq == after_seq + 1 + static_cast<int64_t>(i), "seq",
             "not the next of the chain");
+    if (r.ok()) out.push_back(std::move(e));
+  }
+}
+
+// A PushBatch's audit entries (protocol 5), after audit_after_seq: a size
+// tag, then per entry
+//   int32 change   0 when the entry names none of the batch's changes;
+//                  otherwise the step from the change the last naming entry
+//                  named (from index -1) to the one it names, whose
+//                  resource and version then travel empty;
+//   int64 at_ms    the step from the entry before's (from 0);
+// and its texts (LoadAuditTexts; the hash may be left out). seq and
+// node_id travel not at all: the batch's node, audit_after_seq + 1, + 2,
+// ... Written so, the entries of a day's work differ in a few bytes from
+// one to the next, which zstd takes as repeats; the change's own id and
+// version are in the frame already.
+inline constexpr size_t kMinPushedAuditEntryBytes = 4 + 8 + 11 * 8;
+
+inline void SavePushedAudit(BinaryOut& ar,
+                            const std::vector<storage::ChangeEntry>& changes,
+                            const std::vector<storage::AuditEntry>& audit) {
+  std::unordered_map<std::string, int64_t> named;
+  named.reserve(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) {
+    named.emplace(ChangeKey(changes[i].record), static_cast<int64_t>(i));
+  }
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(audit.size())));
+  int64_t last_named = -1;
+  int64_t last_at = 0;
+  for (const storage::AuditEntry& e : audit) {
+    const auto it =
+        e.version.empty() ? named.end() : named.find(ChangeKey(e));
+    const bool names = it != named.end();
+    ar(static_cast<int32_t>(names ? it->second - last_named : 0),
+       static_cast<int64_t>(static_cast<uint64_t>(e.at_ms) -
+                            static_cast<uint64_t>(last_at)));
+    if (names) last_named = it->second;
+    last_at = e.at_ms;
+    const std::string none;
+    ar(e.facility, e.actor, e.role, e.remote_address, e.action,
+       names ? none : e.resource, names ? none : e.version, e.outcome,
+       e.detail, e.prev_hash, e.hash);
+  }
+}
+
+inline void LoadPushedAudit(WireReader& r, const std::string& node_id,
+                            int64_t after_seq,
+                            const std::vector<storage::ChangeEntry>& changes,
+                            std::vector<storage::AuditEntry>& out) {
+  const uint64_t count =
+      r.Count("audit", r.limits().max_changes, kMinPushedAuditEntryBytes);
+  int64_t last_named = -1;
+  int64_t last_at = 0;
+  for (uint64_t i = 0; i < count && r.ok(); ++i) {
+    Scope scope(r, "audit", static_cast<int64_t>(i));
+    storage::AuditEntry e;
+    e.seq = after_seq + 1 + static_cast<int64_t>(i);
+    e.node_id = node_id;
+    const int32_t step = static_cast<int32_t>(r.U32("change"));
+    const int64_t change = last_named + step;
+    r.Check(step == 0 ||
+                (change >= 0 && change < static_cast<int64_t>(changes.size())),
+            "change", "not one of the batch's changes");
+    e.at_ms = static_cast<int64_t>(static_cast<uint64_t>(last_at) +
+                                   static_cast<uint64_t>(r.I64("at_ms")));
+    last_at = e.at_ms;
+    LoadAuditTexts(r, e, /*hash_may_be_empty=*/i + 1 < count);
+    if (r.ok() && step != 0) {
+      r.Check(e.resource.empty() && e.version.empty(), "resource",
+              "given as well as the change it names");
+      const storage::Record& named = changes[static_cast<size_t>(change)].record;
+      e.resource = storage::RecordName(named.type, named.id);
+      e.version = named.version.ToString();
+      last_named = change;
+    }
     if (r.ok()) out.push_back(std::move(e));
   }
 }

@@ -204,6 +204,76 @@ TEST_F(AuditTest, ShortEntriesAreStoredWholeOrFlagged) {
   EXPECT_EQ(v.breaks[0].seq, edited[1].seq);
 }
 
+// Hashes left out but the last (as a push carries them): stored whole when
+// the chain computed through them ends on the last; otherwise none of the
+// run is stored, nothing is flagged, and the receipt says where to send
+// again from, with hashes, which finds the entry.
+TEST_F(AuditTest, EntriesWithoutHashesAreStoredOnlyWhenTheChainEndsRight) {
+  for (int i = 0; i < 6; ++i) testing::StoreFixture::AddPatient(*store_);
+  const std::string node = store_->node_id();
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> chain,
+                       store_->AuditChainSince(node, 0, 100));
+  ASSERT_GE(chain.size(), 6u);
+  std::vector<AuditEntry> sent = chain;
+  ShortenAuditChain(sent, 0);
+  for (size_t i = 0; i + 1 < sent.size(); ++i) EXPECT_EQ(sent[i].hash, "");
+  EXPECT_EQ(sent.back().hash, chain.back().hash);
+
+  StoreOptions hub_options = Options(dir_.File("hub.db"));
+  hub_options.role = "hub";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordStore> hub,
+                       OpenRecordStore(hub_options));
+  const size_t half = 3;
+  ASSERT_OK_AND_ASSIGN(AuditReceipt first, hub->StoreReceivedAudit(
+                                               node, std::span(chain).first(half)));
+  EXPECT_EQ(first.received_seq, chain[half - 1].seq);
+
+  // The last entry's hash cannot be left out.
+  std::vector<AuditEntry> rest(sent.begin() + half, sent.end());
+  rest.back().hash.clear();
+  Result<AuditReceipt> refused = hub->StoreReceivedAudit(node, rest);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+
+  // An entry changed before it was sent: the run is not stored.
+  rest.assign(sent.begin() + half, sent.end());
+  std::vector<AuditEntry> edited = rest;
+  edited[1].detail = "changed at the clinic";
+  ASSERT_OK_AND_ASSIGN(AuditReceipt unchecked,
+                       hub->StoreReceivedAudit(node, edited));
+  EXPECT_EQ(unchecked.stored, 0);
+  EXPECT_EQ(unchecked.received_seq, chain[half - 1].seq);
+  EXPECT_EQ(unchecked.unverified_seq, rest.front().seq);
+  EXPECT_FALSE(unchecked.broken.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> held,
+                       hub->AuditChainSince(node, 0, 100));
+  EXPECT_EQ(held.size(), half);
+  // Sent again with short hashes, the changed entry is the one flagged.
+  std::vector<AuditEntry> again(chain.begin() + half, chain.end());
+  again[1].detail = "changed at the clinic";
+  ShortenAuditChain(again);
+  ASSERT_OK_AND_ASSIGN(AuditReceipt flagged,
+                       hub->StoreReceivedAudit(node, again));
+  ASSERT_TRUE(flagged.broken.has_value());
+  EXPECT_EQ(flagged.broken->seq, again[1].seq);
+
+  // Unchanged, on another hub: stored whole.
+  StoreOptions other_options = Options(dir_.File("other.db"));
+  other_options.role = "hub";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordStore> other,
+                       OpenRecordStore(other_options));
+  ASSERT_OK_AND_ASSIGN(AuditReceipt whole,
+                       other->StoreReceivedAudit(node, sent));
+  EXPECT_EQ(whole.stored, static_cast<int64_t>(chain.size()));
+  EXPECT_EQ(whole.unverified_seq, 0);
+  ASSERT_OK_AND_ASSIGN(held, other->AuditChainSince(node, 0, 100));
+  ASSERT_EQ(held.size(), chain.size());
+  for (size_t i = 0; i < chain.size(); ++i) {
+    EXPECT_EQ(held[i].prev_hash, chain[i].prev_hash) << i;
+    EXPECT_EQ(held[i].hash, chain[i].hash) << i;
+  }
+}
+
 // A failed commit (disk full) stores neither the change nor its entry.
 TEST_F(AuditTest, FailedCommitLeavesNeitherChangeNorEntry) {
   store_.reset();

@@ -166,6 +166,7 @@ std::string PayloadSeed(MessageKind kind, const std::string& encoded) {
   audit_change.resource = storage::RecordName(changed.type, changed.id);
   audit_change.version = changed.version.ToString();
   audit_change.prev_hash = std::string(64, '0');
+  audit_change.hash = "";  // left out: the hub computes it
   storage::AuditEntry audit_read = audit_short;
   audit_read.node_id = push_audit.node_id;
   audit_read.seq = 13;

@@ -492,6 +492,8 @@ TEST(WireTest, PushedAuditEntriesNameTheirChanges) {
                Stamp(kJan2024, 9, "other").ToString()),
   };
   push.audit[0].prev_hash = std::string(64, '0');
+  push.audit[1].hash = "";  // left out: the hub computes it
+  push.audit[2].at_ms = kJan2024 - 5;  // a clock set back
   push.audit.back().hash = std::string(64, 'b');
   const std::string encoded = Encode(push);
   ASSERT_OK_AND_ASSIGN(PushBatch back, DecodePushBatch(encoded));
@@ -517,26 +519,35 @@ TEST(WireTest, PushedAuditEntriesNameTheirChanges) {
             payload.substr(0, PayloadOf(Encode(plain), MessageKind::kPushBatch)
                                   .size()));
 
-  // Damage, built by hand after the plain batch: one entry naming
-  // `change`, with a resource or not.
-  auto with_entry = [&](uint32_t change, std::string_view resource,
-                        int64_t seq) {
+  // The layout, by hand after the plain batch: one entry naming the change
+  // `step` on from none (the second change is step 2), with a resource or
+  // not, and a hash.
+  auto with_entry = [&](int32_t step, std::string_view resource,
+                        std::string_view hash) {
     PayloadBuilder p;
     p.Raw(PayloadOf(Encode(plain), MessageKind::kPushBatch).substr(1));
-    p.I64(40).U64(1).U32(change);
-    p.I64(seq).I64(kJan2024).Str(push.node_id).Str("clinic-north");
-    p.Str("amina").Str("").Str("").Str("update").Str(resource).Str("");
-    p.Str("ok").Str("").Str("").Str(std::string(8, 'a'));
+    p.I64(40).U64(1).U32(static_cast<uint32_t>(step)).I64(kJan2024);
+    p.Str("clinic-north").Str("amina").Str("").Str("").Str("update");
+    p.Str(resource).Str("").Str("ok").Str("").Str("").Str(hash);
     return DecodePushBatch(Frame(MessageKind::kPushBatch, p.bytes()));
   };
-  ASSERT_OK_AND_ASSIGN(back, with_entry(1, "", 41));
-  EXPECT_EQ(back.audit[0].resource, storage::RecordName(first.type, first.id));
-  EXPECT_STATUS(with_entry(static_cast<uint32_t>(plain.changes.size() + 1), "",
-                           41),
-                kMalformed, "audit[0].change");
-  EXPECT_STATUS(with_entry(1, "Patient/p1", 41), kMalformed,
+  const std::string some_hash(8, 'a');
+  ASSERT_OK_AND_ASSIGN(back, with_entry(2, "", some_hash));
+  ASSERT_EQ(back.audit.size(), 1u);
+  EXPECT_EQ(back.audit[0].seq, 41);
+  EXPECT_EQ(back.audit[0].node_id, plain.node_id);
+  EXPECT_EQ(back.audit[0].at_ms, kJan2024);
+  EXPECT_EQ(back.audit[0].resource,
+            storage::RecordName(second.type, second.id));
+  EXPECT_EQ(back.audit[0].version, second.version.ToString());
+  EXPECT_STATUS(
+      with_entry(static_cast<int32_t>(plain.changes.size() + 1), "", some_hash),
+      kMalformed, "audit[0].change");
+  EXPECT_STATUS(with_entry(-1, "", some_hash), kMalformed, "audit[0].change");
+  EXPECT_STATUS(with_entry(1, "Patient/p1", some_hash), kMalformed,
                 "audit[0].resource");
-  EXPECT_STATUS(with_entry(0, "Patient/p1", 45), kMalformed, "audit[0].seq");
+  // Only an entry before the last may leave its hash out.
+  EXPECT_STATUS(with_entry(0, "Patient/p1", ""), kMalformed, "audit[0].hash");
 
   // The ack's extension: where the hub's copy of the chain ends.
   PushAck ack{20, 3, 1, 2, 1};

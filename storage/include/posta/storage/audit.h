@@ -67,8 +67,12 @@ struct AuditEntry {
 // prev_hash that is not the hash of the entry before it (a relinked chain
 // stays visible), and the last entry's hash (so that the receiver's copy
 // ends on the sender's whole hash).
+// With `hash_digits` 0 every hash but the last is left out: the receiver
+// computes them, and the last one checks the chain through all of them
+// (RecordStore::StoreReceivedAudit).
 inline constexpr size_t kAuditShortHashDigits = 8;
-void ShortenAuditChain(std::vector<AuditEntry>& entries);
+void ShortenAuditChain(std::vector<AuditEntry>& entries,
+                       size_t hash_digits = kAuditShortHashDigits);
 
 // SHA-256 (hex) over prev_hash and every other field but `hash`, each
 // length-prefixed (docs/storage-format.md has the order).
@@ -136,6 +140,11 @@ struct AuditReceipt {
   // The node's chain is broken here: the first break found, now or before.
   std::optional<AuditBreak> broken;
   bool newly_broken = false;  // found by this call
+  // Entries from this seq on were not stored: their hashes were left out,
+  // and the chain computed through them did not end on the next hash
+  // given. The sender sends them again with their hashes, which shows
+  // where the chain breaks. 0 when none.
+  int64_t unverified_seq = 0;
 };
 
 struct AuditVerification {

@@ -401,6 +401,9 @@ class RecordStore {
   // empty is the hash held for seq - 1; a hash of 8 to 63 digits is the
   // beginning of the whole one, which is computed here and stored when it
   // begins so (otherwise the short hash is stored as received, a break).
+  // A hash may also be left out, but for the last entry's: the entries up
+  // to the next hash given are stored only when the chain computed through
+  // them ends on it (AuditReceipt::unverified_seq otherwise).
   // InvalidArgument for another hash size.
   virtual Result<AuditReceipt> StoreReceivedAudit(
       const std::string& node_id, std::span<const AuditEntry> entries) = 0;

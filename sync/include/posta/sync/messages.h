@@ -127,10 +127,11 @@ struct PushBatch {
   std::vector<storage::ChangeEntry> changes;
   std::vector<storage::Conflict> conflicts;
   // Extension (protocol 5), after the fields above: entries of the sender's
-  // own audit chain, seq audit_after_seq + 1, + 2, ... (short form, as in
-  // an AuditBatch), which the hub stores after the changes. On the wire an
-  // entry whose resource and version are those of one of the batch's
-  // changes names that change instead. Sent only to a hub of
+  // own audit chain, seq audit_after_seq + 1, + 2, ... (short form, with
+  // every hash but the last left out: storage::ShortenAuditChain with 0
+  // digits), which the hub stores after the changes. On the wire an entry
+  // whose resource and version are those of one of the batch's changes
+  // names that change instead. Sent only to a hub of
   // kPushAuditProtocolVersion or later: an older one refuses the trailing
   // bytes.
   std::optional<int64_t> audit_after_seq;
