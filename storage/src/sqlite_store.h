@@ -118,6 +118,7 @@ class SqliteStore final : public RecordStore {
                                                   size_t limit) override;
   Result<AuditReceipt> StoreReceivedAudit(
       const std::string& node_id, std::span<const AuditEntry> entries) override;
+  Result<AuditReceipt> AuditChainEnd(const std::string& node_id) override;
   Result<std::vector<AuditBreak>> ListAuditBreaks() override;
 
   // store_enrollment.cc

@@ -87,6 +87,34 @@ AuditEntry EntryFromRow(const Statement& st) {
   return e;
 }
 
+// Where the chain of `node_id` held here ends (its last seq and hash; 0
+// and the genesis hash when none is held), and its first break.
+Status ReadChainEnd(Connection& conn, const std::string& node_id,
+                    AuditReceipt& receipt, std::string& tail_hash) {
+  tail_hash = AuditGenesisHash();
+  {
+    POSTA_ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("SELECT seq, hash FROM audit_log WHERE node_id = ?1 "
+                     "ORDER BY seq DESC LIMIT 1"));
+    st.BindText(1, node_id);
+    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row) {
+      receipt.received_seq = st.ColumnInt(0);
+      tail_hash = st.ColumnText(1);
+    }
+  }
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("SELECT seq, why FROM audit_breaks WHERE node_id = ?1"));
+  st.BindText(1, node_id);
+  POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (row) {
+    receipt.broken = AuditBreak{node_id, st.ColumnInt(0), st.ColumnText(1)};
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status InsertAuditEntry(Connection& conn, const AuditEntry& e) {
@@ -349,29 +377,8 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
   }
   AuditReceipt receipt;
   Status s = InWriteTransaction([&](Connection& conn) -> Status {
-    std::string tail_hash = AuditGenesisHash();
-    {
-      POSTA_ASSIGN_OR_RETURN(
-          Statement st,
-          conn.Prepare("SELECT seq, hash FROM audit_log WHERE node_id = ?1 "
-                       "ORDER BY seq DESC LIMIT 1"));
-      st.BindText(1, node_id);
-      POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (row) {
-        receipt.received_seq = st.ColumnInt(0);
-        tail_hash = st.ColumnText(1);
-      }
-    }
-    {
-      POSTA_ASSIGN_OR_RETURN(
-          Statement st,
-          conn.Prepare("SELECT seq, why FROM audit_breaks WHERE node_id = ?1"));
-      st.BindText(1, node_id);
-      POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (row) {
-        receipt.broken = AuditBreak{node_id, st.ColumnInt(0), st.ColumnText(1)};
-      }
-    }
+    std::string tail_hash;
+    POSTA_RETURN_IF_ERROR(ReadChainEnd(conn, node_id, receipt, tail_hash));
     // Entries whose hash came empty wait for the next entry that has one:
     // the chain computed through them must end on it. When it does not,
     // the fault lies somewhere in the run, so none of it is stored and the
@@ -457,6 +464,18 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
     return Status::Ok();
   });
   if (!s.ok()) return s;
+  return receipt;
+}
+
+Result<AuditReceipt> SqliteStore::AuditChainEnd(const std::string& node_id) {
+  POSTA_ASSIGN_OR_RETURN(ReadLease lease, AcquireReader());
+  // The chain's end and its break, as of one moment.
+  Transaction snapshot(lease.conn(), /*immediate=*/false);
+  POSTA_RETURN_IF_ERROR(snapshot.Begin());
+  AuditReceipt receipt;
+  std::string tail_hash;
+  POSTA_RETURN_IF_ERROR(
+      ReadChainEnd(lease.conn(), node_id, receipt, tail_hash));
   return receipt;
 }
 

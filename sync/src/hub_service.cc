@@ -449,8 +449,7 @@ SyncReply HubService::Impl::Hello(const SyncRequest& request,
   reply.received_seq = peer.received_seq;
   reply.max_batch_bytes = options.max_batch_bytes;
   if (reply.protocol_version >= kShortAuditProtocolVersion) {
-    Result<storage::AuditReceipt> held =
-        store.StoreReceivedAudit(node.node_id, {});
+    Result<storage::AuditReceipt> held = store.AuditChainEnd(node.node_id);
     if (!held.ok()) return FromStatus(held.status());
     reply.audit_received_seq = held->received_seq;
     if (held->broken) reply.audit_broken_seq = held->broken->seq;
@@ -503,8 +502,7 @@ std::optional<SyncReply> HubService::Impl::CheckAudit(
                         node.facility);
     }
   }
-  Result<storage::AuditReceipt> end =
-      store.StoreReceivedAudit(node.node_id, {});
+  Result<storage::AuditReceipt> end = store.AuditChainEnd(node.node_id);
   if (!end.ok()) return FromStatus(end.status());
   if (after_seq > end->received_seq) {
     return Refuse(

@@ -298,6 +298,10 @@ class FlakyStore : public storage::RecordStore {
       std::span<const storage::AuditEntry> entries) override {
     return t_.StoreReceivedAudit(node_id, entries);
   }
+  Result<storage::AuditReceipt> AuditChainEnd(
+      const std::string& node_id) override {
+    return t_.AuditChainEnd(node_id);
+  }
   Result<std::vector<storage::AuditBreak>> ListAuditBreaks() override {
     return t_.ListAuditBreaks();
   }

@@ -256,12 +256,20 @@ TEST_F(AuditTest, EntriesWithoutHashesAreStoredOnlyWhenTheChainEndsRight) {
                        hub->StoreReceivedAudit(node, again));
   ASSERT_TRUE(flagged.broken.has_value());
   EXPECT_EQ(flagged.broken->seq, again[1].seq);
+  // What the hub says at hello: where its copy ends, and the break.
+  ASSERT_OK_AND_ASSIGN(AuditReceipt end, hub->AuditChainEnd(node));
+  EXPECT_EQ(end.received_seq, chain.back().seq);
+  ASSERT_TRUE(end.broken.has_value());
+  EXPECT_EQ(end.broken->seq, again[1].seq);
 
   // Unchanged, on another hub: stored whole.
   StoreOptions other_options = Options(dir_.File("other.db"));
   other_options.role = "hub";
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordStore> other,
                        OpenRecordStore(other_options));
+  ASSERT_OK_AND_ASSIGN(AuditReceipt none, other->AuditChainEnd(node));
+  EXPECT_EQ(none.received_seq, 0);
+  EXPECT_FALSE(none.broken.has_value());
   ASSERT_OK_AND_ASSIGN(AuditReceipt whole,
                        other->StoreReceivedAudit(node, sent));
   EXPECT_EQ(whole.stored, static_cast<int64_t>(chain.size()));

@@ -407,6 +407,9 @@ class RecordStore {
   // InvalidArgument for another hash size.
   virtual Result<AuditReceipt> StoreReceivedAudit(
       const std::string& node_id, std::span<const AuditEntry> entries) = 0;
+  // Where the copy held here of `node_id`'s chain ends, and its first
+  // break (AuditReceipt's received_seq and broken): a read.
+  virtual Result<AuditReceipt> AuditChainEnd(const std::string& node_id) = 0;
   // The received chains found broken, by node id.
   virtual Result<std::vector<AuditBreak>> ListAuditBreaks() = 0;
 
