@@ -63,4 +63,11 @@ bool IsUuid(const std::string& s) {
   return true;
 }
 
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace posta::base

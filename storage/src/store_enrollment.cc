@@ -1,6 +1,7 @@
 // Enrollment: a hub's facilities, one-time enrollment codes and enrolled
 // nodes (enrollment.h). Only hashes are stored.
 #include "posta/base/hlc.h"
+#include "posta/base/random.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
 #include "sqlite_store.h"
@@ -9,11 +10,7 @@ namespace posta::storage::internal {
 namespace {
 
 bool IsHashHex(std::string_view hash) {
-  if (hash.size() != 64) return false;
-  for (char c : hash) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return hash.size() == 64 && base::IsLowerHex(hash);
 }
 
 constexpr std::string_view kNodeColumns =

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "posta/base/check.h"
+#include "posta/base/random.h"
 
 namespace posta::sync {
 namespace {
@@ -40,11 +41,7 @@ Result<std::string> NewCredential() {
 }
 
 bool IsWellFormedCredential(std::string_view credential) {
-  if (credential.size() != 64) return false;
-  for (char c : credential) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  return credential.size() == 64 && base::IsLowerHex(credential);
 }
 
 Result<std::string> NewEnrollmentCode() {

@@ -51,6 +51,7 @@
 #endif
 
 #include "posta/base/hlc.h"
+#include "posta/base/random.h"
 #include "posta/base/status.h"
 #include "posta/storage/record.h"
 #include "posta/storage/replication.h"
@@ -543,19 +544,14 @@ inline void LoadAuditTexts(WireReader& r, storage::AuditEntry& e,
   }
   // Whole, or short (storage::ShortenAuditChain): a prev_hash may be left
   // empty, a hash cut to its beginning.
-  const auto hex = [](const std::string& v) {
-    return std::all_of(v.begin(), v.end(), [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-    });
-  };
   e.prev_hash = r.String("prev_hash");
   r.Check((e.prev_hash.empty() || e.prev_hash.size() == 64) &&
-              hex(e.prev_hash),
+              base::IsLowerHex(e.prev_hash),
           "prev_hash", "neither empty nor 64 lowercase hex digits");
   e.hash = r.String("hash");
   r.Check((e.hash.empty() && hash_may_be_empty) ||
               (e.hash.size() >= storage::kAuditShortHashDigits &&
-               e.hash.size() <= 64 && hex(e.hash)),
+               e.hash.size() <= 64 && base::IsLowerHex(e.hash)),
           "hash", "not 8 to 64 lowercase hex digits");
 }
 

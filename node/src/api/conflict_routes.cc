@@ -6,6 +6,7 @@
 
 #include "api/handlers.h"
 #include "api/operation_outcome.h"
+#include "posta/base/random.h"
 #include "posta/storage/replication.h"
 
 namespace posta::node {
@@ -136,9 +137,7 @@ Result<storage::ConflictResolution> ParseResolveBody(const std::string& body,
 }  // namespace
 
 bool IsConflictId(std::string_view id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 32 && base::IsLowerHex(id);
 }
 
 nlohmann::ordered_json ConflictJson(const storage::Conflict& conflict) {

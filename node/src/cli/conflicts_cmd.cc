@@ -7,6 +7,7 @@
 
 #include "api/handlers.h"
 #include "cli/commands.h"
+#include "posta/base/random.h"
 #include "posta/storage/replication.h"
 
 namespace posta::node::cli {
@@ -40,12 +41,6 @@ std::string RecordText(const storage::Conflict& c) {
   return std::string(storage::ResourceTypeName(c.type)) + "/" + c.record_id;
 }
 
-bool IsHex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-}
-
 // The conflict named by a full id or a unique prefix (any case).
 Result<storage::Conflict> FindConflict(storage::RecordStore& store,
                                        std::string id) {
@@ -53,7 +48,7 @@ Result<storage::Conflict> FindConflict(storage::RecordStore& store,
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   });
   const std::string what = "conflict " + id.substr(0, 64);
-  if (!IsHex(id) || id.size() > 32 || id.size() < kMinConflictPrefix) {
+  if (!base::IsLowerHex(id) || id.size() > 32 || id.size() < kMinConflictPrefix) {
     return Status::NotFound(what,
                             "not a conflict id (32 hex characters, or a "
                             "unique prefix of at least " +

@@ -33,5 +33,15 @@ TEST(RandomTest, IsUuidRejectsNearMisses) {
   EXPECT_TRUE(IsUuid("123e4567-e89b-12d3-a456-426614174000"));
 }
 
+TEST(RandomTest, IsLowerHexTakesOnlyLowercaseDigits) {
+  Random random(3);
+  EXPECT_TRUE(IsLowerHex(random.Hex(64)));
+  EXPECT_TRUE(IsLowerHex("0123456789abcdef"));
+  EXPECT_TRUE(IsLowerHex(""));
+  EXPECT_FALSE(IsLowerHex("ABCDEF"));
+  EXPECT_FALSE(IsLowerHex("abcdeg"));
+  EXPECT_FALSE(IsLowerHex("12 34"));
+}
+
 }  // namespace
 }  // namespace posta::base

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 
 namespace posta::base {
 
@@ -31,5 +32,9 @@ class Random {
 // True when `s` is a canonical lowercase or uppercase UUID text
 // (8-4-4-4-12 hex digits).
 bool IsUuid(const std::string& s);
+
+// True when every character of `s` is a lowercase hex digit, as Hex and
+// SHA-256 texts are written (true for "").
+bool IsLowerHex(std::string_view s);
 
 }  // namespace posta::base
