@@ -87,23 +87,31 @@ AuditEntry EntryFromRow(const Statement& st) {
   return e;
 }
 
-// Where the chain of `node_id` held here ends (its last seq and hash; 0
-// and the genesis hash when none is held), and its first break.
+// The last entry held of `node_id`'s chain: its seq and hash (0 and the
+// genesis hash when none is held).
+Status ReadChainTail(Connection& conn, const std::string& node_id,
+                     int64_t& seq, std::string& hash) {
+  seq = 0;
+  hash = AuditGenesisHash();
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("SELECT seq, hash FROM audit_log WHERE node_id = ?1 "
+                   "ORDER BY seq DESC LIMIT 1"));
+  st.BindText(1, node_id);
+  POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (row) {
+    seq = st.ColumnInt(0);
+    hash = st.ColumnText(1);
+  }
+  return Status::Ok();
+}
+
+// Where the chain of `node_id` held here ends (ReadChainTail), and its
+// first break.
 Status ReadChainEnd(Connection& conn, const std::string& node_id,
                     AuditReceipt& receipt, std::string& tail_hash) {
-  tail_hash = AuditGenesisHash();
-  {
-    POSTA_ASSIGN_OR_RETURN(
-        Statement st,
-        conn.Prepare("SELECT seq, hash FROM audit_log WHERE node_id = ?1 "
-                     "ORDER BY seq DESC LIMIT 1"));
-    st.BindText(1, node_id);
-    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) {
-      receipt.received_seq = st.ColumnInt(0);
-      tail_hash = st.ColumnText(1);
-    }
-  }
+  POSTA_RETURN_IF_ERROR(
+      ReadChainTail(conn, node_id, receipt.received_seq, tail_hash));
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       conn.Prepare("SELECT seq, why FROM audit_breaks WHERE node_id = ?1"));
@@ -148,20 +156,9 @@ Status SqliteStore::AppendAuditRow(Connection& conn, const AuditEvent& event) {
   AuditEntry e;
   e.node_id = node_id_;
   e.facility = facility_;
-  e.seq = 1;
-  e.prev_hash = AuditGenesisHash();
-  {
-    POSTA_ASSIGN_OR_RETURN(
-        Statement st,
-        conn.Prepare("SELECT seq, hash FROM audit_log WHERE node_id = ?1 "
-                     "ORDER BY seq DESC LIMIT 1"));
-    st.BindText(1, node_id_);
-    POSTA_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (row) {
-      e.seq = st.ColumnInt(0) + 1;
-      e.prev_hash = st.ColumnText(1);
-    }
-  }
+  int64_t tail_seq = 0;
+  POSTA_RETURN_IF_ERROR(ReadChainTail(conn, node_id_, tail_seq, e.prev_hash));
+  e.seq = tail_seq + 1;
   e.at_ms = event.at_ms != 0 ? event.at_ms : clock_->WallNowMillis();
   e.actor = event.who.actor.empty() ? std::string(kUnattributedActor)
                                     : Bounded(event.who.actor, kMaxShortField);
