@@ -423,8 +423,11 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
           whole.hash = std::move(hash);
         }
       }
-      if (!why.empty() && !run.empty()) {
-        receipt.unverified_seq = run.front().seq;
+      // An entry whose hash was left out, or one after such entries, is
+      // never judged here: its hash (whole when it could not be computed)
+      // would lead the chain on.
+      if (!why.empty() && (!run.empty() || e.hash.empty())) {
+        receipt.unverified_seq = run.empty() ? e.seq : run.front().seq;
         break;
       }
       if (!why.empty() && !receipt.broken) {

@@ -48,7 +48,8 @@ Result<storage::Conflict> FindConflict(storage::RecordStore& store,
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   });
   const std::string what = "conflict " + id.substr(0, 64);
-  if (!base::IsLowerHex(id) || id.size() > 32 || id.size() < kMinConflictPrefix) {
+  if (!base::IsLowerHex(id) || id.size() > 32 ||
+      id.size() < kMinConflictPrefix) {
     return Status::NotFound(what,
                             "not a conflict id (32 hex characters, or a "
                             "unique prefix of at least " +

@@ -248,6 +248,15 @@ TEST_F(AuditTest, EntriesWithoutHashesAreStoredOnlyWhenTheChainEndsRight) {
   ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> held,
                        hub->AuditChainSince(node, 0, 100));
   EXPECT_EQ(held.size(), half);
+  // A run that starts with an entry relinked elsewhere: the prev_hash
+  // travels whole, the entry is not judged without its hash either.
+  std::vector<AuditEntry> relinked = rest;
+  relinked[0].prev_hash = std::string(64, 'b');
+  ASSERT_OK_AND_ASSIGN(AuditReceipt unjudged,
+                       hub->StoreReceivedAudit(node, relinked));
+  EXPECT_EQ(unjudged.stored, 0);
+  EXPECT_EQ(unjudged.unverified_seq, rest.front().seq);
+  EXPECT_FALSE(unjudged.broken.has_value());
   // Sent again with short hashes, the changed entry is the one flagged.
   std::vector<AuditEntry> again(chain.begin() + half, chain.end());
   again[1].detail = "changed at the clinic";

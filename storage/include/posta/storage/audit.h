@@ -141,9 +141,10 @@ struct AuditReceipt {
   std::optional<AuditBreak> broken;
   bool newly_broken = false;  // found by this call
   // Entries from this seq on were not stored: their hashes were left out,
-  // and the chain computed through them did not end on the next hash
-  // given. The sender sends them again with their hashes, which shows
-  // where the chain breaks. 0 when none.
+  // and the chain computed through them did not hold (it did not end on
+  // the next hash given, or a prev_hash named another entry). The sender
+  // sends them again with their hashes, which shows where the chain
+  // breaks. 0 when none.
   int64_t unverified_seq = 0;
 };
 
