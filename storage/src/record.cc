@@ -101,6 +101,18 @@ Result<std::vector<WriteOutcome>> RecordStore::WritePrepared(
   return WriteBatch(prepared->ops());
 }
 
+std::unique_ptr<PreparedChanges> RecordStore::PrepareChanges(
+    std::span<const ChangeEntry> changes) {
+  return std::make_unique<PreparedChanges>(changes);
+}
+
+Result<ApplyStats> RecordStore::ApplyPrepared(
+    std::unique_ptr<PreparedChanges> prepared,
+    std::span<const Conflict> conflicts, ChangeMerger& merger,
+    const PeerState& peer) {
+  return ApplyChanges(prepared->changes(), conflicts, merger, peer);
+}
+
 Status ValidateResource(ResourceType type, std::string_view body) {
   return internal::ParseResource(type, body, "").status();
 }

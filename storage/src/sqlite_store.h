@@ -95,6 +95,12 @@ class SqliteStore final : public RecordStore {
                                   std::span<const Conflict> conflicts,
                                   ChangeMerger& merger,
                                   const PeerState& peer) override;
+  std::unique_ptr<PreparedChanges> PrepareChanges(
+      std::span<const ChangeEntry> changes) override;
+  Result<ApplyStats> ApplyPrepared(std::unique_ptr<PreparedChanges> prepared,
+                                   std::span<const Conflict> conflicts,
+                                   ChangeMerger& merger,
+                                   const PeerState& peer) override;
   Result<PeerState> GetPeer(const std::string& node_id) override;
   Result<std::vector<PeerState>> ListPeers() override;
   Status UpdatePeer(const PeerState& peer) override;
@@ -188,6 +194,8 @@ class SqliteStore final : public RecordStore {
 
   // PrepareWrites' result: the prepared ops, or why preparing failed.
   class Prepared;
+  // PrepareChanges' result: each version parsed, or why it is not valid.
+  class PreparedPeerChanges;
 
   // One queued Write/WriteBatch call.
   struct Writer {

@@ -393,14 +393,19 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
 
 // ---- Applying a peer's changes ----
 
-Result<ApplyStats> SqliteStore::ApplyChanges(
-    std::span<const ChangeEntry> changes, std::span<const Conflict> conflicts,
-    ChangeMerger& merger, const PeerState& peer) {
-  if (options_.read_only) {
-    return Status::PermissionDenied(Where(), "opened read-only");
-  }
-  // Incoming versions are input from outside: all are checked before any
-  // is stored.
+class SqliteStore::PreparedPeerChanges final : public PreparedChanges {
+ public:
+  PreparedPeerChanges(SqliteStore* store, std::span<const ChangeEntry> changes)
+      : PreparedChanges(changes), store(store) {}
+  SqliteStore* store;
+  std::vector<Result<ParsedResource>> checked;
+  // On a hub, what each version counts for in the reports.
+  std::vector<std::optional<ReportFact>> facts;
+};
+
+std::unique_ptr<PreparedChanges> SqliteStore::PrepareChanges(
+    std::span<const ChangeEntry> changes) {
+  auto prepared = std::make_unique<PreparedPeerChanges>(this, changes);
   std::vector<ContentToParse> contents;
   contents.reserve(changes.size());
   for (const ChangeEntry& change : changes) {
@@ -409,19 +414,47 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   // On a hub, what each version counts for in the reports is read from the
   // document parsed here, on the parsing threads, not from its text again
   // in the write transaction.
-  std::vector<std::optional<ReportFact>> facts;
   std::function<void(size_t, const nlohmann::json&)> visit;
   if (role_ == "hub") {
-    facts.resize(changes.size());
+    prepared->facts.resize(changes.size());
     visit = [&](size_t i, const nlohmann::json& doc) {
-      facts[i] = DocumentFactOf(changes[i].record.type, doc);
+      prepared->facts[i] = DocumentFactOf(changes[i].record.type, doc);
     };
   }
-  std::vector<Result<ParsedResource>> checked = ParseContents(contents, visit);
-  std::vector<ParsedResource> parsed;
-  parsed.reserve(changes.size());
-  for (const ChangeEntry& change : changes) {
-    const Record& r = change.record;
+  prepared->checked = ParseContents(contents, visit);
+  // Storing a version needs its fields and search keys only: the rest is
+  // let go now, so that a batch prepared ahead weighs less.
+  for (Result<ParsedResource>& parsed : prepared->checked) {
+    if (!parsed.ok()) continue;
+    std::string().swap(parsed->content);
+    std::vector<Reference>().swap(parsed->references);
+  }
+  return prepared;
+}
+
+Result<ApplyStats> SqliteStore::ApplyChanges(
+    std::span<const ChangeEntry> changes, std::span<const Conflict> conflicts,
+    ChangeMerger& merger, const PeerState& peer) {
+  return ApplyPrepared(PrepareChanges(changes), conflicts, merger, peer);
+}
+
+Result<ApplyStats> SqliteStore::ApplyPrepared(
+    std::unique_ptr<PreparedChanges> prepared,
+    std::span<const Conflict> conflicts, ChangeMerger& merger,
+    const PeerState& peer) {
+  if (options_.read_only) {
+    return Status::PermissionDenied(Where(), "opened read-only");
+  }
+  auto* mine = dynamic_cast<PreparedPeerChanges*>(prepared.get());
+  // Prepared by another store (or by the default): nothing was parsed.
+  if (mine == nullptr || mine->store != this) {
+    return ApplyChanges(prepared->changes(), conflicts, merger, peer);
+  }
+  const std::span<const ChangeEntry> changes = mine->changes();
+  // Incoming versions are input from outside: all are checked before any
+  // is stored.
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Record& r = changes[i].record;
     const std::string name = RecordName(r.type, r.id);
     if (!base::IsUuid(r.id)) {
       return Status::InvalidArgument(name, "id is not a UUID");
@@ -429,9 +462,9 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
     if (r.facility.empty()) {
       return Status::InvalidArgument(name, "no owning facility");
     }
-    Result<ParsedResource>& p = checked[parsed.size()];
-    if (!p.ok()) return p.status().WithContext(name);
-    parsed.push_back(std::move(p).value());
+    if (!mine->checked[i].ok()) {
+      return mine->checked[i].status().WithContext(name);
+    }
   }
   for (const Conflict& c : conflicts) {
     if (c.id != ConflictId(c.type, c.record_id, c.field, c.loser.stamp)) {
@@ -449,9 +482,9 @@ Result<ApplyStats> SqliteStore::ApplyChanges(
   BeginIndexRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
     if (Status s =
-            ApplyOneChange(changes[i], parsed[i],
-                           facts.empty() ? nullptr : &facts[i], merger,
-                           peer.node_id, stats);
+            ApplyOneChange(changes[i], *mine->checked[i],
+                           mine->facts.empty() ? nullptr : &mine->facts[i],
+                           merger, peer.node_id, stats);
         !s.ok()) {
       DropIndexRows();
       return s;

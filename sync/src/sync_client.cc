@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -382,8 +383,6 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   report("pull");
   // Pulled batches adapt to the link as pushed ones do: the hub's answer is
   // the long transfer on a thin link.
-  size_t pull_bytes = start_size(pull_batch_bytes_);
-  pull_batch_bytes_ = pull_bytes;
   // With a hub of protocol 3, the request for the next batch goes out while
   // this one is stored, saying how far the disk has got (stored_seq), so
   // the hub reads and sends batch N+1 while batch N is written, and its
@@ -391,12 +390,25 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // at most is in flight, so the transport is never used by two threads.
   const bool ask_ahead = options_.ask_ahead &&
                          reply.protocol_version >= kPullAheadProtocolVersion;
+  // Asking ahead holds two batches at once, one stored while the next is
+  // made ready: each is kept to half the largest, so that a pull needs no
+  // more memory than one batch of the largest size would.
+  const size_t pull_max =
+      ask_ahead ? std::max(min_bytes, max_bytes / 2) : max_bytes;
+  size_t pull_bytes = std::min(start_size(pull_batch_bytes_), pull_max);
+  pull_batch_bytes_ = pull_bytes;
   // The answer to a request from the cursor (hub.received_seq) as it stands
   // when the answer is taken: the one asked ahead is for the end of the
   // batch stored meanwhile.
+  // The batch is decoded and its versions parsed and checked
+  // (RecordStore::PrepareChanges) on the thread that asked, so an answer
+  // asked ahead is made ready on one core while the batch before it is
+  // stored on the other.
   struct Answer {
     size_t max_bytes = 0;
-    Result<std::string> body = Status::Internal("pull", "not asked");
+    Status status;  // of the transfer
+    Result<PullBatch> batch = Status::Internal("pull", "not asked");
+    std::unique_ptr<storage::PreparedChanges> prepared;
     std::chrono::nanoseconds took{0};
   };
   auto ask = [this](int64_t after, int64_t stored, size_t bytes) {
@@ -408,9 +420,20 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     Answer answer;
     answer.max_bytes = bytes;
     const auto started = clock_.MonotonicNow();
-    answer.body = Call(transport_, "pull", Encode(request), options_.limits);
+    Result<std::string> body =
+        Call(transport_, "pull", Encode(request), options_.limits);
     // The transfer only: storing a batch is the disk's time, not the link's.
     answer.took = clock_.MonotonicNow() - started;
+    if (!body.ok()) {
+      answer.status = body.status();
+      answer.batch = body.status();
+      return answer;
+    }
+    answer.batch = DecodePullBatch(*body, options_.limits);
+    if (answer.batch.ok()) {
+      // Moving the batch later keeps its changes where they are.
+      answer.prepared = store_.PrepareChanges(answer.batch->changes);
+    }
     return answer;
   };
   // However the loop ends, a request still in flight is waited for (the
@@ -420,13 +443,11 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     Answer answer = asked.valid()
                         ? asked.get()
                         : ask(hub.received_seq, hub.received_seq, pull_bytes);
-    if (!answer.body.ok()) {
-      shrink_on_link_failure(answer.body.status(), answer.max_bytes,
+    if (!answer.status.ok()) {
+      shrink_on_link_failure(answer.status, answer.max_bytes,
                              pull_batch_bytes_);
     }
-    POSTA_ASSIGN_OR_RETURN(std::string body, std::move(answer.body));
-    POSTA_ASSIGN_OR_RETURN(PullBatch batch,
-                           DecodePullBatch(body, options_.limits));
+    POSTA_ASSIGN_OR_RETURN(PullBatch batch, std::move(answer.batch));
     if (batch.after_seq != hub.received_seq ||
         batch.to_seq < hub.received_seq) {
       return Status::Malformed("pull",
@@ -436,7 +457,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
         batch.conflicts.empty()) {
       break;  // caught up
     }
-    pull_bytes = adapt(pull_bytes, answer.took);
+    pull_bytes = std::min(adapt(pull_bytes, answer.took), pull_max);
     pull_batch_bytes_ = pull_bytes;
     if (ask_ahead && batch.more) {
       asked = std::async(std::launch::async, ask, batch.to_seq,
@@ -448,7 +469,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     POSTA_CRASH_POINT("sync.client.before_pull_apply");
     POSTA_ASSIGN_OR_RETURN(
         storage::ApplyStats applied,
-        store_.ApplyChanges(batch.changes, batch.conflicts, merger, next));
+        store_.ApplyPrepared(std::move(answer.prepared), batch.conflicts,
+                             merger, next));
     POSTA_CRASH_POINT("sync.client.after_pull_apply");
     hub = next;
     result.pulled += static_cast<int64_t>(batch.changes.size());

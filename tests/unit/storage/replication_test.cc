@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "store_test_util.h"
 
 namespace posta::storage::testing {
@@ -308,6 +310,68 @@ TEST_F(ReplicationTest, AnInvalidVersionRejectsTheWholeBatch) {
   EXPECT_EQ(
       b_->ApplyChanges(batch.changes, {}, merger_, PeerA(2)).status().code(),
       Status::Code::kInvalidArgument);
+}
+
+// What a sync client does while it pulls: the next batch is prepared on
+// another thread while the one before is stored; the result is that of
+// applying each batch whole.
+TEST_F(ReplicationTest, ABatchPreparedWhileAnotherIsStoredAppliesTheSame) {
+  for (int i = 0; i < 40; ++i) AddPatient(*a_, "Prep" + std::to_string(i));
+  ChangeBatch all = ReadAll(*a_);
+  ASSERT_EQ(all.changes.size(), 40u);
+  std::vector<ChangeEntry> first(all.changes.begin(), all.changes.begin() + 25);
+  std::vector<ChangeEntry> second(all.changes.begin() + 25, all.changes.end());
+
+  std::unique_ptr<PreparedChanges> prepared_first = b_->PrepareChanges(first);
+  std::unique_ptr<PreparedChanges> prepared_second;
+  std::thread ahead([&] { prepared_second = b_->PrepareChanges(second); });
+  auto stored = b_->ApplyPrepared(std::move(prepared_first), {}, merger_,
+                                  PeerA(first.back().seq));
+  ahead.join();
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->taken, 25);
+  // The batch moved after it was prepared: its changes stay where they are.
+  std::vector<ChangeEntry> moved = std::move(second);
+  ASSERT_OK_AND_ASSIGN(ApplyStats rest,
+                       b_->ApplyPrepared(std::move(prepared_second), {},
+                                         merger_, PeerA(moved.back().seq)));
+  EXPECT_EQ(rest.taken, 15);
+
+  ASSERT_OK_AND_ASSIGN(std::string da, a_->ReplicaDigest(kFacility));
+  ASSERT_OK_AND_ASSIGN(std::string db, b_->ReplicaDigest(kFacility));
+  EXPECT_EQ(da, db);
+  ASSERT_OK_AND_ASSIGN(PeerState peer, b_->GetPeer(a_->node_id()));
+  EXPECT_EQ(peer.received_seq, 40);
+  SearchQuery query;
+  query.conditions = {{"name", SearchOp::kDefault, "prep39"}};
+  ASSERT_OK_AND_ASSIGN(SearchPage page, b_->Search(query));
+  EXPECT_EQ(page.records.size(), 1u);
+  EXPECT_OK(b_->CheckIntegrity());
+}
+
+// Preparing checks nothing away: an invalid version is refused when the
+// batch is applied, naming it, and nothing is stored.
+TEST_F(ReplicationTest, APreparedBatchWithAnInvalidVersionStoresNothing) {
+  AddPatient(*a_, "Uno");
+  AddPatient(*a_, "Dos");
+  ChangeBatch batch = ReadAll(*a_);
+  batch.changes[1].record.content = R"({"gender":"sometimes"})";
+  auto result = b_->ApplyPrepared(b_->PrepareChanges(batch.changes), {},
+                                  merger_, PeerA(batch.last_seq));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("gender"), std::string::npos)
+      << result.status().message();
+  ASSERT_OK_AND_ASSIGN(StoreStats stats, b_->Stats());
+  EXPECT_EQ(stats.last_seq, 0);
+  EXPECT_EQ(merger_.calls, 0);
+
+  // Prepared by another store: applied from scratch, checked the same.
+  batch = ReadAll(*a_);
+  ASSERT_OK_AND_ASSIGN(ApplyStats applied,
+                       b_->ApplyPrepared(a_->PrepareChanges(batch.changes), {},
+                                         merger_, PeerA(batch.last_seq)));
+  EXPECT_EQ(applied.taken, 2);
 }
 
 TEST_F(ReplicationTest, ConflictsShareTheChangeLogAndSyncByStateStamp) {

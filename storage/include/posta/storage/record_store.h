@@ -201,6 +201,19 @@ class PreparedWrites {
   std::span<const WriteOp> ops_;
 };
 
+// Another node's versions checked ahead of their transaction
+// (RecordStore::PrepareChanges); opaque to callers.
+class PreparedChanges {
+ public:
+  explicit PreparedChanges(std::span<const ChangeEntry> changes)
+      : changes_(changes) {}
+  virtual ~PreparedChanges() = default;
+  std::span<const ChangeEntry> changes() const { return changes_; }
+
+ private:
+  std::span<const ChangeEntry> changes_;
+};
+
 // Threading: every method is safe to call from any thread. Writes are
 // serialized on one writer connection, and concurrent writers are grouped
 // into one transaction (one fsync) as leveldb groups log writes; each op
@@ -336,6 +349,19 @@ class RecordStore {
                                           std::span<const Conflict> conflicts,
                                           ChangeMerger& merger,
                                           const PeerState& peer) = 0;
+
+  // ApplyChanges in two steps, as WriteBatch: PrepareChanges parses and
+  // checks the versions (no database work), ApplyPrepared stores them, so
+  // that a sync client may prepare batch N+1 on one core while batch N is
+  // stored on the other. Results and statuses are those of ApplyChanges.
+  // `changes` must outlive the PreparedChanges (a vector moved keeps its
+  // elements where they are). The default prepares nothing ahead.
+  virtual std::unique_ptr<PreparedChanges> PrepareChanges(
+      std::span<const ChangeEntry> changes);
+  virtual Result<ApplyStats> ApplyPrepared(
+      std::unique_ptr<PreparedChanges> prepared,
+      std::span<const Conflict> conflicts, ChangeMerger& merger,
+      const PeerState& peer);
 
   // NotFound when the peer was never recorded.
   virtual Result<PeerState> GetPeer(const std::string& node_id) = 0;
