@@ -102,15 +102,23 @@ Result<std::vector<WriteOutcome>> RecordStore::WritePrepared(
 }
 
 std::unique_ptr<PreparedChanges> RecordStore::PrepareChanges(
-    std::span<const ChangeEntry> changes) {
-  return std::make_unique<PreparedChanges>(changes);
+    std::span<const ChangeEntry> changes, std::span<const AuditEntry> audit) {
+  return std::make_unique<PreparedChanges>(changes, audit);
 }
 
 Result<ApplyStats> RecordStore::ApplyPrepared(
     std::unique_ptr<PreparedChanges> prepared,
     std::span<const Conflict> conflicts, ChangeMerger& merger,
     const PeerState& peer) {
-  return ApplyChanges(prepared->changes(), conflicts, merger, peer);
+  // Two transactions here: a store that can, stores both in one.
+  POSTA_ASSIGN_OR_RETURN(
+      ApplyStats stats,
+      ApplyChanges(prepared->changes(), conflicts, merger, peer));
+  if (!prepared->audit().empty()) {
+    POSTA_ASSIGN_OR_RETURN(stats.audit,
+                           StoreReceivedAudit(peer.node_id, prepared->audit()));
+  }
+  return stats;
 }
 
 Status ValidateResource(ResourceType type, std::string_view body) {

@@ -96,7 +96,8 @@ class SqliteStore final : public RecordStore {
                                   ChangeMerger& merger,
                                   const PeerState& peer) override;
   std::unique_ptr<PreparedChanges> PrepareChanges(
-      std::span<const ChangeEntry> changes) override;
+      std::span<const ChangeEntry> changes,
+      std::span<const AuditEntry> audit) override;
   Result<ApplyStats> ApplyPrepared(std::unique_ptr<PreparedChanges> prepared,
                                    std::span<const Conflict> conflicts,
                                    ChangeMerger& merger,
@@ -288,6 +289,11 @@ class SqliteStore final : public RecordStore {
   // REQUIRES: a write transaction is open on `conn` (the writer), under
   // writer_mu_.
   Status AppendAuditRow(Connection& conn, const AuditEvent& event);
+  // store_audit.cc. StoreReceivedAudit's work, on `conn`, filling
+  // `receipt`. REQUIRES: as AppendAuditRow; `node_id` is not this node's.
+  Status StoreReceivedAuditIn(Connection& conn, const std::string& node_id,
+                              std::span<const AuditEntry> entries,
+                              AuditReceipt& receipt);
   // The deferred entries, taken by a group-commit leader; put back when its
   // transaction failed.
   std::vector<AuditEvent> TakePendingAudit();

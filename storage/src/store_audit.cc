@@ -373,98 +373,104 @@ Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
                                    "is this node's own");
   }
   AuditReceipt receipt;
-  Status s = InWriteTransaction([&](Connection& conn) -> Status {
-    std::string tail_hash;
-    POSTA_RETURN_IF_ERROR(ReadChainEnd(conn, node_id, receipt, tail_hash));
-    // Entries whose hash came empty wait for the next entry that has one:
-    // the chain computed through them must end on it. When it does not,
-    // the fault lies somewhere in the run, so none of it is stored and the
-    // receipt says where it starts: the sender sends it again with hashes.
-    std::vector<AuditEntry> run;
-    int64_t last_seq = receipt.received_seq;
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const AuditEntry& e = entries[i];
-      const std::string where =
-          "audit entry " + node_id + ":" + std::to_string(e.seq);
-      if (e.node_id != node_id) {
-        return Status::InvalidArgument(where,
-                                       "names node " + e.node_id.substr(0, 64));
-      }
-      if (e.seq <= last_seq) continue;  // a replay
-      if (e.seq != last_seq + 1) {
-        return Status::InvalidArgument(
-            where, "does not follow seq " + std::to_string(last_seq) +
-                       " held here");
-      }
-      if (e.hash.empty() ? i + 1 == entries.size()
-                         : e.hash.size() < kAuditShortHashDigits ||
-                               e.hash.size() > 64) {
-        return Status::InvalidArgument(
-            where, "hash of " + std::to_string(e.hash.size()) +
-                       " digits; whole is 64, short at least " +
-                       std::to_string(kAuditShortHashDigits) +
-                       ", and only an entry before the last may leave it out");
-      }
-      // Security: the chain is checked as it arrives; the first break is
-      // flagged and kept, never silently accepted. A short entry is stored
-      // whole: its prev_hash the tail held, its hash the one computed when
-      // the short one is its beginning.
-      AuditEntry whole = e;
-      if (whole.prev_hash.empty()) whole.prev_hash = tail_hash;
-      std::string why;
-      if (whole.prev_hash != tail_hash) {
-        why = "prev_hash is not the hash of seq " + std::to_string(last_seq) +
-              " received before";
-      } else {
-        POSTA_ASSIGN_OR_RETURN(std::string hash, AuditEntryHash(whole));
-        if (hash.compare(0, e.hash.size(), e.hash) != 0) {
-          why = "hash does not match the entry's content";
-        } else {
-          whole.hash = std::move(hash);
-        }
-      }
-      // An entry whose hash was left out, or one after such entries, is
-      // never judged here: its hash (whole when it could not be computed)
-      // would lead the chain on.
-      if (!why.empty() && (!run.empty() || e.hash.empty())) {
-        receipt.unverified_seq = run.empty() ? e.seq : run.front().seq;
-        break;
-      }
-      if (!why.empty() && !receipt.broken) {
-        receipt.broken = AuditBreak{node_id, e.seq, why};
-        receipt.newly_broken = true;
-        POSTA_ASSIGN_OR_RETURN(
-            Statement st,
-            conn.Prepare("INSERT INTO audit_breaks (node_id, seq, why, "
-                         "found_ms) VALUES (?1, ?2, ?3, ?4)"));
-        st.BindText(1, node_id);
-        st.BindInt(2, e.seq);
-        st.BindText(3, why);
-        st.BindInt(4, clock_->WallNowMillis());
-        POSTA_RETURN_IF_ERROR(st.Run());
-        AuditEvent event;
-        event.who.actor = "node:" + node_id;
-        event.action = kAuditChainBroken;
-        event.outcome = "denied";
-        event.resource = "audit/" + node_id;
-        event.detail = "seq " + std::to_string(e.seq) + ": " + why;
-        POSTA_RETURN_IF_ERROR(AppendAuditRow(conn, event));
-      }
-      last_seq = whole.seq;
-      tail_hash = whole.hash;
-      run.push_back(std::move(whole));
-      if (e.hash.empty()) continue;
-      for (const AuditEntry& checked : run) {
-        POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, checked));
-        ++receipt.stored;
-      }
-      receipt.received_seq = last_seq;
-      run.clear();
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
+  POSTA_RETURN_IF_ERROR(InWriteTransaction([&](Connection& conn) {
+    return StoreReceivedAuditIn(conn, node_id, entries, receipt);
+  }));
   return receipt;
+}
+
+Status SqliteStore::StoreReceivedAuditIn(Connection& conn,
+                                         const std::string& node_id,
+                                         std::span<const AuditEntry> entries,
+                                         AuditReceipt& receipt) {
+  std::string tail_hash;
+  POSTA_RETURN_IF_ERROR(ReadChainEnd(conn, node_id, receipt, tail_hash));
+  // Entries whose hash came empty wait for the next entry that has one:
+  // the chain computed through them must end on it. When it does not,
+  // the fault lies somewhere in the run, so none of it is stored and the
+  // receipt says where it starts: the sender sends it again with hashes.
+  std::vector<AuditEntry> run;
+  int64_t last_seq = receipt.received_seq;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const AuditEntry& e = entries[i];
+    const std::string where =
+        "audit entry " + node_id + ":" + std::to_string(e.seq);
+    if (e.node_id != node_id) {
+      return Status::InvalidArgument(where,
+                                     "names node " + e.node_id.substr(0, 64));
+    }
+    if (e.seq <= last_seq) continue;  // a replay
+    if (e.seq != last_seq + 1) {
+      return Status::InvalidArgument(
+          where, "does not follow seq " + std::to_string(last_seq) +
+                     " held here");
+    }
+    if (e.hash.empty() ? i + 1 == entries.size()
+                       : e.hash.size() < kAuditShortHashDigits ||
+                             e.hash.size() > 64) {
+      return Status::InvalidArgument(
+          where, "hash of " + std::to_string(e.hash.size()) +
+                     " digits; whole is 64, short at least " +
+                     std::to_string(kAuditShortHashDigits) +
+                     ", and only an entry before the last may leave it out");
+    }
+    // Security: the chain is checked as it arrives; the first break is
+    // flagged and kept, never silently accepted. A short entry is stored
+    // whole: its prev_hash the tail held, its hash the one computed when
+    // the short one is its beginning.
+    AuditEntry whole = e;
+    if (whole.prev_hash.empty()) whole.prev_hash = tail_hash;
+    std::string why;
+    if (whole.prev_hash != tail_hash) {
+      why = "prev_hash is not the hash of seq " + std::to_string(last_seq) +
+            " received before";
+    } else {
+      POSTA_ASSIGN_OR_RETURN(std::string hash, AuditEntryHash(whole));
+      if (hash.compare(0, e.hash.size(), e.hash) != 0) {
+        why = "hash does not match the entry's content";
+      } else {
+        whole.hash = std::move(hash);
+      }
+    }
+    // An entry whose hash was left out, or one after such entries, is
+    // never judged here: its hash (whole when it could not be computed)
+    // would lead the chain on.
+    if (!why.empty() && (!run.empty() || e.hash.empty())) {
+      receipt.unverified_seq = run.empty() ? e.seq : run.front().seq;
+      break;
+    }
+    if (!why.empty() && !receipt.broken) {
+      receipt.broken = AuditBreak{node_id, e.seq, why};
+      receipt.newly_broken = true;
+      POSTA_ASSIGN_OR_RETURN(
+          Statement st,
+          conn.Prepare("INSERT INTO audit_breaks (node_id, seq, why, "
+                       "found_ms) VALUES (?1, ?2, ?3, ?4)"));
+      st.BindText(1, node_id);
+      st.BindInt(2, e.seq);
+      st.BindText(3, why);
+      st.BindInt(4, clock_->WallNowMillis());
+      POSTA_RETURN_IF_ERROR(st.Run());
+      AuditEvent event;
+      event.who.actor = "node:" + node_id;
+      event.action = kAuditChainBroken;
+      event.outcome = "denied";
+      event.resource = "audit/" + node_id;
+      event.detail = "seq " + std::to_string(e.seq) + ": " + why;
+      POSTA_RETURN_IF_ERROR(AppendAuditRow(conn, event));
+    }
+    last_seq = whole.seq;
+    tail_hash = whole.hash;
+    run.push_back(std::move(whole));
+    if (e.hash.empty()) continue;
+    for (const AuditEntry& checked : run) {
+      POSTA_RETURN_IF_ERROR(InsertAuditEntry(conn, checked));
+      ++receipt.stored;
+    }
+    receipt.received_seq = last_seq;
+    run.clear();
+  }
+  return Status::Ok();
 }
 
 Result<AuditReceipt> SqliteStore::AuditChainEnd(const std::string& node_id) {

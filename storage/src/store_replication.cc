@@ -395,8 +395,9 @@ Result<ChangeBatch> SqliteStore::ReadChanges(const ChangeFilter& filter) {
 
 class SqliteStore::PreparedPeerChanges final : public PreparedChanges {
  public:
-  PreparedPeerChanges(SqliteStore* store, std::span<const ChangeEntry> changes)
-      : PreparedChanges(changes), store(store) {}
+  PreparedPeerChanges(SqliteStore* store, std::span<const ChangeEntry> changes,
+                      std::span<const AuditEntry> audit)
+      : PreparedChanges(changes, audit), store(store) {}
   SqliteStore* store;
   std::vector<Result<ParsedResource>> checked;
   // On a hub, what each version counts for in the reports.
@@ -404,8 +405,8 @@ class SqliteStore::PreparedPeerChanges final : public PreparedChanges {
 };
 
 std::unique_ptr<PreparedChanges> SqliteStore::PrepareChanges(
-    std::span<const ChangeEntry> changes) {
-  auto prepared = std::make_unique<PreparedPeerChanges>(this, changes);
+    std::span<const ChangeEntry> changes, std::span<const AuditEntry> audit) {
+  auto prepared = std::make_unique<PreparedPeerChanges>(this, changes, audit);
   std::vector<ContentToParse> contents;
   contents.reserve(changes.size());
   for (const ChangeEntry& change : changes) {
@@ -435,7 +436,7 @@ std::unique_ptr<PreparedChanges> SqliteStore::PrepareChanges(
 Result<ApplyStats> SqliteStore::ApplyChanges(
     std::span<const ChangeEntry> changes, std::span<const Conflict> conflicts,
     ChangeMerger& merger, const PeerState& peer) {
-  return ApplyPrepared(PrepareChanges(changes), conflicts, merger, peer);
+  return ApplyPrepared(PrepareChanges(changes, {}), conflicts, merger, peer);
 }
 
 Result<ApplyStats> SqliteStore::ApplyPrepared(
@@ -448,9 +449,14 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
   auto* mine = dynamic_cast<PreparedPeerChanges*>(prepared.get());
   // Prepared by another store (or by the default): nothing was parsed.
   if (mine == nullptr || mine->store != this) {
-    return ApplyChanges(prepared->changes(), conflicts, merger, peer);
+    return ApplyPrepared(PrepareChanges(prepared->changes(), prepared->audit()),
+                         conflicts, merger, peer);
   }
   const std::span<const ChangeEntry> changes = mine->changes();
+  if (!mine->audit().empty() && peer.node_id == node_id_) {
+    return Status::InvalidArgument("audit chain of node " + peer.node_id,
+                                   "is this node's own");
+  }
   // Incoming versions are input from outside: all are checked before any
   // is stored.
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -510,6 +516,15 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
                    std::to_string(stats.ignored) + " ignored; " +
                    std::to_string(stats.conflicts) + " new conflicts";
     POSTA_RETURN_IF_ERROR(AppendAuditRow(*writer_, event));
+  }
+  // The peer's own entries of these changes, after them in the same
+  // transaction: a batch is never held without the entries that came with
+  // it.
+  if (!mine->audit().empty()) {
+    AuditReceipt receipt;
+    POSTA_RETURN_IF_ERROR(
+        StoreReceivedAuditIn(*writer_, peer.node_id, mine->audit(), receipt));
+    stats.audit = std::move(receipt);
   }
   POSTA_CRASH_POINT("storage.apply.before_cursor");
   POSTA_RETURN_IF_ERROR(WritePeer(peer));

@@ -130,6 +130,8 @@ struct HubService::Impl {
   Result<storage::AuditReceipt> StoreAudit(
       const storage::EnrolledNode& node,
       std::span<const storage::AuditEntry> entries);
+  // Counts what was stored of a node's chain, and tells of a new break.
+  void NoteAudit(const storage::AuditReceipt& receipt);
   Result<PullBatch> ReadPull(const storage::EnrolledNode& node,
                              int64_t after_seq, uint64_t max_bytes);
   // What `node` may pull after `after_seq`: its scope, less what it made
@@ -520,11 +522,15 @@ Result<storage::AuditReceipt> HubService::Impl::StoreAudit(
     std::span<const storage::AuditEntry> entries) {
   POSTA_ASSIGN_OR_RETURN(storage::AuditReceipt receipt,
                          store.StoreReceivedAudit(node.node_id, entries));
+  NoteAudit(receipt);
+  return receipt;
+}
+
+void HubService::Impl::NoteAudit(const storage::AuditReceipt& receipt) {
   audit_entries += receipt.stored;
   if (receipt.newly_broken && options.on_audit_broken) {
     options.on_audit_broken(*receipt.broken);
   }
-  return receipt;
 }
 
 SyncReply HubService::Impl::Push(const SyncRequest& request,
@@ -565,22 +571,20 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     }
   }
   // The batch's audit entries (protocol 5) are checked before anything is
-  // stored, and stored after its changes (again for a batch sent again:
-  // the entries held already are skipped).
+  // stored, and stored with its changes, in their transaction (again for a
+  // batch sent again: the entries held already are skipped).
+  storage::AuditReceipt audit_held;
   if (batch->audit_after_seq) {
-    storage::AuditReceipt held;
     if (std::optional<SyncReply> refused = CheckAudit(
-            node, *batch->audit_after_seq, batch->audit, held)) {
+            node, *batch->audit_after_seq, batch->audit, audit_held)) {
       return *std::move(refused);
     }
   }
-  auto answer = [&](PushAck ack) {
+  auto answer = [&](PushAck ack, const storage::AuditReceipt& audit) {
     if (batch->audit_after_seq) {
-      Result<storage::AuditReceipt> receipt = StoreAudit(node, batch->audit);
-      if (!receipt.ok()) return FromStatus(receipt.status());
-      ack.audit_received_seq = receipt->received_seq;
-      ack.audit_stored = receipt->stored;
-      if (receipt->broken) ack.audit_broken_seq = receipt->broken->seq;
+      ack.audit_received_seq = audit.received_seq;
+      ack.audit_stored = audit.stored;
+      if (audit.broken) ack.audit_broken_seq = audit.broken->seq;
     }
     return SyncReply{200, std::string(kContentType), Encode(ack)};
   };
@@ -588,7 +592,12 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   if (batch->to_seq <= peer->received_seq) {
     // A batch applied before (its ack was lost): acknowledge it again.
     ack.received_seq = peer->received_seq;
-    return answer(ack);
+    if (!batch->audit.empty()) {
+      Result<storage::AuditReceipt> receipt = StoreAudit(node, batch->audit);
+      if (!receipt.ok()) return FromStatus(receipt.status());
+      audit_held = std::move(receipt).value();
+    }
+    return answer(ack, audit_held);
   }
   if (batch->after_seq > peer->received_seq) {
     return Refuse(409, "gap",
@@ -688,10 +697,14 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   next.received_seq = batch->to_seq;
   next.last_sync_ms = clock.WallNowMillis();
   POSTA_CRASH_POINT("sync.hub.push_decoded");
-  Result<storage::ApplyStats> stats =
-      store.ApplyChanges(changes, incoming, merger, next);
+  Result<storage::ApplyStats> stats = store.ApplyPrepared(
+      store.PrepareChanges(changes, batch->audit), incoming, merger, next);
   if (!stats.ok()) return FromStatus(stats.status());
   POSTA_CRASH_POINT("sync.hub.push_committed");
+  if (stats->audit) {
+    NoteAudit(*stats->audit);
+    audit_held = *stats->audit;
+  }
   ++push_batches;
   push_records += static_cast<int64_t>(changes.size());
   conflicts += stats->conflicts;
@@ -700,7 +713,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   ack.merged = stats->merged;
   ack.ignored = stats->ignored;
   ack.conflicts = stats->conflicts;
-  return answer(ack);
+  return answer(ack, audit_held);
 }
 
 SyncReply HubService::Impl::Pull(const SyncRequest& call,

@@ -432,7 +432,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     answer.batch = DecodePullBatch(*body, options_.limits);
     if (answer.batch.ok()) {
       // Moving the batch later keeps its changes where they are.
-      answer.prepared = store_.PrepareChanges(answer.batch->changes);
+      answer.prepared = store_.PrepareChanges(answer.batch->changes, {});
     }
     return answer;
   };

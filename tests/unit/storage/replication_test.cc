@@ -322,9 +322,9 @@ TEST_F(ReplicationTest, ABatchPreparedWhileAnotherIsStoredAppliesTheSame) {
   std::vector<ChangeEntry> first(all.changes.begin(), all.changes.begin() + 25);
   std::vector<ChangeEntry> second(all.changes.begin() + 25, all.changes.end());
 
-  std::unique_ptr<PreparedChanges> prepared_first = b_->PrepareChanges(first);
+  std::unique_ptr<PreparedChanges> prepared_first = b_->PrepareChanges(first, {});
   std::unique_ptr<PreparedChanges> prepared_second;
-  std::thread ahead([&] { prepared_second = b_->PrepareChanges(second); });
+  std::thread ahead([&] { prepared_second = b_->PrepareChanges(second, {}); });
   auto stored = b_->ApplyPrepared(std::move(prepared_first), {}, merger_,
                                   PeerA(first.back().seq));
   ahead.join();
@@ -356,7 +356,7 @@ TEST_F(ReplicationTest, APreparedBatchWithAnInvalidVersionStoresNothing) {
   AddPatient(*a_, "Dos");
   ChangeBatch batch = ReadAll(*a_);
   batch.changes[1].record.content = R"({"gender":"sometimes"})";
-  auto result = b_->ApplyPrepared(b_->PrepareChanges(batch.changes), {},
+  auto result = b_->ApplyPrepared(b_->PrepareChanges(batch.changes, {}), {},
                                   merger_, PeerA(batch.last_seq));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), Status::Code::kInvalidArgument);
@@ -369,9 +369,57 @@ TEST_F(ReplicationTest, APreparedBatchWithAnInvalidVersionStoresNothing) {
   // Prepared by another store: applied from scratch, checked the same.
   batch = ReadAll(*a_);
   ASSERT_OK_AND_ASSIGN(ApplyStats applied,
-                       b_->ApplyPrepared(a_->PrepareChanges(batch.changes), {},
+                       b_->ApplyPrepared(a_->PrepareChanges(batch.changes, {}), {},
                                          merger_, PeerA(batch.last_seq)));
   EXPECT_EQ(applied.taken, 2);
+}
+
+// A push carries the audit entries of its changes: they are stored in the
+// changes' transaction, and an entry the chain refuses refuses the batch.
+TEST_F(ReplicationTest, AuditEntriesThatComeWithChangesShareTheirTransaction) {
+  AddPatient(*a_, "Uno");
+  AddPatient(*a_, "Dos");
+  ChangeBatch batch = ReadAll(*a_);
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> chain,
+                       a_->AuditChainSince(a_->node_id(), 0, 100));
+  ASSERT_GE(chain.size(), 2u);
+
+  // An entry that does not follow the one before it: nothing is stored,
+  // neither the changes nor the peer's cursor nor any entry.
+  std::vector<AuditEntry> gap = chain;
+  gap.back().seq += 5;
+  auto refused = b_->ApplyPrepared(b_->PrepareChanges(batch.changes, gap), {},
+                                   merger_, PeerA(batch.last_seq));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("does not follow"),
+            std::string::npos)
+      << refused.status().message();
+  ASSERT_OK_AND_ASSIGN(StoreStats none, b_->Stats());
+  EXPECT_EQ(none.last_seq, 0);
+  EXPECT_EQ(b_->GetPeer(a_->node_id()).status().code(),
+            Status::Code::kNotFound);
+  ASSERT_OK_AND_ASSIGN(AuditReceipt before, b_->AuditChainEnd(a_->node_id()));
+  EXPECT_EQ(before.received_seq, 0);
+
+  ASSERT_OK_AND_ASSIGN(
+      ApplyStats stats,
+      b_->ApplyPrepared(b_->PrepareChanges(batch.changes, chain), {}, merger_,
+                        PeerA(batch.last_seq)));
+  EXPECT_EQ(stats.taken, 2);
+  ASSERT_TRUE(stats.audit.has_value());
+  EXPECT_EQ(stats.audit->stored, static_cast<int64_t>(chain.size()));
+  EXPECT_EQ(stats.audit->received_seq, chain.back().seq);
+  EXPECT_FALSE(stats.audit->broken.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> held,
+                       b_->AuditChainSince(a_->node_id(), 0, 100));
+  ASSERT_EQ(held.size(), chain.size());
+  EXPECT_EQ(held.back().hash, chain.back().hash);
+  // Without entries, no receipt.
+  ASSERT_OK_AND_ASSIGN(ApplyStats again,
+                       b_->ApplyChanges(batch.changes, {}, merger_,
+                                        PeerA(batch.last_seq)));
+  EXPECT_FALSE(again.audit.has_value());
 }
 
 TEST_F(ReplicationTest, ConflictsShareTheChangeLogAndSyncByStateStamp) {

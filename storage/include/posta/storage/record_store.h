@@ -201,17 +201,21 @@ class PreparedWrites {
   std::span<const WriteOp> ops_;
 };
 
-// Another node's versions checked ahead of their transaction
-// (RecordStore::PrepareChanges); opaque to callers.
+// Another node's versions checked ahead of their transaction, with the
+// entries of its audit chain that go with them (RecordStore::PrepareChanges);
+// opaque to callers.
 class PreparedChanges {
  public:
-  explicit PreparedChanges(std::span<const ChangeEntry> changes)
-      : changes_(changes) {}
+  PreparedChanges(std::span<const ChangeEntry> changes,
+                  std::span<const AuditEntry> audit)
+      : changes_(changes), audit_(audit) {}
   virtual ~PreparedChanges() = default;
   std::span<const ChangeEntry> changes() const { return changes_; }
+  std::span<const AuditEntry> audit() const { return audit_; }
 
  private:
   std::span<const ChangeEntry> changes_;
+  std::span<const AuditEntry> audit_;
 };
 
 // Threading: every method is safe to call from any thread. Writes are
@@ -354,10 +358,14 @@ class RecordStore {
   // checks the versions (no database work), ApplyPrepared stores them, so
   // that a sync client may prepare batch N+1 on one core while batch N is
   // stored on the other. Results and statuses are those of ApplyChanges.
-  // `changes` must outlive the PreparedChanges (a vector moved keeps its
+  // `audit`, entries of the peer's own chain (a push carries those of its
+  // changes), is stored in the same transaction as StoreReceivedAudit
+  // stores it, and ApplyStats::audit says what was done; any status
+  // StoreReceivedAudit would return refuses the whole batch. `changes`
+  // and `audit` must outlive the PreparedChanges (a vector moved keeps its
   // elements where they are). The default prepares nothing ahead.
   virtual std::unique_ptr<PreparedChanges> PrepareChanges(
-      std::span<const ChangeEntry> changes);
+      std::span<const ChangeEntry> changes, std::span<const AuditEntry> audit);
   virtual Result<ApplyStats> ApplyPrepared(
       std::unique_ptr<PreparedChanges> prepared,
       std::span<const Conflict> conflicts, ChangeMerger& merger,

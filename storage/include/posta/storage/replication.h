@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "posta/base/hlc.h"
+#include "posta/storage/audit.h"
 #include "posta/storage/record.h"
 
 namespace posta::storage {
@@ -197,6 +198,9 @@ struct ApplyStats {
   int64_t merged = 0;     // stored as a new merged version
   int64_t ignored = 0;    // already here, or older than what is here
   int64_t conflicts = 0;  // new conflict records
+  // What was done with the peer's audit entries that came with the
+  // changes (RecordStore::PrepareChanges); none when none came.
+  std::optional<AuditReceipt> audit;
 };
 
 }  // namespace posta::storage
