@@ -399,18 +399,19 @@ class SqliteStore::PreparedPeerChanges final : public PreparedChanges {
                       std::span<const AuditEntry> audit)
       : PreparedChanges(changes, audit), store(store) {}
   SqliteStore* store;
-  std::vector<Result<ParsedResource>> checked;
+  std::vector<ContentToParse> contents;
   // On a hub, what each version counts for in the reports.
   std::vector<std::optional<ReportFact>> facts;
+  // Last, so that its threads are done before what they fill goes.
+  std::unique_ptr<ContentParser> parser;
 };
 
 std::unique_ptr<PreparedChanges> SqliteStore::PrepareChanges(
     std::span<const ChangeEntry> changes, std::span<const AuditEntry> audit) {
   auto prepared = std::make_unique<PreparedPeerChanges>(this, changes, audit);
-  std::vector<ContentToParse> contents;
-  contents.reserve(changes.size());
+  prepared->contents.reserve(changes.size());
   for (const ChangeEntry& change : changes) {
-    contents.push_back({change.record.type, change.record.content});
+    prepared->contents.push_back({change.record.type, change.record.content});
   }
   // On a hub, what each version counts for in the reports is read from the
   // document parsed here, on the parsing threads, not from its text again
@@ -418,18 +419,14 @@ std::unique_ptr<PreparedChanges> SqliteStore::PrepareChanges(
   std::function<void(size_t, const nlohmann::json&)> visit;
   if (role_ == "hub") {
     prepared->facts.resize(changes.size());
-    visit = [&](size_t i, const nlohmann::json& doc) {
-      prepared->facts[i] = DocumentFactOf(changes[i].record.type, doc);
+    visit = [facts = &prepared->facts, changes](size_t i,
+                                                const nlohmann::json& doc) {
+      (*facts)[i] = DocumentFactOf(changes[i].record.type, doc);
     };
   }
-  prepared->checked = ParseContents(contents, visit);
-  // Storing a version needs its fields and search keys only: the rest is
-  // let go now, so that a batch prepared ahead weighs less.
-  for (Result<ParsedResource>& parsed : prepared->checked) {
-    if (!parsed.ok()) continue;
-    std::string().swap(parsed->content);
-    std::vector<Reference>().swap(parsed->references);
-  }
+  // Begun now; ApplyPrepared takes each version as it is ready.
+  prepared->parser =
+      std::make_unique<ContentParser>(prepared->contents, std::move(visit));
   return prepared;
 }
 
@@ -457,19 +454,19 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
     return Status::InvalidArgument("audit chain of node " + peer.node_id,
                                    "is this node's own");
   }
-  // Incoming versions are input from outside: all are checked before any
-  // is stored.
-  for (size_t i = 0; i < changes.size(); ++i) {
-    const Record& r = changes[i].record;
-    const std::string name = RecordName(r.type, r.id);
+  // Incoming versions are input from outside: each is checked before it is
+  // stored, and one that is not valid refuses the whole batch (its
+  // transaction is rolled back). The checks of the content run on the
+  // parser's threads while the versions before are stored.
+  for (const ChangeEntry& change : changes) {
+    const Record& r = change.record;
     if (!base::IsUuid(r.id)) {
-      return Status::InvalidArgument(name, "id is not a UUID");
+      return Status::InvalidArgument(RecordName(r.type, r.id),
+                                     "id is not a UUID");
     }
     if (r.facility.empty()) {
-      return Status::InvalidArgument(name, "no owning facility");
-    }
-    if (!mine->checked[i].ok()) {
-      return mine->checked[i].status().WithContext(name);
+      return Status::InvalidArgument(RecordName(r.type, r.id),
+                                     "no owning facility");
     }
   }
   for (const Conflict& c : conflicts) {
@@ -487,11 +484,15 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
   ApplyStats stats;
   BeginIndexRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (Status s =
-            ApplyOneChange(changes[i], *mine->checked[i],
-                           mine->facts.empty() ? nullptr : &mine->facts[i],
-                           merger, peer.node_id, stats);
-        !s.ok()) {
+    const Result<ParsedResource>& parsed = mine->parser->Take(i);
+    Status s =
+        parsed.ok()
+            ? ApplyOneChange(changes[i], *parsed,
+                             mine->facts.empty() ? nullptr : &mine->facts[i],
+                             merger, peer.node_id, stats)
+            : parsed.status().WithContext(
+                  RecordName(changes[i].record.type, changes[i].record.id));
+    if (!s.ok()) {
       DropIndexRows();
       return s;
     }

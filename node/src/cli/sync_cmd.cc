@@ -3,6 +3,7 @@
 // done, so a retry resumes.
 #include "cli/sync_cmd.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <thread>
@@ -49,8 +50,14 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
                                "hub here"
                              : "no hub configured; set [sync] hub_url");
   }
-  // A one-off sync keeps its memory small: a modest page cache and 1 MiB
-  // batches (the pull of a whole facility streams through them).
+  // A one-off sync keeps its memory small: a modest page cache, 1 MiB
+  // batches (the pull of a whole facility streams through them), and two
+  // malloc arenas. Its threads (the next pulled batch is decoded and
+  // checked on the side while one is stored) would otherwise each take an
+  // arena, and what one thread frees of another's allocations stays in the
+  // other's arena: measured, a pull of 99,409 records peaked at 42-46 MB
+  // with the default arenas, 35-36 MB with two, and ran as fast.
+  ::mallopt(M_ARENA_MAX, 2);
   POSTA_ASSIGN_OR_RETURN(auto store,
                          OpenStore(config, /*read_only=*/false, io.env,
                                    /*cache_bytes=*/size_t{4} << 20));

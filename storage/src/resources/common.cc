@@ -597,37 +597,64 @@ Result<ParsedResource> ParseContent(
   }
 }
 
-std::vector<Result<ParsedResource>> ParseContents(
+ContentParser::ContentParser(
     std::span<const ContentToParse> items,
-    const std::function<void(size_t, const Json&)>& visit) {
+    std::function<void(size_t, const Json&)> visit)
+    : items_(items), visit_(std::move(visit)) {
   // Below this many items per thread, starting a thread costs more than it
   // saves.
   constexpr size_t kMinPerThread = 64;
   constexpr size_t kMaxThreads = 4;
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const size_t threads = std::clamp<size_t>(items.size() / kMinPerThread, 1,
-                                            std::min(cores, kMaxThreads));
-  std::vector<std::optional<Result<ParsedResource>>> slots(items.size());
-  auto parse_range = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      std::function<void(const Json&)> visit_one;
-      if (visit) visit_one = [&](const Json& doc) { visit(i, doc); };
-      slots[i].emplace(ParseContent(items[i].type, items[i].content, visit_one));
-    }
-  };
-  const size_t per_thread = (items.size() + threads - 1) / threads;
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) {
-    const size_t begin = std::min(items.size(), t * per_thread);
-    const size_t end = std::min(items.size(), begin + per_thread);
-    helpers.emplace_back(parse_range, begin, end);
+  const size_t threads =
+      items.size() < kMinPerThread
+          ? 0
+          : std::clamp<size_t>(items.size() / kMinPerThread, 1,
+                               std::min(std::max<size_t>(cores, 2) - 1,
+                                        kMaxThreads));
+  // Each slot is written once, by the thread of its run, before the run's
+  // count says so.
+  results_.resize(items.size(), Status::Internal("parse", "not parsed yet"));
+  const size_t runs = std::max<size_t>(threads, 1);
+  per_run_ = std::max<size_t>(1, (items.size() + runs - 1) / runs);
+  for (size_t begin = 0; begin < items.size(); begin += per_run_) {
+    auto run = std::make_unique<Run>();
+    run->begin = begin;
+    run->end = std::min(items.size(), begin + per_run_);
+    runs_.push_back(std::move(run));
   }
-  parse_range(0, std::min(items.size(), per_thread));
-  for (std::thread& helper : helpers) helper.join();
-  std::vector<Result<ParsedResource>> out;
-  out.reserve(items.size());
-  for (auto& slot : slots) out.push_back(std::move(*slot));
-  return out;
+  if (threads == 0) {
+    for (auto& run : runs_) ParseRun(*run);
+    return;
+  }
+  threads_.reserve(runs_.size());
+  for (auto& run : runs_) {
+    threads_.emplace_back([this, r = run.get()] { ParseRun(*r); });
+  }
+}
+
+ContentParser::~ContentParser() {
+  for (std::thread& t : threads_) t.join();
+}
+
+void ContentParser::ParseRun(Run& run) {
+  for (size_t i = run.begin; i < run.end; ++i) {
+    std::function<void(const Json&)> visit_one;
+    if (visit_) visit_one = [this, i](const Json& doc) { visit_(i, doc); };
+    results_[i] = ParseContent(items_[i].type, items_[i].content, visit_one);
+    run.done.fetch_add(1, std::memory_order_release);
+    run.done.notify_all();
+  }
+}
+
+Result<ParsedResource>& ContentParser::Take(size_t i) {
+  Run& run = *runs_[i / per_run_];
+  const size_t need = i - run.begin + 1;
+  for (size_t done = run.done.load(std::memory_order_acquire); done < need;
+       done = run.done.load(std::memory_order_acquire)) {
+    run.done.wait(done, std::memory_order_acquire);
+  }
+  return results_[i];
 }
 
 }  // namespace posta::storage::internal

@@ -3,11 +3,14 @@
 // Pure functions over JSON; no SQLite here.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "posta/base/status.h"
@@ -99,15 +102,46 @@ struct ContentToParse {
   std::string_view content;
 };
 
-// ParseContent of each item, in input order. A large batch (another node's
-// push or pull) is split across up to four threads, so its checks use the
-// cores an otherwise idle peer leaves free; the results are the same as one
-// ParseContent after another. `visit`, when given, is called with each
-// valid document and its item's index, on the thread that parsed it: it must
-// only touch what belongs to that index.
-std::vector<Result<ParsedResource>> ParseContents(
-    std::span<const ContentToParse> items,
-    const std::function<void(size_t, const nlohmann::json&)>& visit = nullptr);
+// ParseContent of each item, begun at once on helper threads, each result
+// taken as soon as it is ready: the caller stores version i while later
+// ones are still being checked. A small batch (under 64 items) is parsed
+// in the constructor, on the caller's thread. A large one (another node's
+// push or pull) is split in contiguous runs across one thread fewer than
+// the cores (at least one, at most four), so the caller keeps a core of its
+// own; the results are the same as one ParseContent after another.
+// `visit`, when given, is called with each valid document and its item's
+// index, on the thread that parsed it: it must only touch what belongs to
+// that index, and what it wrote is visible once Take(index) returned.
+// `items`, and what `visit` touches, must outlive the parser, whose
+// destructor waits for its threads.
+class ContentParser {
+ public:
+  ContentParser(
+      std::span<const ContentToParse> items,
+      std::function<void(size_t, const nlohmann::json&)> visit = nullptr);
+  ~ContentParser();
+  ContentParser(const ContentParser&) = delete;
+  ContentParser& operator=(const ContentParser&) = delete;
+
+  size_t size() const { return results_.size(); }
+  // Waits until item i is parsed; the result stays the parser's.
+  Result<ParsedResource>& Take(size_t i);
+
+ private:
+  struct Run {
+    size_t begin = 0;
+    size_t end = 0;
+    std::atomic<size_t> done{0};  // items of the run parsed, in order
+  };
+  void ParseRun(Run& run);
+
+  std::span<const ContentToParse> items_;
+  std::function<void(size_t, const nlohmann::json&)> visit_;
+  std::vector<Result<ParsedResource>> results_;
+  std::vector<std::unique_ptr<Run>> runs_;
+  size_t per_run_ = 0;
+  std::vector<std::thread> threads_;
+};
 
 // Lowercase and without accents, for Latin text in UTF-8: "José" → "jose",
 // "ÇAĞLAR" → "caglar". Other characters pass through unchanged.

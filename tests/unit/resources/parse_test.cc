@@ -206,7 +206,7 @@ std::string ContentOf(Json doc) {
   return doc.dump();
 }
 
-TEST(ParseContentsTest, SameResultsAsOneAfterAnother) {
+TEST(ContentParserTest, SameResultsAsOneAfterAnother) {
   // Enough items for several threads, valid and invalid ones interleaved,
   // so that every thread meets both.
   std::vector<std::string> texts;
@@ -242,25 +242,40 @@ TEST(ParseContentsTest, SameResultsAsOneAfterAnother) {
   for (size_t i = 0; i < texts.size(); ++i) {
     items.push_back({types[i], texts[i]});
   }
-  std::vector<Result<ParsedResource>> all = ParseContents(items);
-  ASSERT_EQ(all.size(), items.size());
+  // Each valid document is visited once, by its own index.
+  std::vector<int> visits(items.size(), 0);
+  ContentParser parser(items,
+                       [&](size_t i, const Json&) { ++visits[i]; });
+  ASSERT_EQ(parser.size(), items.size());
+  // Taken in order, as the store takes them, while later runs still parse.
   for (size_t i = 0; i < items.size(); ++i) {
     SCOPED_TRACE("item " + std::to_string(i));
+    Result<ParsedResource>& taken = parser.Take(i);
     Result<ParsedResource> one = ParseContent(types[i], texts[i]);
-    ASSERT_EQ(all[i].ok(), one.ok());
+    ASSERT_EQ(taken.ok(), one.ok());
+    EXPECT_EQ(visits[i], one.ok() ? 1 : 0);
     if (!one.ok()) {
-      EXPECT_EQ(all[i].status(), one.status());
+      EXPECT_EQ(taken.status(), one.status());
       continue;
     }
-    EXPECT_EQ(all[i]->top_level_fields, one->top_level_fields);
-    EXPECT_EQ(all[i]->search_keys, one->search_keys);
-    ASSERT_EQ(all[i]->references.size(), one->references.size());
+    EXPECT_EQ(taken->top_level_fields, one->top_level_fields);
+    EXPECT_EQ(taken->search_keys, one->search_keys);
+    ASSERT_EQ(taken->references.size(), one->references.size());
     for (size_t r = 0; r < one->references.size(); ++r) {
-      EXPECT_EQ(all[i]->references[r].path, one->references[r].path);
-      EXPECT_EQ(all[i]->references[r].id, one->references[r].id);
+      EXPECT_EQ(taken->references[r].path, one->references[r].path);
+      EXPECT_EQ(taken->references[r].id, one->references[r].id);
     }
   }
-  EXPECT_TRUE(ParseContents({}).empty());
+  // Out of order too: the last item first, from a fresh parser.
+  ContentParser backwards(items);
+  for (size_t i = items.size(); i-- > 0;) {
+    EXPECT_EQ(backwards.Take(i).ok(), ParseContent(types[i], texts[i]).ok())
+        << i;
+  }
+  EXPECT_EQ(ContentParser({}).size(), 0u);
+  // A small batch is parsed on the caller's thread, before Take.
+  ContentParser small(std::span<const ContentToParse>(items).first(3));
+  EXPECT_EQ(small.Take(2).ok(), ParseContent(types[2], texts[2]).ok());
 }
 
 }  // namespace

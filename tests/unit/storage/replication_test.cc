@@ -298,7 +298,12 @@ TEST_F(ReplicationTest, AnInvalidVersionRejectsTheWholeBatch) {
   EXPECT_EQ(stats.last_seq, 0);
   EXPECT_EQ(b_->GetPeer(a_->node_id()).status().code(),
             Status::Code::kNotFound);
-  EXPECT_EQ(merger_.calls, 0);
+  // Nor the valid version before the invalid one, though it was merged.
+  EXPECT_EQ(b_->Get(ResourceType::kPatient, batch.changes[0].record.id)
+                .status()
+                .code(),
+            Status::Code::kNotFound);
+  EXPECT_OK(b_->CheckIntegrity());
 
   batch = ReadAll(*a_);
   batch.changes[0].record.id = "not-a-uuid";
@@ -364,7 +369,12 @@ TEST_F(ReplicationTest, APreparedBatchWithAnInvalidVersionStoresNothing) {
       << result.status().message();
   ASSERT_OK_AND_ASSIGN(StoreStats stats, b_->Stats());
   EXPECT_EQ(stats.last_seq, 0);
-  EXPECT_EQ(merger_.calls, 0);
+  // Nor the valid version before the invalid one, though it was merged.
+  EXPECT_EQ(b_->Get(ResourceType::kPatient, batch.changes[0].record.id)
+                .status()
+                .code(),
+            Status::Code::kNotFound);
+  EXPECT_OK(b_->CheckIntegrity());
 
   // Prepared by another store: applied from scratch, checked the same.
   batch = ReadAll(*a_);

@@ -354,10 +354,12 @@ class RecordStore {
                                           ChangeMerger& merger,
                                           const PeerState& peer) = 0;
 
-  // ApplyChanges in two steps, as WriteBatch: PrepareChanges parses and
-  // checks the versions (no database work), ApplyPrepared stores them, so
-  // that a sync client may prepare batch N+1 on one core while batch N is
-  // stored on the other. Results and statuses are those of ApplyChanges.
+  // ApplyChanges in two steps, as WriteBatch: PrepareChanges starts
+  // checking the versions on threads of its own (no database work) and
+  // returns, ApplyPrepared stores each as soon as it is checked, so that a
+  // sync client may prepare batch N+1 while batch N is stored, and a
+  // version is stored while the next ones are checked. Results and
+  // statuses are those of ApplyChanges.
   // `audit`, entries of the peer's own chain (a push carries those of its
   // changes), is stored in the same transaction as StoreReceivedAudit
   // stores it, and ApplyStats::audit says what was done; any status
