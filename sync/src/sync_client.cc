@@ -390,28 +390,33 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // at most is in flight, so the transport is never used by two threads.
   const bool ask_ahead = options_.ask_ahead &&
                          reply.protocol_version >= kPullAheadProtocolVersion;
-  // Asking ahead holds two batches at once, one stored while the next is
-  // made ready: each is kept to half the largest, so that a pull needs no
-  // more memory than one batch of the largest size would.
-  const size_t pull_max =
-      ask_ahead ? std::max(min_bytes, max_bytes / 2) : max_bytes;
-  size_t pull_bytes = std::min(start_size(pull_batch_bytes_), pull_max);
+  // While the disk is the slower side (a batch took longer to store than
+  // to arrive), the thread that asks also decodes the answer and starts
+  // checking its versions (RecordStore::PrepareChanges), so batch N+1 is
+  // made ready while batch N is stored. That holds two batches at once, so
+  // each is then kept to half the largest: the pull needs no more memory
+  // than one batch of the largest size. While the link is the slower side,
+  // the answer is kept as it came and batches may grow to the largest, so
+  // that fewer round trips are waited for.
+  const size_t half_max = std::max(min_bytes, max_bytes / 2);
+  bool prepare_ahead = ask_ahead;
+  size_t pull_bytes = std::min(start_size(pull_batch_bytes_),
+                               prepare_ahead ? half_max : max_bytes);
   pull_batch_bytes_ = pull_bytes;
   // The answer to a request from the cursor (hub.received_seq) as it stands
   // when the answer is taken: the one asked ahead is for the end of the
   // batch stored meanwhile.
-  // The batch is decoded and its versions parsed and checked
-  // (RecordStore::PrepareChanges) on the thread that asked, so an answer
-  // asked ahead is made ready on one core while the batch before it is
-  // stored on the other.
   struct Answer {
     size_t max_bytes = 0;
-    Status status;  // of the transfer
-    Result<PullBatch> batch = Status::Internal("pull", "not asked");
-    std::unique_ptr<storage::PreparedChanges> prepared;
+    Result<std::string> body = Status::Internal("pull", "not asked");
     std::chrono::nanoseconds took{0};
+    // When prepared on the asking thread: the body decoded (and let go),
+    // and its versions being checked.
+    std::optional<PullBatch> batch;
+    std::unique_ptr<storage::PreparedChanges> prepared;
   };
-  auto ask = [this](int64_t after, int64_t stored, size_t bytes) {
+  auto ask = [this](int64_t after, int64_t stored, size_t bytes,
+                    bool prepare) {
     PullRequest request;
     request.node_id = store_.node_id();
     request.after_seq = after;
@@ -420,17 +425,17 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     Answer answer;
     answer.max_bytes = bytes;
     const auto started = clock_.MonotonicNow();
-    Result<std::string> body =
-        Call(transport_, "pull", Encode(request), options_.limits);
+    answer.body = Call(transport_, "pull", Encode(request), options_.limits);
     // The transfer only: storing a batch is the disk's time, not the link's.
     answer.took = clock_.MonotonicNow() - started;
-    if (!body.ok()) {
-      answer.status = body.status();
-      answer.batch = body.status();
-      return answer;
-    }
-    answer.batch = DecodePullBatch(*body, options_.limits);
-    if (answer.batch.ok()) {
+    if (prepare && answer.body.ok()) {
+      Result<PullBatch> batch = DecodePullBatch(*answer.body, options_.limits);
+      if (!batch.ok()) {
+        answer.body = batch.status();
+        return answer;
+      }
+      answer.body = std::string();
+      answer.batch = std::move(batch).value();
       // Moving the batch later keeps its changes where they are.
       answer.prepared = store_.PrepareChanges(answer.batch->changes, {});
     }
@@ -440,14 +445,21 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // future of std::async waits when destroyed): it uses the transport.
   std::future<Answer> asked;
   while (true) {
-    Answer answer = asked.valid()
-                        ? asked.get()
-                        : ask(hub.received_seq, hub.received_seq, pull_bytes);
-    if (!answer.status.ok()) {
-      shrink_on_link_failure(answer.status, answer.max_bytes,
+    Answer answer = asked.valid() ? asked.get()
+                                  : ask(hub.received_seq, hub.received_seq,
+                                        pull_bytes, /*prepare=*/false);
+    if (!answer.body.ok()) {
+      shrink_on_link_failure(answer.body.status(), answer.max_bytes,
                              pull_batch_bytes_);
     }
-    POSTA_ASSIGN_OR_RETURN(PullBatch batch, std::move(answer.batch));
+    POSTA_RETURN_IF_ERROR(answer.body.status());
+    if (!answer.batch) {
+      POSTA_ASSIGN_OR_RETURN(PullBatch decoded,
+                             DecodePullBatch(*answer.body, options_.limits));
+      answer.body = std::string();
+      answer.batch = std::move(decoded);
+    }
+    PullBatch batch = *std::move(answer.batch);
     if (batch.after_seq != hub.received_seq ||
         batch.to_seq < hub.received_seq) {
       return Status::Malformed("pull",
@@ -457,21 +469,28 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
         batch.conflicts.empty()) {
       break;  // caught up
     }
-    pull_bytes = std::min(adapt(pull_bytes, answer.took), pull_max);
+    pull_bytes = std::min(adapt(pull_bytes, answer.took),
+                          prepare_ahead ? half_max : max_bytes);
     pull_batch_bytes_ = pull_bytes;
     if (ask_ahead && batch.more) {
       asked = std::async(std::launch::async, ask, batch.to_seq,
-                         hub.received_seq, pull_bytes);
+                         hub.received_seq, pull_bytes, prepare_ahead);
+    }
+    if (!answer.prepared) {
+      answer.prepared = store_.PrepareChanges(batch.changes, {});
     }
     storage::PeerState next = hub;
     next.received_seq = batch.to_seq;
     next.last_sync_ms = clock_.WallNowMillis();
     POSTA_CRASH_POINT("sync.client.before_pull_apply");
+    const auto storing = clock_.MonotonicNow();
     POSTA_ASSIGN_OR_RETURN(
         storage::ApplyStats applied,
         store_.ApplyPrepared(std::move(answer.prepared), batch.conflicts,
                              merger, next));
     POSTA_CRASH_POINT("sync.client.after_pull_apply");
+    // Which side is slower decides how the batch after next is asked for.
+    prepare_ahead = ask_ahead && clock_.MonotonicNow() - storing > answer.took;
     hub = next;
     result.pulled += static_cast<int64_t>(batch.changes.size());
     result.conflicts += applied.conflicts;

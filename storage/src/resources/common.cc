@@ -642,6 +642,10 @@ void ContentParser::ParseRun(Run& run) {
     std::function<void(const Json&)> visit_one;
     if (visit_) visit_one = [this, i](const Json& doc) { visit_(i, doc); };
     results_[i] = ParseContent(items_[i].type, items_[i].content, visit_one);
+    if (results_[i].ok()) {
+      std::string().swap(results_[i]->content);
+      std::vector<Reference>().swap(results_[i]->references);
+    }
     run.done.fetch_add(1, std::memory_order_release);
     run.done.notify_all();
   }

@@ -108,7 +108,10 @@ struct ContentToParse {
 // in the constructor, on the caller's thread. A large one (another node's
 // push or pull) is split in contiguous runs across one thread fewer than
 // the cores (at least one, at most four), so the caller keeps a core of its
-// own; the results are the same as one ParseContent after another.
+// own; the results are the same as one ParseContent after another, but for
+// what storing a peer's version does not need: each valid result keeps its
+// top-level fields and search keys, and lets go of its content text and
+// references as soon as they are made (a batch prepared ahead weighs less).
 // `visit`, when given, is called with each valid document and its item's
 // index, on the thread that parsed it: it must only touch what belongs to
 // that index, and what it wrote is visible once Take(index) returned.

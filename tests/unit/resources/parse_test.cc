@@ -260,11 +260,9 @@ TEST(ContentParserTest, SameResultsAsOneAfterAnother) {
     }
     EXPECT_EQ(taken->top_level_fields, one->top_level_fields);
     EXPECT_EQ(taken->search_keys, one->search_keys);
-    ASSERT_EQ(taken->references.size(), one->references.size());
-    for (size_t r = 0; r < one->references.size(); ++r) {
-      EXPECT_EQ(taken->references[r].path, one->references[r].path);
-      EXPECT_EQ(taken->references[r].id, one->references[r].id);
-    }
+    // What storing a peer's version does not need is let go.
+    EXPECT_TRUE(taken->content.empty());
+    EXPECT_TRUE(taken->references.empty());
   }
   // Out of order too: the last item first, from a fresh parser.
   ContentParser backwards(items);

@@ -27,8 +27,9 @@ struct SyncOptions {
   // halves after a slow batch and after a batch the link dropped, and
   // doubles after a quick one, between min and max, and the next SyncOnce
   // on the same client starts from where the last left it. Defaults:
-  // 256 KiB, 16 KiB .. 4 MiB (the hub may cap it lower). A pull that asks
-  // ahead holds two batches at once, so its batches keep to half the max.
+  // 256 KiB, 16 KiB .. 4 MiB (the hub may cap it lower). A pull that
+  // prepares its next batch ahead (while storing is slower than the link)
+  // holds two batches at once, and keeps its batches to half the max.
   size_t batch_bytes = size_t{256} << 10;
   size_t min_batch_bytes = size_t{16} << 10;
   size_t max_batch_bytes = size_t{4} << 20;
@@ -38,10 +39,10 @@ struct SyncOptions {
   std::chrono::milliseconds max_clock_skew = std::chrono::hours(24);
   // With a hub of protocol 3 or later, ask for the next pulled batch while
   // storing the one before (on a thread of its own, which also decodes the
-  // answer and prepares its versions; the transport, the clock and
-  // RecordStore::PrepareChanges are then called from it). False keeps
-  // every step of a sync in one order on one thread, as the deterministic
-  // simulation needs.
+  // answer and prepares its versions while storing is the slower side; the
+  // transport, the clock and RecordStore::PrepareChanges are then called
+  // from it). False keeps every step of a sync in one order on one
+  // thread, as the deterministic simulation needs.
   bool ask_ahead = true;
   WireLimits limits;
   std::string software;  // this posta's version, sent in the handshake
