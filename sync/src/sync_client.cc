@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <unordered_set>
 #include <vector>
 
@@ -325,10 +326,14 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     POSTA_ASSIGN_OR_RETURN(Outgoing outgoing, std::move(*taken));
     if (outgoing.empty) break;  // nothing new in the log
     if (outgoing.more) {
-      ahead = std::async(
-          std::launch::async, read_batch, outgoing.to_seq, batch_bytes,
-          outgoing.audit_after ? std::optional(outgoing.audit_to)
-                               : std::nullopt);
+      try {
+        ahead = std::async(
+            std::launch::async, read_batch, outgoing.to_seq, batch_bytes,
+            outgoing.audit_after ? std::optional(outgoing.audit_to)
+                                 : std::nullopt);
+      } catch (const std::system_error&) {
+        // No thread to be had: the next batch is read after this one's ack.
+      }
     }
     const auto started = clock_.MonotonicNow();
     POSTA_CRASH_POINT("sync.client.before_push");
@@ -473,8 +478,13 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
                           prepare_ahead ? half_max : max_bytes);
     pull_batch_bytes_ = pull_bytes;
     if (ask_ahead && batch.more) {
-      asked = std::async(std::launch::async, ask, batch.to_seq,
-                         hub.received_seq, pull_bytes, prepare_ahead);
+      try {
+        asked = std::async(std::launch::async, ask, batch.to_seq,
+                           hub.received_seq, pull_bytes, prepare_ahead);
+      } catch (const std::system_error&) {
+        // No thread to be had: the next batch is asked for after this one
+        // is stored.
+      }
     }
     if (!answer.prepared) {
       answer.prepared = store_.PrepareChanges(batch.changes, {});

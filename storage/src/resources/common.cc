@@ -3,6 +3,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -629,7 +630,12 @@ ContentParser::ContentParser(
   }
   threads_.reserve(runs_.size());
   for (auto& run : runs_) {
-    threads_.emplace_back([this, r = run.get()] { ParseRun(*r); });
+    try {
+      threads_.emplace_back([this, r = run.get()] { ParseRun(*r); });
+    } catch (const std::system_error&) {
+      // No thread to be had (a box out of them): this run is parsed here.
+      ParseRun(*run);
+    }
   }
 }
 
