@@ -290,7 +290,8 @@ class SqliteStore final : public RecordStore {
   // writer_mu_.
   Status AppendAuditRow(Connection& conn, const AuditEvent& event);
   // store_audit.cc. StoreReceivedAudit's work, on `conn`, filling
-  // `receipt`. REQUIRES: as AppendAuditRow; `node_id` is not this node's.
+  // `receipt` (InvalidArgument for this node's own chain). REQUIRES: as
+  // AppendAuditRow.
   Status StoreReceivedAuditIn(Connection& conn, const std::string& node_id,
                               std::span<const AuditEntry> entries,
                               AuditReceipt& receipt);

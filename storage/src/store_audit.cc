@@ -365,13 +365,6 @@ Result<std::vector<AuditEntry>> SqliteStore::AuditChainSince(
 
 Result<AuditReceipt> SqliteStore::StoreReceivedAudit(
     const std::string& node_id, std::span<const AuditEntry> entries) {
-  if (options_.read_only) {
-    return Status::PermissionDenied(Where(), "opened read-only");
-  }
-  if (node_id == node_id_) {
-    return Status::InvalidArgument("audit chain of node " + node_id,
-                                   "is this node's own");
-  }
   AuditReceipt receipt;
   POSTA_RETURN_IF_ERROR(InWriteTransaction([&](Connection& conn) {
     return StoreReceivedAuditIn(conn, node_id, entries, receipt);
@@ -383,6 +376,10 @@ Status SqliteStore::StoreReceivedAuditIn(Connection& conn,
                                          const std::string& node_id,
                                          std::span<const AuditEntry> entries,
                                          AuditReceipt& receipt) {
+  if (node_id == node_id_) {
+    return Status::InvalidArgument("audit chain of node " + node_id,
+                                   "is this node's own");
+  }
   std::string tail_hash;
   POSTA_RETURN_IF_ERROR(ReadChainEnd(conn, node_id, receipt, tail_hash));
   // Entries whose hash came empty wait for the next entry that has one:

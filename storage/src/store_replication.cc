@@ -450,10 +450,6 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
                          conflicts, merger, peer);
   }
   const std::span<const ChangeEntry> changes = mine->changes();
-  if (!mine->audit().empty() && peer.node_id == node_id_) {
-    return Status::InvalidArgument("audit chain of node " + peer.node_id,
-                                   "is this node's own");
-  }
   // Incoming versions are input from outside: each is checked before it is
   // stored, and one that is not valid refuses the whole batch (its
   // transaction is rolled back). The checks of the content run on the
