@@ -580,11 +580,11 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
       return *std::move(refused);
     }
   }
-  auto answer = [&](PushAck ack, const storage::AuditReceipt& audit) {
+  auto answer = [&](PushAck ack) {
     if (batch->audit_after_seq) {
-      ack.audit_received_seq = audit.received_seq;
-      ack.audit_stored = audit.stored;
-      if (audit.broken) ack.audit_broken_seq = audit.broken->seq;
+      ack.audit_received_seq = audit_held.received_seq;
+      ack.audit_stored = audit_held.stored;
+      if (audit_held.broken) ack.audit_broken_seq = audit_held.broken->seq;
     }
     return SyncReply{200, std::string(kContentType), Encode(ack)};
   };
@@ -597,7 +597,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
       if (!receipt.ok()) return FromStatus(receipt.status());
       audit_held = std::move(receipt).value();
     }
-    return answer(ack, audit_held);
+    return answer(ack);
   }
   if (batch->after_seq > peer->received_seq) {
     return Refuse(409, "gap",
@@ -713,7 +713,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   ack.merged = stats->merged;
   ack.ignored = stats->ignored;
   ack.conflicts = stats->conflicts;
-  return answer(ack, audit_held);
+  return answer(ack);
 }
 
 SyncReply HubService::Impl::Pull(const SyncRequest& call,

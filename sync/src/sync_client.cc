@@ -420,8 +420,16 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     std::optional<PullBatch> batch;
     std::unique_ptr<storage::PreparedChanges> prepared;
   };
-  auto ask = [this](int64_t after, int64_t stored, size_t bytes,
-                    bool prepare) {
+  // The body decoded into the batch, and let go.
+  auto decode = [this](Answer& answer) -> Status {
+    POSTA_ASSIGN_OR_RETURN(PullBatch batch,
+                           DecodePullBatch(*answer.body, options_.limits));
+    answer.body = std::string();
+    answer.batch = std::move(batch);
+    return Status::Ok();
+  };
+  auto ask = [this, decode](int64_t after, int64_t stored, size_t bytes,
+                            bool prepare) {
     PullRequest request;
     request.node_id = store_.node_id();
     request.after_seq = after;
@@ -434,13 +442,10 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     // The transfer only: storing a batch is the disk's time, not the link's.
     answer.took = clock_.MonotonicNow() - started;
     if (prepare && answer.body.ok()) {
-      Result<PullBatch> batch = DecodePullBatch(*answer.body, options_.limits);
-      if (!batch.ok()) {
-        answer.body = batch.status();
+      if (Status decoded = decode(answer); !decoded.ok()) {
+        answer.body = std::move(decoded);
         return answer;
       }
-      answer.body = std::string();
-      answer.batch = std::move(batch).value();
       // Moving the batch later keeps its changes where they are.
       answer.prepared = store_.PrepareChanges(answer.batch->changes, {});
     }
@@ -458,12 +463,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
                              pull_batch_bytes_);
     }
     POSTA_RETURN_IF_ERROR(answer.body.status());
-    if (!answer.batch) {
-      POSTA_ASSIGN_OR_RETURN(PullBatch decoded,
-                             DecodePullBatch(*answer.body, options_.limits));
-      answer.body = std::string();
-      answer.batch = std::move(decoded);
-    }
+    if (!answer.batch) POSTA_RETURN_IF_ERROR(decode(answer));
     PullBatch batch = *std::move(answer.batch);
     if (batch.after_seq != hub.received_seq ||
         batch.to_seq < hub.received_seq) {
