@@ -83,6 +83,21 @@ class ReplicationTest : public StoreFixture {
     return peer;
   }
 
+  // After a refused batch: nothing of it on b_, not even a version before
+  // the one that refused it, nor the cursor that would have covered it.
+  void ExpectNothingStored(const ChangeBatch& batch) {
+    auto stats = b_->Stats();
+    ASSERT_TRUE(IsOk(stats));
+    EXPECT_EQ(stats->last_seq, 0);
+    EXPECT_EQ(b_->GetPeer(a_->node_id()).status().code(),
+              Status::Code::kNotFound);
+    EXPECT_EQ(b_->Get(ResourceType::kPatient, batch.changes[0].record.id)
+                  .status()
+                  .code(),
+              Status::Code::kNotFound);
+    EXPECT_OK(b_->CheckIntegrity());
+  }
+
   std::unique_ptr<RecordStore> a_;
   std::unique_ptr<RecordStore> b_;
   NewerWins merger_;
@@ -294,16 +309,8 @@ TEST_F(ReplicationTest, AnInvalidVersionRejectsTheWholeBatch) {
   EXPECT_NE(result.status().message().find("Patient/"), std::string::npos)
       << result.status().message();
   EXPECT_NE(result.status().message().find("gender"), std::string::npos);
-  ASSERT_OK_AND_ASSIGN(StoreStats stats, b_->Stats());
-  EXPECT_EQ(stats.last_seq, 0);
-  EXPECT_EQ(b_->GetPeer(a_->node_id()).status().code(),
-            Status::Code::kNotFound);
   // Nor the valid version before the invalid one, though it was merged.
-  EXPECT_EQ(b_->Get(ResourceType::kPatient, batch.changes[0].record.id)
-                .status()
-                .code(),
-            Status::Code::kNotFound);
-  EXPECT_OK(b_->CheckIntegrity());
+  ExpectNothingStored(batch);
 
   batch = ReadAll(*a_);
   batch.changes[0].record.id = "not-a-uuid";
@@ -367,14 +374,8 @@ TEST_F(ReplicationTest, APreparedBatchWithAnInvalidVersionStoresNothing) {
   EXPECT_EQ(result.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(result.status().message().find("gender"), std::string::npos)
       << result.status().message();
-  ASSERT_OK_AND_ASSIGN(StoreStats stats, b_->Stats());
-  EXPECT_EQ(stats.last_seq, 0);
   // Nor the valid version before the invalid one, though it was merged.
-  EXPECT_EQ(b_->Get(ResourceType::kPatient, batch.changes[0].record.id)
-                .status()
-                .code(),
-            Status::Code::kNotFound);
-  EXPECT_OK(b_->CheckIntegrity());
+  ExpectNothingStored(batch);
 
   // Prepared by another store: applied from scratch, checked the same.
   batch = ReadAll(*a_);
@@ -405,10 +406,7 @@ TEST_F(ReplicationTest, AuditEntriesThatComeWithChangesShareTheirTransaction) {
   EXPECT_NE(refused.status().message().find("does not follow"),
             std::string::npos)
       << refused.status().message();
-  ASSERT_OK_AND_ASSIGN(StoreStats none, b_->Stats());
-  EXPECT_EQ(none.last_seq, 0);
-  EXPECT_EQ(b_->GetPeer(a_->node_id()).status().code(),
-            Status::Code::kNotFound);
+  ExpectNothingStored(batch);
   ASSERT_OK_AND_ASSIGN(AuditReceipt before, b_->AuditChainEnd(a_->node_id()));
   EXPECT_EQ(before.received_seq, 0);
 
