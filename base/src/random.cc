@@ -1,5 +1,7 @@
 #include "posta/base/random.h"
 
+#include <algorithm>
+
 #include "posta/base/check.h"
 
 namespace posta::base {
@@ -41,12 +43,26 @@ std::string Random::Hex(size_t n) {
   return out;
 }
 
-std::string Random::NewUuid() {
-  std::string h = Hex(32);
-  h[12] = '4';                                  // version 4
-  h[16] = "89ab"[static_cast<unsigned char>(h[16]) % 4];  // RFC 4122 variant
+namespace {
+
+// 32 hex digits as a UUID of `version`, with the RFC 9562 variant.
+std::string UuidText(std::string h, char version) {
+  h[12] = version;
+  h[16] = "89ab"[static_cast<unsigned char>(h[16]) % 4];
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" +
          h.substr(16, 4) + "-" + h.substr(20, 12);
+}
+
+}  // namespace
+
+std::string Random::NewUuid() { return UuidText(Hex(32), '4'); }
+
+std::string Random::NewTimeOrderedUuid(int64_t unix_ms) {
+  static const char kDigits[] = "0123456789abcdef";
+  const uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(unix_ms, 0));
+  std::string h = Hex(32);
+  for (int i = 0; i < 12; ++i) h[i] = kDigits[(ms >> (44 - 4 * i)) & 0xf];
+  return UuidText(std::move(h), '7');
 }
 
 bool IsUuid(const std::string& s) {

@@ -105,7 +105,8 @@ SqliteStore::PreparedOp SqliteStore::PrepareOp(const WriteOp& op) {
       prepared.status = Status::InvalidArgument(id_path, "required");
       return prepared;
     }
-    prepared.id = random_->NewUuid();
+    // Time-ordered: the records index grows at its end.
+    prepared.id = random_->NewTimeOrderedUuid(clock_->WallNowMillis());
   } else if (!base::IsUuid(op.id)) {
     prepared.status =
         Status::InvalidArgument(id_path, QuotedId(op.id) + " is not a UUID");

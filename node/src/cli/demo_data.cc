@@ -117,6 +117,10 @@ struct DemoGenerator::Impl {
     return local_ms - OffsetMinutes(region.utc_offset) * kMinuteMs;
   }
 
+  // Ids as posta mints them (time-ordered), as if the register were typed
+  // in one record a millisecond from as_of on, in the order generated.
+  std::string NewId() { return rng.NewTimeOrderedUuid(options.as_of_ms + minted++); }
+
   void Emit(ResourceType type, const std::string& id, const Json& body) {
     queue.push_back(DemoResource{type, id, body.dump()});
   }
@@ -133,6 +137,7 @@ struct DemoGenerator::Impl {
   base::Random rng;
   const int64_t as_of_day;  // 00:00 UTC of as_of's day
   size_t next_patient = 0;
+  int64_t minted = 0;  // ids so far
   std::deque<DemoResource> queue;
 };
 
@@ -168,7 +173,7 @@ PatientFacts DemoGenerator::Impl::AddPatient(size_t index) {
                              : std::string(given) + " " + std::string(family);
   }
   p.display = display;
-  p.id = rng.NewUuid();
+  p.id = NewId();
 
   char mrn[32];
   std::snprintf(mrn, sizeof mrn, "MRN-%06zu", index + 1);
@@ -206,7 +211,7 @@ void DemoGenerator::Impl::AddObservation(const PatientFacts& p,
                                          int64_t when, std::string_view loinc,
                                          std::string_view display, Json value,
                                          bool components) {
-  std::string id = rng.NewUuid();
+  std::string id = NewId();
   Json obs{
       {"resourceType", "Observation"},
       {"id", id},
@@ -251,7 +256,7 @@ void DemoGenerator::Impl::AddEncounter(const PatientFacts& p, int days_ago) {
   const std::string_view offset = p.region->utc_offset;
   const int64_t start = ClinicTime(-days_ago, *p.region);
   const int64_t end = start + Between(10, 45) * kMinuteMs;
-  const std::string id = rng.NewUuid();
+  const std::string id = NewId();
   Json encounter{
       {"resourceType", "Encounter"},
       {"id", id},
@@ -332,7 +337,7 @@ void DemoGenerator::Impl::AddAppointment(const PatientFacts& p) {
       {"CHECKUP", "A routine check-up, such as an annual physical", "Check-up"},
   };
   const auto& type = kTypes[Weighted({5, 3, 2})];
-  const std::string id = rng.NewUuid();
+  const std::string id = NewId();
   Json appt{{"resourceType", "Appointment"},
             {"id", id},
             {"status", status},

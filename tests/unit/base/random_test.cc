@@ -25,6 +25,29 @@ TEST(RandomTest, UuidsAreVersion4AndDistinct) {
   EXPECT_EQ(seen.size(), 1000u);
 }
 
+TEST(RandomTest, TimeOrderedUuidsCarryTheirMillisecond) {
+  Random r(7);
+  // 2026-11-24T00:00:00.123Z is 0x01a20ada2c7b ms.
+  std::string u = r.NewTimeOrderedUuid(1795478400123);
+  ASSERT_TRUE(IsUuid(u)) << u;
+  EXPECT_EQ(u.substr(0, 13), "01a20ada-2c7b") << u;
+  EXPECT_EQ(u[14], '7') << u;
+  EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos) << u;
+  // A board whose clock reads before 1970 mints ids of 1970.
+  EXPECT_EQ(r.NewTimeOrderedUuid(-5).substr(0, 13), "00000000-0000");
+  // Within one millisecond the ids differ; across milliseconds they sort.
+  std::set<std::string> seen;
+  std::string last;
+  for (int64_t ms = 0; ms < 1000; ++ms) {
+    std::string a = r.NewTimeOrderedUuid(1795478400000 + ms / 2);
+    EXPECT_TRUE(seen.insert(a).second) << a;
+    if (ms % 2 == 0) {
+      EXPECT_LT(last, a);
+      last = a;
+    }
+  }
+}
+
 TEST(RandomTest, IsUuidRejectsNearMisses) {
   EXPECT_FALSE(IsUuid(""));
   EXPECT_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));

@@ -43,6 +43,28 @@ TEST_F(WriteTest, CreateThenGet) {
   EXPECT_EQ(rendered["name"][0]["given"][0], "José");
 }
 
+// Ids are minted time-ordered from the store's clock, so the records index
+// grows at its end; a clock set back still mints valid, distinct ids.
+TEST_F(WriteTest, MintedIdsFollowTheClock) {
+  WriteOutcome first =
+      store_->Write(CreateOp(ResourceType::kPatient, PatientBody()));
+  ASSERT_OK(first.status);
+  // 2024-03-05T10:00:00Z is 0x018e0e0e4500 ms.
+  EXPECT_EQ(first.record.id.substr(0, 13), "018e0e0e-4500") << first.record.id;
+  EXPECT_EQ(first.record.id[14], '7') << first.record.id;
+  clock_.Advance(std::chrono::milliseconds(1));
+  WriteOutcome second =
+      store_->Write(CreateOp(ResourceType::kPatient, PatientBody()));
+  ASSERT_OK(second.status);
+  EXPECT_LT(first.record.id, second.record.id);
+  clock_.SetWall(0);
+  WriteOutcome in_1970 =
+      store_->Write(CreateOp(ResourceType::kPatient, PatientBody()));
+  ASSERT_OK(in_1970.status);
+  EXPECT_TRUE(base::IsUuid(in_1970.record.id));
+  EXPECT_EQ(in_1970.record.id.substr(0, 13), "00000000-0000");
+}
+
 TEST_F(WriteTest, GetMissingIsNotFound) {
   auto got = store_->Get(ResourceType::kPatient,
                          "0b0e8d8e-5a43-4d3c-9d54-4a3b1b7a0c11");

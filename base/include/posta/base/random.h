@@ -21,6 +21,11 @@ class Random {
   uint64_t Uniform(uint64_t n);
   // A random (version 4) UUID in canonical lowercase text form.
   std::string NewUuid();
+  // A time-ordered (version 7, RFC 9562) UUID: the first 48 bits are
+  // `unix_ms` (a time before 1970 counts as 1970), the rest random. Ids
+  // minted one after another sort in about the order they were minted, so
+  // an index keyed by them grows at its end instead of at random places.
+  std::string NewTimeOrderedUuid(int64_t unix_ms);
   // `n` random lowercase hex characters.
   std::string Hex(size_t n);
 
