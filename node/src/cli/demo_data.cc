@@ -119,7 +119,9 @@ struct DemoGenerator::Impl {
 
   // Ids as posta mints them (time-ordered), as if the register were typed
   // in one record a millisecond from as_of on, in the order generated.
-  std::string NewId() { return rng.NewTimeOrderedUuid(options.as_of_ms + minted++); }
+  std::string NewId() {
+    return rng.NewTimeOrderedUuid(options.as_of_ms + minted++);
+  }
 
   void Emit(ResourceType type, const std::string& id, const Json& body) {
     queue.push_back(DemoResource{type, id, body.dump()});
