@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <unordered_map>
 
 #include "posta/storage/replication.h"
@@ -416,34 +417,9 @@ std::vector<std::string> SplitMetrics(std::string_view text) {
   return out;
 }
 
-// Adds `delta` to each metric of the fact, in its week and in its month.
-Status Count(Connection& conn, const std::string& facility,
-             const ReportFact& fact, int64_t delta) {
-  POSTA_ASSIGN_OR_RETURN(
-      Statement st,
-      conn.Prepare("INSERT INTO report_counts (facility, period, metric, n) "
-                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (facility, period, "
-                   "metric) DO UPDATE SET n = n + excluded.n"));
-  for (ReportPeriod period : {ReportPeriod::kWeek, ReportPeriod::kMonth}) {
-    Result<std::string> start = PeriodStart(period, fact.day, "report day");
-    if (!start.ok()) {
-      return Status::Corruption("report_facts", start.status().message());
-    }
-    const std::string key = PeriodKey(period, *start);
-    for (const std::string& metric : fact.metrics) {
-      st.BindText(1, facility);
-      st.BindText(2, key);
-      st.BindText(3, metric);
-      st.BindInt(4, delta);
-      POSTA_RETURN_IF_ERROR(st.Run());
-      st.Reset();
-    }
-  }
-  return Status::Ok();
-}
-
-Status InsertFact(Connection& conn, int64_t rid, const std::string& facility,
-                  int64_t created_ms, const ReportFact& fact) {
+Status InsertFact(Connection& conn, ReportCounts& counts, int64_t rid,
+                  const std::string& facility, int64_t created_ms,
+                  const ReportFact& fact) {
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       conn.Prepare("INSERT INTO report_facts (rid, facility, day, created_ms, "
@@ -454,13 +430,66 @@ Status InsertFact(Connection& conn, int64_t rid, const std::string& facility,
   st.BindInt(4, created_ms);
   st.BindText(5, JoinMetrics(fact.metrics));
   POSTA_RETURN_IF_ERROR(st.Run());
-  return Count(conn, facility, fact, +1);
+  return counts.Add(facility, fact, +1);
 }
 
 }  // namespace
 
-Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
-                         const Record& next, int64_t wall_ms,
+Status ReportCounts::Add(const std::string& facility, const ReportFact& fact,
+                         int64_t delta) {
+  for (ReportPeriod period : {ReportPeriod::kWeek, ReportPeriod::kMonth}) {
+    Result<std::string> start = PeriodStart(period, fact.day, "report day");
+    if (!start.ok()) {
+      return Status::Corruption("report_facts", start.status().message());
+    }
+    std::string key = PeriodKey(period, *start);
+    for (const std::string& metric : fact.metrics) {
+      deltas_.push_back(Delta{facility, key, metric, delta});
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReportCounts::Flush(Connection& conn) {
+  if (deltas_.empty()) return Status::Ok();
+  std::sort(deltas_.begin(), deltas_.end(),
+            [](const Delta& a, const Delta& b) {
+              return std::tie(a.facility, a.period, a.metric) <
+                     std::tie(b.facility, b.period, b.metric);
+            });
+  POSTA_ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("INSERT INTO report_counts (facility, period, metric, n) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (facility, period, "
+                   "metric) DO UPDATE SET n = n + excluded.n"));
+  for (size_t i = 0; i < deltas_.size();) {
+    const Delta& row = deltas_[i];
+    int64_t sum = 0;
+    size_t j = i;
+    for (; j < deltas_.size() && deltas_[j].facility == row.facility &&
+           deltas_[j].period == row.period && deltas_[j].metric == row.metric;
+         ++j) {
+      sum += deltas_[j].n;
+    }
+    if (sum != 0) {
+      st.BindText(1, row.facility);
+      st.BindText(2, row.period);
+      st.BindText(3, row.metric);
+      st.BindInt(4, sum);
+      if (Status s = st.Run(); !s.ok()) {
+        deltas_.clear();
+        return s;
+      }
+      st.Reset();
+    }
+    i = j;
+  }
+  deltas_.clear();
+  return Status::Ok();
+}
+
+Status UpdateReportFacts(Connection& conn, ReportCounts& counts, int64_t rid,
+                         bool is_new, const Record& next, int64_t wall_ms,
                          const std::optional<ReportFact>* content_fact) {
   int64_t created_ms = wall_ms;
   std::optional<std::pair<std::string, ReportFact>> old;
@@ -487,14 +516,14 @@ Status UpdateReportFacts(Connection& conn, int64_t rid, bool is_new,
     return Status::Ok();  // counted the same way: nothing to change
   }
   if (old) {
-    POSTA_RETURN_IF_ERROR(Count(conn, old->first, old->second, -1));
+    POSTA_RETURN_IF_ERROR(counts.Add(old->first, old->second, -1));
     POSTA_ASSIGN_OR_RETURN(
         Statement del, conn.Prepare("DELETE FROM report_facts WHERE rid = ?1"));
     del.BindInt(1, rid);
     POSTA_RETURN_IF_ERROR(del.Run());
   }
   if (!now || next.facility == kSharedFacility) return Status::Ok();
-  return InsertFact(conn, rid, next.facility, created_ms, *now);
+  return InsertFact(conn, counts, rid, next.facility, created_ms, *now);
 }
 
 Status BackfillReportFacts(Connection& conn) {
@@ -508,6 +537,10 @@ Status BackfillReportFacts(Connection& conn) {
           "ORDER BY f.seq LIMIT 1) "
           "FROM records r JOIN versions v ON v.seq = r.head "
           "WHERE r.deleted = 0 AND r.type != 'Location' ORDER BY r.rid"));
+  // The sums are written every so many records, so what is held stays
+  // small however many records there are.
+  constexpr size_t kFlushEvery = 65536;
+  ReportCounts counts;
   while (true) {
     POSTA_ASSIGN_OR_RETURN(bool row, rows.Step());
     if (!row) break;
@@ -524,10 +557,11 @@ Status BackfillReportFacts(Connection& conn) {
     std::optional<ReportFact> fact =
         FactOf(*type, rows.ColumnView(3), created_ms);
     if (!fact) continue;
-    POSTA_RETURN_IF_ERROR(
-        InsertFact(conn, rows.ColumnInt(0), facility, created_ms, *fact));
+    POSTA_RETURN_IF_ERROR(InsertFact(conn, counts, rows.ColumnInt(0),
+                                     facility, created_ms, *fact));
+    if (counts.size() >= kFlushEvery) POSTA_RETURN_IF_ERROR(counts.Flush(conn));
   }
-  return Status::Ok();
+  return counts.Flush(conn);
 }
 
 }  // namespace internal

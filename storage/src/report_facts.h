@@ -4,6 +4,7 @@
 // Both change with every stored version, in its transaction.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -64,15 +65,46 @@ std::string NextPeriodStart(ReportPeriod period, std::string_view period_start);
 // naming the field when either is not a date.
 Result<int64_t> DaysBetween(std::string_view from, std::string_view to);
 
+// Changes to report_counts, held until Flush writes each row's sum once.
+// The records of one batch fall in a few dozen (facility, period, metric)
+// rows, and each of those was otherwise updated once per record.
+class ReportCounts {
+ public:
+  // Adds `delta` to each metric of the fact, in its week and in its month.
+  // Corruption when the fact's day is not a date.
+  Status Add(const std::string& facility, const ReportFact& fact,
+             int64_t delta);
+  // Changes held; Truncate(n) forgets those after the first n (an op
+  // rolled back to its savepoint).
+  size_t size() const { return deltas_.size(); }
+  void Truncate(size_t n) { deltas_.resize(std::min(n, deltas_.size())); }
+  void Clear() { deltas_.clear(); }
+  // Writes the sums into report_counts and clears. REQUIRES: a write
+  // transaction is open on `conn`.
+  Status Flush(Connection& conn);
+
+ private:
+  struct Delta {
+    std::string facility;
+    std::string period;  // PeriodKey
+    std::string metric;
+    int64_t n = 0;
+  };
+  std::vector<Delta> deltas_;
+};
+
 // Replaces the report rows of record `rid` after a new version: removes
 // what the previous version counted, then counts `next` (when live, under
-// its owner). A record new here (`is_new`) is dated by `wall_ms`; an
-// existing one keeps the date its first counted version had. `content_fact`,
-// when given, is ContentFactOf(next) computed beforehand; otherwise it is
-// computed here. REQUIRES: a write transaction is open on `conn`.
+// its owner), its report_counts changes into `counts` (for the caller to
+// flush before the commit). A record new here (`is_new`) is dated by
+// `wall_ms`; an existing one keeps the date its first counted version had.
+// `content_fact`, when given, is ContentFactOf(next) computed beforehand;
+// otherwise it is computed here. REQUIRES: a write transaction is open on
+// `conn`.
 Status UpdateReportFacts(
-    Connection& conn, int64_t rid, bool is_new, const Record& next,
-    int64_t wall_ms, const std::optional<ReportFact>* content_fact = nullptr);
+    Connection& conn, ReportCounts& counts, int64_t rid, bool is_new,
+    const Record& next, int64_t wall_ms,
+    const std::optional<ReportFact>* content_fact = nullptr);
 
 // Fills both tables from the live records (the migration to schema 7, on a
 // hub). REQUIRES: a write transaction, both tables empty.

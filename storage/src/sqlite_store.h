@@ -267,23 +267,29 @@ class SqliteStore final : public RecordStore {
   // inserted in key order just before it commits: a B-tree fills far faster
   // in key order than at random places. Rows removed meanwhile are removed
   // from the table and logged as removed, so the last change to a row
-  // decides at the flush. With `track_undo`, RollBackIndexRows can undo the
-  // changes of an op rolled back to its savepoint.
+  // decides at the flush. A hub's report_counts changes are held back with
+  // them and written summed (ReportCounts). With `track_undo`,
+  // RollBackDeferredRows can undo the changes of an op rolled back to its
+  // savepoint.
   struct IndexRow {
     int key = 0;  // SearchKeyCodeOf(type, param)
     std::string value;
     int64_t rid = 0;
     friend auto operator<=>(const IndexRow&, const IndexRow&) = default;
   };
-  void BeginIndexRows(bool track_undo);
-  // Called when an op's savepoint is taken: RollBackIndexRows undoes the
+  void BeginDeferredRows(bool track_undo);
+  // Called when an op's savepoint is taken: RollBackDeferredRows undoes the
   // changes made since.
-  void MarkIndexRows() { index_mark_ = index_pending_.size(); }
-  void RollBackIndexRows();
-  // Inserts the pending rows in key order and ends the deferral.
-  Status FlushIndexRows();
+  void MarkDeferredRows() {
+    index_mark_ = index_pending_.size();
+    counts_mark_ = counts_pending_.size();
+  }
+  void RollBackDeferredRows();
+  // Inserts the pending rows in key order, writes the counts, and ends the
+  // deferral.
+  Status FlushDeferredRows();
   // Ends the deferral without writing (the transaction is rolled back).
-  void DropIndexRows();
+  void DropDeferredRows();
 
   // store_audit.cc. Appends `event` to this node's chain on `conn`.
   // REQUIRES: a write transaction is open on `conn` (the writer), under
@@ -358,13 +364,15 @@ class SqliteStore final : public RecordStore {
   // read-only or in memory. Goes before writer_ closes.
   std::unique_ptr<WalCheckpointer> checkpointer_;
 
-  // Pending search-index rows (see BeginIndexRows), used by the writer under
+  // Pending search-index rows (see BeginDeferredRows), used by the writer under
   // writer_mu_.
   bool index_deferred_ = false;
   bool index_track_undo_ = false;
   // Every change in the order made: (row, added).
   std::vector<std::pair<IndexRow, bool>> index_pending_;
-  size_t index_mark_ = 0;  // see MarkIndexRows
+  size_t index_mark_ = 0;  // see MarkDeferredRows
+  ReportCounts counts_pending_;
+  size_t counts_mark_ = 0;
   // The write path's op state, used by the writer under writer_mu_ (see
   // ApplyInSavepoint): whether each op runs in a savepoint; whether the op
   // being applied has written (set by StoreVersion); whether one failed

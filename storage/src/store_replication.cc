@@ -478,7 +478,7 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
   POSTA_RETURN_IF_ERROR(txn.Begin());
   POSTA_RETURN_IF_ERROR(ObservePersistedClock());
   ApplyStats stats;
-  BeginIndexRows(/*track_undo=*/false);
+  BeginDeferredRows(/*track_undo=*/false);
   for (size_t i = 0; i < changes.size(); ++i) {
     const Result<ParsedResource>& parsed = mine->parser->Take(i);
     Status s =
@@ -489,11 +489,11 @@ Result<ApplyStats> SqliteStore::ApplyPrepared(
             : parsed.status().WithContext(
                   RecordName(changes[i].record.type, changes[i].record.id));
     if (!s.ok()) {
-      DropIndexRows();
+      DropDeferredRows();
       return s;
     }
   }
-  POSTA_RETURN_IF_ERROR(FlushIndexRows());
+  POSTA_RETURN_IF_ERROR(FlushDeferredRows());
   for (const Conflict& incoming : conflicts) {
     POSTA_ASSIGN_OR_RETURN(std::optional<Conflict> local,
                            FindConflict(*writer_, incoming.id));

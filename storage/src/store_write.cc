@@ -235,22 +235,22 @@ bool SqliteStore::CommitGroupOnce(const std::vector<Writer*>& group,
   for (size_t i = 0; status.ok() && i < deferred.size(); ++i) {
     status = AppendAuditRow(*writer_, deferred[i]);
   }
-  BeginIndexRows(/*track_undo=*/op_savepoints_);
+  BeginDeferredRows(/*track_undo=*/op_savepoints_);
   for (Writer* w : group) {
     for (size_t i = 0; status.ok() && i < w->ops.size(); ++i) {
       w->outcomes[i] = ApplyInSavepoint(w->ops[i], &status);
     }
   }
   if (status.ok()) {
-    status = FlushIndexRows();
+    status = FlushDeferredRows();
   } else {
-    DropIndexRows();
+    DropDeferredRows();
   }
   if (status.ok())
     status = WriteMeta(*writer_, kMetaHlc, hlc_->Last().ToString());
   if (status.ok()) status = txn.Commit();
   if (status.ok()) return true;
-  DropIndexRows();
+  DropDeferredRows();
   txn.Rollback();
   if (op_half_written_ && !op_savepoints_) return false;  // run again
   Status failed = status.WithContext("write transaction");
@@ -296,7 +296,7 @@ WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
     *fatal = s;
     return WriteOutcome{s, {}, false, false};
   }
-  MarkIndexRows();
+  MarkDeferredRows();
   WriteOutcome out;
   try {
     out = ApplyOp(op);
@@ -313,7 +313,7 @@ WriteOutcome SqliteStore::ApplyInSavepoint(const PreparedOp& op,
     *fatal = out.status;
     return out;
   }
-  RollBackIndexRows();
+  RollBackDeferredRows();
   Status undo = run("ROLLBACK TO op");
   if (undo.ok()) undo = run("RELEASE op");
   if (!undo.ok()) *fatal = undo;
@@ -543,8 +543,13 @@ Result<int64_t> SqliteStore::StoreVersion(
   }
   if (role_ == "hub") {
     // The coordinators' reports count what the hub holds (report_facts.h).
-    POSTA_RETURN_IF_ERROR(UpdateReportFacts(*writer_, rid, !was_deleted, next,
+    POSTA_RETURN_IF_ERROR(UpdateReportFacts(*writer_, counts_pending_, rid,
+                                            !was_deleted, next,
                                             next.version.wall_ms, report_fact));
+    // Outside a deferral (BeginDeferredRows) nothing else would write them.
+    if (!index_deferred_) {
+      POSTA_RETURN_IF_ERROR(counts_pending_.Flush(*writer_));
+    }
   }
   return seq;
 }
@@ -636,20 +641,24 @@ Status SqliteStore::RunForKeys(std::string_view sql, ResourceType type,
   return Status::Ok();
 }
 
-void SqliteStore::BeginIndexRows(bool track_undo) {
+void SqliteStore::BeginDeferredRows(bool track_undo) {
   index_pending_.clear();
   index_mark_ = 0;
+  counts_pending_.Clear();
+  counts_mark_ = 0;
   index_deferred_ = true;
   index_track_undo_ = track_undo;
 }
 
-void SqliteStore::RollBackIndexRows() {
+void SqliteStore::RollBackDeferredRows() {
   POSTA_CHECK(index_track_undo_);
   index_pending_.resize(index_mark_);
+  counts_pending_.Truncate(counts_mark_);
 }
 
-Status SqliteStore::FlushIndexRows() {
+Status SqliteStore::FlushDeferredRows() {
   index_deferred_ = false;
+  POSTA_RETURN_IF_ERROR(counts_pending_.Flush(*writer_));
   std::vector<std::pair<IndexRow, bool>> changes = std::move(index_pending_);
   index_pending_.clear();
   if (changes.empty()) return Status::Ok();
@@ -675,9 +684,10 @@ Status SqliteStore::FlushIndexRows() {
   return Status::Ok();
 }
 
-void SqliteStore::DropIndexRows() {
+void SqliteStore::DropDeferredRows() {
   index_deferred_ = false;
   index_pending_.clear();
+  counts_pending_.Clear();
 }
 
 }  // namespace posta::storage::internal

@@ -250,6 +250,36 @@ TEST_F(ReportsTest, UpdatesDeletesAndTransfersMoveTheCounts) {
   EXPECT_EQ(Row(after, "clinic-b", "2024-04-01")->cancelled, 1);
 }
 
+// A batch's counts are summed before they are written; an op the batch
+// refuses counts for nothing.
+TEST_F(ReportsTest, ABatchCountsEachOfItsRecordsOnce) {
+  const std::string p = Write(ResourceType::kPatient, PatientBody());
+  std::vector<WriteOp> ops;
+  for (int day = 1; day <= 9; ++day) {
+    ops.push_back(CreateOp(
+        ResourceType::kEncounter,
+        Encounter(p, "2024-05-0" + std::to_string(day) + "T09:00:00Z",
+                  day % 2 == 0 ? "A09" : "J06.9")));
+  }
+  // Its subject does not exist: refused, nothing of it stored or counted.
+  ops.push_back(CreateOp(
+      ResourceType::kEncounter,
+      Encounter("0b0e8d8e-5a43-4d3c-9d54-4a3b1b7a0c11", "2024-05-10T09:00:00Z",
+                "A09")));
+  ASSERT_OK_AND_ASSIGN(std::vector<WriteOutcome> outcomes,
+                       store_->WriteBatch(ops));
+  for (size_t i = 0; i + 1 < outcomes.size(); ++i) ASSERT_OK(outcomes[i].status);
+  EXPECT_FALSE(outcomes.back().status.ok());
+  ActivityReport r = Activity(ReportPeriod::kMonth, "2024-05-01", "2024-05-31");
+  EXPECT_EQ(Row(r, kFacility, "2024-05-01")->encounters, 9);
+  EXPECT_EQ(Chapter(r, kFacility, "2024-05-01", "I"), 4);
+  EXPECT_EQ(Chapter(r, kFacility, "2024-05-01", "X"), 5);
+  ActivityReport w = Activity(ReportPeriod::kWeek, "2024-05-01", "2024-05-31");
+  // Wednesday the 1st to Sunday the 5th, then Monday the 6th on.
+  EXPECT_EQ(Row(w, kFacility, "2024-04-29")->encounters, 5);
+  EXPECT_EQ(Row(w, kFacility, "2024-05-06")->encounters, 4);
+}
+
 TEST_F(ReportsTest, ARegionSeesOnlyItsFacilities) {
   Seed();
   ReportScope south;
