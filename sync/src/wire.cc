@@ -340,8 +340,10 @@ struct ZstdDCtxFree {
 };
 
 // Inflates one zstd frame with a hard cap on output. The frame's declared
-// content size is never used: streaming compressors leave it out, and a
-// hostile sender can write anything there.
+// content size is trusted for nothing: streaming compressors leave it out,
+// and a hostile sender can write anything there. It only sizes the first
+// buffer, within the cap, so that an honest frame is inflated without the
+// buffer growing (each growth fills and copies it again).
 Result<std::string> Inflate(std::string_view input, const WireLimits& limits,
                             std::string_view what) {
   // The cap is the smaller of the absolute limit and the ratio's, so the
@@ -368,6 +370,14 @@ Result<std::string> Inflate(std::string_view input, const WireLimits& limits,
   ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax,
                          wire_internal::kMaxWindowLog);
   std::string out;
+  const unsigned long long declared =
+      ZSTD_getFrameContentSize(input.data(), input.size());
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+      declared != ZSTD_CONTENTSIZE_ERROR && declared < max_bytes) {
+    // One byte more: a frame that inflates past what it declared goes on
+    // growing the buffer as any other.
+    out.resize(static_cast<size_t>(declared) + 1);
+  }
   size_t produced = 0;
   ZSTD_inBuffer in{input.data(), input.size(), 0};
   while (true) {
