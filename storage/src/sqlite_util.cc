@@ -1,6 +1,7 @@
 #include "sqlite_util.h"
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 namespace posta::storage::internal {
@@ -128,10 +129,25 @@ bool Statement::ColumnIsNull(int col) const {
 
 // ---- Connection ----
 
+namespace {
+
+// SQLite keeps memory statistics by default, which takes a process-wide
+// mutex on every allocation and free: the writer and the threads reading
+// or checking beside it contend for it. posta reads none of them. This
+// must run before SQLite initializes; once it has (a test registered its
+// VFS first), SQLite refuses it and nothing changes.
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
                                                      int flags,
                                                      const std::string& vfs,
                                                      int busy_timeout_ms) {
+  ConfigureSqliteOnce();
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags,
                            vfs.empty() ? nullptr : vfs.c_str());
