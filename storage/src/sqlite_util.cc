@@ -85,6 +85,11 @@ void Statement::BindText(int index, std::string_view value) {
                                   SQLITE_TRANSIENT, SQLITE_UTF8) == SQLITE_OK);
 }
 
+void Statement::BindTextRef(int index, const std::string& value) {
+  POSTA_CHECK(sqlite3_bind_text64(stmt_, index, value.c_str(), value.size(),
+                                  SQLITE_STATIC, SQLITE_UTF8) == SQLITE_OK);
+}
+
 void Statement::BindNull(int index) {
   POSTA_CHECK(sqlite3_bind_null(stmt_, index) == SQLITE_OK);
 }

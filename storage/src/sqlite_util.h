@@ -57,6 +57,12 @@ class Statement {
   void BindInt(int index, int64_t value);
   void BindText(int index, std::string_view value);
   void BindNull(int index);
+  // Binds a text without copying it (a write path binds a record's content
+  // and keys to several statements each): `value` must stay alive and
+  // unchanged until this statement is reset or destroyed. A temporary
+  // cannot be bound so.
+  void BindTextRef(int index, const std::string& value);
+  void BindTextRef(int index, std::string&& value) = delete;
 
   // Resets the statement and clears its bindings, ready for reuse.
   void Reset();

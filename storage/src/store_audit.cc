@@ -132,20 +132,20 @@ Status InsertAuditEntry(Connection& conn, const AuditEntry& e) {
                    "actor, role, remote_address, action, resource, version, "
                    "outcome, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, "
                    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
-  st.BindText(1, e.node_id);
+  st.BindTextRef(1, e.node_id);
   st.BindInt(2, e.seq);
   st.BindInt(3, e.at_ms);
-  st.BindText(4, e.facility);
-  st.BindText(5, e.actor);
-  st.BindText(6, e.role);
-  st.BindText(7, e.remote_address);
-  st.BindText(8, e.action);
-  st.BindText(9, e.resource);
-  st.BindText(10, e.version);
-  st.BindText(11, e.outcome);
-  st.BindText(12, e.detail);
-  st.BindText(13, e.prev_hash);
-  st.BindText(14, e.hash);
+  st.BindTextRef(4, e.facility);
+  st.BindTextRef(5, e.actor);
+  st.BindTextRef(6, e.role);
+  st.BindTextRef(7, e.remote_address);
+  st.BindTextRef(8, e.action);
+  st.BindTextRef(9, e.resource);
+  st.BindTextRef(10, e.version);
+  st.BindTextRef(11, e.outcome);
+  st.BindTextRef(12, e.detail);
+  st.BindTextRef(13, e.prev_hash);
+  st.BindTextRef(14, e.hash);
   return st.Run();
 }
 

@@ -494,19 +494,23 @@ Result<int64_t> SqliteStore::StoreVersion(
   }
   int64_t seq = 0;
   {
+    // Bound without copies (BindTextRef): they outlive the statement.
+    const std::string version = next.version.ToString();
+    const std::string stamps =
+        EncodeCompactStamps(next.field_stamps, next.version, content_keys);
+    const std::string base_stamps = EncodeStampMap(bases);
     POSTA_ASSIGN_OR_RETURN(
         Statement st,
         writer_->Prepare("INSERT INTO versions (rid, version, content, stamps, "
                          "bases, deleted, facility, moved_from, via) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
     st.BindInt(1, rid);
-    st.BindText(2, next.version.ToString());
-    st.BindText(3, next.content);
-    st.BindText(
-        4, EncodeCompactStamps(next.field_stamps, next.version, content_keys));
-    st.BindText(5, EncodeStampMap(bases));
+    st.BindTextRef(2, version);
+    st.BindTextRef(3, next.content);
+    st.BindTextRef(4, stamps);
+    st.BindTextRef(5, base_stamps);
     st.BindInt(6, next.deleted ? 1 : 0);
-    st.BindText(7, next.facility);
+    st.BindTextRef(7, next.facility);
     st.BindText(8, moved_from);
     st.BindText(9, via);
     POSTA_RETURN_IF_ERROR(st.Run());
@@ -532,8 +536,8 @@ Result<int64_t> SqliteStore::StoreVersion(
                          "deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     st.BindInt(1, rid);
     st.BindText(2, type_name);
-    st.BindText(3, next.id);
-    st.BindText(4, next.facility);
+    st.BindTextRef(3, next.id);
+    st.BindTextRef(4, next.facility);
     st.BindInt(5, seq);
     st.BindInt(6, next.deleted ? 1 : 0);
     POSTA_RETURN_IF_ERROR(st.Run());
@@ -676,7 +680,7 @@ Status SqliteStore::FlushDeferredRows() {
     if (i + 1 < changes.size() && changes[i + 1].first == row) continue;
     if (!added) continue;
     st.BindInt(1, row.key);
-    st.BindText(2, row.value);
+    st.BindTextRef(2, row.value);
     st.BindInt(3, row.rid);
     POSTA_RETURN_IF_ERROR(st.Run());
     st.Reset();
