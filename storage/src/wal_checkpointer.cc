@@ -72,7 +72,14 @@ void WalCheckpointer::Run() {
       // Failing to open is left to the writer's own threshold.
       auto opened = Connection::Open(
           path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs_, 0);
-      if (opened.ok()) conn = std::move(opened).value();
+      // A connection learns that the file is in WAL mode from its header,
+      // on its first read; until then a checkpoint on it copies nothing.
+      if (opened.ok() && (*opened)
+                             ->Exec("SELECT count(*) FROM sqlite_schema",
+                                    "read the header")
+                             .ok()) {
+        conn = std::move(opened).value();
+      }
     }
     if (conn != nullptr) {
       // Passive: copies what no reader still needs, waits for no one.

@@ -98,6 +98,27 @@ TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
   sqlite3_close(db);
 }
 
+// The thread's own copies keep the log short: the writer's threshold is
+// never reached here, and each commit after a completed copy starts the
+// log over. (A connection that had read nothing copied nothing, so the log
+// grew by every commit.)
+TEST_F(WalCheckpointerTest, CopiesOnTheThreadLetTheLogStartOver) {
+  constexpr int kCommits = 10;
+  constexpr int kRows = 210;  // about 210 pages: each commit asks the thread
+  WalCheckpointer checkpointer(*writer_, path_, "", 200, 1000000);
+  for (int i = 0; i < kCommits; ++i) {
+    Commit(kRows);
+    // This commit's copy is waited for, not timed.
+    for (int w = 0; w < 1000 && checkpointer.background_runs() < i + 1; ++w) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(checkpointer.background_runs(), i + 1);
+  }
+  // Two commits' pages at most, against the ten of a log never started
+  // over.
+  EXPECT_LE(FileBytes(path_ + "-wal"), 2 * (kRows + 10) * (kPageBytes + 24));
+}
+
 TEST_F(WalCheckpointerTest, StoppingHandsCheckpointsBackToSqlite) {
   {
     WalCheckpointer checkpointer(*writer_, path_, "");
