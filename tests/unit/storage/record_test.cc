@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "posta/storage/record_store.h"
+#include "record_rows.h"
 #include "test_util.h"
 
 namespace posta::storage {
@@ -72,3 +73,50 @@ TEST(SchemaVersionTest, IsTen) { EXPECT_EQ(CurrentSchemaVersion(), 10); }
 
 }  // namespace
 }  // namespace posta::storage
+
+namespace posta::storage::internal {
+namespace {
+
+// The keys of an object in document order, as the JSON parser reads them.
+std::vector<std::string> ParsedKeys(std::string_view text) {
+  const nlohmann::ordered_json doc = nlohmann::ordered_json::parse(text);
+  std::vector<std::string> keys;
+  for (const auto& item : doc.items()) keys.push_back(item.key());
+  return keys;
+}
+
+TEST(ContentKeysTest, ReadsTheOutermostKeysInOrder) {
+  const std::string texts[] = {
+      "{}",
+      " { } ",
+      R"({"gender":"female"})",
+      R"({"name":[{"family":"Okafor","given":["Ada","N"]}],"active":true,)"
+      R"("birthDate":"1990-01-02","deceasedBoolean":false,"x":null})",
+      R"({"valueQuantity":{"value":-37.25e1,"unit":"°C"},"n":0,"m":1E+3})",
+      "{\n  \"a\" : [ [], {}, [1, [2, {\"b\": \"}]\"}]] ] ,\t\"c\":\"\"\r\n}",
+      R"({"note":"a \"quoted\" \\ word \u00e9 } ] , :","z":{"y":{"x":[]}}})",
+      R"({"esc\"aped":1,"plain":2})",  // an escaped key: the parser's answer
+      R"({"text":"José","display":"Ходжа"})",
+  };
+  for (const std::string& text : texts) {
+    Result<std::vector<std::string>> keys = ContentKeys(text);
+    ASSERT_TRUE(keys.ok()) << text << ": " << keys.status().ToString();
+    EXPECT_EQ(*keys, ParsedKeys(text)) << text;
+  }
+}
+
+TEST(ContentKeysTest, AnythingButAnObjectIsCorruption) {
+  const std::string texts[] = {
+      "",        "[]",         "\"a\"",          "1",
+      "{",       "{\"a\"}",    "{\"a\":}",       "{\"a\":1,}",
+      "{} {}",   "{\"a\":[1}", "{\"a\":\"b}",    "{\"a\":1 \"b\":2}",
+      "{a:1}",   "{\"a\":{\"b\"}}", "{\"a\":\"\\\"}", "{\"a\":[1,]}",
+  };
+  for (const std::string& text : texts) {
+    Result<std::vector<std::string>> keys = ContentKeys(text);
+    EXPECT_EQ(keys.status().code(), Status::Code::kCorruption) << text;
+  }
+}
+
+}  // namespace
+}  // namespace posta::storage::internal
