@@ -38,10 +38,11 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
                               int pages) {
   auto* checkpointer = static_cast<WalCheckpointer*>(self);
   if (pages >= checkpointer->writer_pages_) {
-    // As SQLite's automatic checkpoint would. Busy (the thread is copying)
-    // is no failure: the next commit tries again. Errors are ignored as
-    // SQLite ignores its own: the commit stands, and the log is copied by
-    // a later checkpoint or at close.
+    // As SQLite's automatic checkpoint would, once the thread's copy under
+    // way (if any) is done. Errors are ignored as SQLite ignores its own:
+    // the commit stands, and the log is copied by a later checkpoint or at
+    // close.
+    std::lock_guard copying(checkpointer->copy_mu_);
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                               nullptr);
   } else if (pages >= checkpointer->ask_pages_) {
@@ -83,6 +84,7 @@ void WalCheckpointer::Run() {
     }
     if (conn != nullptr) {
       // Passive: copies what no reader still needs, waits for no one.
+      std::lock_guard copying(copy_mu_);
       sqlite3_wal_checkpoint_v2(conn->db(), "main", SQLITE_CHECKPOINT_PASSIVE,
                                 nullptr, nullptr);
     }

@@ -60,6 +60,11 @@ class WalCheckpointer {
   bool asked_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   int runs_ = 0;           // guarded by mu_
+  // Held by whoever copies, the thread or the writer: a passive checkpoint
+  // started while another runs is refused at once (busy), so the writer
+  // past its threshold waits for the thread's to end rather than let the
+  // log grow on.
+  std::mutex copy_mu_;
   std::thread thread_;     // started by the first Ask
 };
 
