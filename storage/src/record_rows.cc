@@ -59,21 +59,8 @@ class KeyScanner {
   std::optional<std::vector<std::string>> Keys() {
     std::vector<std::string> keys;
     SkipSpace();
-    if (!Eat('{')) return std::nullopt;
-    SkipSpace();
-    if (!Eat('}')) {
-      while (true) {
-        SkipSpace();
-        std::optional<std::string_view> key = PlainString();
-        if (!key) return std::nullopt;
-        keys.emplace_back(*key);
-        SkipSpace();
-        if (!Eat(':') || !SkipValue(0)) return std::nullopt;
-        SkipSpace();
-        if (Eat(',')) continue;
-        if (Eat('}')) break;
-        return std::nullopt;
-      }
+    if (i_ == s_.size() || s_[i_] != '{' || !SkipValue(0, &keys)) {
+      return std::nullopt;
     }
     SkipSpace();
     if (i_ != s_.size()) return std::nullopt;
@@ -124,7 +111,17 @@ class KeyScanner {
     }
     return false;
   }
-  bool SkipValue(int depth) {
+  // An object's key: kept in `keys` when given (a plain string only),
+  // else skipped.
+  bool Key(std::vector<std::string>* keys) {
+    if (keys == nullptr) return SkipString();
+    std::optional<std::string_view> key = PlainString();
+    if (!key) return false;
+    keys->emplace_back(*key);
+    return true;
+  }
+  // One value; `keys`, when given, takes the keys of the object it is.
+  bool SkipValue(int depth, std::vector<std::string>* keys = nullptr) {
     SkipSpace();
     if (i_ == s_.size() || depth > kMaxDepth) return false;
     const char c = s_[i_];
@@ -137,7 +134,7 @@ class KeyScanner {
       while (true) {
         if (c == '{') {
           SkipSpace();
-          if (!SkipString()) return false;
+          if (!Key(keys)) return false;
           SkipSpace();
           if (!Eat(':')) return false;
         }
