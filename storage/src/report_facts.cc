@@ -4,7 +4,6 @@
 #include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <tuple>
 #include <unordered_map>
 
 #include "posta/storage/replication.h"
@@ -453,10 +452,7 @@ Status ReportCounts::Add(const std::string& facility, const ReportFact& fact,
 Status ReportCounts::Flush(Connection& conn) {
   if (deltas_.empty()) return Status::Ok();
   std::sort(deltas_.begin(), deltas_.end(),
-            [](const Delta& a, const Delta& b) {
-              return std::tie(a.facility, a.period, a.metric) <
-                     std::tie(b.facility, b.period, b.metric);
-            });
+            [](const Delta& a, const Delta& b) { return a.Row() < b.Row(); });
   POSTA_ASSIGN_OR_RETURN(
       Statement st,
       conn.Prepare("INSERT INTO report_counts (facility, period, metric, n) "
@@ -466,9 +462,7 @@ Status ReportCounts::Flush(Connection& conn) {
     const Delta& row = deltas_[i];
     int64_t sum = 0;
     size_t j = i;
-    for (; j < deltas_.size() && deltas_[j].facility == row.facility &&
-           deltas_[j].period == row.period && deltas_[j].metric == row.metric;
-         ++j) {
+    for (; j < deltas_.size() && deltas_[j].Row() == row.Row(); ++j) {
       sum += deltas_[j].n;
     }
     if (sum != 0) {

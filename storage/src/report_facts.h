@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "posta/base/status.h"
@@ -89,6 +90,8 @@ class ReportCounts {
     std::string period;  // PeriodKey
     std::string metric;
     int64_t n = 0;
+    // The report_counts row it changes.
+    auto Row() const { return std::tie(facility, period, metric); }
   };
   std::vector<Delta> deltas_;
 };
