@@ -405,8 +405,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // that fewer round trips are waited for.
   const size_t half_max = std::max(min_bytes, max_bytes / 2);
   bool prepare_ahead = ask_ahead;
-  size_t pull_bytes = std::min(start_size(pull_batch_bytes_),
-                               prepare_ahead ? half_max : max_bytes);
+  auto largest_pull = [&] { return prepare_ahead ? half_max : max_bytes; };
+  size_t pull_bytes = std::min(start_size(pull_batch_bytes_), largest_pull());
   pull_batch_bytes_ = pull_bytes;
   // The answer to a request from the cursor (hub.received_seq) as it stands
   // when the answer is taken: the one asked ahead is for the end of the
@@ -474,8 +474,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
         batch.conflicts.empty()) {
       break;  // caught up
     }
-    pull_bytes = std::min(adapt(pull_bytes, answer.took),
-                          prepare_ahead ? half_max : max_bytes);
+    pull_bytes = std::min(adapt(pull_bytes, answer.took), largest_pull());
     pull_batch_bytes_ = pull_bytes;
     if (ask_ahead && batch.more) {
       try {
