@@ -403,9 +403,13 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   // than one batch of the largest size. While the link is the slower side,
   // the answer is kept as it came and batches may grow to the largest, so
   // that fewer round trips are waited for.
-  const size_t half_max = std::max(min_bytes, max_bytes / 2);
+  const size_t pull_max =
+      options_.max_pull_batch_bytes > 0
+          ? std::clamp(options_.max_pull_batch_bytes, min_bytes, max_bytes)
+          : max_bytes;
+  const size_t half_max = std::max(min_bytes, pull_max / 2);
   bool prepare_ahead = ask_ahead;
-  auto largest_pull = [&] { return prepare_ahead ? half_max : max_bytes; };
+  auto largest_pull = [&] { return prepare_ahead ? half_max : pull_max; };
   size_t pull_bytes = std::min(start_size(pull_batch_bytes_), largest_pull());
   pull_batch_bytes_ = pull_bytes;
   // The answer to a request from the cursor (hub.received_seq) as it stands

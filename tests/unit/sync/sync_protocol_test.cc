@@ -106,6 +106,54 @@ TEST_F(SyncProtocolTest, APullAsksAheadButAcknowledgesOnlyWhatIsStored) {
   EXPECT_EQ(Digest(*a.store, "clinic-a"), Digest(*b.store, "clinic-a"));
 }
 
+// A box short of memory caps its pulled batches (max_pull_batch_bytes)
+// and still pushes in batches as large as max_batch_bytes: the hub holds
+// those, and each is one commit there.
+TEST_F(SyncProtocolTest, PulledBatchesHaveTheirOwnCap) {
+  Node a = Clinic("clinic-a");
+  for (int i = 0; i < 300; ++i) Create(*a.store, "Alpha" + std::to_string(i));
+  Sync(a);
+
+  Node b;
+  b.store = Open("b.db", "clinic-a", "clinic", &clinic_clock_);
+  ASSERT_NE(b.store, nullptr);
+  b.transport = std::make_unique<LoopTransport>(*hub_);
+  SyncOptions options;
+  options.batch_bytes = options.min_batch_bytes = 4 << 10;
+  options.max_batch_bytes = 64 << 10;
+  options.max_pull_batch_bytes = 8 << 10;
+  b.client = std::make_unique<SyncClient>(*b.store, *b.transport,
+                                          clinic_clock_, options);
+  Enroll(b);
+  for (int i = 0; i < 300; ++i) Create(*b.store, "Beta" + std::to_string(i));
+
+  uint64_t largest_pull_asked = 0;
+  size_t largest_push = 0;
+  b.transport->tamper = [&](std::string_view op, std::string& body) {
+    if (op == "pull") {
+      Result<PullRequest> request = DecodePullRequest(body);
+      ASSERT_TRUE(posta::testing::IsOk(request));
+      largest_pull_asked = std::max(largest_pull_asked, request->max_bytes);
+    } else if (op == "push") {
+      Result<PushBatch> batch = DecodePushBatch(body);
+      ASSERT_TRUE(posta::testing::IsOk(batch));
+      size_t bytes = 0;
+      for (const storage::ChangeEntry& change : batch->changes) {
+        bytes += change.record.content.size();
+      }
+      largest_push = std::max(largest_push, bytes);
+    }
+  };
+  SyncResult result = Sync(b);
+  EXPECT_EQ(result.pushed, 300);
+  EXPECT_EQ(result.pulled, 300);
+  EXPECT_GT(largest_pull_asked, 0u);
+  EXPECT_LE(largest_pull_asked, uint64_t{8} << 10);
+  EXPECT_GT(largest_push, size_t{8} << 10);
+  EXPECT_EQ(Sync(a).pulled, 300);
+  EXPECT_EQ(Digest(*a.store, "clinic-a"), Digest(*b.store, "clinic-a"));
+}
+
 // The hub's freshness report learns from each sync: the clinic's pending
 // changes and version at hello, and when its sync completed.
 TEST_F(SyncProtocolTest, TheHubRecordsWhatEachSyncSaid) {

@@ -33,6 +33,11 @@ struct SyncOptions {
   size_t batch_bytes = size_t{256} << 10;
   size_t min_batch_bytes = size_t{16} << 10;
   size_t max_batch_bytes = size_t{4} << 20;
+  // A lower cap for pulled batches alone (0: none). A pulled batch is held
+  // by this box while it is stored, a pushed one by the hub while it is
+  // applied: a box short of memory caps the first and still pushes in
+  // batches as large as the hub takes, each one commit there.
+  size_t max_pull_batch_bytes = 0;
   // A batch slower than this halves the next; faster than a quarter of it
   // doubles the next. Default: 8 s.
   std::chrono::milliseconds target_batch_time{std::chrono::seconds(8)};
