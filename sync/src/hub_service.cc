@@ -2,8 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <exception>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <utility>
 #include <vector>
@@ -158,10 +164,17 @@ struct HubService::Impl {
   base::Clock& clock;
   const HubOptions options;
   FieldMerger merger;
+  // The pushes being handled, by node, numbered as they arrived: a push
+  // that starts past what the hub applied waits for an earlier one of its
+  // node (PushTicket::WaitForEarlier).
+  std::mutex pushes_mu;
+  std::condition_variable push_done;
+  std::map<std::string, std::set<uint64_t>, std::less<>> pushes;
+  uint64_t last_ticket = 0;
   std::atomic<int64_t> hellos{0}, push_batches{0}, push_records{0},
       pull_batches{0}, pull_records{0}, conflicts{0}, refused{0},
       unauthenticated{0}, denied{0}, enrollments{0}, flagged{0},
-      audit_batches{0}, audit_entries{0};
+      audit_batches{0}, audit_entries{0}, push_waits{0};
 };
 
 HubService::HubService(storage::RecordStore& store, base::Clock& clock,
@@ -203,6 +216,13 @@ HubCounters HubService::counters() const {
   c.flagged = impl_->flagged;
   c.audit_batches = impl_->audit_batches;
   c.audit_entries = impl_->audit_entries;
+  c.push_waits = impl_->push_waits;
+  {
+    std::lock_guard lock(impl_->pushes_mu);
+    for (const auto& [node, tickets] : impl_->pushes) {
+      c.pushes_in_progress += static_cast<int64_t>(tickets.size());
+    }
+  }
   return c;
 }
 
@@ -533,8 +553,75 @@ void HubService::Impl::NoteAudit(const storage::AuditReceipt& receipt) {
   }
 }
 
+namespace {
+
+// A push being handled, from its arrival to its answer. A clinic of
+// protocol 6 sends its next batch while the hub applies the one before: the
+// later one is decoded and checked meanwhile, and then waits for the
+// earlier one instead of being refused as a gap. Only one earlier push of
+// the node is waited for (a clinic has at most two in flight), so a
+// request never holds a thread for a chain of others.
+class PushTicket {
+ public:
+  PushTicket(std::mutex& mu, std::condition_variable& done,
+             std::map<std::string, std::set<uint64_t>, std::less<>>& pushes,
+             uint64_t& last, std::atomic<int64_t>& waits, std::string node_id)
+      : mu_(mu),
+        done_(done),
+        pushes_(pushes),
+        waits_(waits),
+        node_id_(std::move(node_id)) {
+    std::lock_guard lock(mu_);
+    number_ = ++last;
+    pushes_[node_id_].insert(number_);
+  }
+  ~PushTicket() {
+    {
+      std::lock_guard lock(mu_);
+      auto it = pushes_.find(node_id_);
+      it->second.erase(number_);
+      if (it->second.empty()) pushes_.erase(it);
+    }
+    done_.notify_all();
+  }
+  PushTicket(const PushTicket&) = delete;
+  PushTicket& operator=(const PushTicket&) = delete;
+
+  // Waits until the node's one earlier push still being handled has been
+  // answered, for at most `limit`, counting the wait. False when there was
+  // none to wait for (or more than one).
+  bool WaitForEarlier(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    const auto earlier = [&] {
+      const std::set<uint64_t>& mine = pushes_.find(node_id_)->second;
+      return static_cast<size_t>(std::distance(mine.begin(),
+                                               mine.find(number_)));
+    };
+    if (earlier() != 1) return false;
+    ++waits_;
+    done_.wait_for(lock, limit, [&] { return earlier() == 0; });
+    return true;
+  }
+
+ private:
+  std::mutex& mu_;
+  std::condition_variable& done_;
+  std::map<std::string, std::set<uint64_t>, std::less<>>& pushes_;
+  std::atomic<int64_t>& waits_;
+  const std::string node_id_;
+  uint64_t number_ = 0;
+};
+
+// Longest a push sent ahead waits for the one before it: that one is being
+// applied, which takes seconds at most for the largest batch.
+constexpr std::chrono::minutes kPushAheadWait{2};
+
+}  // namespace
+
 SyncReply HubService::Impl::Push(const SyncRequest& request,
                                  const storage::EnrolledNode& node) {
+  PushTicket ticket(pushes_mu, push_done, pushes, last_ticket, push_waits,
+                    node.node_id);
   Result<PushBatch> batch = DecodePushBatch(request.body, options.limits);
   if (!batch.ok()) return FromStatus(batch.status());
   if (batch->node_id != node.node_id) {
@@ -544,6 +631,11 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                       "; a node pushes only its own changes");
   }
   Result<storage::PeerState> peer = KnownPeer(batch->node_id);
+  if (peer.ok() && batch->after_seq > peer->received_seq &&
+      ticket.WaitForEarlier(kPushAheadWait)) {
+    // Sent ahead: where the push before it left the node's log.
+    peer = KnownPeer(batch->node_id);
+  }
   if (!peer.ok()) {
     if (peer.status().code() == Status::Code::kPreconditionFailed) {
       return Refuse(409, "hello_first", peer.status().ToString());

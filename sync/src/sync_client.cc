@@ -1,6 +1,8 @@
 #include "posta/sync/sync_client.h"
 
 #include <algorithm>
+#include <chrono>
+#include <deque>
 #include <future>
 #include <memory>
 #include <optional>
@@ -84,7 +86,7 @@ void KeepAuditOfChanges(const std::vector<storage::ChangeEntry>& changes,
 // One request: the reply's body when the hub answered 200, else the Status
 // its ErrorReply stands for.
 Result<std::string> Call(Transport& transport, std::string_view op,
-                         const std::string& body, const WireLimits& limits) {
+                         std::string_view body, const WireLimits& limits) {
   POSTA_ASSIGN_OR_RETURN(
       HttpResponse response,
       transport.Post("/sync/v1/" + std::string(op), kContentType, body));
@@ -97,6 +99,13 @@ Result<std::string> Call(Transport& transport, std::string_view op,
                                "not a sync error reply (a proxy in the way?)");
   }
   return StatusFromErrorReply(response.status, *error);
+}
+
+// Whether `status` is the hub's refusal of a push that starts past what it
+// applied (ErrorReply code "gap").
+bool IsGapRefusal(const Status& status) {
+  return status.code() == Status::Code::kUnavailable &&
+         status.ToString().find("(409 gap)") != std::string::npos;
 }
 
 }  // namespace
@@ -119,15 +128,23 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   SyncResult result;
   SyncProgress shown;
   int64_t audited = 0;
-  const uint64_t sent_before = transport_.bytes_sent();
-  const uint64_t received_before = transport_.bytes_received();
+  // Both connections' bytes (the second sends pushed batches ahead).
+  auto sent = [this] {
+    return transport_.bytes_sent() + (second_ ? second_->bytes_sent() : 0);
+  };
+  auto received = [this] {
+    return transport_.bytes_received() +
+           (second_ ? second_->bytes_received() : 0);
+  };
+  const uint64_t sent_before = sent();
+  const uint64_t received_before = received();
   auto report = [&](std::string_view phase) {
     shown.phase = std::string(phase);
     shown.pushed = result.pushed;
     shown.pulled = result.pulled;
     shown.audited = audited;
-    shown.bytes_sent = transport_.bytes_sent() - sent_before;
-    shown.bytes_received = transport_.bytes_received() - received_before;
+    shown.bytes_sent = sent() - sent_before;
+    shown.bytes_received = received() - received_before;
     result.bytes_sent = shown.bytes_sent;
     result.bytes_received = shown.bytes_received;
     if (progress) progress(shown);
@@ -311,40 +328,134 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
   auto audit_from = [&]() -> std::optional<int64_t> {
     return push_audit ? audit_held : std::nullopt;
   };
-  std::future<Result<Outgoing>> ahead;
-  while (true) {
-    std::optional<Result<Outgoing>> taken;
-    if (ahead.valid()) {
-      taken.emplace(ahead.get());
-      if (taken->ok() && ((*taken)->after_seq != after ||
-                          (*taken)->batch_bytes != batch_bytes ||
-                          (*taken)->audit_after != audit_from())) {
-        taken.reset();
-      }
+  // Each batch is sent on a thread of its own while the next is read from
+  // the log and encoded; both depend only on where the one before ends.
+  // With a second connection and a hub of protocol 6, the next is also
+  // sent as soon as the one in flight has gone out whole: the hub decodes
+  // and checks it while it applies the one before, and applies it after
+  // that one. Acks are taken in order, and each is recorded before the
+  // next is looked at, as when one batch at a time is sent.
+  Transport* const second =
+      second_ != nullptr && options_.ask_ahead &&
+              reply.protocol_version >= kPushAheadProtocolVersion
+          ? second_
+          : nullptr;
+  struct Pushed {
+    Result<std::string> body = Status::Internal("push", "not sent");
+    std::chrono::nanoseconds took{0};
+  };
+  struct Flight {
+    Outgoing batch;
+    Transport* via = nullptr;
+    uint64_t sent_by = 0;  // via->bytes_sent() once the body has gone out
+    bool ahead = false;    // sent before the ack of the one before
+    std::future<Pushed> answer;
+  };
+  std::deque<Flight> flying;  // oldest first; two at most
+  auto send = [&](Outgoing batch, bool ahead) {
+    Flight flight;
+    flight.via = &transport_;
+    if (!flying.empty() && flying.back().via == &transport_) {
+      flight.via = second;
     }
-    if (!taken) taken.emplace(read_batch(after, batch_bytes, audit_from()));
-    POSTA_ASSIGN_OR_RETURN(Outgoing outgoing, std::move(*taken));
-    if (outgoing.empty) break;  // nothing new in the log
-    if (outgoing.more) {
-      try {
-        ahead = std::async(
-            std::launch::async, read_batch, outgoing.to_seq, batch_bytes,
-            outgoing.audit_after ? std::optional(outgoing.audit_to)
-                                 : std::nullopt);
-      } catch (const std::system_error&) {
-        // No thread to be had: the next batch is read after this one's ack.
-      }
-    }
-    const auto started = clock_.MonotonicNow();
+    flight.sent_by = flight.via->bytes_sent() + batch.body.size();
+    flight.ahead = ahead;
+    auto body = std::make_shared<const std::string>(std::move(batch.body));
+    flight.batch = std::move(batch);
     POSTA_CRASH_POINT("sync.client.before_push");
-    Result<std::string> pushed =
-        Call(transport_, "push", outgoing.body, options_.limits);
-    if (!pushed.ok()) {
-      shrink_on_link_failure(pushed.status(), batch_bytes, push_batch_bytes_);
+    auto post = [this, via = flight.via, body = std::move(body)] {
+      Pushed answer;
+      const auto started = clock_.MonotonicNow();
+      answer.body = Call(*via, "push", *body, options_.limits);
+      answer.took = clock_.MonotonicNow() - started;
+      return answer;
+    };
+    try {
+      flight.answer = std::async(std::launch::async, post);
+    } catch (const std::system_error&) {
+      // No thread to be had: sent here, and the next read after its ack.
+      std::promise<Pushed> now;
+      now.set_value(post());
+      flight.answer = now.get_future();
     }
-    POSTA_ASSIGN_OR_RETURN(std::string ack_body, std::move(pushed));
+    flying.push_back(std::move(flight));
+  };
+  // Whether `flight` has gone out whole with no answer yet: the next may
+  // then follow it. Waiting for that keeps the two from sharing a thin
+  // link, and the hub from seeing the later one first.
+  auto gone_out = [](Flight& flight) {
+    while (flight.answer.wait_for(std::chrono::milliseconds(1)) !=
+           std::future_status::ready) {
+      if (flight.via->bytes_sent() >= flight.sent_by) return true;
+    }
+    return false;
+  };
+  // Drops what is in flight (after its answers: what the hub applied of
+  // it, it acknowledges again) and reads the log again from the last ack.
+  std::optional<Outgoing> next;  // read, not yet sent
+  int64_t read_from = after;
+  std::optional<int64_t> read_audit = audit_from();
+  bool read_all = false;
+  auto start_over = [&] {
+    for (Flight& flight : flying) flight.answer.wait();
+    flying.clear();
+    next.reset();
+    read_from = after;
+    read_audit = audit_from();
+    read_all = false;
+  };
+  auto read_next = [&]() -> Status {
+    POSTA_ASSIGN_OR_RETURN(Outgoing read,
+                           read_batch(read_from, batch_bytes, read_audit));
+    if (read.empty) {
+      read_all = true;  // nothing new in the log
+    } else {
+      next = std::move(read);
+    }
+    return Status::Ok();
+  };
+  while (true) {
+    while (!read_all && flying.size() < (second != nullptr ? 2u : 1u)) {
+      // A batch read while the one before was in flight is sent only if
+      // that one's ack ended where it starts, and the size still holds.
+      if (flying.empty() && next &&
+          (next->after_seq != after || next->audit_after != audit_from() ||
+           next->batch_bytes != batch_bytes)) {
+        start_over();
+      }
+      if (!next) POSTA_RETURN_IF_ERROR(read_next());
+      if (!next) break;
+      const bool ahead = !flying.empty();
+      if (ahead && !gone_out(flying.back())) break;
+      read_from = next->to_seq;
+      read_audit =
+          next->audit_after ? std::optional(next->audit_to) : std::nullopt;
+      read_all = !next->more;
+      send(*std::move(next), ahead);
+      next.reset();
+    }
+    if (flying.empty()) break;
+    if (!read_all && !next) POSTA_RETURN_IF_ERROR(read_next());
+    Flight flight = std::move(flying.front());
+    flying.pop_front();
+    Pushed answer = flight.answer.get();
+    const Outgoing& outgoing = flight.batch;
+    if (outgoing.after_seq != after || outgoing.audit_after != audit_from() ||
+        (flight.ahead && !answer.body.ok() &&
+         IsGapRefusal(answer.body.status()))) {
+      // Sent ahead on a guess the ack before it proved wrong (the hub held
+      // more, or less of the audit chain), or refused as a gap by a hub
+      // that did not have the one before yet: sent again from the ack.
+      start_over();
+      continue;
+    }
+    if (!answer.body.ok()) {
+      shrink_on_link_failure(answer.body.status(), outgoing.batch_bytes,
+                             push_batch_bytes_);
+      return answer.body.status();
+    }
     POSTA_ASSIGN_OR_RETURN(PushAck ack,
-                           DecodePushAck(ack_body, options_.limits));
+                           DecodePushAck(*answer.body, options_.limits));
     POSTA_CRASH_POINT("sync.client.after_push_ack");
     if (ack.received_seq < outgoing.to_seq) {
       return Status::Unavailable(
@@ -373,9 +484,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     shown.push_pending = std::max<int64_t>(0, stats.last_seq - after);
     report("push");
     // Adapt the next batch to the link.
-    batch_bytes = adapt(batch_bytes, clock_.MonotonicNow() - started);
+    batch_bytes = adapt(batch_bytes, answer.took);
     push_batch_bytes_ = batch_bytes;
-    if (!outgoing.more) break;
   }
   shown.push_pending = 0;
 

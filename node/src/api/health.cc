@@ -295,6 +295,13 @@ HttpResponse HandleMetrics(ApiContext& ctx) {
     counter("posta_audit_entries_received_total",
             "Audit entries received from nodes and stored.",
             {{"", h.audit_entries}});
+    counter("posta_sync_push_waits_total",
+            "Pushed batches sent ahead that waited for the node's batch "
+            "before them.",
+            {{"", h.push_waits}});
+    out += Gauge("posta_sync_pushes_in_progress",
+                 "Push requests being handled now.",
+                 std::to_string(h.pushes_in_progress));
   }
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";

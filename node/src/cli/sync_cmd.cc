@@ -68,11 +68,17 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   POSTA_ASSIGN_OR_RETURN(std::string credential,
                          LoadCredential(config, io.env));
   POSTA_RETURN_IF_ERROR(transport->SetBearerToken(credential));
+  // A second connection sends the next pushed batch while the hub applies
+  // the one before.
+  POSTA_ASSIGN_OR_RETURN(auto second,
+                         sync::NewHttpTransport(TransportOptionsFor(config)));
+  POSTA_RETURN_IF_ERROR(second->SetBearerToken(credential));
   sync::SyncOptions sync_options;
   sync_options.max_clock_skew = config.max_clock_skew;
   sync_options.software = POSTA_VERSION;
   sync_options.max_pull_batch_bytes = size_t{1} << 20;
   sync::SyncClient client(*store, *transport, io.clock, sync_options);
+  client.SetSecondTransport(second.get());
 
   // Lines (not a terminal) start after a quiet first interval.
   auto last_draw = io.err_is_tty

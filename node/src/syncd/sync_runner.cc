@@ -125,10 +125,14 @@ SyncState SyncRunner::state() const {
 void SyncRunner::Run() {
   base::Random random;
   sync::Backoff backoff(sync::BackoffPolicy{}, random);
+  // Two connections: the second sends the next pushed batch while the hub
+  // applies the one before.
   auto transport = sync::NewHttpTransport(TransportOptionsFor(config_));
-  if (!transport.ok()) {
+  auto second = sync::NewHttpTransport(TransportOptionsFor(config_));
+  if (!transport.ok() || !second.ok()) {
     std::lock_guard lock(mu_);
-    state_.last_error = transport.status().ToString();
+    state_.last_error =
+        (transport.ok() ? second.status() : transport.status()).ToString();
     spdlog::error("sync disabled: {}", state_.last_error);
     return;
   }
@@ -136,6 +140,7 @@ void SyncRunner::Run() {
   options.max_clock_skew = config_.max_clock_skew;
   options.software = POSTA_VERSION;
   sync::SyncClient client(store_, **transport, clock_, options);
+  client.SetSecondTransport(second->get());
   std::chrono::milliseconds wait{0};  // sync at start
   while (true) {
     {
@@ -161,6 +166,7 @@ void SyncRunner::Run() {
       POSTA_ASSIGN_OR_RETURN(std::string credential,
                              LoadCredential(config_, base::Env::Default()));
       POSTA_RETURN_IF_ERROR((*transport)->SetBearerToken(credential));
+      POSTA_RETURN_IF_ERROR((*second)->SetBearerToken(credential));
       return client.SyncOnce([&moved](const sync::SyncProgress& p) {
         if (p.moved()) moved = true;
       });

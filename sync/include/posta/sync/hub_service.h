@@ -93,6 +93,10 @@ struct HubCounters {
   int64_t flagged = 0;          // credentials flagged as used by two boxes
   int64_t audit_batches = 0;    // audit batches received
   int64_t audit_entries = 0;    // audit entries new here
+  // Pushed batches that came while the same node's batch before them was
+  // being applied, and waited for it (sent ahead, protocol 6).
+  int64_t push_waits = 0;
+  int64_t pushes_in_progress = 0;  // push requests being handled now
 };
 
 // Threading: Handle may be called from many threads at once; the store

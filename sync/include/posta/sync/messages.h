@@ -33,7 +33,10 @@ namespace posta::sync {
 // Version 5 lets a PushBatch carry the audit entries of its own changes
 // (PushBatch::audit), each naming its change instead of spelling out the
 // record and version; a clinic sends them apart to an older hub.
-inline constexpr uint32_t kProtocolVersion = 5;
+// Version 6 changes no message: its hub lets a push that starts past what
+// it applied wait for the same node's push in flight before it, so that a
+// clinic sends its next batch while the hub applies the one before.
+inline constexpr uint32_t kProtocolVersion = 6;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 // The first protocol version with the audit exchange.
 inline constexpr uint32_t kAuditProtocolVersion = 2;
@@ -44,6 +47,8 @@ inline constexpr uint32_t kPullAheadProtocolVersion = 3;
 inline constexpr uint32_t kShortAuditProtocolVersion = 4;
 // The first protocol version whose hub takes audit entries in a PushBatch.
 inline constexpr uint32_t kPushAuditProtocolVersion = 5;
+// The first protocol version whose hub waits for a push sent ahead.
+inline constexpr uint32_t kPushAheadProtocolVersion = 6;
 
 // Node roles, as in storage::StoreOptions::role.
 inline constexpr std::string_view kRoleClinic = "clinic";

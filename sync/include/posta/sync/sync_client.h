@@ -101,9 +101,17 @@ class SyncClient {
   // completed before an error stays done.
   Result<SyncResult> SyncOnce(const SyncProgressFn& progress = {});
 
+  // A second connection to the same hub, carrying the same credential: a
+  // pushed batch then goes out on it while the hub applies the one before
+  // (a hub of protocol 6, and SyncOptions::ask_ahead). Not owned; must
+  // outlive the client; null for none (each batch then waits for the ack
+  // of the one before).
+  void SetSecondTransport(Transport* second) { second_ = second; }
+
  private:
   storage::RecordStore& store_;
   Transport& transport_;
+  Transport* second_ = nullptr;
   base::Clock& clock_;
   SyncOptions options_;
   // Batch sizes learned from the link, kept between SyncOnce calls; 0
