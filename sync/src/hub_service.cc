@@ -7,6 +7,7 @@
 #include <exception>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -631,10 +632,15 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                       "; a node pushes only its own changes");
   }
   Result<storage::PeerState> peer = KnownPeer(batch->node_id);
-  if (peer.ok() && batch->after_seq > peer->received_seq &&
-      ticket.WaitForEarlier(kPushAheadWait)) {
-    // Sent ahead: where the push before it left the node's log.
-    peer = KnownPeer(batch->node_id);
+  // A batch that starts past what the hub applied was most likely sent
+  // ahead: its versions are checked while it waits for the push before it,
+  // and it then starts where that one left the node's log.
+  std::unique_ptr<storage::PreparedChanges> checked_early;
+  if (peer.ok() && batch->after_seq > peer->received_seq) {
+    checked_early = store.PrepareChanges(batch->changes, batch->audit);
+    if (ticket.WaitForEarlier(kPushAheadWait)) {
+      peer = KnownPeer(batch->node_id);
+    }
   }
   if (!peer.ok()) {
     if (peer.status().code() == Status::Code::kPreconditionFailed) {
@@ -740,9 +746,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   auto owned_by_peer = [&](const std::vector<std::string>& owners) {
     return std::any_of(owners.begin(), owners.end(), in_scope);
   };
-  std::vector<storage::ChangeEntry> changes;
-  changes.reserve(batch->changes.size());
-  for (storage::ChangeEntry& change : batch->changes) {
+  for (const storage::ChangeEntry& change : batch->changes) {
     const storage::Record& r = change.record;
     Result<std::vector<std::string>*> owners = owners_of(r.type, r.id);
     if (!owners.ok()) return FromStatus(owners.status());
@@ -769,7 +773,6 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
       }
       (*owners)->push_back(r.facility);
     }
-    if (change.seq > peer->received_seq) changes.push_back(std::move(change));
   }
   std::vector<storage::Conflict> incoming;
   for (storage::Conflict& c : batch->conflicts) {
@@ -785,12 +788,33 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     }
     incoming.push_back(std::move(c));
   }
+  // The changes the hub has not applied yet: all of them, but in a batch
+  // sent again from behind its ack.
+  const int64_t received = peer->received_seq;
+  std::vector<storage::ChangeEntry> fresh_changes;
+  std::unique_ptr<storage::PreparedChanges> prepared;
+  size_t fresh = batch->changes.size();
+  if (std::all_of(batch->changes.begin(), batch->changes.end(),
+                  [&](const storage::ChangeEntry& change) {
+                    return change.seq > received;
+                  })) {
+    prepared = checked_early != nullptr
+                   ? std::move(checked_early)
+                   : store.PrepareChanges(batch->changes, batch->audit);
+  } else {
+    checked_early.reset();  // its threads read the changes: done first
+    for (storage::ChangeEntry& change : batch->changes) {
+      if (change.seq > received) fresh_changes.push_back(std::move(change));
+    }
+    fresh = fresh_changes.size();
+    prepared = store.PrepareChanges(fresh_changes, batch->audit);
+  }
   storage::PeerState next = *peer;
   next.received_seq = batch->to_seq;
   next.last_sync_ms = clock.WallNowMillis();
   POSTA_CRASH_POINT("sync.hub.push_decoded");
   Result<storage::ApplyStats> stats = store.ApplyPrepared(
-      store.PrepareChanges(changes, batch->audit), incoming, merger, next);
+      std::move(prepared), incoming, merger, next);
   if (!stats.ok()) return FromStatus(stats.status());
   POSTA_CRASH_POINT("sync.hub.push_committed");
   if (stats->audit) {
@@ -798,7 +822,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     audit_held = *stats->audit;
   }
   ++push_batches;
-  push_records += static_cast<int64_t>(changes.size());
+  push_records += static_cast<int64_t>(fresh);
   conflicts += stats->conflicts;
   ack.received_seq = next.received_seq;
   ack.taken = stats->taken;
