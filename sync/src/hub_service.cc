@@ -576,15 +576,7 @@ class PushTicket {
     number_ = ++last;
     pushes_[node_id_].insert(number_);
   }
-  ~PushTicket() {
-    {
-      std::lock_guard lock(mu_);
-      auto it = pushes_.find(node_id_);
-      it->second.erase(number_);
-      if (it->second.empty()) pushes_.erase(it);
-    }
-    done_.notify_all();
-  }
+  ~PushTicket() { Release(); }
   PushTicket(const PushTicket&) = delete;
   PushTicket& operator=(const PushTicket&) = delete;
 
@@ -604,6 +596,20 @@ class PushTicket {
     return true;
   }
 
+  // Lets the node's next push go on, once this one's transaction is over
+  // (before its batch is freed and its answer sent).
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      if (released_) return;
+      released_ = true;
+      auto it = pushes_.find(node_id_);
+      it->second.erase(number_);
+      if (it->second.empty()) pushes_.erase(it);
+    }
+    done_.notify_all();
+  }
+
  private:
   std::mutex& mu_;
   std::condition_variable& done_;
@@ -611,6 +617,7 @@ class PushTicket {
   std::atomic<int64_t>& waits_;
   const std::string node_id_;
   uint64_t number_ = 0;
+  bool released_ = false;  // guarded by mu_
 };
 
 // Longest a push sent ahead waits for the one before it: that one is being
@@ -815,6 +822,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   POSTA_CRASH_POINT("sync.hub.push_decoded");
   Result<storage::ApplyStats> stats = store.ApplyPrepared(
       std::move(prepared), incoming, merger, next);
+  ticket.Release();
   if (!stats.ok()) return FromStatus(stats.status());
   POSTA_CRASH_POINT("sync.hub.push_committed");
   if (stats->audit) {
