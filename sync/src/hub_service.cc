@@ -105,6 +105,93 @@ WireLimits SmallRequestLimits(const WireLimits& limits) {
 
 }  // namespace
 
+namespace {
+
+// The pushes being handled, by node, numbered as they arrived (PushTicket).
+struct PushQueue {
+  std::mutex mu;
+  std::condition_variable done;
+  std::map<std::string, std::set<uint64_t>, std::less<>> by_node;
+  uint64_t last = 0;
+  std::atomic<int64_t> waits{0};  // pushes that waited for an earlier one
+
+  int64_t InProgress() {
+    std::lock_guard lock(mu);
+    int64_t n = 0;
+    for (const auto& [node, tickets] : by_node) {
+      n += static_cast<int64_t>(tickets.size());
+    }
+    return n;
+  }
+};
+
+// A push being handled, from its arrival to the end of its transaction. A
+// clinic of protocol 6 sends its next batch while the hub applies the one
+// before: the later one is decoded and checked meanwhile, and then waits
+// for the earlier one instead of being refused as a gap. Only one earlier
+// push of the node is waited for (a clinic has at most two in flight), so
+// a request never holds a thread for a chain of others.
+class PushTicket {
+ public:
+  PushTicket(PushQueue& queue, std::string node_id)
+      : queue_(queue), node_id_(std::move(node_id)) {
+    std::lock_guard lock(queue_.mu);
+    number_ = ++queue_.last;
+    queue_.by_node[node_id_].insert(number_);
+  }
+  ~PushTicket() { Release(); }
+  PushTicket(const PushTicket&) = delete;
+  PushTicket& operator=(const PushTicket&) = delete;
+
+  // Whether exactly one earlier push of the node is being handled: the
+  // one this push may wait for.
+  bool OneEarlier() {
+    std::lock_guard lock(queue_.mu);
+    return Earlier() == 1;
+  }
+
+  // Waits until no earlier push of the node is being handled, for at most
+  // `limit`, and counts the wait.
+  void WaitForEarlier(std::chrono::milliseconds limit) {
+    ++queue_.waits;
+    std::unique_lock lock(queue_.mu);
+    queue_.done.wait_for(lock, limit, [&] { return Earlier() == 0; });
+  }
+
+  // Lets the node's next push go on, once this one's transaction is over
+  // (before its batch is freed and its answer sent).
+  void Release() {
+    {
+      std::lock_guard lock(queue_.mu);
+      if (released_) return;
+      released_ = true;
+      auto it = queue_.by_node.find(node_id_);
+      it->second.erase(number_);
+      if (it->second.empty()) queue_.by_node.erase(it);
+    }
+    queue_.done.notify_all();
+  }
+
+ private:
+  // The node's pushes being handled that came before this one; under mu.
+  size_t Earlier() const {
+    const std::set<uint64_t>& mine = queue_.by_node.find(node_id_)->second;
+    return static_cast<size_t>(
+        std::distance(mine.begin(), mine.find(number_)));
+  }
+
+  PushQueue& queue_;
+  const std::string node_id_;
+  uint64_t number_ = 0;
+  bool released_ = false;  // guarded by queue_.mu
+};
+
+// Longest a push sent ahead waits for the one before it: that one is being
+// applied, which takes seconds at most for the largest batch.
+constexpr std::chrono::minutes kPushAheadWait{2};
+
+}  // namespace
+
 struct HubService::Impl {
   Impl(storage::RecordStore& store, base::Clock& clock, HubOptions options)
       : store(store),
@@ -165,17 +252,11 @@ struct HubService::Impl {
   base::Clock& clock;
   const HubOptions options;
   FieldMerger merger;
-  // The pushes being handled, by node, numbered as they arrived: a push
-  // that starts past what the hub applied waits for an earlier one of its
-  // node (PushTicket::WaitForEarlier).
-  std::mutex pushes_mu;
-  std::condition_variable push_done;
-  std::map<std::string, std::set<uint64_t>, std::less<>> pushes;
-  uint64_t last_ticket = 0;
+  PushQueue pushes;
   std::atomic<int64_t> hellos{0}, push_batches{0}, push_records{0},
       pull_batches{0}, pull_records{0}, conflicts{0}, refused{0},
       unauthenticated{0}, denied{0}, enrollments{0}, flagged{0},
-      audit_batches{0}, audit_entries{0}, push_waits{0};
+      audit_batches{0}, audit_entries{0};
 };
 
 HubService::HubService(storage::RecordStore& store, base::Clock& clock,
@@ -217,13 +298,8 @@ HubCounters HubService::counters() const {
   c.flagged = impl_->flagged;
   c.audit_batches = impl_->audit_batches;
   c.audit_entries = impl_->audit_entries;
-  c.push_waits = impl_->push_waits;
-  {
-    std::lock_guard lock(impl_->pushes_mu);
-    for (const auto& [node, tickets] : impl_->pushes) {
-      c.pushes_in_progress += static_cast<int64_t>(tickets.size());
-    }
-  }
+  c.push_waits = impl_->pushes.waits;
+  c.pushes_in_progress = impl_->pushes.InProgress();
   return c;
 }
 
@@ -529,7 +605,7 @@ std::optional<SyncReply> HubService::Impl::CheckAudit(
   if (!end.ok()) return FromStatus(end.status());
   if (after_seq > end->received_seq) {
     return Refuse(
-        409, "gap",
+        409, kErrorGap,
         "audit entries start after " + std::to_string(after_seq) +
             " but the hub holds the chain up to " +
             std::to_string(end->received_seq) + "; send again from there");
@@ -554,82 +630,9 @@ void HubService::Impl::NoteAudit(const storage::AuditReceipt& receipt) {
   }
 }
 
-namespace {
-
-// A push being handled, from its arrival to its answer. A clinic of
-// protocol 6 sends its next batch while the hub applies the one before: the
-// later one is decoded and checked meanwhile, and then waits for the
-// earlier one instead of being refused as a gap. Only one earlier push of
-// the node is waited for (a clinic has at most two in flight), so a
-// request never holds a thread for a chain of others.
-class PushTicket {
- public:
-  PushTicket(std::mutex& mu, std::condition_variable& done,
-             std::map<std::string, std::set<uint64_t>, std::less<>>& pushes,
-             uint64_t& last, std::atomic<int64_t>& waits, std::string node_id)
-      : mu_(mu),
-        done_(done),
-        pushes_(pushes),
-        waits_(waits),
-        node_id_(std::move(node_id)) {
-    std::lock_guard lock(mu_);
-    number_ = ++last;
-    pushes_[node_id_].insert(number_);
-  }
-  ~PushTicket() { Release(); }
-  PushTicket(const PushTicket&) = delete;
-  PushTicket& operator=(const PushTicket&) = delete;
-
-  // Waits until the node's one earlier push still being handled has been
-  // answered, for at most `limit`, counting the wait. False when there was
-  // none to wait for (or more than one).
-  bool WaitForEarlier(std::chrono::milliseconds limit) {
-    std::unique_lock lock(mu_);
-    const auto earlier = [&] {
-      const std::set<uint64_t>& mine = pushes_.find(node_id_)->second;
-      return static_cast<size_t>(std::distance(mine.begin(),
-                                               mine.find(number_)));
-    };
-    if (earlier() != 1) return false;
-    ++waits_;
-    done_.wait_for(lock, limit, [&] { return earlier() == 0; });
-    return true;
-  }
-
-  // Lets the node's next push go on, once this one's transaction is over
-  // (before its batch is freed and its answer sent).
-  void Release() {
-    {
-      std::lock_guard lock(mu_);
-      if (released_) return;
-      released_ = true;
-      auto it = pushes_.find(node_id_);
-      it->second.erase(number_);
-      if (it->second.empty()) pushes_.erase(it);
-    }
-    done_.notify_all();
-  }
-
- private:
-  std::mutex& mu_;
-  std::condition_variable& done_;
-  std::map<std::string, std::set<uint64_t>, std::less<>>& pushes_;
-  std::atomic<int64_t>& waits_;
-  const std::string node_id_;
-  uint64_t number_ = 0;
-  bool released_ = false;  // guarded by mu_
-};
-
-// Longest a push sent ahead waits for the one before it: that one is being
-// applied, which takes seconds at most for the largest batch.
-constexpr std::chrono::minutes kPushAheadWait{2};
-
-}  // namespace
-
 SyncReply HubService::Impl::Push(const SyncRequest& request,
                                  const storage::EnrolledNode& node) {
-  PushTicket ticket(pushes_mu, push_done, pushes, last_ticket, push_waits,
-                    node.node_id);
+  PushTicket ticket(pushes, node.node_id);
   Result<PushBatch> batch = DecodePushBatch(request.body, options.limits);
   if (!batch.ok()) return FromStatus(batch.status());
   if (batch->node_id != node.node_id) {
@@ -639,15 +642,16 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
                       "; a node pushes only its own changes");
   }
   Result<storage::PeerState> peer = KnownPeer(batch->node_id);
-  // A batch that starts past what the hub applied was most likely sent
-  // ahead: its versions are checked while it waits for the push before it,
-  // and it then starts where that one left the node's log.
+  // A batch that starts past what the hub applied, while the node's push
+  // before it is being handled, was sent ahead: its versions are checked
+  // while it waits for that one, and it then starts where that one left
+  // the node's log.
   std::unique_ptr<storage::PreparedChanges> checked_early;
-  if (peer.ok() && batch->after_seq > peer->received_seq) {
+  if (peer.ok() && batch->after_seq > peer->received_seq &&
+      ticket.OneEarlier()) {
     checked_early = store.PrepareChanges(batch->changes, batch->audit);
-    if (ticket.WaitForEarlier(kPushAheadWait)) {
-      peer = KnownPeer(batch->node_id);
-    }
+    ticket.WaitForEarlier(kPushAheadWait);
+    peer = KnownPeer(batch->node_id);
   }
   if (!peer.ok()) {
     if (peer.status().code() == Status::Code::kPreconditionFailed) {
@@ -705,7 +709,7 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     return answer(ack);
   }
   if (batch->after_seq > peer->received_seq) {
-    return Refuse(409, "gap",
+    return Refuse(409, kErrorGap,
                   "batch starts after " + std::to_string(batch->after_seq) +
                       " but the hub has applied up to " +
                       std::to_string(peer->received_seq) +
@@ -800,7 +804,6 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
   const int64_t received = peer->received_seq;
   std::vector<storage::ChangeEntry> fresh_changes;
   std::unique_ptr<storage::PreparedChanges> prepared;
-  size_t fresh = batch->changes.size();
   if (std::all_of(batch->changes.begin(), batch->changes.end(),
                   [&](const storage::ChangeEntry& change) {
                     return change.seq > received;
@@ -813,9 +816,9 @@ SyncReply HubService::Impl::Push(const SyncRequest& request,
     for (storage::ChangeEntry& change : batch->changes) {
       if (change.seq > received) fresh_changes.push_back(std::move(change));
     }
-    fresh = fresh_changes.size();
     prepared = store.PrepareChanges(fresh_changes, batch->audit);
   }
+  const size_t fresh = prepared->changes().size();
   storage::PeerState next = *peer;
   next.received_seq = batch->to_seq;
   next.last_sync_ms = clock.WallNowMillis();

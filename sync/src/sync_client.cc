@@ -84,9 +84,11 @@ void KeepAuditOfChanges(const std::vector<storage::ChangeEntry>& changes,
 }
 
 // One request: the reply's body when the hub answered 200, else the Status
-// its ErrorReply stands for.
+// its ErrorReply stands for (and, when `error_code` is given, the reply's
+// code there).
 Result<std::string> Call(Transport& transport, std::string_view op,
-                         std::string_view body, const WireLimits& limits) {
+                         std::string_view body, const WireLimits& limits,
+                         std::string* error_code = nullptr) {
   POSTA_ASSIGN_OR_RETURN(
       HttpResponse response,
       transport.Post("/sync/v1/" + std::string(op), kContentType, body));
@@ -98,14 +100,8 @@ Result<std::string> Call(Transport& transport, std::string_view op,
                                    std::string(op),
                                "not a sync error reply (a proxy in the way?)");
   }
+  if (error_code != nullptr) *error_code = error->code;
   return StatusFromErrorReply(response.status, *error);
-}
-
-// Whether `status` is the hub's refusal of a push that starts past what it
-// applied (ErrorReply code "gap").
-bool IsGapRefusal(const Status& status) {
-  return status.code() == Status::Code::kUnavailable &&
-         status.ToString().find("(409 gap)") != std::string::npos;
 }
 
 }  // namespace
@@ -342,6 +338,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
           : nullptr;
   struct Pushed {
     Result<std::string> body = Status::Internal("push", "not sent");
+    std::string error_code;  // the hub's ErrorReply code when it refused
     std::chrono::nanoseconds took{0};
   };
   struct Flight {
@@ -366,7 +363,8 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     auto post = [this, via = flight.via, body = std::move(body)] {
       Pushed answer;
       const auto started = clock_.MonotonicNow();
-      answer.body = Call(*via, "push", *body, options_.limits);
+      answer.body =
+          Call(*via, "push", *body, options_.limits, &answer.error_code);
       answer.took = clock_.MonotonicNow() - started;
       return answer;
     };
@@ -441,8 +439,7 @@ Result<SyncResult> SyncClient::SyncOnce(const SyncProgressFn& progress) {
     Pushed answer = flight.answer.get();
     const Outgoing& outgoing = flight.batch;
     if (outgoing.after_seq != after || outgoing.audit_after != audit_from() ||
-        (flight.ahead && !answer.body.ok() &&
-         IsGapRefusal(answer.body.status()))) {
+        (flight.ahead && answer.error_code == kErrorGap)) {
       // Sent ahead on a guess the ack before it proved wrong (the hub held
       // more, or less of the audit chain), or refused as a gap by a hub
       // that did not have the one before yet: sent again from the ack.

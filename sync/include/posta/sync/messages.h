@@ -58,6 +58,8 @@ inline constexpr std::string_view kRoleHub = "hub";
 inline constexpr std::string_view kErrorVersionMismatch = "version_mismatch";
 inline constexpr std::string_view kErrorBadBatch = "bad_batch";
 inline constexpr std::string_view kErrorScope = "scope";
+// 409: a push that starts past what the hub applied from the node.
+inline constexpr std::string_view kErrorGap = "gap";
 inline constexpr std::string_view kErrorTooLarge = "too_large";
 // The hub's disk is below its free-space floor (HTTP 507): retry later.
 inline constexpr std::string_view kErrorInsufficientStorage =
