@@ -9,7 +9,20 @@
 namespace posta::sync::testing {
 namespace {
 
-class SyncProtocolTest : public SyncFixture {};
+class SyncProtocolTest : public SyncFixture {
+ protected:
+  // A second box of clinic-a, enrolled, syncing with `options`.
+  Node SecondBox(const SyncOptions& options) {
+    Node b;
+    b.store = Open("b.db", "clinic-a", "clinic", &clinic_clock_);
+    if (b.store == nullptr) return b;
+    b.transport = std::make_unique<LoopTransport>(*hub_);
+    b.client = std::make_unique<SyncClient>(*b.store, *b.transport,
+                                            clinic_clock_, options);
+    Enroll(b);
+    return b;
+  }
+};
 
 TEST_F(SyncProtocolTest, PushThenPullConvergesAndRespectsScope) {
   Node a = Clinic("clinic-a");
@@ -55,16 +68,11 @@ TEST_F(SyncProtocolTest, APullAsksAheadButAcknowledgesOnlyWhatIsStored) {
   Sync(a);
 
   // A second box of the same facility, with small batches.
-  Node b;
-  b.store = Open("b.db", "clinic-a", "clinic", &clinic_clock_);
-  ASSERT_NE(b.store, nullptr);
-  b.transport = std::make_unique<LoopTransport>(*hub_);
   SyncOptions small;
   small.batch_bytes = small.min_batch_bytes = 4 << 10;
   small.max_batch_bytes = 8 << 10;
-  b.client = std::make_unique<SyncClient>(*b.store, *b.transport,
-                                          clinic_clock_, small);
-  Enroll(b);
+  Node b = SecondBox(small);
+  ASSERT_NE(b.store, nullptr);
 
   const std::string hub_id = hub_store_->node_id();
   uint32_t speak = kProtocolVersion;
@@ -114,17 +122,12 @@ TEST_F(SyncProtocolTest, PulledBatchesHaveTheirOwnCap) {
   for (int i = 0; i < 300; ++i) Create(*a.store, "Alpha" + std::to_string(i));
   Sync(a);
 
-  Node b;
-  b.store = Open("b.db", "clinic-a", "clinic", &clinic_clock_);
-  ASSERT_NE(b.store, nullptr);
-  b.transport = std::make_unique<LoopTransport>(*hub_);
   SyncOptions options;
   options.batch_bytes = options.min_batch_bytes = 4 << 10;
   options.max_batch_bytes = 64 << 10;
   options.max_pull_batch_bytes = 8 << 10;
-  b.client = std::make_unique<SyncClient>(*b.store, *b.transport,
-                                          clinic_clock_, options);
-  Enroll(b);
+  Node b = SecondBox(options);
+  ASSERT_NE(b.store, nullptr);
   for (int i = 0; i < 300; ++i) Create(*b.store, "Beta" + std::to_string(i));
 
   uint64_t largest_pull_asked = 0;
