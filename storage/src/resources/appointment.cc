@@ -8,56 +8,54 @@
 namespace posta::storage::internal {
 namespace {
 
-Check ParticipantCheck(Refs& refs) {
-  return [&refs](const Json& value, const std::string& path) -> Status {
-    POSTA_RETURN_IF_ERROR(CheckElement(
-        value, path,
-        {{"type", ArrayOf(CheckCodeableConcept)},
-         {"actor",
-          ReferenceTo(refs, {"Patient", "Practitioner", "PractitionerRole",
-                             "RelatedPerson", "Device", "HealthcareService",
-                             "Location"})},
-         {"required", CodeIn({"required", "optional", "information-only"})},
-         {"status",
-          CodeIn({"accepted", "declined", "tentative", "needs-action"}), true},
-         {"period", CheckPeriod}}));
-    if (FindField(value, "type") == nullptr &&
-        FindField(value, "actor") == nullptr) {
-      return Status::InvalidArgument(path, "needs a type or an actor");
-    }
-    return Status::Ok();
-  };
+Status CheckParticipant(const Json& value, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"type", ArrayOf(CheckCodeableConcept)},
+      {"actor",
+       ReferenceTo({"Patient", "Practitioner", "PractitionerRole",
+                    "RelatedPerson", "Device", "HealthcareService",
+                    "Location"})},
+      {"required", CodeIn({"required", "optional", "information-only"})},
+      {"status", CodeIn({"accepted", "declined", "tentative", "needs-action"}),
+       true},
+      {"period", CheckPeriod}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
+  if (FindField(value, "type") == nullptr &&
+      FindField(value, "actor") == nullptr) {
+    return Invalid(path, "needs a type or an actor");
+  }
+  return Status::Ok();
 }
 
-Status CheckAppointmentFields(const Json& body, Refs& refs) {
-  return CheckResourceBody(
-      body, "Appointment",
-      {{"identifier", ArrayOf(CheckIdentifier)},
-       {"status",
-        CodeIn({"proposed", "pending", "booked", "arrived", "fulfilled",
-                "cancelled", "noshow", "entered-in-error", "checked-in",
-                "waitlist"}),
-        true},
-       {"cancelationReason", CheckCodeableConcept},
-       {"serviceCategory", ArrayOf(CheckCodeableConcept)},
-       {"serviceType", ArrayOf(CheckCodeableConcept)},
-       {"specialty", ArrayOf(CheckCodeableConcept)},
-       {"appointmentType", CheckCodeableConcept},
-       {"reasonCode", ArrayOf(CheckCodeableConcept)},
-       {"priority", CheckUnsignedInt},
-       {"description", CheckString},
-       {"start", CheckInstant},
-       {"end", CheckInstant},
-       {"minutesDuration", CheckPositiveInt},
-       {"created", CheckDateTime},
-       {"comment", CheckString},
-       {"patientInstruction", CheckString},
-       {"participant", ArrayOf(ParticipantCheck(refs)), true}});
+Status CheckAppointmentFields(const Json& body, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"identifier", ArrayOf(CheckIdentifier)},
+      {"status",
+       CodeIn({"proposed", "pending", "booked", "arrived", "fulfilled",
+               "cancelled", "noshow", "entered-in-error", "checked-in",
+               "waitlist"}),
+       true},
+      {"cancelationReason", CheckCodeableConcept},
+      {"serviceCategory", ArrayOf(CheckCodeableConcept)},
+      {"serviceType", ArrayOf(CheckCodeableConcept)},
+      {"specialty", ArrayOf(CheckCodeableConcept)},
+      {"appointmentType", CheckCodeableConcept},
+      {"reasonCode", ArrayOf(CheckCodeableConcept)},
+      {"priority", CheckUnsignedInt},
+      {"description", CheckString},
+      {"start", CheckInstant},
+      {"end", CheckInstant},
+      {"minutesDuration", CheckPositiveInt},
+      {"created", CheckDateTime},
+      {"comment", CheckString},
+      {"patientInstruction", CheckString},
+      {"participant", ArrayOf(CheckParticipant), true}};
+  return CheckResourceBody(body, path, kRules);
 }
 
 // FHIR's app-2 and app-3: start and end come together, and only proposed,
 // cancelled and waitlisted appointments may have neither.
-Status CheckTimes(const Json& body) {
+Status CheckTimes(const Json& body, const Path& path) {
   const bool has_start = FindField(body, "start") != nullptr;
   const bool has_end = FindField(body, "end") != nullptr;
   const std::string status = StringField(body, "status");
@@ -74,14 +72,15 @@ Status CheckTimes(const Json& body) {
         has_start ? "required when start is given"
                   : "required when end is given");
   }
-  return CheckNotBefore(body, "Appointment", "start", "end");
+  return CheckNotBefore(body, path, "start", "end");
 }
 
 }  // namespace
 
 Status CheckAppointment(const Json& body, Refs& refs) {
-  POSTA_RETURN_IF_ERROR(CheckAppointmentFields(body, refs));
-  return CheckTimes(body);
+  const Path path("Appointment", refs);
+  POSTA_RETURN_IF_ERROR(CheckAppointmentFields(body, path));
+  return CheckTimes(body, path);
 }
 
 std::vector<SearchKey> AppointmentSearchKeys(const Json& body) {

@@ -19,8 +19,8 @@ constexpr size_t kMaxStringBytes = size_t{1} << 20;  // FHIR's limit
 constexpr size_t kMaxQuotedBytes = 64;
 constexpr size_t kMaxFhirIdBytes = 64;
 
-Status Invalid(const std::string& path, std::string_view why) {
-  return Status::InvalidArgument(path, why);
+Status Invalid(const std::string& what, std::string_view why) {
+  return Status::InvalidArgument(what, why);
 }
 
 const std::string& Str(const Json& value) {
@@ -64,53 +64,53 @@ bool HasRule(const std::vector<FieldRule>& rules, std::string_view name) {
   return false;
 }
 
-Status ApplyRules(const Json& object, const std::string& path,
+Status ApplyRules(const Json& object, const Path& path,
                   const std::vector<FieldRule>& rules) {
   for (const FieldRule& rule : rules) {
     const Json* value = FindField(object, rule.name);
     if (value == nullptr) {
-      if (rule.required) return Invalid(FieldPath(path, rule.name), "required");
+      if (rule.required) return Invalid(path.Field(rule.name), "required");
       continue;
     }
-    POSTA_RETURN_IF_ERROR(rule.check(*value, FieldPath(path, rule.name)));
+    POSTA_RETURN_IF_ERROR(rule.check(*value, path.Field(rule.name)));
   }
   return Status::Ok();
 }
 
-Status CheckObject(const Json& value, const std::string& path,
+Status CheckObject(const Json& value, const Path& path,
                    const std::vector<FieldRule>& rules,
                    const std::vector<FieldRule>& common, bool allow_empty) {
   if (!value.is_object()) return Invalid(path, "expected an object");
   if (value.empty() && !allow_empty) return Invalid(path, "must not be empty");
   for (auto it = value.begin(); it != value.end(); ++it) {
     if (!HasRule(rules, it.key()) && !HasRule(common, it.key())) {
-      return Invalid(FieldPath(path, Shortened(it.key())), "unknown field");
+      return Invalid(path.Field(it.key()), "unknown field");
     }
   }
   POSTA_RETURN_IF_ERROR(ApplyRules(value, path, rules));
   return ApplyRules(value, path, common);
 }
 
-Status CheckExtension(const Json& value, const std::string& path) {
+Status CheckExtension(const Json& value, const Path& path) {
+  static const Check kNested = ArrayOf(CheckExtension);
   if (!value.is_object()) return Invalid(path, "expected an object");
   const Json* url = FindField(value, "url");
-  if (url == nullptr) return Invalid(FieldPath(path, "url"), "required");
-  POSTA_RETURN_IF_ERROR(CheckUri(*url, FieldPath(path, "url")));
+  if (url == nullptr) return Invalid(path.Field("url"), "required");
+  POSTA_RETURN_IF_ERROR(CheckUri(*url, path.Field("url")));
   // Extensions are kept opaque: only their shape is checked.
   for (auto it = value.begin(); it != value.end(); ++it) {
     const std::string& key = it.key();
-    const std::string key_path = FieldPath(path, Shortened(key));
     if (key == "extension") {
-      POSTA_RETURN_IF_ERROR(ArrayOf(CheckExtension)(it.value(), key_path));
+      POSTA_RETURN_IF_ERROR(kNested(it.value(), path.Field(key)));
     } else if (key != "url" && key != "id" &&
                !(key.size() > 5 && key.starts_with("value"))) {
-      return Invalid(key_path, "unknown field");
+      return Invalid(path.Field(key), "unknown field");
     }
   }
   return Status::Ok();
 }
 
-Status CheckNarrative(const Json& value, const std::string& path) {
+Status CheckNarrative(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"status", CodeIn({"generated", "extensions", "additional", "empty"}),
        true},
@@ -136,10 +136,9 @@ bool Contains(const std::vector<std::string_view>& items,
   return false;
 }
 
-Status CheckLiteralReference(const std::string& literal,
-                             const std::string& path,
-                             const std::vector<std::string_view>& targets,
-                             const std::string& ref_path, Refs& refs) {
+Status CheckLiteralReference(const std::string& literal, const Path& path,
+                             const std::vector<std::string_view>& targets) {
+  const Path ref_path = path.Field("reference");
   const size_t slash = literal.find('/');
   if (slash == std::string::npos ||
       literal.find('/', slash + 1) != std::string::npos) {
@@ -161,13 +160,15 @@ Status CheckLiteralReference(const std::string& literal,
   if (!stored.has_value() && !IsFhirId(id)) {
     return Invalid(ref_path, Quoted(id) + " is not a FHIR id");
   }
-  if (stored.has_value()) refs.push_back(Reference{path, *stored, id});
+  if (stored.has_value()) {
+    path.refs().push_back(Reference{path.str(), *stored, id});
+  }
   return Status::Ok();
 }
 
-Status CheckReference(const Json& value, const std::string& path,
+Status CheckReference(const Json& value, const Path& path,
                       const std::vector<std::string_view>& targets,
-                      bool literal, Refs& refs) {
+                      bool literal) {
   static const std::vector<FieldRule> kRules = {{"reference", CheckString},
                                                 {"type", CheckUri},
                                                 {"identifier", CheckIdentifier},
@@ -176,11 +177,11 @@ Status CheckReference(const Json& value, const std::string& path,
   const Json* reference = FindField(value, "reference");
   const std::string type = StringField(value, "type");
   if (!type.empty() && !Contains(targets, type)) {
-    return Invalid(FieldPath(path, "type"),
+    return Invalid(path.Field("type"),
                    Quoted(type) + " is not " + JoinViews(targets, " or "));
   }
   if (reference == nullptr) {
-    if (literal) return Invalid(FieldPath(path, "reference"), "required");
+    if (literal) return Invalid(path.Field("reference"), "required");
     if (FindField(value, "identifier") == nullptr &&
         FindField(value, "display") == nullptr) {
       return Invalid(path, "needs a reference, identifier or display");
@@ -189,14 +190,13 @@ Status CheckReference(const Json& value, const std::string& path,
   }
   const std::string& literal_text = Str(*reference);
   if (!type.empty() && !literal_text.starts_with(type + "/")) {
-    return Invalid(FieldPath(path, "type"),
+    return Invalid(path.Field("type"),
                    Quoted(type) + " does not match the reference");
   }
-  return CheckLiteralReference(literal_text, path, targets,
-                               FieldPath(path, "reference"), refs);
+  return CheckLiteralReference(literal_text, path, targets);
 }
 
-Status CheckQuantityFields(const Json& value, const std::string& path,
+Status CheckQuantityFields(const Json& value, const Path& path,
                            bool simple) {
   static const std::vector<FieldRule> kSimple = {{"value", CheckDecimal, true},
                                                  {"unit", CheckString},
@@ -210,7 +210,7 @@ Status CheckQuantityFields(const Json& value, const std::string& path,
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, simple ? kSimple : kFull));
   if (FindField(value, "code") != nullptr &&
       FindField(value, "system") == nullptr) {
-    return Invalid(FieldPath(path, "system"), "required when code is given");
+    return Invalid(path.Field("system"), "required when code is given");
   }
   return Status::Ok();
 }
@@ -310,12 +310,22 @@ std::string FieldPath(std::string_view path, std::string_view field) {
   return out;
 }
 
-std::string ItemPath(std::string_view path, size_t index) {
-  std::string out(path);
-  out.push_back('[');
-  out.append(std::to_string(index));
-  out.push_back(']');
+std::string Path::str() const {
+  if (parent_ == nullptr) return std::string(name_);
+  std::string out = parent_->str();
+  if (name_.empty()) {
+    out.push_back('[');
+    out.append(std::to_string(index_));
+    out.push_back(']');
+  } else {
+    out.push_back('.');
+    out.append(Shortened(name_));
+  }
   return out;
+}
+
+Status Invalid(const Path& path, std::string_view why) {
+  return Status::InvalidArgument(path.str(), why);
 }
 
 std::string Shortened(std::string_view text) {
@@ -343,7 +353,7 @@ std::string JoinViews(const std::vector<std::string_view>& items,
 
 const Json* FindField(const Json& object, std::string_view name) {
   if (!object.is_object()) return nullptr;
-  auto it = object.find(std::string(name));
+  auto it = object.find(name);
   return it == object.end() ? nullptr : &*it;
 }
 
@@ -353,7 +363,7 @@ std::string StringField(const Json& object, std::string_view name) {
   return Str(*value);
 }
 
-Status CheckElement(const Json& value, const std::string& path,
+Status CheckElement(const Json& value, const Path& path,
                     const std::vector<FieldRule>& rules) {
   // Rule tables that capture nothing are built once.
   static const std::vector<FieldRule> kCommon = {
@@ -361,7 +371,7 @@ Status CheckElement(const Json& value, const std::string& path,
   return CheckObject(value, path, rules, kCommon, /*allow_empty=*/false);
 }
 
-Status CheckResourceBody(const Json& body, const std::string& path,
+Status CheckResourceBody(const Json& body, const Path& path,
                          const std::vector<FieldRule>& rules) {
   static const std::vector<FieldRule> kCommon = {
       {"text", CheckNarrative},
@@ -370,7 +380,7 @@ Status CheckResourceBody(const Json& body, const std::string& path,
   return CheckObject(body, path, rules, kCommon, /*allow_empty=*/true);
 }
 
-Status AtMostOne(const Json& object, const std::string& choice,
+Status AtMostOne(const Json& object, const Path& choice,
                  std::initializer_list<std::string_view> fields) {
   std::vector<std::string_view> present;
   for (std::string_view field : fields) {
@@ -381,7 +391,7 @@ Status AtMostOne(const Json& object, const std::string& choice,
                  "only one may be present; found " + JoinViews(present, ", "));
 }
 
-Status CheckString(const Json& value, const std::string& path) {
+Status CheckString(const Json& value, const Path& path) {
   if (!value.is_string()) return Invalid(path, "expected a string");
   const std::string& text = Str(value);
   if (text.size() > kMaxStringBytes) return Invalid(path, "longer than 1 MiB");
@@ -396,7 +406,7 @@ Status CheckString(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckCode(const Json& value, const std::string& path) {
+Status CheckCode(const Json& value, const Path& path) {
   POSTA_RETURN_IF_ERROR(CheckString(value, path));
   const std::string& code = Str(value);
   bool bad = IsSpace(code.front()) || IsSpace(code.back());
@@ -411,7 +421,7 @@ Status CheckCode(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckUri(const Json& value, const std::string& path) {
+Status CheckUri(const Json& value, const Path& path) {
   POSTA_RETURN_IF_ERROR(CheckString(value, path));
   for (char c : Str(value)) {
     if (IsSpace(c)) return Invalid(path, "a URI must not contain whitespace");
@@ -419,12 +429,12 @@ Status CheckUri(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckBoolean(const Json& value, const std::string& path) {
+Status CheckBoolean(const Json& value, const Path& path) {
   if (!value.is_boolean()) return Invalid(path, "expected true or false");
   return Status::Ok();
 }
 
-Status CheckInteger(const Json& value, const std::string& path) {
+Status CheckInteger(const Json& value, const Path& path) {
   if (!value.is_number_integer()) return Invalid(path, "expected an integer");
   constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
@@ -438,7 +448,7 @@ Status CheckInteger(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckPositiveInt(const Json& value, const std::string& path) {
+Status CheckPositiveInt(const Json& value, const Path& path) {
   POSTA_RETURN_IF_ERROR(CheckInteger(value, path));
   if (!value.is_number_unsigned() ||
       *value.get_ptr<const Json::number_unsigned_t*>() == 0) {
@@ -447,35 +457,39 @@ Status CheckPositiveInt(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckUnsignedInt(const Json& value, const std::string& path) {
+Status CheckUnsignedInt(const Json& value, const Path& path) {
   POSTA_RETURN_IF_ERROR(CheckInteger(value, path));
   if (!value.is_number_unsigned()) return Invalid(path, "must not be negative");
   return Status::Ok();
 }
 
-Status CheckDecimal(const Json& value, const std::string& path) {
+Status CheckDecimal(const Json& value, const Path& path) {
   if (!value.is_number()) return Invalid(path, "expected a number");
   return Status::Ok();
 }
 
-Status CheckDate(const Json& value, const std::string& path) {
+Status CheckDateOf(DateKind kind, const Json& value, const Path& path) {
   if (!value.is_string()) return Invalid(path, "expected a string");
-  return ParseDateKey(Str(value), DateKind::kDate, path).status();
+  if (ParseDateKey(Str(value), kind, {}).ok()) return Status::Ok();
+  // Once more, to name the path in the error.
+  return ParseDateKey(Str(value), kind, path.str()).status();
 }
 
-Status CheckDateTime(const Json& value, const std::string& path) {
-  if (!value.is_string()) return Invalid(path, "expected a string");
-  return ParseDateKey(Str(value), DateKind::kDateTime, path).status();
+Status CheckDate(const Json& value, const Path& path) {
+  return CheckDateOf(DateKind::kDate, value, path);
 }
 
-Status CheckInstant(const Json& value, const std::string& path) {
-  if (!value.is_string()) return Invalid(path, "expected a string");
-  return ParseDateKey(Str(value), DateKind::kInstant, path).status();
+Status CheckDateTime(const Json& value, const Path& path) {
+  return CheckDateOf(DateKind::kDateTime, value, path);
+}
+
+Status CheckInstant(const Json& value, const Path& path) {
+  return CheckDateOf(DateKind::kInstant, value, path);
 }
 
 Check CodeIn(std::initializer_list<std::string_view> values) {
   return [allowed = std::vector<std::string_view>(values)](
-             const Json& value, const std::string& path) -> Status {
+             const Json& value, const Path& path) -> Status {
     POSTA_RETURN_IF_ERROR(CheckCode(value, path));
     if (Contains(allowed, Str(value))) return Status::Ok();
     return Invalid(path, Quoted(Str(value)) + " is not one of " +
@@ -485,17 +499,17 @@ Check CodeIn(std::initializer_list<std::string_view> values) {
 
 Check ArrayOf(Check item) {
   return [item = std::move(item)](const Json& value,
-                                  const std::string& path) -> Status {
+                                  const Path& path) -> Status {
     if (!value.is_array()) return Invalid(path, "expected an array");
     if (value.empty()) return Invalid(path, "must not be empty");
     for (size_t i = 0; i < value.size(); ++i) {
-      POSTA_RETURN_IF_ERROR(item(value[i], ItemPath(path, i)));
+      POSTA_RETURN_IF_ERROR(item(value[i], path.Item(i)));
     }
     return Status::Ok();
   };
 }
 
-Status CheckCoding(const Json& value, const std::string& path) {
+Status CheckCoding(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {{"system", CheckUri},
                                                 {"version", CheckString},
                                                 {"code", CheckCode, true},
@@ -504,7 +518,7 @@ Status CheckCoding(const Json& value, const std::string& path) {
   return CheckElement(value, path, kRules);
 }
 
-Status CheckCodeableConcept(const Json& value, const std::string& path) {
+Status CheckCodeableConcept(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"coding", ArrayOf(CheckCoding)}, {"text", CheckString}};
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
@@ -515,53 +529,53 @@ Status CheckCodeableConcept(const Json& value, const std::string& path) {
   return Status::Ok();
 }
 
-Status CheckIdentifier(const Json& value, const std::string& path) {
-  Refs unresolved;  // an Organization assigner is never resolved
-  return CheckElement(
-      value, path,
-      {{"use", CodeIn({"usual", "official", "temp", "secondary", "old"})},
-       {"type", CheckCodeableConcept},
-       {"system", CheckUri},
-       {"value", CheckString, true},
-       {"period", CheckPeriod},
-       {"assigner", ReferenceTo(unresolved, {"Organization"})}});
+Status CheckIdentifier(const Json& value, const Path& path) {
+  // Organization is not a type posta stores: an assigner is never resolved.
+  static const std::vector<FieldRule> kRules = {
+      {"use", CodeIn({"usual", "official", "temp", "secondary", "old"})},
+      {"type", CheckCodeableConcept},
+      {"system", CheckUri},
+      {"value", CheckString, true},
+      {"period", CheckPeriod},
+      {"assigner", ReferenceTo({"Organization"})}};
+  return CheckElement(value, path, kRules);
 }
 
-Status CheckPeriod(const Json& value, const std::string& path) {
+Status CheckPeriod(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {{"start", CheckDateTime},
                                                 {"end", CheckDateTime}};
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   return CheckNotBefore(value, path, "start", "end");
 }
 
-Status CheckQuantity(const Json& value, const std::string& path) {
+Status CheckQuantity(const Json& value, const Path& path) {
   return CheckQuantityFields(value, path, /*simple=*/false);
 }
 
-Status CheckSimpleQuantity(const Json& value, const std::string& path) {
+Status CheckSimpleQuantity(const Json& value, const Path& path) {
   return CheckQuantityFields(value, path, /*simple=*/true);
 }
 
-Check ReferenceTo(Refs& refs, std::initializer_list<std::string_view> targets,
+Check ReferenceTo(std::initializer_list<std::string_view> targets,
                   bool literal) {
-  return [&refs, allowed = std::vector<std::string_view>(targets), literal](
-             const Json& value, const std::string& path) -> Status {
-    return CheckReference(value, path, allowed, literal, refs);
+  return [allowed = std::vector<std::string_view>(targets), literal](
+             const Json& value, const Path& path) -> Status {
+    return CheckReference(value, path, allowed, literal);
   };
 }
 
-Status CheckNotBefore(const Json& object, const std::string& path,
+Status CheckNotBefore(const Json& object, const Path& path,
                       std::string_view start, std::string_view end) {
   const std::string start_text = StringField(object, start);
   const std::string end_text = StringField(object, end);
   if (start_text.empty() || end_text.empty()) return Status::Ok();
   // Both were checked as dates already; a failure here was reported there.
-  Result<DateKey> first = ParseDateKey(start_text, DateKind::kDateTime, path);
-  Result<DateKey> last = ParseDateKey(end_text, DateKind::kDateTime, path);
+  Result<DateKey> first = ParseDateKey(start_text, DateKind::kDateTime, {});
+  Result<DateKey> last = ParseDateKey(end_text, DateKind::kDateTime, {});
   if (!first.ok() || !last.ok()) return Status::Ok();
   // Within their precisions: "2024-03" is not before "2024-03-05".
   if (last->next.has_value() && *last->next <= first->key) {
-    return Invalid(FieldPath(path, end), "before " + std::string(start));
+    return Invalid(path.Field(end), "before " + std::string(start));
   }
   return Status::Ok();
 }

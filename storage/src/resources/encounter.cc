@@ -8,63 +8,57 @@
 namespace posta::storage::internal {
 namespace {
 
-Check ParticipantCheck(Refs& refs) {
-  return [&refs](const Json& value, const std::string& path) -> Status {
-    POSTA_RETURN_IF_ERROR(CheckElement(
-        value, path,
-        {{"type", ArrayOf(CheckCodeableConcept)},
-         {"period", CheckPeriod},
-         {"individual", ReferenceTo(refs, {"Practitioner", "PractitionerRole",
-                                           "RelatedPerson"})}}));
-    if (FindField(value, "type") == nullptr &&
-        FindField(value, "individual") == nullptr) {
-      return Status::InvalidArgument(path, "needs a type or an individual");
-    }
-    return Status::Ok();
-  };
+Status CheckParticipant(const Json& value, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"type", ArrayOf(CheckCodeableConcept)},
+      {"period", CheckPeriod},
+      {"individual",
+       ReferenceTo({"Practitioner", "PractitionerRole", "RelatedPerson"})}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
+  if (FindField(value, "type") == nullptr &&
+      FindField(value, "individual") == nullptr) {
+    return Invalid(path, "needs a type or an individual");
+  }
+  return Status::Ok();
 }
 
-Check DiagnosisCheck(Refs& refs) {
-  return [&refs](const Json& value, const std::string& path) -> Status {
-    return CheckElement(
-        value, path,
-        {{"condition", ReferenceTo(refs, {"Condition", "Procedure"}), true},
-         {"use", CheckCodeableConcept},
-         {"rank", CheckPositiveInt}});
-  };
+Status CheckDiagnosis(const Json& value, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"condition", ReferenceTo({"Condition", "Procedure"}), true},
+      {"use", CheckCodeableConcept},
+      {"rank", CheckPositiveInt}};
+  return CheckElement(value, path, kRules);
 }
 
-Check LocationCheck(Refs& refs) {
-  return [&refs](const Json& value, const std::string& path) -> Status {
-    return CheckElement(
-        value, path,
-        {{"location", ReferenceTo(refs, {"Location"}), true},
-         {"status", CodeIn({"planned", "active", "reserved", "completed"})},
-         {"period", CheckPeriod}});
-  };
+Status CheckEncounterLocation(const Json& value, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"location", ReferenceTo({"Location"}), true},
+      {"status", CodeIn({"planned", "active", "reserved", "completed"})},
+      {"period", CheckPeriod}};
+  return CheckElement(value, path, kRules);
 }
 
 }  // namespace
 
 Status CheckEncounter(const Json& body, Refs& refs) {
-  return CheckResourceBody(
-      body, "Encounter",
-      {{"identifier", ArrayOf(CheckIdentifier)},
-       {"status",
-        CodeIn({"planned", "arrived", "triaged", "in-progress", "onleave",
-                "finished", "cancelled", "entered-in-error", "unknown"}),
-        true},
-       {"class", CheckCoding, true},
-       {"type", ArrayOf(CheckCodeableConcept)},
-       {"serviceType", CheckCodeableConcept},
-       {"priority", CheckCodeableConcept},
-       {"subject", ReferenceTo(refs, {"Patient"}, /*literal=*/true), true},
-       {"participant", ArrayOf(ParticipantCheck(refs))},
-       {"period", CheckPeriod},
-       {"reasonCode", ArrayOf(CheckCodeableConcept)},
-       {"diagnosis", ArrayOf(DiagnosisCheck(refs))},
-       {"location", ArrayOf(LocationCheck(refs))},
-       {"serviceProvider", ReferenceTo(refs, {"Organization"})}});
+  static const std::vector<FieldRule> kRules = {
+      {"identifier", ArrayOf(CheckIdentifier)},
+      {"status",
+       CodeIn({"planned", "arrived", "triaged", "in-progress", "onleave",
+               "finished", "cancelled", "entered-in-error", "unknown"}),
+       true},
+      {"class", CheckCoding, true},
+      {"type", ArrayOf(CheckCodeableConcept)},
+      {"serviceType", CheckCodeableConcept},
+      {"priority", CheckCodeableConcept},
+      {"subject", ReferenceTo({"Patient"}, /*literal=*/true), true},
+      {"participant", ArrayOf(CheckParticipant)},
+      {"period", CheckPeriod},
+      {"reasonCode", ArrayOf(CheckCodeableConcept)},
+      {"diagnosis", ArrayOf(CheckDiagnosis)},
+      {"location", ArrayOf(CheckEncounterLocation)},
+      {"serviceProvider", ReferenceTo({"Organization"})}};
+  return CheckResourceBody(body, Path("Encounter", refs), kRules);
 }
 
 std::vector<SearchKey> EncounterSearchKeys(const Json& body) {

@@ -21,8 +21,38 @@ using Json = nlohmann::json;
 // References to stored types found while checking, for the store to resolve.
 using Refs = std::vector<Reference>;
 
-// Checks one JSON value found at `path` (e.g. "Patient.name[0]").
-using Check = std::function<Status(const Json& value, const std::string& path)>;
+// Where a check is in a resource: the path of the value ("Patient.name[0]"),
+// spelled out only when there is an error to report, and the list that the
+// references to stored records found in the resource go to. A Path points at
+// the one it was made from, so it lives no longer than the call it is made
+// for: pass `path.Field("x")` as an argument, do not keep it.
+class Path {
+ public:
+  // The root, a resource type's name. REQUIRES: `root` and `refs` outlive
+  // every Path made from this one.
+  Path(std::string_view root, Refs& refs) : name_(root), refs_(&refs) {}
+
+  // "<this>.<name>" and "<this>[<index>]". REQUIRES: `name` outlives the
+  // result.
+  Path Field(std::string_view name) const { return Path(this, name, 0); }
+  Path Item(size_t index) const { return Path(this, {}, index); }
+
+  // "Patient.name[0].given", each name cut as Shortened cuts it.
+  std::string str() const;
+  Refs& refs() const { return *refs_; }
+
+ private:
+  Path(const Path* parent, std::string_view name, size_t index)
+      : parent_(parent), name_(name), index_(index), refs_(parent->refs_) {}
+
+  const Path* parent_ = nullptr;
+  std::string_view name_;  // empty for an item of an array
+  size_t index_ = 0;
+  Refs* refs_;
+};
+
+// Checks one JSON value found at `path`.
+using Check = std::function<Status(const Json& value, const Path& path)>;
 
 struct FieldRule {
   std::string_view name;
@@ -30,10 +60,12 @@ struct FieldRule {
   bool required = false;
 };
 
-// "Patient" + "name" -> "Patient.name"; "Patient.name" + 0 ->
-// "Patient.name[0]".
+// InvalidArgument naming `path`: "Patient.gender: <why>".
+Status Invalid(const Path& path, std::string_view why);
+
+// "Patient" + "name" -> "Patient.name", for the fields checked before a
+// resource's rules (resourceType, id).
 std::string FieldPath(std::string_view path, std::string_view field);
-std::string ItemPath(std::string_view path, size_t index);
 
 // `text` in double quotes, cut to 64 bytes, for naming input in messages.
 std::string Quoted(std::string_view text);
@@ -51,30 +83,31 @@ std::string StringField(const Json& object, std::string_view name);
 
 // Checks that `value` is a non-empty object with no fields beyond `rules`,
 // "id" and "extension", then applies each rule in order: a missing required
-// field is "<path>.<name>: required".
-Status CheckElement(const Json& value, const std::string& path,
+// field is "<path>.<name>: required". Rule tables are built once (static):
+// a check reaches the resource's references through its Path.
+Status CheckElement(const Json& value, const Path& path,
                     const std::vector<FieldRule>& rules);
 // The same for a resource body without "resourceType", "id" and "meta":
 // also allows "text", "extension" and "language".
-Status CheckResourceBody(const Json& body, const std::string& path,
+Status CheckResourceBody(const Json& body, const Path& path,
                          const std::vector<FieldRule>& rules);
 // At most one of `fields` is present in `object`; `choice` names the group in
 // the error ("Observation.value[x]").
-Status AtMostOne(const Json& object, const std::string& choice,
+Status AtMostOne(const Json& object, const Path& choice,
                  std::initializer_list<std::string_view> fields);
 
 // ---- Primitive types ----
-Status CheckString(const Json& value, const std::string& path);
-Status CheckCode(const Json& value, const std::string& path);
-Status CheckUri(const Json& value, const std::string& path);
-Status CheckBoolean(const Json& value, const std::string& path);
-Status CheckInteger(const Json& value, const std::string& path);
-Status CheckPositiveInt(const Json& value, const std::string& path);
-Status CheckUnsignedInt(const Json& value, const std::string& path);
-Status CheckDecimal(const Json& value, const std::string& path);
-Status CheckDate(const Json& value, const std::string& path);
-Status CheckDateTime(const Json& value, const std::string& path);
-Status CheckInstant(const Json& value, const std::string& path);
+Status CheckString(const Json& value, const Path& path);
+Status CheckCode(const Json& value, const Path& path);
+Status CheckUri(const Json& value, const Path& path);
+Status CheckBoolean(const Json& value, const Path& path);
+Status CheckInteger(const Json& value, const Path& path);
+Status CheckPositiveInt(const Json& value, const Path& path);
+Status CheckUnsignedInt(const Json& value, const Path& path);
+Status CheckDecimal(const Json& value, const Path& path);
+Status CheckDate(const Json& value, const Path& path);
+Status CheckDateTime(const Json& value, const Path& path);
+Status CheckInstant(const Json& value, const Path& path);
 
 // A code from a fixed value set. REQUIRES: `values` view string literals.
 Check CodeIn(std::initializer_list<std::string_view> values);
@@ -82,25 +115,25 @@ Check CodeIn(std::initializer_list<std::string_view> values);
 Check ArrayOf(Check item);
 
 // ---- Data types ----
-Status CheckCoding(const Json& value, const std::string& path);
-Status CheckCodeableConcept(const Json& value, const std::string& path);
-Status CheckIdentifier(const Json& value, const std::string& path);
-Status CheckPeriod(const Json& value, const std::string& path);
+Status CheckCoding(const Json& value, const Path& path);
+Status CheckCodeableConcept(const Json& value, const Path& path);
+Status CheckIdentifier(const Json& value, const Path& path);
+Status CheckPeriod(const Json& value, const Path& path);
 // A Quantity with a value; a SimpleQuantity has no "comparator".
-Status CheckQuantity(const Json& value, const std::string& path);
-Status CheckSimpleQuantity(const Json& value, const std::string& path);
+Status CheckQuantity(const Json& value, const Path& path);
+Status CheckSimpleQuantity(const Json& value, const Path& path);
 
 // A Reference whose "reference" is "<Type>/<id>" with Type in `targets`. A
 // target of a type posta stores (ParseResourceType) needs a UUID id and is
-// appended to `refs`; other targets need a FHIR id and are not resolved. With
-// `literal`, the "reference" field is required; otherwise an identifier or
-// display alone will do. REQUIRES: `targets` view string literals; `refs`
-// outlives the returned Check.
-Check ReferenceTo(Refs& refs, std::initializer_list<std::string_view> targets,
+// appended to the path's refs; other targets need a FHIR id and are not
+// resolved. With `literal`, the "reference" field is required; otherwise an
+// identifier or display alone will do. REQUIRES: `targets` view string
+// literals.
+Check ReferenceTo(std::initializer_list<std::string_view> targets,
                   bool literal = false);
 
 // `object.<end>` is not before `object.<start>` (both dateTime or instant).
-Status CheckNotBefore(const Json& object, const std::string& path,
+Status CheckNotBefore(const Json& object, const Path& path,
                       std::string_view start, std::string_view end);
 
 // ---- Dates ----
@@ -123,8 +156,8 @@ Result<DateKey> ParseDateKey(std::string_view text, DateKind kind,
 // ---- Per resource type ----
 
 // Shared by Patient and Location.
-Status CheckContactPoint(const Json& value, const std::string& path);
-Status CheckAddress(const Json& value, const std::string& path);
+Status CheckContactPoint(const Json& value, const Path& path);
+Status CheckAddress(const Json& value, const Path& path);
 
 Status CheckPatient(const Json& body, Refs& refs);
 Status CheckEncounter(const Json& body, Refs& refs);

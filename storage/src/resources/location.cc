@@ -8,17 +8,17 @@
 namespace posta::storage::internal {
 
 Status CheckLocation(const Json& body, Refs& refs) {
-  return CheckResourceBody(
-      body, "Location",
-      {{"identifier", ArrayOf(CheckIdentifier)},
-       {"status", CodeIn({"active", "suspended", "inactive"})},
-       {"name", CheckString, true},
-       {"alias", ArrayOf(CheckString)},
-       {"description", CheckString},
-       {"type", ArrayOf(CheckCodeableConcept)},
-       {"telecom", ArrayOf(CheckContactPoint)},
-       {"address", CheckAddress},
-       {"partOf", ReferenceTo(refs, {"Location"}, /*literal=*/true)}});
+  static const std::vector<FieldRule> kRules = {
+      {"identifier", ArrayOf(CheckIdentifier)},
+      {"status", CodeIn({"active", "suspended", "inactive"})},
+      {"name", CheckString, true},
+      {"alias", ArrayOf(CheckString)},
+      {"description", CheckString},
+      {"type", ArrayOf(CheckCodeableConcept)},
+      {"telecom", ArrayOf(CheckContactPoint)},
+      {"address", CheckAddress},
+      {"partOf", ReferenceTo({"Location"}, /*literal=*/true)}};
+  return CheckResourceBody(body, Path("Location", refs), kRules);
 }
 
 std::vector<SearchKey> LocationSearchKeys(const Json& body) {

@@ -8,19 +8,16 @@
 namespace posta::storage::internal {
 namespace {
 
-Check AnnotationCheck(Refs& refs) {
-  return [&refs](const Json& value, const std::string& path) -> Status {
-    POSTA_RETURN_IF_ERROR(
-        CheckElement(value, path,
-                     {{"authorReference",
-                       ReferenceTo(refs, {"Practitioner", "Patient",
-                                          "RelatedPerson", "Organization"})},
-                      {"authorString", CheckString},
-                      {"time", CheckDateTime},
-                      {"text", CheckString, true}}));
-    return AtMostOne(value, FieldPath(path, "author[x]"),
-                     {"authorReference", "authorString"});
-  };
+Status CheckAnnotation(const Json& value, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"authorReference", ReferenceTo({"Practitioner", "Patient",
+                                       "RelatedPerson", "Organization"})},
+      {"authorString", CheckString},
+      {"time", CheckDateTime},
+      {"text", CheckString, true}};
+  POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
+  return AtMostOne(value, path.Field("author[x]"),
+                   {"authorReference", "authorString"});
 }
 
 // value[x] of an Observation and of its components.
@@ -33,9 +30,9 @@ void AddValueRules(std::vector<FieldRule>& rules) {
   rules.push_back({"valueDateTime", CheckDateTime});
 }
 
-Status CheckValueChoice(const Json& value, const std::string& path) {
+Status CheckValueChoice(const Json& value, const Path& path) {
   POSTA_RETURN_IF_ERROR(
-      AtMostOne(value, path + ".value[x]",
+      AtMostOne(value, path.Field("value[x]"),
                 {"valueQuantity", "valueCodeableConcept", "valueString",
                  "valueBoolean", "valueInteger", "valueDateTime"}));
   for (std::string_view field :
@@ -43,14 +40,14 @@ Status CheckValueChoice(const Json& value, const std::string& path) {
         "valueInteger", "valueDateTime"}) {
     if (FindField(value, field) != nullptr &&
         FindField(value, "dataAbsentReason") != nullptr) {
-      return Status::InvalidArgument(path + ".dataAbsentReason",
-                                     "not allowed with a value[x]");
+      return Invalid(path.Field("dataAbsentReason"),
+                     "not allowed with a value[x]");
     }
   }
   return Status::Ok();
 }
 
-Status CheckReferenceRange(const Json& value, const std::string& path) {
+Status CheckReferenceRange(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"low", CheckSimpleQuantity},
       {"high", CheckSimpleQuantity},
@@ -61,12 +58,12 @@ Status CheckReferenceRange(const Json& value, const std::string& path) {
   if (FindField(value, "low") == nullptr &&
       FindField(value, "high") == nullptr &&
       FindField(value, "text") == nullptr) {
-    return Status::InvalidArgument(path, "needs a low, high or text");
+    return Invalid(path, "needs a low, high or text");
   }
   return Status::Ok();
 }
 
-Status CheckComponent(const Json& value, const std::string& path) {
+Status CheckComponent(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = [] {
     std::vector<FieldRule> rules = {{"code", CheckCodeableConcept, true}};
     AddValueRules(rules);
@@ -79,7 +76,7 @@ Status CheckComponent(const Json& value, const std::string& path) {
   return CheckValueChoice(value, path);
 }
 
-std::vector<FieldRule> ObservationRules(Refs& refs) {
+std::vector<FieldRule> ObservationRules() {
   std::vector<FieldRule> rules = {
       {"identifier", ArrayOf(CheckIdentifier)},
       {"status",
@@ -88,21 +85,21 @@ std::vector<FieldRule> ObservationRules(Refs& refs) {
        true},
       {"category", ArrayOf(CheckCodeableConcept)},
       {"code", CheckCodeableConcept, true},
-      {"subject", ReferenceTo(refs, {"Patient"}, /*literal=*/true), true},
-      {"encounter", ReferenceTo(refs, {"Encounter"}, /*literal=*/true)},
+      {"subject", ReferenceTo({"Patient"}, /*literal=*/true), true},
+      {"encounter", ReferenceTo({"Encounter"}, /*literal=*/true)},
       {"effectiveDateTime", CheckDateTime},
       {"effectivePeriod", CheckPeriod},
       {"effectiveInstant", CheckInstant},
       {"issued", CheckInstant},
       {"performer",
-       ArrayOf(ReferenceTo(refs,
-                           {"Practitioner", "PractitionerRole", "Organization",
-                            "CareTeam", "Patient", "RelatedPerson"}))},
+       ArrayOf(ReferenceTo({"Practitioner", "PractitionerRole",
+                            "Organization", "CareTeam", "Patient",
+                            "RelatedPerson"}))},
   };
   AddValueRules(rules);
   rules.push_back({"dataAbsentReason", CheckCodeableConcept});
   rules.push_back({"interpretation", ArrayOf(CheckCodeableConcept)});
-  rules.push_back({"note", ArrayOf(AnnotationCheck(refs))});
+  rules.push_back({"note", ArrayOf(CheckAnnotation)});
   rules.push_back({"bodySite", CheckCodeableConcept});
   rules.push_back({"method", CheckCodeableConcept});
   rules.push_back({"referenceRange", ArrayOf(CheckReferenceRange)});
@@ -113,12 +110,13 @@ std::vector<FieldRule> ObservationRules(Refs& refs) {
 }  // namespace
 
 Status CheckObservation(const Json& body, Refs& refs) {
+  static const std::vector<FieldRule> kRules = ObservationRules();
+  const Path path("Observation", refs);
+  POSTA_RETURN_IF_ERROR(CheckResourceBody(body, path, kRules));
   POSTA_RETURN_IF_ERROR(
-      CheckResourceBody(body, "Observation", ObservationRules(refs)));
-  POSTA_RETURN_IF_ERROR(
-      AtMostOne(body, "Observation.effective[x]",
+      AtMostOne(body, path.Field("effective[x]"),
                 {"effectiveDateTime", "effectivePeriod", "effectiveInstant"}));
-  return CheckValueChoice(body, "Observation");
+  return CheckValueChoice(body, path);
 }
 
 std::vector<SearchKey> ObservationSearchKeys(const Json& body) {

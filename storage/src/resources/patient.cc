@@ -8,7 +8,7 @@
 namespace posta::storage::internal {
 namespace {
 
-Status CheckHumanName(const Json& value, const std::string& path) {
+Status CheckHumanName(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"use", CodeIn({"usual", "official", "temp", "nickname", "anonymous",
                       "old", "maiden"})},
@@ -22,14 +22,14 @@ Status CheckHumanName(const Json& value, const std::string& path) {
   if (FindField(value, "text") == nullptr &&
       FindField(value, "family") == nullptr &&
       FindField(value, "given") == nullptr) {
-    return Status::InvalidArgument(path, "needs a text, family or given name");
+    return Invalid(path, "needs a text, family or given name");
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status CheckContactPoint(const Json& value, const std::string& path) {
+Status CheckContactPoint(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"system",
        CodeIn({"phone", "fax", "email", "pager", "url", "sms", "other"})},
@@ -39,13 +39,12 @@ Status CheckContactPoint(const Json& value, const std::string& path) {
       {"period", CheckPeriod}};
   POSTA_RETURN_IF_ERROR(CheckElement(value, path, kRules));
   if (FindField(value, "system") == nullptr) {
-    return Status::InvalidArgument(FieldPath(path, "system"),
-                                   "required when value is given");
+    return Invalid(path.Field("system"), "required when value is given");
   }
   return Status::Ok();
 }
 
-Status CheckAddress(const Json& value, const std::string& path) {
+Status CheckAddress(const Json& value, const Path& path) {
   static const std::vector<FieldRule> kRules = {
       {"use", CodeIn({"home", "work", "temp", "old", "billing"})},
       {"type", CodeIn({"postal", "physical", "both"})},
@@ -62,23 +61,23 @@ Status CheckAddress(const Json& value, const std::string& path) {
 
 namespace {
 
-Status CheckPatientFields(const Json& body, Refs& refs) {
-  return CheckResourceBody(
-      body, "Patient",
-      {{"identifier", ArrayOf(CheckIdentifier)},
-       {"active", CheckBoolean},
-       {"name", ArrayOf(CheckHumanName)},
-       {"telecom", ArrayOf(CheckContactPoint)},
-       {"gender", CodeIn({"male", "female", "other", "unknown"})},
-       {"birthDate", CheckDate},
-       {"deceasedBoolean", CheckBoolean},
-       {"deceasedDateTime", CheckDateTime},
-       {"address", ArrayOf(CheckAddress)},
-       {"maritalStatus", CheckCodeableConcept},
-       {"generalPractitioner",
-        ArrayOf(ReferenceTo(
-            refs, {"Organization", "Practitioner", "PractitionerRole"}))},
-       {"managingOrganization", ReferenceTo(refs, {"Organization"})}});
+Status CheckPatientFields(const Json& body, const Path& path) {
+  static const std::vector<FieldRule> kRules = {
+      {"identifier", ArrayOf(CheckIdentifier)},
+      {"active", CheckBoolean},
+      {"name", ArrayOf(CheckHumanName)},
+      {"telecom", ArrayOf(CheckContactPoint)},
+      {"gender", CodeIn({"male", "female", "other", "unknown"})},
+      {"birthDate", CheckDate},
+      {"deceasedBoolean", CheckBoolean},
+      {"deceasedDateTime", CheckDateTime},
+      {"address", ArrayOf(CheckAddress)},
+      {"maritalStatus", CheckCodeableConcept},
+      {"generalPractitioner",
+       ArrayOf(ReferenceTo({"Organization", "Practitioner",
+                            "PractitionerRole"}))},
+      {"managingOrganization", ReferenceTo({"Organization"})}};
+  return CheckResourceBody(body, path, kRules);
 }
 
 std::vector<std::string> Strings(const Json* array) {
@@ -113,8 +112,9 @@ void AddNameKeys(SearchKeyList& keys, const Json& name) {
 }  // namespace
 
 Status CheckPatient(const Json& body, Refs& refs) {
-  POSTA_RETURN_IF_ERROR(CheckPatientFields(body, refs));
-  POSTA_RETURN_IF_ERROR(AtMostOne(body, "Patient.deceased[x]",
+  const Path path("Patient", refs);
+  POSTA_RETURN_IF_ERROR(CheckPatientFields(body, path));
+  POSTA_RETURN_IF_ERROR(AtMostOne(body, path.Field("deceased[x]"),
                                   {"deceasedBoolean", "deceasedDateTime"}));
   if (FindField(body, "name") == nullptr &&
       FindField(body, "identifier") == nullptr) {

@@ -257,6 +257,17 @@ TEST(PatientTest, RejectsEachBrokenRule) {
                            R"(])"}},
            "Patient.extension[0].foo",
            "unknown field"},
+          {{{"/name/0/extension",
+             R"([{"url": "http://x", "extension": [{"url": "y"}, )"
+             R"({"url": "z", "bar": 2}]}])"}},
+           "Patient.name[0].extension[0].extension[1].bar",
+           "unknown field"},
+          {{{"/name/0/period", R"({"start": "2020-01-01", "end": "2019"})"}},
+           "Patient.name[0].period.end",
+           "before start"},
+          {{{"/telecom/0/period", R"({"start": "2020-13-01"})"}},
+           "Patient.telecom[0].period.start",
+           "\"2020-13-01\" is not a calendar date"},
           {{{"/language", R"("")"}}, "Patient.language", "must not be empty"},
       });
 }
