@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "posta/base/check.h"
 #include "posta/base/random.h"
 #include "resources/fhir_types.h"
 #include "resources/resources.h"
@@ -57,22 +59,22 @@ Status CheckDepth(std::string_view body) {
   return Status::Ok();
 }
 
-bool HasRule(const std::vector<FieldRule>& rules, std::string_view name) {
-  for (const FieldRule& rule : rules) {
-    if (rule.name == name) return true;
-  }
-  return false;
+// The index of the rule for field `name`, or rules.size() when none.
+size_t RuleFor(const std::vector<FieldRule>& rules, std::string_view name) {
+  size_t i = 0;
+  while (i < rules.size() && rules[i].name != name) ++i;
+  return i;
 }
 
-Status ApplyRules(const Json& object, const Path& path,
-                  const std::vector<FieldRule>& rules) {
-  for (const FieldRule& rule : rules) {
-    const Json* value = FindField(object, rule.name);
-    if (value == nullptr) {
+Status ApplyRules(const Path& path, const std::vector<FieldRule>& rules,
+                  const Json* const* found) {
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const FieldRule& rule = rules[i];
+    if (found[i] == nullptr) {
       if (rule.required) return Invalid(path.Field(rule.name), "required");
       continue;
     }
-    POSTA_RETURN_IF_ERROR(rule.check(*value, path.Field(rule.name)));
+    POSTA_RETURN_IF_ERROR(rule.check(*found[i], path.Field(rule.name)));
   }
   return Status::Ok();
 }
@@ -82,13 +84,23 @@ Status CheckObject(const Json& value, const Path& path,
                    const std::vector<FieldRule>& common, bool allow_empty) {
   if (!value.is_object()) return Invalid(path, "expected an object");
   if (value.empty() && !allow_empty) return Invalid(path, "must not be empty");
+  // Each field's rule, found in one pass over the object: the value for
+  // rules[i] at found[i], for common[i] at found[rules.size() + i].
+  std::array<const Json*, 48> found{};
+  POSTA_CHECK(rules.size() + common.size() <= found.size());
   for (auto it = value.begin(); it != value.end(); ++it) {
-    if (!HasRule(rules, it.key()) && !HasRule(common, it.key())) {
-      return Invalid(path.Field(it.key()), "unknown field");
+    size_t i = RuleFor(rules, it.key());
+    if (i == rules.size()) {
+      const size_t j = RuleFor(common, it.key());
+      if (j == common.size()) {
+        return Invalid(path.Field(it.key()), "unknown field");
+      }
+      i += j;
     }
+    found[i] = &it.value();
   }
-  POSTA_RETURN_IF_ERROR(ApplyRules(value, path, rules));
-  return ApplyRules(value, path, common);
+  POSTA_RETURN_IF_ERROR(ApplyRules(path, rules, found.data()));
+  return ApplyRules(path, common, found.data() + rules.size());
 }
 
 Status CheckExtension(const Json& value, const Path& path) {
