@@ -433,7 +433,16 @@ std::string NormalizeText(std::string_view text) {
 
 void SearchKeyList::Add(std::string_view param, std::string value) {
   if (value.empty()) return;
-  if (!seen_.emplace(std::string(param), value).second) return;
+  if (keys_.size() < kScanKeys) {
+    for (const SearchKey& key : keys_) {
+      if (key.param == param && key.value == value) return;
+    }
+  } else {
+    if (seen_.empty()) {
+      for (const SearchKey& key : keys_) seen_.emplace(key.param, key.value);
+    }
+    if (!seen_.emplace(std::string(param), value).second) return;
+  }
   keys_.push_back(SearchKey{std::string(param), std::move(value)});
 }
 

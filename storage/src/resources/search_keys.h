@@ -45,6 +45,9 @@ class SearchKeyList {
   std::vector<SearchKey> Take() && { return std::move(keys_); }
 
  private:
+  // Most resources have a few dozen keys: up to kScanKeys, a repeat is
+  // found by a scan of keys_; past that, `seen_` holds them all.
+  static constexpr size_t kScanKeys = 48;
   std::vector<SearchKey> keys_;
   std::set<std::pair<std::string, std::string>> seen_;
 };

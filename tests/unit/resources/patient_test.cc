@@ -1,6 +1,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <utility>
+
 #include "resource_fixtures.h"
 #include "resources/search_keys.h"
 #include "test_util.h"
@@ -23,6 +27,28 @@ TEST(PatientTest, AcceptsTheFullExample) {
       ElementsAre("active", "address", "birthDate", "gender",
                   "generalPractitioner", "identifier", "managingOrganization",
                   "maritalStatus", "name", "telecom"));
+}
+
+TEST(PatientTest, EachSearchKeyOnceHoweverManyThereAre) {
+  // 150 identifiers, each given twice: past the count that SearchKeyList
+  // finds repeats by scanning, so both of its ways are used.
+  Json doc = ValidPatient();
+  Json identifiers = Json::array();
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 150; ++i) {
+      identifiers.push_back({{"value", "ID-" + std::to_string(i)}});
+    }
+  }
+  doc["identifier"] = identifiers;
+  ASSERT_OK_AND_ASSIGN(ParsedResource parsed, Parse(kPatient, doc));
+  std::set<std::pair<std::string, std::string>> distinct;
+  size_t identifier_keys = 0;
+  for (const SearchKey& key : parsed.search_keys) {
+    EXPECT_TRUE(distinct.emplace(key.param, key.value).second)
+        << key.param << " " << key.value;
+    if (key.param == "identifier") ++identifier_keys;
+  }
+  EXPECT_EQ(identifier_keys, 150u);
 }
 
 TEST(PatientTest, SearchKeys) {
