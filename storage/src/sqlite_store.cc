@@ -19,6 +19,9 @@ Result<std::unique_ptr<RecordStore>> OpenRecordStore(
 namespace internal {
 namespace {
 
+// The page size of a new database (ConfigureWriter).
+constexpr int kPageBytes = 16384;
+
 bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
@@ -112,8 +115,11 @@ Status SqliteStore::Init() {
   if (!options_.read_only) {
     POSTA_RETURN_IF_ERROR(ConfigureWriter());
     if (!in_memory_) {
+      POSTA_ASSIGN_OR_RETURN(
+          int64_t page_bytes,
+          writer_->QueryInt("PRAGMA page_size", "read page size"));
       checkpointer_ = std::make_unique<WalCheckpointer>(
-          *writer_, options_.path, options_.vfs);
+          *writer_, options_.path, options_.vfs, page_bytes);
     }
   }
   POSTA_RETURN_IF_ERROR(CreateOrMigrate(static_cast<int>(version)));
@@ -121,6 +127,13 @@ Status SqliteStore::Init() {
 }
 
 Status SqliteStore::ConfigureWriter() {
+  // A new database gets pages of 16 KiB, not SQLite's 4 KiB: a batch of
+  // records and their index rows dirty fewer pages, so a sync or an import
+  // writes, copies and syncs fewer log frames. A database that exists keeps
+  // the size it has (the pragma changes nothing once the file has pages).
+  POSTA_RETURN_IF_ERROR(
+      writer_->Exec("PRAGMA page_size = " + std::to_string(kPageBytes),
+                    "set page size"));
   POSTA_ASSIGN_OR_RETURN(
       std::string mode,
       writer_->QueryText("PRAGMA journal_mode = WAL", "set WAL mode"));

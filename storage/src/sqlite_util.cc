@@ -39,20 +39,26 @@ Status CheckComplaintStatus(std::string_view where, std::string_view prefix,
                             std::string_view complaint) {
   std::string detail(prefix);
   detail.append(complaint);
-  // SQLite's integrity check reports a page it could not read as text, with
-  // the result code of the read.
+  // SQLite's integrity check reports a page it could not read as text: a
+  // page of a tree with the result code of the read, a page of the
+  // freelist without one (a page number out of range is a complaint of its
+  // own, "invalid page number").
   constexpr std::string_view kUnreadable =
       "unable to get the page. error code=";
+  constexpr std::string_view kUnreadableFree = "freelist: failed to get page ";
+  bool unreadable = complaint.find(kUnreadableFree) != std::string_view::npos;
   const size_t at = complaint.find(kUnreadable);
   if (at != std::string_view::npos) {
     const int rc = std::atoi(
         std::string(complaint.substr(at + kUnreadable.size(), 12)).c_str());
-    if ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB) {
-      return Status::IOError(
-          where, "could not read every page to check it (" + detail +
-                     "): a disk or memory error, not known damage; check the "
-                     "disk and retry");
-    }
+    unreadable =
+        (rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB;
+  }
+  if (unreadable) {
+    return Status::IOError(
+        where, "could not read every page to check it (" + detail +
+                   "): a disk or memory error, not known damage; check the "
+                   "disk and retry");
   }
   return Status::Corruption(where, detail);
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -119,9 +120,16 @@ Status SqliteStore::Backup(const std::string& dest_path,
       return SqliteStatus(sqlite3_errcode(copy.db()), where, partial,
                           sqlite3_errmsg(copy.db()));
     }
+    // Steps of about 1 MiB, whatever the page size, for the progress shown.
+    const Result<int64_t> page_bytes =
+        src.QueryInt("PRAGMA page_size", "read page size");
+    const int step_pages =
+        page_bytes.ok() && *page_bytes > 0
+            ? static_cast<int>(std::max<int64_t>(1, (1 << 20) / *page_bytes))
+            : 256;
     int rc = SQLITE_OK;
     while (rc == SQLITE_OK) {
-      rc = sqlite3_backup_step(backup, 256);
+      rc = sqlite3_backup_step(backup, step_pages);
       if (progress) {
         int64_t total = sqlite3_backup_pagecount(backup);
         progress(total - sqlite3_backup_remaining(backup), total);

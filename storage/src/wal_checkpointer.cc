@@ -2,18 +2,21 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "sqlite_util.h"
 
 namespace posta::storage::internal {
 
 WalCheckpointer::WalCheckpointer(Connection& writer, std::string path,
-                                 std::string vfs, int ask_pages,
-                                 int writer_pages)
+                                 std::string vfs, int64_t page_bytes,
+                                 int64_t ask_bytes, int64_t writer_bytes)
     : writer_(writer),
       path_(std::move(path)),
       vfs_(std::move(vfs)),
-      ask_pages_(ask_pages),
-      writer_pages_(writer_pages) {
+      ask_pages_(static_cast<int>(std::max<int64_t>(ask_bytes / page_bytes, 1))),
+      writer_pages_(
+          static_cast<int>(std::max<int64_t>(writer_bytes / page_bytes, 1))) {
   sqlite3_wal_hook(writer_.db(), &WalCheckpointer::OnCommit, this);
 }
 
@@ -24,7 +27,7 @@ WalCheckpointer::~WalCheckpointer() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
-  sqlite3_wal_autocheckpoint(writer_.db(), kAskPages);
+  sqlite3_wal_autocheckpoint(writer_.db(), ask_pages_);
 }
 
 int WalCheckpointer::background_runs() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,23 +19,25 @@ class Connection;
 
 class WalCheckpointer {
  public:
-  // A checkpoint is asked for when a commit leaves this many pages in the
-  // log (SQLite's own automatic threshold)...
-  static constexpr int kAskPages = 1000;
+  // A checkpoint is asked for when a commit leaves this much in the log
+  // (SQLite's own automatic threshold, 1,000 pages of 4 KiB)...
+  static constexpr int64_t kAskBytes = int64_t{4} << 20;
   // ...and the writer copies what is left itself once the log holds this
-  // many (64 MiB of 4 KiB pages): writes that never pause long enough for
-  // the log to start over (it starts over only at a write that finds it
-  // all copied) do not let it grow without bound. The higher, the less of
-  // a long stream of writes the writer copies itself.
-  static constexpr int kWriterPages = 16000;
+  // much: writes that never pause long enough for the log to start over
+  // (it starts over only at a write that finds it all copied) do not let it
+  // grow without bound. The higher, the less of a long stream of writes
+  // the writer copies itself.
+  static constexpr int64_t kWriterBytes = int64_t{64} << 20;
 
-  // Takes over checkpointing from `writer` (its WAL hook, replacing the
-  // automatic checkpoint). The thread, and its own read-write connection to
-  // `path` through `vfs` (empty for the default), start at the first
-  // checkpoint asked for: an idle node has neither. `writer` must outlive
-  // this object. Tests may lower the two thresholds.
+  // Takes over checkpointing from `writer`, whose file has pages of
+  // `page_bytes` (its WAL hook, replacing the automatic checkpoint). The
+  // thread, and its own read-write connection to `path` through `vfs`
+  // (empty for the default), start at the first checkpoint asked for: an
+  // idle node has neither. `writer` must outlive this object. Tests may
+  // lower the two thresholds.
   WalCheckpointer(Connection& writer, std::string path, std::string vfs,
-                  int ask_pages = kAskPages, int writer_pages = kWriterPages);
+                  int64_t page_bytes, int64_t ask_bytes = kAskBytes,
+                  int64_t writer_bytes = kWriterBytes);
   // Stops the thread after the checkpoint under way, closes its connection
   // and hands checkpointing back to SQLite, so that the writer's close is
   // the last and copies the rest.

@@ -51,6 +51,32 @@ TEST_F(OpenTest, UsesWalMode) {
             1);
 }
 
+TEST_F(OpenTest, NewDatabaseHas16KiBPagesAndAnOlderOneKeepsItsOwn) {
+  std::string id;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    id = AddPatient(*store);
+  }
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA page_size"), 16384);
+
+  // A database made with 4 KiB pages, as every one was before.
+  ExecRaw(DbPath(),
+          "PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM; "
+          "PRAGMA journal_mode = WAL;");
+  ASSERT_EQ(QueryRaw(DbPath(), "PRAGMA page_size"), 4096);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK_AND_ASSIGN(Record record,
+                         store->Get(ResourceType::kPatient, id));
+    EXPECT_EQ(record.id, id);
+    AddPatient(*store);
+  }
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA page_size"), 4096);
+  EXPECT_EQ(QueryRaw(DbPath(), "SELECT count(*) FROM records"), 2);
+}
+
 TEST_F(OpenTest, MissingFileIsNotFoundWithHint) {
   StoreOptions options = Options(DbPath());
   options.create_if_missing = false;
@@ -205,6 +231,15 @@ TEST(CheckComplaintTest, UnreadablePagesAreIOErrorsNotCorruption) {
       "*** in database main ***\nPage 30: unable to get the page. error "
       "code=11");
   EXPECT_EQ(corrupt.code(), Status::Code::kCorruption) << corrupt.ToString();
+  // A freelist page that could not be read is named without a code.
+  Status free_page = internal::CheckComplaintStatus(
+      "database x.db", "",
+      "*** in database main ***\nMain freelist: failed to get page 13");
+  EXPECT_EQ(free_page.code(), Status::Code::kIOError) << free_page.ToString();
+  Status free_range = internal::CheckComplaintStatus(
+      "database x.db", "",
+      "*** in database main ***\nMain freelist: invalid page number 900");
+  EXPECT_EQ(free_range.code(), Status::Code::kCorruption);
   Status index = internal::CheckComplaintStatus(
       "database x.db", "", "row 3 missing from index records_by_type");
   EXPECT_EQ(index.code(), Status::Code::kCorruption);

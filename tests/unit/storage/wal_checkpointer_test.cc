@@ -57,7 +57,7 @@ class WalCheckpointerTest : public ::testing::Test {
 };
 
 TEST_F(WalCheckpointerTest, AFewWritesStartNoThread) {
-  WalCheckpointer checkpointer(*writer_, path_, "");
+  WalCheckpointer checkpointer(*writer_, path_, "", kPageBytes);
   for (int i = 0; i < 20; ++i) Commit(10);  // about 200 pages
   EXPECT_EQ(checkpointer.background_runs(), 0);
 }
@@ -66,8 +66,9 @@ TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
   // Thresholds of 200 and 1,000 pages instead of 1,000 and 16,000, so that
   // the test writes little.
   constexpr int kWriterPages = 1000;
-  auto checkpointer =
-      std::make_unique<WalCheckpointer>(*writer_, path_, "", 200, kWriterPages);
+  auto checkpointer = std::make_unique<WalCheckpointer>(
+      *writer_, path_, "", kPageBytes, 200 * kPageBytes,
+      kWriterPages * kPageBytes);
   // 40 commits of about 100 pages: 4,000 pages in all, four times the
   // writer's threshold, so without any checkpoint the log would pass it.
   int64_t largest_log = 0;
@@ -105,7 +106,8 @@ TEST_F(WalCheckpointerTest, ManyWritesAreCopiedAndTheLogStaysBounded) {
 TEST_F(WalCheckpointerTest, CopiesOnTheThreadLetTheLogStartOver) {
   constexpr int kCommits = 10;
   constexpr int kRows = 210;  // about 210 pages: each commit asks the thread
-  WalCheckpointer checkpointer(*writer_, path_, "", 200, 1000000);
+  WalCheckpointer checkpointer(*writer_, path_, "", kPageBytes,
+                               200 * kPageBytes, 1000000 * kPageBytes);
   for (int i = 0; i < kCommits; ++i) {
     Commit(kRows);
     // This commit's copy is waited for, not timed.
@@ -119,9 +121,42 @@ TEST_F(WalCheckpointerTest, CopiesOnTheThreadLetTheLogStartOver) {
   EXPECT_LE(FileBytes(path_ + "-wal"), 2 * (kRows + 10) * (kPageBytes + 24));
 }
 
+// The thresholds are bytes of log, not pages: with pages four times as
+// large, a quarter as many ask for a copy.
+TEST_F(WalCheckpointerTest, ThresholdsAreBytesWhateverThePageSize) {
+  writer_.reset();
+  const std::string path = dir_.File("big_pages.db");
+  ASSERT_OK_AND_ASSIGN(
+      writer_,
+      Connection::Open(path,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_NOMUTEX,
+                       "", 1000));
+  ASSERT_TRUE(writer_->Exec("PRAGMA page_size = 16384", "page size").ok());
+  ASSERT_TRUE(writer_->Exec("PRAGMA journal_mode = WAL", "wal").ok());
+  ASSERT_TRUE(
+      writer_->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)", "t")
+          .ok());
+  WalCheckpointer checkpointer(*writer_, path, "", 4 * kPageBytes);
+  // About 300 pages of 16 KiB, 4.7 MiB: past kAskBytes, though short of
+  // the 1,000 pages that ask at 4 KiB.
+  ASSERT_TRUE(writer_->Exec("BEGIN", "begin").ok());
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(writer_
+                    ->Exec("INSERT INTO t (v) VALUES (randomblob(16000))",
+                           "insert")
+                    .ok());
+  }
+  ASSERT_TRUE(writer_->Exec("COMMIT", "commit").ok());
+  for (int i = 0; i < 1000 && checkpointer.background_runs() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(checkpointer.background_runs(), 1);
+}
+
 TEST_F(WalCheckpointerTest, StoppingHandsCheckpointsBackToSqlite) {
   {
-    WalCheckpointer checkpointer(*writer_, path_, "");
+    WalCheckpointer checkpointer(*writer_, path_, "", kPageBytes);
     Commit(10);
   }
   // SQLite's automatic checkpoint again: after 1,200 pages the log was
