@@ -1,5 +1,7 @@
 #include "sqlite_store.h"
 
+#include <malloc.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,7 +22,7 @@ namespace internal {
 namespace {
 
 // The page size of a new database (ConfigureWriter).
-constexpr int kPageBytes = 16384;
+constexpr int kPageBytes = 8192;
 
 bool FileExists(const std::string& path) {
   struct stat st;
@@ -123,14 +125,22 @@ Status SqliteStore::Init() {
     }
   }
   POSTA_RETURN_IF_ERROR(CreateOrMigrate(static_cast<int>(version)));
-  return LoadMeta();
+  POSTA_RETURN_IF_ERROR(LoadMeta());
+  // The check read every page into the writer's cache (up to its size, 32
+  // MiB by default): a node does not keep them for nothing, and the memory
+  // goes back to the system.
+  sqlite3_db_release_memory(writer_->db());
+  ::malloc_trim(0);
+  return Status::Ok();
 }
 
 Status SqliteStore::ConfigureWriter() {
-  // A new database gets pages of 16 KiB, not SQLite's 4 KiB: a batch of
+  // A new database gets pages of 8 KiB, not SQLite's 4 KiB: a batch of
   // records and their index rows dirty fewer pages, so a sync or an import
-  // writes, copies and syncs fewer log frames. A database that exists keeps
-  // the size it has (the pragma changes nothing once the file has pages).
+  // writes, copies and syncs fewer log frames. (16 KiB was faster still,
+  // but every page an idle node touches is cached: 0.7 MB more.) A
+  // database that exists keeps the size it has (the pragma changes nothing
+  // once the file has pages).
   POSTA_RETURN_IF_ERROR(
       writer_->Exec("PRAGMA page_size = " + std::to_string(kPageBytes),
                     "set page size"));

@@ -51,14 +51,14 @@ TEST_F(OpenTest, UsesWalMode) {
             1);
 }
 
-TEST_F(OpenTest, NewDatabaseHas16KiBPagesAndAnOlderOneKeepsItsOwn) {
+TEST_F(OpenTest, NewDatabaseHas8KiBPagesAndAnOlderOneKeepsItsOwn) {
   std::string id;
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
     id = AddPatient(*store);
   }
-  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA page_size"), 16384);
+  EXPECT_EQ(QueryRaw(DbPath(), "PRAGMA page_size"), 8192);
 
   // A database made with 4 KiB pages, as every one was before.
   ExecRaw(DbPath(),
