@@ -61,16 +61,14 @@ Status CheckTimes(const Json& body, const Path& path) {
   const std::string status = StringField(body, "status");
   const bool unscheduled =
       status == "proposed" || status == "cancelled" || status == "waitlist";
+  const Path missing = path.Field(has_start ? "end" : "start");
   if (!unscheduled && !(has_start && has_end)) {
-    return Status::InvalidArgument(
-        has_start ? "Appointment.end" : "Appointment.start",
-        "required unless status is proposed, cancelled or waitlist");
+    return Invalid(missing,
+                   "required unless status is proposed, cancelled or waitlist");
   }
   if (has_start != has_end) {
-    return Status::InvalidArgument(
-        has_start ? "Appointment.end" : "Appointment.start",
-        has_start ? "required when start is given"
-                  : "required when end is given");
+    return Invalid(missing, has_start ? "required when start is given"
+                                      : "required when end is given");
   }
   return CheckNotBefore(body, path, "start", "end");
 }

@@ -24,8 +24,9 @@ using Refs = std::vector<Reference>;
 // Where a check is in a resource: the path of the value ("Patient.name[0]"),
 // spelled out only when there is an error to report, and the list that the
 // references to stored records found in the resource go to. A Path points at
-// the one it was made from, so it lives no longer than the call it is made
-// for: pass `path.Field("x")` as an argument, do not keep it.
+// the one it was made from, so it lives no longer than the call that holds
+// that one: pass `path.Field("x")` as an argument, or keep it in a local of
+// the same call, never past it.
 class Path {
  public:
   // The root, a resource type's name. REQUIRES: `root` and `refs` outlive

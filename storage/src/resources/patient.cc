@@ -118,8 +118,7 @@ Status CheckPatient(const Json& body, Refs& refs) {
                                   {"deceasedBoolean", "deceasedDateTime"}));
   if (FindField(body, "name") == nullptr &&
       FindField(body, "identifier") == nullptr) {
-    return Status::InvalidArgument("Patient.name",
-                                   "a name or an identifier is required");
+    return Invalid(path.Field("name"), "a name or an identifier is required");
   }
   return Status::Ok();
 }
