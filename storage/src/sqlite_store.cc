@@ -1,6 +1,5 @@
 #include "sqlite_store.h"
 
-#include <malloc.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -127,10 +126,8 @@ Status SqliteStore::Init() {
   POSTA_RETURN_IF_ERROR(CreateOrMigrate(static_cast<int>(version)));
   POSTA_RETURN_IF_ERROR(LoadMeta());
   // The check read every page into the writer's cache (up to its size, 32
-  // MiB by default): a node does not keep them for nothing, and the memory
-  // goes back to the system.
+  // MiB by default): a node does not keep them for nothing.
   sqlite3_db_release_memory(writer_->db());
-  ::malloc_trim(0);
   return Status::Ok();
 }
 
