@@ -145,8 +145,8 @@ namespace {
 // SQLite keeps memory statistics by default, which takes a process-wide
 // mutex on every allocation and free: the writer and the threads reading
 // or checking beside it contend for it. posta reads none of them. Nor does
-// a connection allocate its page cache 20 pages at a time (320 KiB with
-// pages of 16 KiB, in every connection, used or not): pages are allocated
+// a connection allocate its page cache 20 pages at a time (160 KiB with
+// pages of 8 KiB, in every connection, used or not): pages are allocated
 // as read. This must run before SQLite initializes; once it has (a test
 // registered its VFS first), SQLite refuses it and nothing changes.
 void ConfigureSqliteOnce() {

@@ -103,10 +103,6 @@ WireLimits SmallRequestLimits(const WireLimits& limits) {
   return small;
 }
 
-}  // namespace
-
-namespace {
-
 // The pushes being handled, by node, numbered as they arrived (PushTicket).
 struct PushQueue {
   std::mutex mu;

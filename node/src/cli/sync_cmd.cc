@@ -54,11 +54,12 @@ Status RunSync(const SyncCmdOptions& options, Io& io) {
   // batches of 1 MiB (the pull of a whole facility streams through them),
   // and two malloc arenas. Pushed batches may grow to 4 MiB: the hub holds
   // them, and each is one durable commit there (measured, a push of 99,409
-  // records took 3.73-3.80 s in 4 MiB batches, 4.13-4.38 s in 1 MiB). Its threads (the next pulled batch is decoded and
-  // checked on the side while one is stored) would otherwise each take an
-  // arena, and what one thread frees of another's allocations stays in the
-  // other's arena: measured, a pull of 99,409 records peaked at 42-46 MB
-  // with the default arenas, 35-36 MB with two, and ran as fast.
+  // records took 3.73-3.80 s in 4 MiB batches, 4.13-4.38 s in 1 MiB). Its
+  // threads (the next pulled batch is decoded and checked on the side
+  // while one is stored) would otherwise each take an arena, and what one
+  // thread frees of another's allocations stays in the other's arena:
+  // measured, a pull of 99,409 records peaked at 42-46 MB with the default
+  // arenas, 35-36 MB with two, and ran as fast.
   ::mallopt(M_ARENA_MAX, 2);
   POSTA_ASSIGN_OR_RETURN(auto store,
                          OpenStore(config, /*read_only=*/false, io.env,
